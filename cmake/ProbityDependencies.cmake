@@ -1,0 +1,46 @@
+# Every third-party dependency comes from Debian 12's packages (deploy/install-deps.sh).
+find_package(OpenMP REQUIRED)
+find_package(faiss REQUIRED)
+find_package(OpenSSL 3 REQUIRED)
+find_package(absl REQUIRED)
+find_package(Protobuf REQUIRED)
+find_package(gRPC CONFIG REQUIRED)
+find_package(nlohmann_json REQUIRED)
+find_package(CLI11 REQUIRED)
+find_package(spdlog REQUIRED)
+find_package(Boost REQUIRED)
+find_package(Threads REQUIRED)
+find_package(GTest REQUIRED)
+if(PROBITY_BENCHMARKS)
+  find_package(benchmark REQUIRED)
+endif()
+
+find_program(PROBITY_GRPC_CPP_PLUGIN grpc_cpp_plugin REQUIRED)
+find_program(PROBITY_PYTHON3 NAMES python3 PATHS /usr/bin NO_DEFAULT_PATH)
+
+# The GPU path is compiled only when the FAISS found here carries its GPU module
+# (Debian's libfaiss-dev is CPU-only; a CUDA build of FAISS installs faiss/gpu/).
+include(CheckIncludeFileCXX)
+check_include_file_cxx(faiss/gpu/GpuIndexIVFPQ.h PROBITY_FAISS_HAS_GPU)
+if(PROBITY_FAISS_HAS_GPU)
+  find_package(CUDAToolkit REQUIRED)
+  message(STATUS "probity: FAISS GPU module found, building the GPU path")
+else()
+  message(STATUS "probity: FAISS without GPU module, CPU path only")
+endif()
+
+# Tests and benchmarks call helper programs through /usr/bin/python3 so that they use
+# Debian's python3-numpy, python3-faiss, python3-jwt and python3-cryptography.
+function(probity_add_gtest name)
+  cmake_parse_arguments(ARG "" "LABEL" "SOURCES;LIBS" ${ARGN})
+  add_executable(${name} ${ARG_SOURCES})
+  target_link_libraries(${name} PRIVATE ${ARG_LIBS} GTest::gtest GTest::gmock GTest::gtest_main)
+  if(NOT ARG_LABEL)
+    set(ARG_LABEL unit)
+  endif()
+  include(GoogleTest)
+  gtest_discover_tests(${name}
+    PROPERTIES LABELS ${ARG_LABEL}
+    ENVIRONMENT "PROBITY_SOURCE_DIR=${PROJECT_SOURCE_DIR};PROBITY_BINARY_DIR=${PROJECT_BINARY_DIR}"
+    DISCOVERY_TIMEOUT 60)
+endfunction()

@@ -1,0 +1,74 @@
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <shared_mutex>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "probity/index/types.h"
+
+namespace faiss {
+struct Index;
+}
+
+namespace probity::index {
+
+// A trained index split into S shards that share one coarse quantizer and PQ codebooks, so
+// that MergeTopK over the shards equals the top-k of one unsharded index with the same data.
+// Vector i goes to shard ShardOf(id). Searches may run concurrently with each other; Add and
+// Remove take an exclusive lock. All FAISS exceptions are turned into absl::Status here.
+class ShardedIndex {
+ public:
+  // Trains the spec on `sample` (n x dim, row-major) and makes `num_shards` empty shards.
+  static absl::StatusOr<std::unique_ptr<ShardedIndex>> Train(const CollectionSpec& spec,
+                                                             std::span<const float> sample,
+                                                             int num_shards);
+
+  ~ShardedIndex();
+  ShardedIndex(const ShardedIndex&) = delete;
+  ShardedIndex& operator=(const ShardedIndex&) = delete;
+
+  // Adds vectors (ids.size() x dim) with the caller's 64-bit ids. Ids erased earlier are
+  // refused (they stay erased). Callers stream large inputs through this in chunks.
+  absl::Status Add(std::span<const float> vectors, std::span<const int64_t> ids);
+
+  // Searches every shard and merges. queries: nq x dim.
+  absl::StatusOr<std::vector<HitList>> Search(std::span<const float> queries,
+                                              const SearchParams& params) const;
+
+  // Searches one shard only (what a shard server runs for the router).
+  absl::StatusOr<std::vector<HitList>> SearchShard(int shard, std::span<const float> queries,
+                                                   const SearchParams& params) const;
+
+  // Erases ids from the live shards and remembers them so that they never come back
+  // (persisted with the generation). Returns how many stored vectors were removed.
+  absl::StatusOr<int64_t> Remove(std::span<const int64_t> ids);
+
+  const CollectionSpec& spec() const;
+  int num_shards() const;
+  int ShardOf(int64_t id) const;
+  int64_t ShardSize(int shard) const;
+  int64_t TotalSize() const;
+  const std::vector<int64_t>& erased_ids() const;
+
+  // The FAISS index of one shard (for tests comparing against FAISS called directly, and for
+  // writing generations). Not synchronized: callers must not Add/Remove concurrently.
+  const faiss::Index& shard_index(int shard) const;
+
+  // Builds from already-loaded shards (used by the generation loader). Takes ownership.
+  static absl::StatusOr<std::unique_ptr<ShardedIndex>> FromShards(
+      const CollectionSpec& spec, std::vector<std::unique_ptr<faiss::Index>> shards,
+      std::vector<int64_t> erased_ids);
+
+ private:
+  ShardedIndex() = default;
+  struct State;
+  std::unique_ptr<State> state_;
+  mutable std::shared_mutex mutex_;
+};
+
+}  // namespace probity::index

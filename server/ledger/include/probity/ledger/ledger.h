@@ -1,0 +1,65 @@
+#pragma once
+
+// Public surface of the ledger library (no gRPC): an append-only, fsync'd, Merkle-tree query
+// log with signed checkpoints. Contract: DESIGN.md "Ledger".
+
+#include <array>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "probity/v1/ledger_entry.pb.h"
+
+namespace probity::ledger {
+
+using Hash = std::array<uint8_t, 32>;
+
+// Signs checkpoints as a C2SP signed-note with Ed25519.
+class NoteSigner {
+ public:
+  // key_name is the note's key name (e.g. the log origin); private key in PEM (PKCS#8).
+  static absl::StatusOr<std::unique_ptr<NoteSigner>> Load(const std::filesystem::path& pem,
+                                                          std::string key_name);
+  virtual ~NoteSigner() = default;
+  virtual std::string Sign(const std::string& note_text) const = 0;  // whole signed note
+  // The verifier key string "<name>+<hex key id>+<base64(0x01||pubkey)>" for auditors.
+  virtual std::string VerifierKey() const = 0;
+};
+
+struct Options {
+  std::filesystem::path dir;
+  std::string origin;                        // checkpoint origin line, e.g. "probity.example/log"
+  std::filesystem::path signing_key;         // Ed25519 private key PEM
+  uint64_t max_segment_bytes = 64ull << 20;  // a new segment starts past this
+  bool fsync = true;                         // false only for benchmarks comparing the cost
+};
+
+struct Receipt {
+  uint64_t index = 0;            // the entry's index in the log
+  std::string signed_checkpoint; // a signed checkpoint whose tree includes the entry
+};
+
+// Thread-safe. Append returns only when the entry is durable; concurrent appends share one
+// fsync (group commit). Open cuts a torn tail record (and reports it) and refuses to open on
+// any other damage, naming the segment and entry.
+class Ledger {
+ public:
+  static absl::StatusOr<std::unique_ptr<Ledger>> Open(const Options& options);
+  virtual ~Ledger() = default;
+
+  virtual absl::StatusOr<Receipt> Append(const v1::LedgerEntry& entry) = 0;
+  virtual uint64_t Size() const = 0;
+  virtual absl::StatusOr<std::string> ReadEntry(uint64_t index) const = 0;  // stored bytes
+  virtual absl::StatusOr<Hash> RootAt(uint64_t size) const = 0;
+  virtual absl::StatusOr<std::vector<Hash>> InclusionProof(uint64_t index,
+                                                           uint64_t size) const = 0;
+  virtual absl::StatusOr<std::vector<Hash>> ConsistencyProof(uint64_t old_size,
+                                                             uint64_t new_size) const = 0;
+  virtual absl::StatusOr<std::string> SignedCheckpoint() const = 0;  // at the current size
+  virtual std::string VerifierKey() const = 0;
+};
+
+}  // namespace probity::ledger
