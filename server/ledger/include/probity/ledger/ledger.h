@@ -38,8 +38,18 @@ struct Options {
 };
 
 struct Receipt {
-  uint64_t index = 0;            // the entry's index in the log
-  std::string signed_checkpoint; // a signed checkpoint whose tree includes the entry
+  uint64_t index = 0;             // the entry's index in the log
+  std::string signed_checkpoint;  // a signed checkpoint whose tree includes the entry
+};
+
+// What Open found and repaired: a record torn by a crash at the very end of the log (never
+// acknowledged, since its hash was not yet stored) is cut, logged as a warning and shown here.
+struct RecoveryReport {
+  bool torn_tail_cut = false;
+  std::string segment;       // file name of the segment that was cut
+  uint64_t entry_index = 0;  // index the torn record would have had
+  uint64_t bytes_cut = 0;
+  std::string what;
 };
 
 // Thread-safe. Append returns only when the entry is durable; concurrent appends share one
@@ -54,12 +64,12 @@ class Ledger {
   virtual uint64_t Size() const = 0;
   virtual absl::StatusOr<std::string> ReadEntry(uint64_t index) const = 0;  // stored bytes
   virtual absl::StatusOr<Hash> RootAt(uint64_t size) const = 0;
-  virtual absl::StatusOr<std::vector<Hash>> InclusionProof(uint64_t index,
-                                                           uint64_t size) const = 0;
+  virtual absl::StatusOr<std::vector<Hash>> InclusionProof(uint64_t index, uint64_t size) const = 0;
   virtual absl::StatusOr<std::vector<Hash>> ConsistencyProof(uint64_t old_size,
                                                              uint64_t new_size) const = 0;
   virtual absl::StatusOr<std::string> SignedCheckpoint() const = 0;  // at the current size
   virtual std::string VerifierKey() const = 0;
+  virtual RecoveryReport Recovery() const = 0;
 };
 
 }  // namespace probity::ledger

@@ -1,0 +1,41 @@
+#pragma once
+
+// The auditor's check behind `probity ledger verify`: re-hash every stored entry, rebuild the
+// tree, compare it with the stored subtree hashes, and check each given signed checkpoint's
+// signature, its root against the rebuilt tree, and its consistency with the earlier ones.
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "probity/ledger/checkpoint.h"
+
+namespace probity::ledger {
+
+struct VerifyOptions {
+  std::filesystem::path dir;
+  std::vector<std::string> signed_checkpoints;  // signed note texts
+  std::optional<NoteVerifier> verifier;         // required when checkpoints are given
+  std::string origin;                           // expected checkpoint origin; empty: any
+};
+
+struct VerifyReport {
+  uint64_t entries = 0;  // intact entries re-hashed
+  Hash root{};           // rebuilt root over them
+  // The first entry index where the files and the tree or checkpoints disagree. When only a
+  // checkpoint's root disagrees, the damage lies in [first_bad_entry, that checkpoint's size).
+  std::optional<uint64_t> first_bad_entry;
+  std::vector<std::string> problems;  // each an integrity failure
+  std::vector<std::string> notes;     // observations that are not failures (a torn tail)
+  std::vector<Checkpoint> checkpoints_verified;
+  bool ok() const { return problems.empty(); }
+};
+
+// An error status only when the check itself cannot run (unreadable directory, bad options);
+// every integrity finding is in the report.
+absl::StatusOr<VerifyReport> VerifyLedger(const VerifyOptions& options);
+
+}  // namespace probity::ledger

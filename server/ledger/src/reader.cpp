@@ -1,0 +1,97 @@
+#include "probity/ledger/reader.h"
+
+#include "absl/strings/str_cat.h"
+#include "probity/ledger/merkle.h"
+#include "segment_file.h"
+#include "tree_store.h"
+
+namespace probity::ledger {
+
+absl::Status ReadEntries(const std::filesystem::path& dir, uint64_t begin,
+                         const std::function<bool(uint64_t index, std::string_view bytes)>& visit) {
+  auto segments = internal::ListSegments(dir);
+  if (!segments.ok()) return segments.status();
+  auto store = internal::TreeStore::Open(dir, /*writable=*/false);
+  if (!store.ok()) return store.status();
+  auto acknowledged = (*store)->StoredCount(0);
+  if (!acknowledged.ok()) return acknowledged.status();
+  uint64_t expected = 0;
+  bool stopped = false;
+  for (size_t s = 0; s < segments->size() && !stopped; ++s) {
+    const auto& segment = (*segments)[s];
+    const std::string name = segment.path.filename().string();
+    if (segment.first_index != expected) {
+      return absl::DataLossError(absl::StrCat("segment ", name, ", entry ", expected,
+                                              ": segment starts at entry ", segment.first_index));
+    }
+    const bool last_segment = s + 1 == segments->size();
+    // Segments wholly before `begin` still need reading for their record count, unless the
+    // next segment's name says where they end.
+    if (!last_segment && (*segments)[s + 1].first_index <= begin) {
+      expected = (*segments)[s + 1].first_index;
+      continue;
+    }
+    auto contents = internal::ReadSegment(segment.path, segment.first_index,
+                                          [&](uint64_t index, std::string_view payload) {
+                                            if (stopped || index < begin) return;
+                                            if (!visit(index, payload)) stopped = true;
+                                          });
+    if (!contents.ok()) return contents.status();
+    expected = segment.first_index + contents->record_offsets.size();
+    // Damage past the acknowledged entries at the very end is a torn write, not tampering.
+    if (contents->damage && !(last_segment && contents->damage->entry_index >= *acknowledged)) {
+      return absl::DataLossError(absl::StrCat("segment ", name, ", entry ",
+                                              contents->damage->entry_index, ": ",
+                                              contents->damage->what));
+    }
+  }
+  return absl::OkStatus();
+}
+
+LedgerReader::~LedgerReader() = default;
+
+absl::StatusOr<std::unique_ptr<LedgerReader>> LedgerReader::Open(const std::filesystem::path& dir) {
+  if (!std::filesystem::is_directory(dir)) {
+    return absl::NotFoundError(absl::StrCat(dir.string(), " is not a ledger directory"));
+  }
+  auto store = internal::TreeStore::Open(dir, /*writable=*/false);
+  if (!store.ok()) return store.status();
+  std::unique_ptr<LedgerReader> reader(new LedgerReader());
+  reader->store_ = std::move(*store);
+  auto size = reader->store_->StoredCount(0);
+  if (!size.ok()) return size.status();
+  reader->size_ = *size;
+  return reader;
+}
+
+absl::Status LedgerReader::CheckSize(uint64_t size) const {
+  if (size > size_) {
+    return absl::OutOfRangeError(
+        absl::StrCat("tree size ", size, " is beyond the ledger size ", size_));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Hash> LedgerReader::LeafHash(uint64_t index) const {
+  if (index >= size_) return absl::OutOfRangeError(absl::StrCat("no entry ", index));
+  return store_->Get(0, index);
+}
+
+absl::StatusOr<Hash> LedgerReader::RootAt(uint64_t size) const {
+  if (auto status = CheckSize(size); !status.ok()) return status;
+  return probity::ledger::RootAt(size, store_->Source(size));
+}
+
+absl::StatusOr<std::vector<Hash>> LedgerReader::InclusionProof(uint64_t index,
+                                                               uint64_t size) const {
+  if (auto status = CheckSize(size); !status.ok()) return status;
+  return probity::ledger::InclusionProof(index, size, store_->Source(size));
+}
+
+absl::StatusOr<std::vector<Hash>> LedgerReader::ConsistencyProof(uint64_t old_size,
+                                                                 uint64_t new_size) const {
+  if (auto status = CheckSize(new_size); !status.ok()) return status;
+  return probity::ledger::ConsistencyProof(old_size, new_size, store_->Source(new_size));
+}
+
+}  // namespace probity::ledger
