@@ -14,6 +14,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "probity/warrant/ed25519.h"
 
 namespace probity::warrant {
 
@@ -52,7 +53,10 @@ struct Refusal {
 };
 
 struct Claims {
+  // `aud` is this deployment's audience once verified; `audiences` lists every value the
+  // token's "aud" carried (a string or an array of strings).
   std::string iss, sub, aud, jti;
+  std::vector<std::string> audiences;
   int64_t iat = 0, nbf = 0, exp = 0;  // seconds since the epoch
   std::string case_number;            // "case"
   std::string purpose;
@@ -68,19 +72,41 @@ struct VerifiedWarrant {
 };
 
 struct Policy {
-  std::string audience;                          // this deployment's name
+  std::string audience;  // this deployment's name
   absl::Duration clock_skew = absl::Seconds(60);
   absl::Duration max_lifetime = absl::Hours(24 * 30);
   size_t max_token_bytes = 8192;
 };
 
+// Parses a warrant payload: a strict JSON object (UTF-8, no duplicate member names) with every
+// required claim present and of the right type. Time, audience, issuer trust and lifetime are
+// judged by the Verifier, not here. Integers only for times and limits; `max_queries` and
+// `max_k` must be positive, `collections` a non-empty array of non-empty strings.
+std::variant<Claims, Refusal> ParseClaims(std::string_view payload_json);
+
+struct TrustedKey {
+  std::string kid;
+  std::string issuer;  // the JWK member "iss"
+  Ed25519PublicKey key;
+};
+
 // Trusted issuer keys from a JWKS file (kty OKP, crv Ed25519). Each key carries `kid` and the
 // issuer it belongs to (member "iss" of the JWK, required here); several keys per issuer.
+// Strict: a key of another type, a private key member ("d"), a duplicate kid or a `use`/`alg`
+// that is not for EdDSA signatures makes the whole file invalid.
 class KeySet {
  public:
   static absl::StatusOr<std::shared_ptr<const KeySet>> Parse(std::string_view jwks_json);
   static absl::StatusOr<std::shared_ptr<const KeySet>> Load(const std::filesystem::path& file);
   virtual ~KeySet() = default;
+
+  const TrustedKey* Find(std::string_view kid) const;  // nullptr when the kid is unknown
+  bool TrustsIssuer(std::string_view issuer) const;
+  size_t size() const { return keys_.size(); }
+
+ private:
+  KeySet() = default;
+  std::vector<TrustedKey> keys_;
 };
 
 // Verifies tokens. Thread-safe. Caches verified tokens by token hash so signatures are not
@@ -92,14 +118,17 @@ class Verifier {
   struct Options {
     Policy policy;
     std::filesystem::path jwks_file;
-    std::filesystem::path revocation_file;  // optional: one jti per line
-    size_t cache_entries = 4096;
+    std::filesystem::path revocation_file;  // optional: one jti per line, '#' starts a comment
+    size_t cache_entries = 4096;            // 0 turns the cache off
   };
   static absl::StatusOr<std::unique_ptr<Verifier>> Create(Options options);
   virtual ~Verifier() = default;
 
+  // `token` is the bare compact JWS (without "Bearer "); empty means no token was sent.
   virtual std::variant<VerifiedWarrant, Refusal> Verify(std::string_view token,
                                                         absl::Time now) const = 0;
+  // Re-reads a file only when its mtime or size changed, and swaps only when its content hash
+  // changed. On a parse error the previous set stays in force and the error is returned.
   virtual absl::Status ReloadIfChanged() = 0;
   virtual absl::Status Reload() = 0;  // forced, e.g. from the Admin API
 };
@@ -130,7 +159,9 @@ class BudgetTracker {
   std::unique_ptr<Impl> impl_;
 };
 
-// Scope, k, identity and budget checks of one request. Reserves budget on success.
+// Scope, k, identity and budget checks of one request, in that order. Reserves budget on
+// success only. The caller rejects k < 1 or query_count < 1 as invalid arguments first; should
+// such a request reach here it is refused (invalid_claim), never let through.
 std::optional<Refusal> Authorize(const VerifiedWarrant& warrant, const Request& request,
                                  BudgetTracker& budget);
 

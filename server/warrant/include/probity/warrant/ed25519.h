@@ -1,0 +1,54 @@
+#pragma once
+
+// Ed25519 keys on OpenSSL 3's EVP interface: the only signature algorithm warrants use.
+
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "absl/status/statusor.h"
+
+typedef struct evp_pkey_st EVP_PKEY;
+
+namespace probity::warrant {
+
+namespace internal {
+struct EvpPkeyFree {
+  void operator()(EVP_PKEY* key) const;
+};
+}  // namespace internal
+
+// A public key. Copies share the same immutable OpenSSL key, which is safe to use from many
+// threads at once.
+class Ed25519PublicKey {
+ public:
+  static constexpr size_t kRawBytes = 32;
+  static constexpr size_t kSignatureBytes = 64;
+
+  static absl::StatusOr<Ed25519PublicKey> FromRaw(std::string_view raw);
+  std::string Raw() const;  // the 32 raw bytes (JWK "x" before base64url)
+  bool Verify(std::string_view message, std::string_view signature) const;
+
+ private:
+  explicit Ed25519PublicKey(std::shared_ptr<EVP_PKEY> key) : key_(std::move(key)) {}
+  std::shared_ptr<EVP_PKEY> key_;
+};
+
+class Ed25519PrivateKey {
+ public:
+  static absl::StatusOr<Ed25519PrivateKey> Generate();
+  static absl::StatusOr<Ed25519PrivateKey> FromPem(std::string_view pem);
+  static absl::StatusOr<Ed25519PrivateKey> FromRawSeed(std::string_view seed);  // 32 bytes
+  absl::StatusOr<std::string> ToPem() const;                                    // PKCS#8
+  absl::StatusOr<std::string> Sign(std::string_view message) const;
+  absl::StatusOr<Ed25519PublicKey> PublicKey() const;
+
+ private:
+  explicit Ed25519PrivateKey(std::shared_ptr<EVP_PKEY> key) : key_(std::move(key)) {}
+  std::shared_ptr<EVP_PKEY> key_;
+};
+
+// Lowercase hex of SHA-256 over `data`.
+std::string Sha256Hex(std::string_view data);
+
+}  // namespace probity::warrant

@@ -1,0 +1,50 @@
+#include <algorithm>
+
+#include "probity/warrant/warrant.h"
+#include "refusal.h"
+#include "text.h"
+
+namespace probity::warrant {
+
+using internal::Refuse;
+
+std::optional<Refusal> Authorize(const VerifiedWarrant& warrant, const Request& request,
+                                 BudgetTracker& budget) {
+  const Claims& claims = warrant.claims;
+  if (request.k < 1 || request.query_count < 1) {
+    return Refuse(RefusalCode::kInvalidClaim,
+                  internal::Cat("The request asks for k = ", request.k, " over ",
+                                request.query_count, " query vectors; both must be at least 1."));
+  }
+  if (request.tls_identity && *request.tls_identity != claims.sub) {
+    return Refuse(
+        RefusalCode::kIdentityMismatch,
+        internal::Cat("The warrant was issued to \"", claims.sub,
+                      "\" but the client certificate identifies \"", *request.tls_identity, "\"."));
+  }
+  if (request.collections.empty()) {
+    return Refuse(RefusalCode::kCollectionOutOfScope, "The request names no collection.");
+  }
+  for (const std::string& collection : request.collections) {
+    if (std::find(claims.collections.begin(), claims.collections.end(), collection) ==
+        claims.collections.end()) {
+      return Refuse(RefusalCode::kCollectionOutOfScope,
+                    internal::Cat("The warrant does not cover collection \"", collection, "\"."));
+    }
+  }
+  if (request.k > claims.max_k) {
+    return Refuse(RefusalCode::kKOverMax,
+                  internal::Cat("The request asks for k = ", request.k,
+                                " but the warrant allows at most ", claims.max_k, "."));
+  }
+  if (!budget.TryReserve(claims.jti, request.query_count, claims.max_queries)) {
+    return Refuse(
+        RefusalCode::kBudgetExhausted,
+        internal::Cat("The warrant's budget of ", claims.max_queries, " query vectors has ",
+                      claims.max_queries - std::min(claims.max_queries, budget.Used(claims.jti)),
+                      " left, fewer than the ", request.query_count, " requested."));
+  }
+  return std::nullopt;
+}
+
+}  // namespace probity::warrant
