@@ -202,8 +202,20 @@ absl::StatusOr<std::unique_ptr<NoteSigner>> NoteSigner::Load(const std::filesyst
 }
 
 absl::StatusOr<NoteVerifier> NoteVerifier::FromVerifierKey(std::string_view verifier_key) {
-  std::vector<std::string_view> parts = Split(verifier_key, '+');
-  if (parts.size() != 3 || !IsValidKeyName(parts[0])) {
+  // The base64 key may itself contain '+': only the first two separate fields.
+  const size_t first_plus = verifier_key.find('+');
+  const size_t second_plus = first_plus == std::string_view::npos
+                                 ? std::string_view::npos
+                                 : verifier_key.find('+', first_plus + 1);
+  if (second_plus == std::string_view::npos ||
+      !IsValidKeyName(verifier_key.substr(0, first_plus))) {
+    return absl::InvalidArgumentError("verifier key must be <name>+<hex key id>+<base64 key>");
+  }
+  const std::string_view parts[3] = {
+      verifier_key.substr(0, first_plus),
+      verifier_key.substr(first_plus + 1, second_plus - first_plus - 1),
+      verifier_key.substr(second_plus + 1)};
+  if (parts[1].size() != 8) {
     return absl::InvalidArgumentError("verifier key must be <name>+<hex key id>+<base64 key>");
   }
   auto key_material = DecodeBase64Strict(parts[2]);

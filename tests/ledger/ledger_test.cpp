@@ -1,0 +1,239 @@
+// The writing ledger: appends, receipts, reopening, segment rotation, concurrency, recovery.
+#include "probity/ledger/ledger.h"
+
+#include <gtest/gtest.h>
+
+#include <set>
+#include <thread>
+
+#include "ledger_test_util.h"
+#include "probity/ledger/checkpoint.h"
+#include "probity/ledger/merkle.h"
+#include "probity/ledger/reader.h"
+#include "probity/ledger/verify.h"
+
+namespace probity::ledger {
+namespace {
+
+using testing::MakeOptions;
+using testing::SampleEntry;
+using testing::ScratchDir;
+
+std::vector<Hash> LeafHashesOf(const std::vector<std::string>& entries) {
+  std::vector<Hash> leaves;
+  for (const auto& entry : entries) leaves.push_back(HashLeaf(entry));
+  return leaves;
+}
+
+TEST(Ledger, AppendsAreNumberedReadableAndProvable) {
+  ScratchDir scratch;
+  auto options = MakeOptions(scratch, /*max_segment_bytes=*/600);
+  auto ledger = Ledger::Open(options);
+  ASSERT_TRUE(ledger.ok()) << ledger.status();
+  auto verifier = NoteVerifier::FromVerifierKey((*ledger)->VerifierKey());
+  ASSERT_TRUE(verifier.ok()) << verifier.status();
+
+  std::vector<std::string> stored;
+  for (uint64_t i = 0; i < 40; ++i) {
+    const auto entry = SampleEntry(i);
+    auto receipt = (*ledger)->Append(entry);
+    ASSERT_TRUE(receipt.ok()) << receipt.status();
+    EXPECT_EQ(receipt->index, i);
+    stored.push_back(entry.SerializeAsString());
+    // The receipt's checkpoint is signed and includes the entry.
+    auto checkpoint = OpenSignedCheckpoint(receipt->signed_checkpoint, *verifier, testing::kOrigin);
+    ASSERT_TRUE(checkpoint.ok()) << checkpoint.status();
+    ASSERT_GT(checkpoint->size, i);
+    auto proof = (*ledger)->InclusionProof(i, checkpoint->size);
+    ASSERT_TRUE(proof.ok());
+    EXPECT_TRUE(VerifyInclusion(i, checkpoint->size, HashLeaf(stored[i]), *proof, checkpoint->root)
+                    .ok());
+  }
+  EXPECT_EQ((*ledger)->Size(), 40u);
+  EXPECT_GT(testing::SegmentFiles(options.dir).size(), 3u) << "small segments must rotate";
+
+  const auto leaves = LeafHashesOf(stored);
+  const auto reference = SubtreeHashesFromLeaves(leaves);
+  for (uint64_t size = 0; size <= 40; ++size) {
+    EXPECT_EQ(*(*ledger)->RootAt(size), *RootAt(size, reference)) << size;
+  }
+  for (uint64_t i : {0u, 7u, 21u, 39u}) {
+    auto bytes = (*ledger)->ReadEntry(i);
+    ASSERT_TRUE(bytes.ok());
+    EXPECT_EQ(*bytes, stored[i]);
+    EXPECT_EQ(*(*ledger)->InclusionProof(i, 40), *InclusionProof(i, 40, reference));
+  }
+  EXPECT_EQ(*(*ledger)->ConsistencyProof(13, 40), *ConsistencyProof(13, 40, reference));
+  EXPECT_FALSE((*ledger)->ReadEntry(40).ok());
+  EXPECT_FALSE((*ledger)->RootAt(41).ok());
+
+  // The read-only reader, as an auditor would use it beside the server, agrees.
+  auto reader = LedgerReader::Open(options.dir);
+  ASSERT_TRUE(reader.ok());
+  EXPECT_EQ((*reader)->Size(), 40u);
+  EXPECT_EQ(*(*reader)->RootAt(29), *RootAt(29, reference));
+  EXPECT_EQ(*(*reader)->ConsistencyProof(5, 29), *ConsistencyProof(5, 29, reference));
+  std::vector<std::string> scanned;
+  ASSERT_TRUE(ReadEntries(options.dir, 0, [&](uint64_t index, std::string_view bytes) {
+                EXPECT_EQ(index, scanned.size());
+                scanned.emplace_back(bytes);
+                return true;
+              }).ok());
+  EXPECT_EQ(scanned, stored);
+}
+
+TEST(Ledger, ReopeningKeepsEverythingAndContinues) {
+  ScratchDir scratch;
+  auto options = MakeOptions(scratch, 500);
+  std::vector<std::string> stored;
+  std::string last_checkpoint;
+  {
+    auto ledger = Ledger::Open(options);
+    ASSERT_TRUE(ledger.ok());
+    for (uint64_t i = 0; i < 25; ++i) {
+      stored.push_back(SampleEntry(i).SerializeAsString());
+      ASSERT_TRUE((*ledger)->Append(SampleEntry(i)).ok());
+    }
+    last_checkpoint = *(*ledger)->SignedCheckpoint();
+    // A second writer on the same directory is refused while the first holds it.
+    EXPECT_FALSE(Ledger::Open(options).ok());
+  }
+  auto ledger = Ledger::Open(options);
+  ASSERT_TRUE(ledger.ok()) << ledger.status();
+  EXPECT_FALSE((*ledger)->Recovery().torn_tail_cut);
+  EXPECT_EQ((*ledger)->Size(), 25u);
+  EXPECT_EQ(*(*ledger)->SignedCheckpoint(), last_checkpoint);
+  auto receipt = (*ledger)->Append(SampleEntry(25));
+  ASSERT_TRUE(receipt.ok());
+  EXPECT_EQ(receipt->index, 25u);
+  stored.push_back(SampleEntry(25).SerializeAsString());
+  EXPECT_EQ(*(*ledger)->RootAt(26), *RootAt(26, SubtreeHashesFromLeaves(LeafHashesOf(stored))));
+}
+
+TEST(Ledger, ConcurrentAppendsGetDistinctIndicesAndAllLand) {
+  ScratchDir scratch;
+  auto options = MakeOptions(scratch, 4096);
+  auto ledger = Ledger::Open(options);
+  ASSERT_TRUE(ledger.ok());
+  constexpr int kThreads = 8;
+  constexpr int kPerThread = 25;
+  std::vector<std::vector<Receipt>> receipts(kThreads);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        auto receipt = (*ledger)->Append(SampleEntry(t * 1000 + i, "t" + std::to_string(t)));
+        ASSERT_TRUE(receipt.ok());
+        receipts[t].push_back(*receipt);
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  std::set<uint64_t> indices;
+  for (int t = 0; t < kThreads; ++t) {
+    for (int i = 0; i < kPerThread; ++i) {
+      const Receipt& receipt = receipts[t][i];
+      indices.insert(receipt.index);
+      auto entry = (*ledger)->ReadEntry(receipt.index);
+      ASSERT_TRUE(entry.ok());
+      EXPECT_EQ(*entry, SampleEntry(t * 1000 + i, "t" + std::to_string(t)).SerializeAsString());
+    }
+  }
+  EXPECT_EQ(indices.size(), size_t{kThreads * kPerThread});
+  EXPECT_EQ(*indices.rbegin(), uint64_t{kThreads * kPerThread - 1});
+  auto report = VerifyLedger({options.dir, {}, std::nullopt, ""});
+  ASSERT_TRUE(report.ok());
+  EXPECT_TRUE(report->ok()) << report->problems.front();
+  EXPECT_EQ(report->entries, uint64_t{kThreads * kPerThread});
+}
+
+TEST(Ledger, TornTailIsCutAndReported) {
+  ScratchDir scratch;
+  auto options = MakeOptions(scratch);
+  {
+    auto ledger = Ledger::Open(options);
+    ASSERT_TRUE(ledger.ok());
+    for (uint64_t i = 0; i < 10; ++i) ASSERT_TRUE((*ledger)->Append(SampleEntry(i)).ok());
+  }
+  // A crash in the middle of writing record 10: its header promises more than is there.
+  const auto segment = testing::SegmentFiles(options.dir).back();
+  const std::string record = testing::EncodeRawRecord(SampleEntry(10).SerializeAsString());
+  testing::WriteFile(segment, testing::ReadFile(segment) + record.substr(0, record.size() / 2));
+
+  auto report = VerifyLedger({options.dir, {}, std::nullopt, ""});
+  ASSERT_TRUE(report.ok());
+  EXPECT_TRUE(report->ok()) << "a torn unacknowledged tail is not tampering";
+  ASSERT_EQ(report->notes.size(), 1u);
+
+  auto ledger = Ledger::Open(options);
+  ASSERT_TRUE(ledger.ok()) << ledger.status();
+  const RecoveryReport recovery = (*ledger)->Recovery();
+  EXPECT_TRUE(recovery.torn_tail_cut);
+  EXPECT_EQ(recovery.entry_index, 10u);
+  EXPECT_EQ(recovery.bytes_cut, record.size() / 2);
+  EXPECT_EQ(recovery.segment, segment.filename().string());
+  EXPECT_EQ((*ledger)->Size(), 10u);
+  auto receipt = (*ledger)->Append(SampleEntry(77));
+  ASSERT_TRUE(receipt.ok());
+  EXPECT_EQ(receipt->index, 10u);
+  EXPECT_EQ(*(*ledger)->ReadEntry(10), SampleEntry(77).SerializeAsString());
+}
+
+TEST(Ledger, WrittenButUnhashedEntriesAreKeptAndHashedOnOpen) {
+  // A crash after the segment fsync but before the tree files were written: the records are
+  // intact, were never acknowledged, and are kept.
+  ScratchDir scratch;
+  auto options = MakeOptions(scratch);
+  const auto tree_dir = options.dir / "tree";
+  const auto saved_tree = scratch.path() / "tree-at-6";
+  std::vector<std::string> stored;
+  {
+    auto ledger = Ledger::Open(options);
+    ASSERT_TRUE(ledger.ok());
+    for (uint64_t i = 0; i < 9; ++i) {
+      if (i == 6) std::filesystem::copy(tree_dir, saved_tree);
+      ASSERT_TRUE((*ledger)->Append(SampleEntry(i)).ok());
+      stored.push_back(SampleEntry(i).SerializeAsString());
+    }
+  }
+  std::filesystem::remove_all(tree_dir);
+  std::filesystem::rename(saved_tree, tree_dir);
+  auto ledger = Ledger::Open(options);
+  ASSERT_TRUE(ledger.ok()) << ledger.status();
+  EXPECT_EQ((*ledger)->Size(), 9u);
+  EXPECT_EQ(*(*ledger)->RootAt(9), *RootAt(9, SubtreeHashesFromLeaves(LeafHashesOf(stored))));
+}
+
+TEST(Ledger, RefusesDamageAndNamesSegmentAndEntry) {
+  ScratchDir scratch;
+  auto options = MakeOptions(scratch, 500);
+  {
+    auto ledger = Ledger::Open(options);
+    ASSERT_TRUE(ledger.ok());
+    for (uint64_t i = 0; i < 20; ++i) ASSERT_TRUE((*ledger)->Append(SampleEntry(i)).ok());
+  }
+  const auto segment = testing::SegmentFiles(options.dir)[1];
+  std::string bytes = testing::ReadFile(segment);
+  const auto records = testing::ParseRecords(bytes);
+  const uint64_t first = std::stoull(segment.filename().string().substr(8, 20));
+  bytes[records[1].offset + 8 + 3] ^= 0x20;
+  testing::WriteFile(segment, bytes);
+  auto ledger = Ledger::Open(options);
+  ASSERT_FALSE(ledger.ok());
+  const std::string message(ledger.status().message());
+  EXPECT_NE(message.find(segment.filename().string()), std::string::npos) << message;
+  EXPECT_NE(message.find("entry " + std::to_string(first + 1)), std::string::npos) << message;
+}
+
+TEST(Ledger, RejectsBadOptions) {
+  ScratchDir scratch;
+  auto options = MakeOptions(scratch);
+  options.origin = "";
+  EXPECT_FALSE(Ledger::Open(options).ok());
+  options = MakeOptions(scratch);
+  options.signing_key = scratch.path() / "absent.pem";
+  EXPECT_FALSE(Ledger::Open(options).ok());
+}
+
+}  // namespace
+}  // namespace probity::ledger
