@@ -46,8 +46,8 @@ TEST(Ledger, AppendsAreNumberedReadableAndProvable) {
     ASSERT_GT(checkpoint->size, i);
     auto proof = (*ledger)->InclusionProof(i, checkpoint->size);
     ASSERT_TRUE(proof.ok());
-    EXPECT_TRUE(VerifyInclusion(i, checkpoint->size, HashLeaf(stored[i]), *proof, checkpoint->root)
-                    .ok());
+    EXPECT_TRUE(
+        VerifyInclusion(i, checkpoint->size, HashLeaf(stored[i]), *proof, checkpoint->root).ok());
   }
   EXPECT_EQ((*ledger)->Size(), 40u);
   EXPECT_GT(testing::SegmentFiles(options.dir).size(), 3u) << "small segments must rotate";

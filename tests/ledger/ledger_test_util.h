@@ -24,8 +24,7 @@ class ScratchDir {
   ScratchDir() {
     std::random_device device;
     path_ = std::filesystem::temp_directory_path() /
-            ("probity-ledger-test-" + std::to_string(::getpid()) + "-" +
-             std::to_string(device()));
+            ("probity-ledger-test-" + std::to_string(::getpid()) + "-" + std::to_string(device()));
     std::filesystem::create_directories(path_);
   }
   ~ScratchDir() {
