@@ -1,0 +1,340 @@
+// `probity ledger ...`: the auditor's tools. They read a ledger directory directly (no server,
+// no signing key except for `checkpoint`), so an oversight body can run them on a copy.
+#include <google/protobuf/util/json_util.h>
+
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <optional>
+#include <sstream>
+
+#include "absl/strings/escaping.h"
+#include "absl/time/time.h"
+#include "command_registry.h"
+#include "probity/ledger/checkpoint.h"
+#include "probity/ledger/merkle.h"
+#include "probity/ledger/reader.h"
+#include "probity/ledger/verify.h"
+
+namespace probity::cli {
+namespace {
+
+using ledger::Hash;
+
+std::string ReadWholeFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) ExitOnError(absl::NotFoundError("cannot read " + path));
+  std::stringstream contents;
+  contents << in.rdbuf();
+  return contents.str();
+}
+
+std::string Trim(std::string text) {
+  const auto first = text.find_first_not_of(" \t\r\n");
+  if (first == std::string::npos) return "";
+  return text.substr(first, text.find_last_not_of(" \t\r\n") - first + 1);
+}
+
+// --key takes a verifier key ("<name>+<id>+<key>"), a file holding one, or a PEM public key
+// file (then the key name is the origin).
+ledger::NoteVerifier LoadVerifier(const std::string& key, const std::string& origin) {
+  std::string text = key;
+  if (std::filesystem::is_regular_file(key)) text = ReadWholeFile(key);
+  if (text.find("-----BEGIN") != std::string::npos) {
+    if (origin.empty()) ExitOnError(absl::InvalidArgumentError("a PEM key needs --origin"));
+    auto verifier = ledger::NoteVerifier::FromPem(text, origin);
+    ExitOnError(verifier.status());
+    return *verifier;
+  }
+  auto verifier = ledger::NoteVerifier::FromVerifierKey(Trim(text));
+  ExitOnError(verifier.status());
+  return *verifier;
+}
+
+std::string Encode(const Hash& hash, const std::string& encoding) {
+  if (encoding == "base64") {
+    return absl::Base64Escape(
+        absl::string_view(reinterpret_cast<const char*>(hash.data()), hash.size()));
+  }
+  return ledger::ToHex(hash);
+}
+
+std::string JsonList(const std::vector<Hash>& hashes, const std::string& encoding) {
+  std::string out = "[";
+  for (size_t i = 0; i < hashes.size(); ++i) {
+    out += (i ? ",\"" : "\"") + Encode(hashes[i], encoding) + "\"";
+  }
+  return out + "]";
+}
+
+// A time bound: unix seconds or RFC 3339 ("2026-11-25T10:00:00Z"), as unix microseconds.
+std::optional<int64_t> ParseTimeBound(const std::string& text) {
+  if (text.empty()) return std::nullopt;
+  if (text.find_first_not_of("0123456789") == std::string::npos) {
+    return std::stoll(text) * 1000000;
+  }
+  absl::Time time;
+  std::string error;
+  if (!absl::ParseTime(absl::RFC3339_full, text, &time, &error)) {
+    ExitOnError(absl::InvalidArgumentError("bad time '" + text + "': " + error));
+  }
+  return absl::ToUnixMicros(time);
+}
+
+struct EntryFilter {
+  std::string dir;
+  std::string warrant;
+  std::string case_number;
+  std::string since;
+  std::string until;
+  uint64_t from = 0;
+  uint64_t limit = 0;  // 0: no limit
+  std::string out;
+  void AddOptions(CLI::App* command) {
+    command->add_option("--dir", dir, "ledger directory")
+        ->required()
+        ->check(CLI::ExistingDirectory);
+    command->add_option("--warrant", warrant, "only entries of this warrant id (jti)");
+    command->add_option("--case", case_number, "only entries of this case number");
+    command->add_option("--since", since, "only entries at or after (unix seconds or RFC 3339)");
+    command->add_option("--until", until, "only entries before (unix seconds or RFC 3339)");
+    command->add_option("--from", from, "first entry index to read");
+    command->add_option("--limit", limit, "stop after this many matching entries");
+  }
+};
+
+// Writes the matching entries as JSON lines; `full` adds the stored bytes and leaf hash so that
+// an outside tool can re-hash exactly what the tree commits to.
+void PrintEntries(const EntryFilter& filter, bool full, std::ostream& out) {
+  const auto since = ParseTimeBound(filter.since);
+  const auto until = ParseTimeBound(filter.until);
+  google::protobuf::util::JsonPrintOptions json_options;
+  json_options.preserve_proto_field_names = true;
+  uint64_t printed = 0;
+  absl::Status status =
+      ledger::ReadEntries(filter.dir, filter.from, [&](uint64_t index, std::string_view bytes) {
+        v1::LedgerEntry entry;
+        if (!entry.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+          ExitOnError(absl::DataLossError("entry " + std::to_string(index) +
+                                          " is not a LedgerEntry message"));
+        }
+        if (!filter.warrant.empty() && entry.warrant_id() != filter.warrant) return true;
+        if (!filter.case_number.empty() && entry.case_number() != filter.case_number) return true;
+        if (since && entry.time_unix_micros() < *since) return true;
+        if (until && entry.time_unix_micros() >= *until) return true;
+        std::string json;
+        if (!google::protobuf::util::MessageToJsonString(entry, &json, json_options).ok()) {
+          ExitOnError(absl::InternalError("cannot render entry " + std::to_string(index)));
+        }
+        out << "{\"index\":" << index;
+        if (full) {
+          out << ",\"leaf_hash\":\"" << ledger::ToHex(ledger::HashLeaf(bytes)) << "\",\"bytes\":\""
+              << absl::Base64Escape(absl::string_view(bytes.data(), bytes.size())) << "\"";
+        }
+        out << ",\"entry\":" << json << "}\n";
+        ++printed;
+        return filter.limit == 0 || printed < filter.limit;
+      });
+  ExitOnError(status);
+}
+
+void AddKeygen(CLI::App& group) {
+  struct Args {
+    std::string out, name, verifier_out;
+  };
+  auto args = std::make_shared<Args>();
+  auto* command = group.add_subcommand(
+      "keygen", "make an Ed25519 checkpoint signing key (PEM) and print its verifier key");
+  command->add_option("--out", args->out, "private key file to create (PKCS#8 PEM)")->required();
+  command->add_option("--name", args->name, "key name: the ledger's origin line")->required();
+  command->add_option("--verifier-out", args->verifier_out, "also write the verifier key here");
+  command->callback([args] {
+    if (std::filesystem::exists(args->out)) {
+      ExitOnError(absl::AlreadyExistsError(args->out + " exists; not overwriting a key"));
+    }
+    if (!ledger::IsValidKeyName(args->name)) {
+      ExitOnError(absl::InvalidArgumentError("key name must be non-empty, without spaces or '+'"));
+    }
+    ExitOnError(ledger::GenerateSigningKey(args->out));
+    auto signer = ledger::NoteSigner::Load(args->out, args->name);
+    ExitOnError(signer.status());
+    const std::string verifier_key = (*signer)->VerifierKey();
+    if (!args->verifier_out.empty()) {
+      std::ofstream(args->verifier_out) << verifier_key << "\n";
+    }
+    std::cout << verifier_key << "\n";
+  });
+}
+
+void AddVerify(CLI::App& group) {
+  struct Args {
+    std::string dir, key, origin;
+    std::vector<std::string> checkpoints;
+  };
+  auto args = std::make_shared<Args>();
+  auto* command = group.add_subcommand(
+      "verify",
+      "re-hash every entry, rebuild the tree, check the stored hashes and every given signed "
+      "checkpoint (signature, root, consistency); exits 1 and names the first bad entry on any "
+      "problem");
+  command->add_option("--dir", args->dir, "ledger directory")
+      ->required()
+      ->check(CLI::ExistingDirectory);
+  command->add_option("--checkpoint", args->checkpoints, "signed checkpoint file (repeatable)")
+      ->check(CLI::ExistingFile);
+  command->add_option("--key", args->key,
+                      "verifier key, a file holding it, or a PEM public key file (with --origin)");
+  command->add_option("--origin", args->origin, "expected checkpoint origin");
+  command->callback([args] {
+    ledger::VerifyOptions options;
+    options.dir = args->dir;
+    options.origin = args->origin;
+    for (const auto& file : args->checkpoints) {
+      options.signed_checkpoints.push_back(ReadWholeFile(file));
+    }
+    if (!args->key.empty()) options.verifier = LoadVerifier(args->key, args->origin);
+    auto report = ledger::VerifyLedger(options);
+    ExitOnError(report.status());
+    std::cout << "entries: " << report->entries << "\nroot: " << ledger::ToHex(report->root)
+              << "\ncheckpoints verified: " << report->checkpoints_verified.size() << " of "
+              << options.signed_checkpoints.size() << "\n";
+    for (const auto& note : report->notes) std::cout << "note: " << note << "\n";
+    for (const auto& problem : report->problems) std::cout << "PROBLEM: " << problem << "\n";
+    if (report->first_bad_entry) {
+      std::cout << "first bad entry: " << *report->first_bad_entry << "\n";
+    }
+    if (!report->ok()) throw CLI::RuntimeError(1);
+    std::cout << "OK\n";
+  });
+}
+
+void AddShowAndExport(CLI::App& group) {
+  auto show = std::make_shared<EntryFilter>();
+  auto* show_command =
+      group.add_subcommand("show", "print entries as JSON lines ({\"index\", \"entry\"})");
+  show->AddOptions(show_command);
+  show_command->callback([show] { PrintEntries(*show, /*full=*/false, std::cout); });
+
+  auto exported = std::make_shared<EntryFilter>();
+  auto* export_command = group.add_subcommand(
+      "export",
+      "write entries as JSON lines with their stored bytes (base64) and leaf hash, for "
+      "outside re-hashing");
+  exported->AddOptions(export_command);
+  export_command->add_option("--out", exported->out, "output file (default: standard output)");
+  export_command->callback([exported] {
+    if (exported->out.empty()) {
+      PrintEntries(*exported, /*full=*/true, std::cout);
+      return;
+    }
+    std::ofstream out(exported->out);
+    if (!out) ExitOnError(absl::PermissionDeniedError("cannot write " + exported->out));
+    PrintEntries(*exported, /*full=*/true, out);
+  });
+}
+
+void AddCheckpoint(CLI::App& group) {
+  struct Args {
+    std::string dir, signing_key, origin, out;
+  };
+  auto args = std::make_shared<Args>();
+  auto* command = group.add_subcommand(
+      "checkpoint",
+      "verify the ledger, then print a signed C2SP checkpoint of it (refuses a damaged ledger)");
+  command->add_option("--dir", args->dir, "ledger directory")
+      ->required()
+      ->check(CLI::ExistingDirectory);
+  command->add_option("--signing-key", args->signing_key, "Ed25519 private key PEM")
+      ->required()
+      ->check(CLI::ExistingFile);
+  command->add_option("--origin", args->origin, "origin line and key name")->required();
+  command->add_option("--out", args->out, "also write the checkpoint to this file");
+  command->callback([args] {
+    auto signer = ledger::NoteSigner::Load(args->signing_key, args->origin);
+    ExitOnError(signer.status());
+    auto report = ledger::VerifyLedger({args->dir, {}, std::nullopt, ""});
+    ExitOnError(report.status());
+    if (!report->ok()) {
+      ExitOnError(absl::DataLossError("not signing a damaged ledger: " + report->problems.front()));
+    }
+    const std::string note = (*signer)->Sign(
+        ledger::FormatCheckpoint({args->origin, report->entries, report->root, {}}));
+    if (!args->out.empty()) std::ofstream(args->out, std::ios::binary) << note;
+    std::cout << note;
+  });
+}
+
+void AddProve(CLI::App& group) {
+  struct Args {
+    std::string dir, encoding = "hex";
+    uint64_t index = 0, size = 0, old_size = 0, new_size = 0;
+  };
+  auto args = std::make_shared<Args>();
+  auto* prove = group.add_subcommand(
+      "prove", "print RFC 6962 inclusion or consistency proofs as JSON for an outside verifier");
+  prove->require_subcommand(1);
+  prove->add_option("--dir", args->dir, "ledger directory")
+      ->required()
+      ->check(CLI::ExistingDirectory);
+  prove->add_option("--encoding", args->encoding, "hash encoding: hex or base64")
+      ->check(CLI::IsMember({"hex", "base64"}));
+
+  auto open_reader = [args] {
+    auto reader = ledger::LedgerReader::Open(args->dir);
+    ExitOnError(reader.status());
+    return std::move(*reader);
+  };
+
+  auto* inclusion = prove->add_subcommand("inclusion", "proof that an entry is in the tree");
+  inclusion->add_option("--index", args->index, "entry index")->required();
+  inclusion->add_option("--size", args->size, "tree size (default: the whole ledger)");
+  inclusion->callback([args, open_reader] {
+    auto reader = open_reader();
+    const uint64_t size = args->size ? args->size : reader->Size();
+    auto proof = reader->InclusionProof(args->index, size);
+    ExitOnError(proof.status());
+    auto leaf = reader->LeafHash(args->index);
+    ExitOnError(leaf.status());
+    auto root = reader->RootAt(size);
+    ExitOnError(root.status());
+    std::cout << "{\"index\":" << args->index << ",\"tree_size\":" << size << ",\"leaf_hash\":\""
+              << Encode(*leaf, args->encoding) << "\",\"root\":\"" << Encode(*root, args->encoding)
+              << "\",\"proof\":" << JsonList(*proof, args->encoding) << "}\n";
+  });
+
+  auto* consistency =
+      prove->add_subcommand("consistency", "proof that a smaller tree is a prefix of a larger");
+  consistency->add_option("--old", args->old_size, "old tree size")->required();
+  consistency->add_option("--new", args->new_size, "new tree size (default: the whole ledger)");
+  consistency->callback([args, open_reader] {
+    auto reader = open_reader();
+    const uint64_t new_size = args->new_size ? args->new_size : reader->Size();
+    auto proof = reader->ConsistencyProof(args->old_size, new_size);
+    ExitOnError(proof.status());
+    auto old_root = reader->RootAt(args->old_size);
+    ExitOnError(old_root.status());
+    auto new_root = reader->RootAt(new_size);
+    ExitOnError(new_root.status());
+    std::cout << "{\"old_size\":" << args->old_size << ",\"new_size\":" << new_size
+              << ",\"old_root\":\"" << Encode(*old_root, args->encoding) << "\",\"new_root\":\""
+              << Encode(*new_root, args->encoding)
+              << "\",\"proof\":" << JsonList(*proof, args->encoding) << "}\n";
+  });
+}
+
+void AddLedgerCommands(CLI::App& root) {
+  auto* group = root.add_subcommand(
+      "ledger", "audit the query ledger: verify, show, export, checkpoint, prove, keygen");
+  group->require_subcommand(1);
+  AddVerify(*group);
+  AddShowAndExport(*group);
+  AddCheckpoint(*group);
+  AddProve(*group);
+  AddKeygen(*group);
+}
+
+}  // namespace
+
+PROBITY_REGISTER_COMMANDS("ledger", AddLedgerCommands);
+
+}  // namespace probity::cli

@@ -1,0 +1,195 @@
+// `probity ledger ...` end to end: keygen, verify (clean and tampered), show/export filters,
+// checkpoint, and proofs that verify outside the tool.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "absl/strings/escaping.h"
+#include "ledger_test_util.h"
+#include "probity/ledger/checkpoint.h"
+#include "probity/ledger/ledger.h"
+#include "probity/ledger/merkle.h"
+
+namespace probity::ledger {
+namespace {
+
+struct CliRun {
+  int exit_code;
+  std::string out;
+};
+
+CliRun Probity(const std::string& arguments) {
+  const char* binary_dir = std::getenv("PROBITY_BINARY_DIR");
+  EXPECT_NE(binary_dir, nullptr);
+  const std::string command =
+      std::string(binary_dir) + "/server/cli/probity " + arguments + " 2>&1";
+  FILE* pipe = ::popen(command.c_str(), "r");
+  EXPECT_NE(pipe, nullptr);
+  std::string out;
+  char buffer[4096];
+  size_t read = 0;
+  while ((read = std::fread(buffer, 1, sizeof(buffer), pipe)) > 0) out.append(buffer, read);
+  const int status = ::pclose(pipe);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+std::vector<nlohmann::json> JsonLines(const std::string& text) {
+  std::vector<nlohmann::json> lines;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) lines.push_back(nlohmann::json::parse(line));
+  return lines;
+}
+
+std::vector<Hash> HashesOf(const nlohmann::json& list) {
+  std::vector<Hash> hashes;
+  for (const auto& item : list) hashes.push_back(*HashFromHex(item.get<std::string>()));
+  return hashes;
+}
+
+class LedgerCliTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = scratch_.path() / "log";
+    const auto key = scratch_.path() / "key.pem";
+    CliRun keygen = Probity("ledger keygen --out " + key.string() + " --name " + testing::kOrigin);
+    ASSERT_EQ(keygen.exit_code, 0) << keygen.out;
+    verifier_key_ = keygen.out.substr(0, keygen.out.find('\n'));
+    ASSERT_TRUE(NoteVerifier::FromVerifierKey(verifier_key_).ok()) << keygen.out;
+    EXPECT_NE(Probity("ledger keygen --out " + key.string() + " --name x").exit_code, 0)
+        << "keygen must not overwrite a key";
+
+    Options options{dir_, testing::kOrigin, key, 700, false};
+    auto ledger = Ledger::Open(options);
+    ASSERT_TRUE(ledger.ok()) << ledger.status();
+    for (uint64_t i = 0; i < 30; ++i) {
+      ASSERT_TRUE((*ledger)->Append(testing::SampleEntry(i)).ok());
+      if (i == 9) testing::WriteFile(scratch_.path() / "cp10", *(*ledger)->SignedCheckpoint());
+    }
+    testing::WriteFile(scratch_.path() / "cp30", *(*ledger)->SignedCheckpoint());
+    root30_ = *(*ledger)->RootAt(30);
+    root10_ = *(*ledger)->RootAt(10);
+  }
+
+  std::string VerifyArguments() const {
+    return "ledger verify --dir " + dir_.string() + " --checkpoint " +
+           (scratch_.path() / "cp10").string() + " --checkpoint " +
+           (scratch_.path() / "cp30").string() + " --key '" + verifier_key_ + "'";
+  }
+
+  testing::ScratchDir scratch_;
+  std::filesystem::path dir_;
+  std::string verifier_key_;
+  Hash root10_{}, root30_{};
+};
+
+TEST_F(LedgerCliTest, EverySubcommandHasHelp) {
+  for (const char* command : {"verify", "show", "export", "checkpoint", "prove", "keygen",
+                              "prove inclusion", "prove consistency"}) {
+    CliRun help = Probity(std::string("ledger ") + command + " --help");
+    EXPECT_EQ(help.exit_code, 0) << command;
+    EXPECT_NE(help.out.find("Usage"), std::string::npos) << help.out;
+  }
+}
+
+TEST_F(LedgerCliTest, VerifyPassesOnAnUntouchedLedger) {
+  CliRun verify = Probity(VerifyArguments());
+  EXPECT_EQ(verify.exit_code, 0) << verify.out;
+  EXPECT_NE(verify.out.find("checkpoints verified: 2 of 2"), std::string::npos) << verify.out;
+  EXPECT_NE(verify.out.find("root: " + ToHex(root30_)), std::string::npos) << verify.out;
+  // The verifier key may also come from a file.
+  testing::WriteFile(scratch_.path() / "vkey", verifier_key_ + "\n");
+  CliRun from_file = Probity("ledger verify --dir " + dir_.string() + " --checkpoint " +
+                             (scratch_.path() / "cp30").string() + " --key " +
+                             (scratch_.path() / "vkey").string());
+  EXPECT_EQ(from_file.exit_code, 0) << from_file.out;
+}
+
+TEST_F(LedgerCliTest, VerifyNamesTheFirstBadEntryAndFails) {
+  const auto segment = testing::SegmentFiles(dir_)[2];
+  const uint64_t first = std::stoull(segment.filename().string().substr(8, 20));
+  std::string bytes = testing::ReadFile(segment);
+  const auto records = testing::ParseRecords(bytes);
+  bytes[records[1].offset + 12] ^= 0x40;
+  testing::WriteFile(segment, bytes);
+  CliRun verify = Probity(VerifyArguments());
+  EXPECT_EQ(verify.exit_code, 1) << verify.out;
+  EXPECT_NE(verify.out.find("first bad entry: " + std::to_string(first + 1) + "\n"),
+            std::string::npos)
+      << verify.out;
+  EXPECT_NE(verify.out.find(segment.filename().string()), std::string::npos) << verify.out;
+  EXPECT_NE(Probity("ledger checkpoint --dir " + dir_.string() + " --signing-key " +
+                    (scratch_.path() / "key.pem").string() + " --origin " + testing::kOrigin)
+                .exit_code,
+            0)
+      << "checkpoint must refuse a damaged ledger";
+}
+
+TEST_F(LedgerCliTest, ShowAndExportFilter) {
+  CliRun by_warrant = Probity("ledger show --dir " + dir_.string() + " --warrant w-5");
+  ASSERT_EQ(by_warrant.exit_code, 0) << by_warrant.out;
+  auto lines = JsonLines(by_warrant.out);
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_EQ(lines[0]["index"], 5);
+  EXPECT_EQ(lines[0]["entry"]["warrant_id"], "w-5");
+
+  CliRun by_case = Probity("ledger show --dir " + dir_.string() + " --case CASE-odd");
+  ASSERT_EQ(by_case.exit_code, 0);
+  EXPECT_EQ(JsonLines(by_case.out).size(), 15u);
+
+  // Entry n is at 1700000000 s + n ms: [1700000000.010, 1700000000.020) holds entries 10..19.
+  CliRun by_time = Probity("ledger show --dir " + dir_.string() +
+                           " --since 2023-11-14T22:13:20.010Z --until 2023-11-14T22:13:20.020Z");
+  ASSERT_EQ(by_time.exit_code, 0) << by_time.out;
+  auto timed = JsonLines(by_time.out);
+  ASSERT_EQ(timed.size(), 10u);
+  EXPECT_EQ(timed.front()["index"], 10);
+
+  CliRun exported = Probity("ledger export --dir " + dir_.string() + " --from 20 --limit 3");
+  ASSERT_EQ(exported.exit_code, 0) << exported.out;
+  auto rows = JsonLines(exported.out);
+  ASSERT_EQ(rows.size(), 3u);
+  for (const auto& row : rows) {
+    std::string stored;
+    ASSERT_TRUE(absl::Base64Unescape(row["bytes"].get<std::string>(), &stored));
+    EXPECT_EQ(stored, testing::SampleEntry(row["index"].get<uint64_t>()).SerializeAsString());
+    EXPECT_EQ(row["leaf_hash"], ToHex(HashLeaf(stored)));
+  }
+}
+
+TEST_F(LedgerCliTest, CheckpointAndProofsVerifyOutsideTheTool) {
+  CliRun checkpoint =
+      Probity("ledger checkpoint --dir " + dir_.string() + " --signing-key " +
+              (scratch_.path() / "key.pem").string() + " --origin " + testing::kOrigin);
+  ASSERT_EQ(checkpoint.exit_code, 0) << checkpoint.out;
+  auto opened = OpenSignedCheckpoint(checkpoint.out, *NoteVerifier::FromVerifierKey(verifier_key_),
+                                     testing::kOrigin);
+  ASSERT_TRUE(opened.ok()) << opened.status() << checkpoint.out;
+  EXPECT_EQ(opened->size, 30u);
+  EXPECT_EQ(opened->root, root30_);
+
+  CliRun inclusion = Probity("ledger prove --dir " + dir_.string() + " inclusion --index 7");
+  ASSERT_EQ(inclusion.exit_code, 0) << inclusion.out;
+  auto proof = nlohmann::json::parse(inclusion.out);
+  EXPECT_EQ(proof["tree_size"], 30);
+  EXPECT_TRUE(VerifyInclusion(7, 30, HashLeaf(testing::SampleEntry(7).SerializeAsString()),
+                              HashesOf(proof["proof"]), root30_)
+                  .ok());
+
+  CliRun consistency = Probity("ledger prove --dir " + dir_.string() + " consistency --old 10");
+  ASSERT_EQ(consistency.exit_code, 0) << consistency.out;
+  auto consistent = nlohmann::json::parse(consistency.out);
+  EXPECT_TRUE(VerifyConsistency(10, 30, root10_, root30_, HashesOf(consistent["proof"])).ok());
+
+  CliRun base64 =
+      Probity("ledger prove --dir " + dir_.string() + " --encoding base64 inclusion --index 0");
+  ASSERT_EQ(base64.exit_code, 0) << base64.out;
+  EXPECT_EQ(nlohmann::json::parse(base64.out)["root"],
+            absl::Base64Escape(std::string(root30_.begin(), root30_.end())));
+  EXPECT_NE(Probity("ledger prove --dir " + dir_.string() + " inclusion --index 30").exit_code, 0);
+}
+
+}  // namespace
+}  // namespace probity::ledger
