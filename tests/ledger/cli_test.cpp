@@ -21,11 +21,16 @@ struct CliRun {
   std::string out;
 };
 
+// The build tree: PROBITY_BINARY_DIR, or else three levels above this test binary
+// (<build>/tests/ledger/ledger_cli_test).
+std::filesystem::path BinaryDir() {
+  if (const char* dir = std::getenv("PROBITY_BINARY_DIR")) return dir;
+  return std::filesystem::read_symlink("/proc/self/exe").parent_path().parent_path().parent_path();
+}
+
 CliRun Probity(const std::string& arguments) {
-  const char* binary_dir = std::getenv("PROBITY_BINARY_DIR");
-  EXPECT_NE(binary_dir, nullptr);
   const std::string command =
-      std::string(binary_dir) + "/server/cli/probity " + arguments + " 2>&1";
+      (BinaryDir() / "server/cli/probity").string() + " " + arguments + " 2>&1";
   FILE* pipe = ::popen(command.c_str(), "r");
   EXPECT_NE(pipe, nullptr);
   std::string out;
