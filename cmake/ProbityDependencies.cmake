@@ -33,14 +33,13 @@ endif()
 # Debian's python3-numpy, python3-faiss, python3-jwt and python3-cryptography.
 function(probity_add_gtest name)
   cmake_parse_arguments(ARG "" "LABEL" "SOURCES;LIBS" ${ARGN})
-  add_executable(${name} ${ARG_SOURCES})
-  target_link_libraries(${name} PRIVATE ${ARG_LIBS} GTest::gtest GTest::gmock GTest::gtest_main)
+  add_executable(${name} ${ARG_SOURCES} ${PROJECT_SOURCE_DIR}/tests/common/test_main.cpp)
+  target_link_libraries(${name} PRIVATE ${ARG_LIBS} GTest::gtest GTest::gmock)
+  target_compile_definitions(${name} PRIVATE
+    PROBITY_TEST_SOURCE_DIR="${PROJECT_SOURCE_DIR}" PROBITY_TEST_BINARY_DIR="${PROJECT_BINARY_DIR}")
   if(NOT ARG_LABEL)
     set(ARG_LABEL unit)
   endif()
   include(GoogleTest)
-  gtest_discover_tests(${name}
-    PROPERTIES LABELS ${ARG_LABEL}
-    ENVIRONMENT "PROBITY_SOURCE_DIR=${PROJECT_SOURCE_DIR};PROBITY_BINARY_DIR=${PROJECT_BINARY_DIR}"
-    DISCOVERY_TIMEOUT 60)
+  gtest_discover_tests(${name} PROPERTIES LABELS ${ARG_LABEL} DISCOVERY_TIMEOUT 60)
 endfunction()
