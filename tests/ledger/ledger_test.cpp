@@ -110,9 +110,12 @@ TEST(Ledger, ReopeningKeepsEverythingAndContinues) {
   EXPECT_EQ(*(*ledger)->RootAt(26), *RootAt(26, SubtreeHashesFromLeaves(LeafHashesOf(stored))));
 }
 
-TEST(Ledger, ConcurrentAppendsGetDistinctIndicesAndAllLand) {
+class ConcurrentLedger : public ::testing::TestWithParam<bool> {};
+
+TEST_P(ConcurrentLedger, AppendsGetDistinctIndicesAndAllLand) {
   ScratchDir scratch;
   auto options = MakeOptions(scratch, 4096);
+  options.group_commit = GetParam();
   auto ledger = Ledger::Open(options);
   ASSERT_TRUE(ledger.ok());
   constexpr int kThreads = 8;
@@ -146,6 +149,8 @@ TEST(Ledger, ConcurrentAppendsGetDistinctIndicesAndAllLand) {
   EXPECT_TRUE(report->ok()) << report->problems.front();
   EXPECT_EQ(report->entries, uint64_t{kThreads * kPerThread});
 }
+
+INSTANTIATE_TEST_SUITE_P(GroupCommitOrOneFsyncEach, ConcurrentLedger, ::testing::Bool());
 
 TEST(Ledger, TornTailIsCutAndReported) {
   ScratchDir scratch;

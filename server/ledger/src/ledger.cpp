@@ -16,6 +16,7 @@
 #include <cerrno>
 #include <condition_variable>
 #include <cstring>
+#include <deque>
 #include <mutex>
 
 #include "absl/strings/str_cat.h"
@@ -128,7 +129,7 @@ class LedgerImpl final : public Ledger {
 
   mutable std::mutex mutex_;
   std::condition_variable committed_;
-  std::vector<std::string> pending_;
+  std::deque<std::string> pending_;  // queued entries, in index order
   uint64_t next_index_ = 0;
   uint64_t durable_size_ = 0;
   bool flushing_ = false;
@@ -302,7 +303,14 @@ absl::StatusOr<Receipt> LedgerImpl::Append(const v1::LedgerEntry& entry) {
     // Leader: everything queued so far goes to disk under one fsync.
     flushing_ = true;
     std::vector<std::string> batch;
-    batch.swap(pending_);
+    if (options_.group_commit) {
+      batch.assign(std::make_move_iterator(pending_.begin()),
+                   std::make_move_iterator(pending_.end()));
+      pending_.clear();
+    } else {
+      batch.push_back(std::move(pending_.front()));
+      pending_.pop_front();
+    }
     const uint64_t first_index = durable_size_;
     lock.unlock();
     auto commit = WriteBatch(batch, first_index);

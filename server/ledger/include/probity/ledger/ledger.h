@@ -35,6 +35,8 @@ struct Options {
   std::filesystem::path signing_key;         // Ed25519 private key PEM
   uint64_t max_segment_bytes = 64ull << 20;  // a new segment starts past this
   bool fsync = true;                         // false only for benchmarks comparing the cost
+  // false: every append is flushed alone (one fsync each); only for benchmarks comparing it.
+  bool group_commit = true;
 };
 
 struct Receipt {
