@@ -1,0 +1,39 @@
+#pragma once
+
+// Who is calling: the bearer token of `authorization: Bearer ...` and, under mutual TLS, the
+// verified client certificate's identity. RoleGate admits only the operators (Admin) or only
+// the auditors (Ledger) named in the configuration.
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "probity/service/config.h"
+
+namespace grpc {
+class ServerContext;
+}
+
+namespace probity::service {
+
+std::optional<std::string> BearerToken(const grpc::ServerContext& context);
+std::optional<std::string> TlsClientIdentity(const grpc::ServerContext& context);
+
+std::string Sha256Hex(std::string_view bytes);
+std::string Sha256Bytes(std::string_view bytes);
+
+class RoleGate {
+ public:
+  RoleGate(std::string role, std::vector<RoleMember> members)
+      : role_(std::move(role)), members_(std::move(members)) {}
+  // The member's name, or UNAUTHENTICATED / PERMISSION_DENIED.
+  absl::StatusOr<std::string> Admit(const grpc::ServerContext& context) const;
+
+ private:
+  std::string role_;
+  std::vector<RoleMember> members_;
+};
+
+}  // namespace probity::service

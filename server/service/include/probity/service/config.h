@@ -1,0 +1,87 @@
+#pragma once
+
+// The one configuration file of `probity serve` and `probity shard` (JSON). Relative paths are
+// resolved against the data directory.
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+
+namespace probity::service {
+
+struct TlsConfig {
+  std::filesystem::path cert_file;       // server certificate chain (PEM)
+  std::filesystem::path key_file;        // server private key (PEM)
+  std::filesystem::path client_ca_file;  // when set, client certificates are verified (mTLS)
+  bool require_client_cert = false;
+};
+
+// A credential that opens the Admin or the Ledger service: a bearer token (stored only as its
+// SHA-256) or a verified TLS client identity (certificate common name).
+struct RoleMember {
+  std::string name;
+  std::string token_sha256;  // lowercase hex
+  std::string tls_identity;
+};
+
+struct CollectionConfig {
+  std::string name;
+  std::filesystem::path generation_dir;
+  std::vector<int> shards;  // shard servers only: which shards to hold (empty = all)
+};
+
+struct LedgerConfig {
+  std::filesystem::path dir = "ledger";
+  std::string origin = "probity/ledger";
+  std::filesystem::path signing_key = "ledger/signing-key.pem";
+  bool fsync = true;
+  uint64_t max_segment_bytes = 64ull << 20;
+};
+
+struct ServerConfig {
+  std::filesystem::path data_dir;
+  std::string listen = "127.0.0.1:7443";  // port 0 picks a free port
+  std::string deployment;                 // the warrant audience this deployment accepts
+  std::filesystem::path jwks_file = "jwks.json";
+  std::filesystem::path revocation_file;  // optional
+  // Warrant policy (see probity::warrant::Policy).
+  int64_t clock_skew_seconds = 60;
+  int64_t max_warrant_lifetime_hours = 24 * 30;
+  uint64_t max_token_bytes = 8192;
+  LedgerConfig ledger;
+  std::vector<CollectionConfig> collections;
+  std::vector<std::string> shard_servers;  // router mode: addresses of `probity shard` servers
+  std::optional<TlsConfig> tls;
+  std::optional<TlsConfig> shard_client_tls;  // router -> shard (CA, and client cert for mTLS)
+  // Plaintext is accepted only for --demo or a loopback listen address, never on a network.
+  bool plaintext = false;
+  bool demo = false;
+  std::vector<RoleMember> operators;
+  std::vector<RoleMember> auditors;
+  int max_in_flight = 64;          // concurrent searches; more get RESOURCE_EXHAUSTED
+  int omp_threads_per_search = 1;  // FAISS OpenMP threads per shard search
+  int default_nprobe = 16;
+  int shard_deadline_ms = 5000;         // per attempt on one shard replica
+  int drain_seconds = 10;               // SIGTERM: how long in-flight calls may finish
+  double refusal_rate_per_second = 20;  // refusals recorded per second (burst = 5 s worth)
+};
+
+absl::StatusOr<ServerConfig> ParseConfig(const std::string& json_text,
+                                         const std::filesystem::path& data_dir_default);
+absl::StatusOr<ServerConfig> LoadConfig(const std::filesystem::path& file);
+std::string ConfigToJson(const ServerConfig& config);
+
+// Checks the transport rules: TLS unless demo or loopback plaintext; roles never share a
+// credential.
+absl::Status ValidateConfig(const ServerConfig& config);
+
+// `path` if absolute, else data_dir / path.
+std::filesystem::path Resolve(const ServerConfig& config, const std::filesystem::path& path);
+
+bool IsLoopbackAddress(const std::string& host_port);
+
+}  // namespace probity::service

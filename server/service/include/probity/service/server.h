@@ -1,0 +1,47 @@
+#pragma once
+
+// Assembles the processes: `probity serve` (router + Search/Admin/Ledger, with local shards in
+// embedded mode or remote shard servers) and `probity shard` (Shard service only). Both expose
+// grpc.health.v1.Health and server reflection.
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "probity/ledger/ledger.h"
+#include "probity/service/config.h"
+#include "probity/service/search_service.h"
+
+namespace probity::service {
+
+class Server {
+ public:
+  // For tests: a ledger to use instead of opening the configured one (e.g. one whose appends
+  // fail).
+  struct Overrides {
+    std::unique_ptr<ledger::Ledger> ledger;
+  };
+
+  static absl::StatusOr<std::unique_ptr<Server>> StartRouter(ServerConfig config,
+                                                             Overrides overrides = {});
+  static absl::StatusOr<std::unique_ptr<Server>> StartShard(ServerConfig config);
+
+  virtual ~Server() = default;
+  virtual int port() const = 0;
+  // Stops taking calls (health goes NOT_SERVING), lets calls in flight finish until `drain`
+  // is over, then cancels what is left.
+  virtual void Shutdown(absl::Duration drain) = 0;
+  virtual void Wait() = 0;
+  virtual const ServiceCounters& counters() const = 0;
+};
+
+// Blocks until SIGTERM or SIGINT, then drains the server. Call before starting other threads
+// is not needed: the signals are waited for synchronously on a dedicated thread.
+void ServeUntilTerminated(Server& server, absl::Duration drain);
+
+// Blocks SIGTERM and SIGINT in the calling thread (and threads it starts later) so that
+// ServeUntilTerminated can wait for them; call first thing in main paths that serve.
+void BlockTerminationSignals();
+
+}  // namespace probity::service

@@ -1,0 +1,27 @@
+#pragma once
+
+// What a `probity shard` server offers the router: searches of the shards it holds.
+
+#include "probity/service/catalog.h"
+#include "probity/service/shard_backend.h"
+#include "probity/v1/shard.grpc.pb.h"
+
+namespace probity::service {
+
+class ShardServiceImpl final : public v1::Shard::Service {
+ public:
+  ShardServiceImpl(const Catalog& catalog, int omp_threads, ShardCounters& counters)
+      : catalog_(catalog), omp_threads_(omp_threads), counters_(counters) {}
+
+  grpc::Status SearchShard(grpc::ServerContext* context, const v1::ShardSearchRequest* request,
+                           v1::ShardSearchResponse* response) override;
+  grpc::Status Info(grpc::ServerContext* context, const v1::ShardInfoRequest* request,
+                    v1::ShardInfoResponse* response) override;
+
+ private:
+  const Catalog& catalog_;
+  int omp_threads_;
+  ShardCounters& counters_;
+};
+
+}  // namespace probity::service

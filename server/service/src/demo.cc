@@ -1,0 +1,176 @@
+#include "probity/service/demo.h"
+
+#include <fcntl.h>
+#include <openssl/rand.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "probity/index/embedding_io.h"
+#include "probity/index/generation.h"
+#include "probity/index/synthetic.h"
+#include "probity/service/auth.h"
+#include "probity/warrant/issue.h"
+
+namespace probity::service {
+namespace {
+
+constexpr char kIssuer[] = "probity-demo-issuer";
+constexpr char kIssuerKid[] = "demo-issuer-1";
+
+absl::StatusOr<std::string> RandomToken() {
+  unsigned char bytes[32];
+  if (RAND_bytes(bytes, sizeof(bytes)) != 1) return absl::InternalError("RAND_bytes failed");
+  return absl::BytesToHexString(absl::string_view(reinterpret_cast<char*>(bytes), sizeof(bytes)));
+}
+
+absl::StatusOr<std::string> ReadText(const std::filesystem::path& file) {
+  FILE* in = std::fopen(file.c_str(), "r");
+  if (in == nullptr) return absl::NotFoundError("cannot read " + file.string());
+  std::string text;
+  char buffer[4096];
+  size_t n;
+  while ((n = std::fread(buffer, 1, sizeof(buffer), in)) > 0) text.append(buffer, n);
+  std::fclose(in);
+  return text;
+}
+
+absl::Status MakeGallery(const std::filesystem::path& generation_dir,
+                         const std::filesystem::path& query_file) {
+  index::SyntheticOptions options;
+  options.identities = 2000;
+  options.images_per_identity = 5;
+  options.num_queries = 20;
+  options.dim = 128;
+  options.intrinsic_dim = 32;
+  options.ground_truth_k = 10;
+  options.seed = 2024;
+  spdlog::info("demo: generating a synthetic gallery of {} face-like embeddings",
+               options.identities * options.images_per_identity);
+  auto gallery = index::GenerateSyntheticGallery(options);
+  if (!gallery.ok()) return gallery.status();
+  index::CollectionSpec spec{"IVF64,PQ16np", index::Metric::kInnerProduct, options.dim};
+  auto built = index::ShardedIndex::Train(spec, gallery->gallery, 2);
+  if (!built.ok()) return built.status();
+  std::vector<int64_t> ids(gallery->gallery_labels.size());
+  for (size_t i = 0; i < ids.size(); ++i) ids[i] = static_cast<int64_t>(i);
+  if (auto status = (*built)->Add(gallery->gallery, ids); !status.ok()) return status;
+  if (auto status = index::WriteGeneration(**built, 1, generation_dir); !status.ok()) {
+    return status;
+  }
+  return index::WriteFloatMatrix(query_file, options.dim, gallery->queries);
+}
+
+absl::StatusOr<std::string> EnsureKey(const std::filesystem::path& pem_file) {
+  if (std::filesystem::exists(pem_file)) return ReadText(pem_file);
+  auto key = warrant::Ed25519PrivateKey::Generate();
+  if (!key.ok()) return key.status();
+  auto pem = key->ToPem();
+  if (!pem.ok()) return pem.status();
+  if (auto status = WritePrivateFile(pem_file, *pem); !status.ok()) return status;
+  return pem;
+}
+
+absl::StatusOr<std::string> EnsureToken(const std::filesystem::path& file) {
+  if (std::filesystem::exists(file)) return ReadText(file);
+  auto token = RandomToken();
+  if (!token.ok()) return token.status();
+  if (auto status = WritePrivateFile(file, *token); !status.ok()) return status;
+  return token;
+}
+
+}  // namespace
+
+absl::Status WritePrivateFile(const std::filesystem::path& file, const std::string& text) {
+  std::error_code ec;
+  std::filesystem::create_directories(file.parent_path(), ec);
+  const int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return absl::UnavailableError("cannot create " + file.string());
+  const bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+  ::close(fd);
+  if (!ok) return absl::UnavailableError("cannot write " + file.string());
+  return absl::OkStatus();
+}
+
+absl::StatusOr<DemoFiles> PrepareDemo(const std::filesystem::path& data_dir,
+                                      const std::string& listen) {
+  std::error_code ec;
+  std::filesystem::create_directories(data_dir, ec);
+  if (ec) return absl::UnavailableError("cannot create " + data_dir.string() + ": " + ec.message());
+  DemoFiles files;
+  files.collection = kDemoCollection;
+  files.config_file = data_dir / "config.json";
+  files.warrant_file = data_dir / "demo-warrant.jwt";
+  files.query_file = data_dir / "demo-queries.fvecs";
+  files.operator_token_file = data_dir / "operator-token";
+  files.auditor_token_file = data_dir / "auditor-token";
+
+  const std::filesystem::path generation_dir = data_dir / "collections" / kDemoCollection / "gen-1";
+  if (!std::filesystem::exists(generation_dir / "manifest.json")) {
+    if (auto status = MakeGallery(generation_dir, files.query_file); !status.ok()) return status;
+  }
+
+  auto issuer_pem = EnsureKey(data_dir / "issuer" / "issuer-key.pem");
+  if (!issuer_pem.ok()) return issuer_pem.status();
+  auto issuer_key = warrant::Ed25519PrivateKey::FromPem(*issuer_pem);
+  if (!issuer_key.ok()) return issuer_key.status();
+  if (!std::filesystem::exists(data_dir / "jwks.json")) {
+    auto jwk = warrant::PublicJwk(*issuer_key, kIssuerKid, kIssuer);
+    if (!jwk.ok()) return jwk.status();
+    auto jwks = warrant::AppendToJwks("", *jwk);
+    if (!jwks.ok()) return jwks.status();
+    if (auto status = WritePrivateFile(data_dir / "jwks.json", *jwks); !status.ok()) return status;
+  }
+  if (auto pem = EnsureKey(data_dir / "ledger-signing-key.pem"); !pem.ok()) return pem.status();
+  auto operator_token = EnsureToken(files.operator_token_file);
+  if (!operator_token.ok()) return operator_token.status();
+  auto auditor_token = EnsureToken(files.auditor_token_file);
+  if (!auditor_token.ok()) return auditor_token.status();
+
+  if (!std::filesystem::exists(files.config_file)) {
+    ServerConfig config;
+    config.data_dir = data_dir;
+    config.listen = listen;
+    config.deployment = kDemoDeployment;
+    config.jwks_file = "jwks.json";
+    config.ledger.dir = "ledger";
+    config.ledger.origin = "probity-demo/ledger";
+    config.ledger.signing_key = "ledger-signing-key.pem";
+    config.collections.push_back({kDemoCollection, "collections/demo/gen-1", {}});
+    config.plaintext = true;
+    config.demo = true;
+    config.operators.push_back({"demo-operator", Sha256Hex(*operator_token), ""});
+    config.auditors.push_back({"demo-auditor", Sha256Hex(*auditor_token), ""});
+    config.default_nprobe = 8;
+    if (auto status = WritePrivateFile(files.config_file, ConfigToJson(config)); !status.ok()) {
+      return status;
+    }
+  }
+
+  warrant::Claims claims;
+  claims.iss = kIssuer;
+  claims.sub = "demo-investigator";
+  claims.aud = kDemoDeployment;
+  auto jti = warrant::RandomJti();
+  if (!jti.ok()) return jti.status();
+  claims.jti = *jti;
+  const int64_t now = absl::ToUnixSeconds(absl::Now());
+  claims.iat = now;
+  claims.nbf = now;
+  claims.exp = now + 24 * 3600;
+  claims.case_number = "DEMO-0001";
+  claims.purpose = "demonstration of warranted search";
+  claims.collections = {kDemoCollection};
+  claims.max_queries = 1000;
+  claims.max_k = 50;
+  auto token = warrant::IssueToken(claims, *issuer_key, kIssuerKid);
+  if (!token.ok()) return token.status();
+  if (auto status = WritePrivateFile(files.warrant_file, *token + "\n"); !status.ok()) {
+    return status;
+  }
+  return files;
+}
+
+}  // namespace probity::service

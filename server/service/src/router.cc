@@ -1,0 +1,83 @@
+#include "probity/service/router.h"
+
+#include <future>
+#include <set>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+
+namespace probity::service {
+
+void Router::SetRoute(CollectionRoute route) {
+  std::lock_guard lock(mutex_);
+  std::string name = route.name;
+  routes_[name] = std::move(route);
+}
+
+std::optional<CollectionRoute> Router::Route(const std::string& collection) const {
+  std::lock_guard lock(mutex_);
+  auto it = routes_.find(collection);
+  if (it == routes_.end()) return std::nullopt;
+  return it->second;
+}
+
+std::vector<std::string> Router::Collections() const {
+  std::lock_guard lock(mutex_);
+  std::vector<std::string> names;
+  for (const auto& [name, route] : routes_) names.push_back(name);
+  return names;
+}
+
+RoutedSearch Router::Search(const CollectionRoute& route, std::span<const float> queries,
+                            const index::SearchParams& params, bool allow_partial) const {
+  struct ShardOutcome {
+    absl::StatusOr<ShardAnswer> answer = absl::UnavailableError("no replica configured");
+  };
+  const int num_shards = static_cast<int>(route.replicas.size());
+  std::vector<std::future<ShardOutcome>> pending;
+  pending.reserve(num_shards);
+  for (int shard = 0; shard < num_shards; ++shard) {
+    pending.push_back(std::async(std::launch::async, [&, shard] {
+      ShardOutcome outcome;
+      ShardQuery query{route.name, shard, route.dim, queries, params};
+      std::vector<std::string> errors;
+      for (const std::shared_ptr<ShardBackend>& replica : route.replicas[shard]) {
+        outcome.answer = replica->Search(query, absl::Now() + attempt_timeout_);
+        if (outcome.answer.ok()) return outcome;
+        errors.push_back(std::string(outcome.answer.status().message()));
+      }
+      if (!errors.empty()) {
+        outcome.answer = absl::UnavailableError(absl::StrJoin(errors, "; "));
+      }
+      return outcome;
+    }));
+  }
+
+  RoutedSearch result;
+  result.shards_total = num_shards;
+  std::vector<std::vector<index::HitList>> per_shard;
+  std::set<std::string> generations;
+  for (int shard = 0; shard < num_shards; ++shard) {
+    ShardOutcome outcome = pending[shard].get();
+    if (!outcome.answer.ok()) {
+      result.failures.push_back(
+          absl::StrCat("shard ", shard, ": ", outcome.answer.status().message()));
+      continue;
+    }
+    ++result.shards_answered;
+    generations.insert(outcome.answer->generation);
+    per_shard.push_back(std::move(outcome.answer->hits));
+  }
+  result.generation = absl::StrJoin(generations, ",");
+  if (result.shards_answered < result.shards_total && !(allow_partial && result.shards_answered)) {
+    result.status = absl::UnavailableError(
+        absl::StrCat(result.shards_answered, " of ", result.shards_total,
+                     " shards answered and partial results were not allowed: ",
+                     absl::StrJoin(result.failures, "; ")));
+    return result;
+  }
+  result.hits = index::MergeTopK(per_shard, params.k, route.metric);
+  return result;
+}
+
+}  // namespace probity::service

@@ -1,0 +1,322 @@
+#include "probity/service/server.h"
+
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
+#include <signal.h>
+#include <spdlog/spdlog.h>
+
+#include <fstream>
+#include <map>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "probity/service/admin_service.h"
+#include "probity/service/ledger_service.h"
+#include "probity/service/shard_service.h"
+
+namespace probity::service {
+namespace {
+
+absl::StatusOr<std::string> ReadFile(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  if (!in) return absl::NotFoundError("cannot read " + path.string());
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> ServerCredentials(
+    const ServerConfig& config) {
+  if (!config.tls) {
+    spdlog::warn("serving plaintext on {} ({})", config.listen,
+                 config.demo ? "--demo" : "loopback only");
+    return grpc::InsecureServerCredentials();
+  }
+  auto cert = ReadFile(Resolve(config, config.tls->cert_file));
+  if (!cert.ok()) return cert.status();
+  auto key = ReadFile(Resolve(config, config.tls->key_file));
+  if (!key.ok()) return key.status();
+  grpc::SslServerCredentialsOptions options(GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);
+  options.pem_key_cert_pairs.push_back({*key, *cert});
+  if (!config.tls->client_ca_file.empty()) {
+    auto ca = ReadFile(Resolve(config, config.tls->client_ca_file));
+    if (!ca.ok()) return ca.status();
+    options.pem_root_certs = *ca;
+    options.client_certificate_request =
+        config.tls->require_client_cert ? GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY
+                                        : GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY;
+  }
+  return grpc::SslServerCredentials(options);
+}
+
+absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> ShardChannelCredentials(
+    const ServerConfig& config) {
+  if (!config.shard_client_tls) return grpc::InsecureChannelCredentials();
+  grpc::SslCredentialsOptions options;
+  const TlsConfig& tls = *config.shard_client_tls;
+  if (!tls.client_ca_file.empty()) {
+    auto ca = ReadFile(Resolve(config, tls.client_ca_file));
+    if (!ca.ok()) return ca.status();
+    options.pem_root_certs = *ca;
+  }
+  if (!tls.cert_file.empty()) {
+    auto cert = ReadFile(Resolve(config, tls.cert_file));
+    if (!cert.ok()) return cert.status();
+    auto key = ReadFile(Resolve(config, tls.key_file));
+    if (!key.ok()) return key.status();
+    options.pem_cert_chain = *cert;
+    options.pem_private_key = *key;
+  }
+  return grpc::SslCredentials(options);
+}
+
+// The collection's serving generation: the one last swapped in by the Admin API, if any.
+std::filesystem::path ServingGenerationDir(const ServerConfig& config, const CollectionState& state,
+                                           const CollectionConfig& collection) {
+  std::ifstream in(state.GenerationFile(collection.name));
+  std::string line;
+  if (in && std::getline(in, line) && !line.empty()) return line;
+  return Resolve(config, collection.generation_dir);
+}
+
+absl::Status LoadCatalog(const ServerConfig& config, const CollectionState& state,
+                         Catalog& catalog) {
+  for (const CollectionConfig& collection : config.collections) {
+    auto loaded =
+        Catalog::LoadCollection(collection.name, ServingGenerationDir(config, state, collection),
+                                collection.shards, state.ErasureJournal(collection.name));
+    if (!loaded.ok()) return loaded.status();
+    spdlog::info("collection {}: generation {}, {} vectors, {} shards (holding {})",
+                 collection.name, (*loaded)->generation, (*loaded)->index->TotalSize(),
+                 (*loaded)->index->num_shards(), (*loaded)->held_shards.size());
+    catalog.Put(*loaded);
+  }
+  return absl::OkStatus();
+}
+
+// Asks every shard server what it holds and builds the routes; a server that does not answer
+// leaves its shards without replicas (searches then fail, or answer partially if allowed).
+absl::Status DiscoverShards(const ServerConfig& config, Router& router) {
+  auto credentials = ShardChannelCredentials(config);
+  if (!credentials.ok()) return credentials.status();
+  std::map<std::string, CollectionRoute> routes;
+  for (const std::string& address : config.shard_servers) {
+    auto channel = grpc::CreateChannel(address, *credentials);
+    auto stub = v1::Shard::NewStub(channel);
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    context.set_wait_for_ready(true);
+    v1::ShardInfoRequest request;
+    v1::ShardInfoResponse info;
+    grpc::Status status = stub->Info(&context, request, &info);
+    if (!status.ok()) {
+      spdlog::error("shard server {} did not answer: {}", address, status.error_message());
+      continue;
+    }
+    std::shared_ptr<ShardBackend> backend = MakeRemoteShardBackend(address, channel);
+    for (const v1::HeldShard& held : info.shards()) {
+      CollectionRoute& route = routes[held.collection()];
+      auto metric = index::ParseMetric(held.metric());
+      if (!metric.ok()) return metric.status();
+      if (route.name.empty()) {
+        route.name = held.collection();
+        route.metric = *metric;
+        route.dim = static_cast<int>(held.dim());
+        route.replicas.resize(held.shards_total());
+      }
+      if (route.dim != static_cast<int>(held.dim()) || route.metric != *metric ||
+          route.replicas.size() != held.shards_total() || held.shard() >= held.shards_total()) {
+        return absl::FailedPreconditionError(
+            absl::StrCat("shard server ", address, " disagrees about collection ",
+                         held.collection(), " (dimension, metric or shard count)"));
+      }
+      route.replicas[held.shard()].push_back(backend);
+    }
+  }
+  for (auto& [name, route] : routes) {
+    int missing = 0;
+    for (const auto& replicas : route.replicas) missing += replicas.empty();
+    spdlog::info("collection {}: {} shards, {} without a reachable server", name,
+                 route.replicas.size(), missing);
+    router.SetRoute(std::move(route));
+  }
+  return absl::OkStatus();
+}
+
+class ServerImpl : public Server {
+ public:
+  int port() const override { return port_; }
+
+  void Shutdown(absl::Duration drain) override {
+    std::call_once(shutdown_once_, [&] {
+      if (auto* health = grpc_server_->GetHealthCheckService()) {
+        health->SetServingStatus(false);
+      }
+      spdlog::info("draining: refusing new calls, waiting up to {} for calls in flight",
+                   absl::FormatDuration(drain));
+      grpc_server_->Shutdown(absl::ToChronoTime(absl::Now() + drain));
+    });
+  }
+
+  void Wait() override { grpc_server_->Wait(); }
+  const ServiceCounters& counters() const override { return counters_; }
+
+  ~ServerImpl() override {
+    Shutdown(absl::ZeroDuration());
+    grpc_server_->Wait();
+  }
+
+  absl::Status Build(const ServerConfig& config, std::vector<grpc::Service*> services) {
+    auto credentials = ServerCredentials(config);
+    if (!credentials.ok()) return credentials.status();
+    grpc::EnableDefaultHealthCheckService(true);
+    grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+    grpc::ServerBuilder builder;
+    builder.AddListeningPort(config.listen, *credentials, &port_);
+    for (grpc::Service* service : services) builder.RegisterService(service);
+    // Each search blocks one thread; the quota bounds them next to the in-flight limit.
+    grpc::ResourceQuota quota("probity");
+    quota.SetMaxThreads(config.max_in_flight * 2 + 16);
+    builder.SetResourceQuota(quota);
+    builder.SetMaxReceiveMessageSize(64 << 20);
+    grpc_server_ = builder.BuildAndStart();
+    if (grpc_server_ == nullptr || port_ == 0) {
+      return absl::UnavailableError("cannot listen on " + config.listen);
+    }
+    grpc_server_->GetHealthCheckService()->SetServingStatus(true);
+    return absl::OkStatus();
+  }
+
+  ServerConfig config_;
+  ServiceCounters counters_;
+  std::unique_ptr<Catalog> catalog_;
+  std::unique_ptr<Router> router_;
+  std::unique_ptr<ledger::Ledger> ledger_;
+  std::unique_ptr<AuditLog> audit_;
+  std::unique_ptr<warrant::Verifier> verifier_;
+  warrant::BudgetTracker budgets_;
+  std::unique_ptr<SearchServiceImpl> search_service_;
+  std::unique_ptr<AdminServiceImpl> admin_service_;
+  std::unique_ptr<LedgerServiceImpl> ledger_service_;
+  std::unique_ptr<ShardServiceImpl> shard_service_;
+  std::unique_ptr<grpc::Server> grpc_server_;
+  int port_ = 0;
+  std::once_flag shutdown_once_;
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Server>> Server::StartRouter(ServerConfig config,
+                                                            Overrides overrides) {
+  if (auto status = ValidateConfig(config); !status.ok()) return status;
+  if (config.deployment.empty()) {
+    return absl::InvalidArgumentError("config: \"deployment\" (the warrant audience) is required");
+  }
+  auto server = std::make_unique<ServerImpl>();
+  server->config_ = config;
+  const CollectionState state{config.data_dir / "state"};
+
+  if (overrides.ledger) {
+    server->ledger_ = std::move(overrides.ledger);
+  } else {
+    ledger::Options options;
+    options.dir = Resolve(config, config.ledger.dir);
+    options.origin = config.ledger.origin;
+    options.signing_key = Resolve(config, config.ledger.signing_key);
+    options.max_segment_bytes = config.ledger.max_segment_bytes;
+    options.fsync = config.ledger.fsync;
+    auto ledger = ledger::Ledger::Open(options);
+    if (!ledger.ok()) return ledger.status();
+    server->ledger_ = std::move(*ledger);
+  }
+  server->audit_ = std::make_unique<AuditLog>(*server->ledger_, config.refusal_rate_per_second);
+  if (auto status = server->audit_->RestoreBudgets(server->budgets_); !status.ok()) return status;
+
+  warrant::Verifier::Options verifier_options;
+  verifier_options.policy.audience = config.deployment;
+  verifier_options.policy.clock_skew = absl::Seconds(config.clock_skew_seconds);
+  verifier_options.policy.max_lifetime = absl::Hours(config.max_warrant_lifetime_hours);
+  verifier_options.policy.max_token_bytes = config.max_token_bytes;
+  verifier_options.jwks_file = Resolve(config, config.jwks_file);
+  verifier_options.revocation_file = Resolve(config, config.revocation_file);
+  auto verifier = warrant::Verifier::Create(verifier_options);
+  if (!verifier.ok()) return verifier.status();
+  server->verifier_ = std::move(*verifier);
+
+  server->router_ = std::make_unique<Router>(absl::Milliseconds(config.shard_deadline_ms));
+  if (config.shard_servers.empty()) {
+    server->catalog_ = std::make_unique<Catalog>();
+    if (auto status = LoadCatalog(config, state, *server->catalog_); !status.ok()) return status;
+    for (const auto& collection : server->catalog_->List()) {
+      server->router_->SetRoute(LocalRoute(
+          *collection, *server->catalog_, config.omp_threads_per_search, server->counters_.shards));
+    }
+  } else if (auto status = DiscoverShards(config, *server->router_); !status.ok()) {
+    return status;
+  }
+
+  server->search_service_ = std::make_unique<SearchServiceImpl>(
+      *server->verifier_, server->budgets_, *server->audit_, *server->router_, server->counters_,
+      SearchServiceImpl::Options{config.max_in_flight, config.default_nprobe});
+  AdminServiceImpl::Deps deps;
+  deps.catalog = server->catalog_.get();
+  deps.router = server->router_.get();
+  deps.audit = server->audit_.get();
+  deps.verifier = server->verifier_.get();
+  deps.counters = &server->counters_;
+  deps.state = state;
+  deps.data_dir = config.data_dir;
+  deps.omp_threads = config.omp_threads_per_search;
+  server->admin_service_ =
+      std::make_unique<AdminServiceImpl>(deps, RoleGate("operator", config.operators));
+  server->ledger_service_ =
+      std::make_unique<LedgerServiceImpl>(*server->ledger_, RoleGate("auditor", config.auditors));
+  if (auto status =
+          server->Build(config, {server->search_service_.get(), server->admin_service_.get(),
+                                 server->ledger_service_.get()});
+      !status.ok()) {
+    return status;
+  }
+  spdlog::info("probity serving on port {} ({} ledger entries, deployment {})", server->port(),
+               server->ledger_->Size(), config.deployment);
+  return std::unique_ptr<Server>(std::move(server));
+}
+
+absl::StatusOr<std::unique_ptr<Server>> Server::StartShard(ServerConfig config) {
+  if (auto status = ValidateConfig(config); !status.ok()) return status;
+  auto server = std::make_unique<ServerImpl>();
+  server->config_ = config;
+  server->catalog_ = std::make_unique<Catalog>();
+  const CollectionState state{config.data_dir / "state"};
+  if (auto status = LoadCatalog(config, state, *server->catalog_); !status.ok()) return status;
+  server->shard_service_ = std::make_unique<ShardServiceImpl>(
+      *server->catalog_, config.omp_threads_per_search, server->counters_.shards);
+  if (auto status = server->Build(config, {server->shard_service_.get()}); !status.ok()) {
+    return status;
+  }
+  spdlog::info("probity shard server on port {}", server->port());
+  return std::unique_ptr<Server>(std::move(server));
+}
+
+void BlockTerminationSignals() {
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+}
+
+void ServeUntilTerminated(Server& server, absl::Duration drain) {
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  int received = 0;
+  sigwait(&signals, &received);
+  spdlog::info("signal {}: shutting down", received);
+  server.Shutdown(drain);
+  server.Wait();
+}
+
+}  // namespace probity::service

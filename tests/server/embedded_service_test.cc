@@ -1,0 +1,489 @@
+// The embedded server (router + local shards + ledger in one process) over real gRPC on
+// loopback: results, refusals, fail-closed ledger, budget across restarts, roles, receipts.
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "probity/index/generation.h"
+#include "probity/ledger/checkpoint.h"
+#include "probity/ledger/merkle.h"
+#include "probity/service/server.h"
+#include "probity/v1/admin.grpc.pb.h"
+#include "probity/v1/ledger_service.grpc.pb.h"
+#include "probity/v1/search.grpc.pb.h"
+#include "probity/warrant/issue.h"
+#include "probity/warrant/jws.h"
+#include "test_support.h"
+
+namespace probity::service::testing {
+namespace {
+
+// A ledger whose appends can be made to fail, standing in for a full or read-only disk.
+class FailingLedger : public ledger::Ledger {
+ public:
+  explicit FailingLedger(std::unique_ptr<ledger::Ledger> inner) : inner_(std::move(inner)) {}
+  std::atomic<bool> fail{false};
+
+  absl::StatusOr<ledger::Receipt> Append(const v1::LedgerEntry& entry) override {
+    if (fail) return absl::UnavailableError("No space left on device (injected)");
+    return inner_->Append(entry);
+  }
+  uint64_t Size() const override { return inner_->Size(); }
+  absl::StatusOr<std::string> ReadEntry(uint64_t index) const override {
+    return inner_->ReadEntry(index);
+  }
+  absl::StatusOr<ledger::Hash> RootAt(uint64_t size) const override { return inner_->RootAt(size); }
+  absl::StatusOr<std::vector<ledger::Hash>> InclusionProof(uint64_t index,
+                                                           uint64_t size) const override {
+    return inner_->InclusionProof(index, size);
+  }
+  absl::StatusOr<std::vector<ledger::Hash>> ConsistencyProof(uint64_t old_size,
+                                                             uint64_t new_size) const override {
+    return inner_->ConsistencyProof(old_size, new_size);
+  }
+  absl::StatusOr<std::string> SignedCheckpoint() const override {
+    return inner_->SignedCheckpoint();
+  }
+  std::string VerifierKey() const override { return inner_->VerifierKey(); }
+  ledger::RecoveryReport Recovery() const override { return inner_->Recovery(); }
+
+ private:
+  std::unique_ptr<ledger::Ledger> inner_;
+};
+
+struct Clients {
+  explicit Clients(int port) {
+    auto channel = grpc::CreateChannel("127.0.0.1:" + std::to_string(port),
+                                       grpc::InsecureChannelCredentials());
+    search = v1::Search::NewStub(channel);
+    admin = v1::Admin::NewStub(channel);
+    ledger = v1::Ledger::NewStub(channel);
+  }
+  std::unique_ptr<v1::Search::Stub> search;
+  std::unique_ptr<v1::Admin::Stub> admin;
+  std::unique_ptr<v1::Ledger::Stub> ledger;
+};
+
+void Authorize(grpc::ClientContext& context, const std::string& token) {
+  context.AddMetadata("authorization", "Bearer " + token);
+}
+
+class EmbeddedServiceTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() { world_ = MakeWorld(3).release(); }
+  static void TearDownTestSuite() {
+    delete world_;
+    world_ = nullptr;
+  }
+
+  void SetUp() override {
+    // Each test gets its own ledger and state so that entries and budgets do not mix.
+    static int counter = 0;
+    config_ = world_->config;
+    config_.ledger.dir = "ledger-" + std::to_string(++counter);
+    StartServer();
+  }
+
+  void StartServer(Server::Overrides overrides = {}) {
+    server_.reset();
+    auto server = Server::StartRouter(config_, std::move(overrides));
+    ASSERT_TRUE(server.ok()) << server.status();
+    server_ = std::move(*server);
+    clients_ = std::make_unique<Clients>(server_->port());
+  }
+
+  v1::SearchRequest Request(int first_query, int count, uint32_t k = 10) const {
+    v1::SearchRequest request;
+    request.set_collection(kCollection);
+    request.set_k(k);
+    request.set_nprobe(8);
+    request.set_justification("unit of work 42");
+    const int dim = world_->gallery.dim;
+    for (int q = first_query; q < first_query + count; ++q) {
+      const float* begin = world_->gallery.queries.data() + q * dim;
+      request.add_queries()->mutable_values()->Add(begin, begin + dim);
+    }
+    return request;
+  }
+
+  grpc::Status Search(const std::string& token, const v1::SearchRequest& request,
+                      v1::SearchResponse* response, std::optional<uint64_t>* ledger_index) {
+    grpc::ClientContext context;
+    if (!token.empty()) Authorize(context, token);
+    grpc::Status status = clients_->search->Search(&context, request, response);
+    if (ledger_index) {
+      const auto& trailers = context.GetServerTrailingMetadata();
+      auto it = trailers.find(kLedgerIndexTrailer);
+      if (it != trailers.end()) {
+        *ledger_index = std::stoull(std::string(it->second.data(), it->second.size()));
+      }
+    }
+    return status;
+  }
+
+  v1::LedgerEntry Entry(uint64_t index) {
+    grpc::ClientContext context;
+    Authorize(context, kAuditorToken);
+    v1::GetEntriesRequest request;
+    request.set_start(index);
+    request.set_count(1);
+    v1::GetEntriesResponse response;
+    grpc::Status status = clients_->ledger->GetEntries(&context, request, &response);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    v1::LedgerEntry entry;
+    if (response.entries_size() == 1) {
+      EXPECT_TRUE(entry.ParseFromString(response.entries(0).entry()));
+    }
+    return entry;
+  }
+
+  v1::StatsResponse Stats() {
+    grpc::ClientContext context;
+    Authorize(context, kOperatorToken);
+    v1::StatsResponse stats;
+    grpc::Status status = clients_->admin->Stats(&context, v1::StatsRequest(), &stats);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    return stats;
+  }
+
+  static TestWorld* world_;
+  ServerConfig config_;
+  std::unique_ptr<Server> server_;
+  std::unique_ptr<Clients> clients_;
+};
+
+TestWorld* EmbeddedServiceTest::world_ = nullptr;
+
+TEST_F(EmbeddedServiceTest, ResultsEqualOfflineSearchIdForId) {
+  const std::string token = Issue(*world_, GoodClaims());
+  v1::SearchResponse response;
+  std::optional<uint64_t> ledger_index;
+  const v1::SearchRequest request = Request(0, 12);
+  grpc::Status status = Search(token, request, &response, &ledger_index);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+
+  auto offline = index::LoadGeneration(world_->generation_dir);
+  ASSERT_TRUE(offline.ok()) << offline.status();
+  index::SearchParams params;
+  params.k = 10;
+  params.nprobe = 8;
+  auto expected = (*offline)->Search(world_->gallery.queries, params);
+  ASSERT_TRUE(expected.ok()) << expected.status();
+  ASSERT_EQ(response.results_size(), 12);
+  for (int q = 0; q < 12; ++q) {
+    const auto& got = response.results(q).candidates();
+    ASSERT_EQ(got.size(), static_cast<int>((*expected)[q].size())) << "query " << q;
+    for (int r = 0; r < got.size(); ++r) {
+      EXPECT_EQ(got[r].id(), (*expected)[q][r].id) << "query " << q << " rank " << r + 1;
+      EXPECT_EQ(got[r].rank(), static_cast<uint32_t>(r + 1));
+      EXPECT_FLOAT_EQ(got[r].score(), (*expected)[q][r].score);
+      EXPECT_EQ(got[r].shard(), (*expected)[q][r].shard);
+    }
+  }
+  EXPECT_EQ(response.coverage().shards_answered(), 3u);
+  EXPECT_EQ(response.coverage().shards_total(), 3u);
+  EXPECT_FALSE(response.coverage().partial());
+
+  // The ledger entry carries the query hashes and the very candidates that were answered.
+  ASSERT_TRUE(ledger_index.has_value());
+  EXPECT_EQ(*ledger_index, response.receipt().entry_index());
+  const v1::LedgerEntry entry = Entry(response.receipt().entry_index());
+  EXPECT_EQ(entry.kind(), v1::ENTRY_KIND_SEARCH);
+  EXPECT_EQ(entry.outcome(), v1::OUTCOME_ANSWERED);
+  EXPECT_EQ(entry.query_count(), 12u);
+  EXPECT_EQ(entry.case_number(), "CASE-2026-001");
+  EXPECT_EQ(entry.investigator().sub(), "investigator-7");
+  EXPECT_EQ(entry.justification(), "unit of work 42");
+  EXPECT_EQ(entry.coverage().shards_answered(), 3u);
+  ASSERT_EQ(entry.queries_size(), 12);
+  for (int q = 0; q < 12; ++q) {
+    EXPECT_EQ(entry.queries(q).vector_sha256().size(), 32u);
+    ASSERT_EQ(entry.queries(q).candidates_size(), response.results(q).candidates_size());
+    for (int r = 0; r < entry.queries(q).candidates_size(); ++r) {
+      EXPECT_EQ(entry.queries(q).candidates(r).id(), response.results(q).candidates(r).id());
+    }
+  }
+}
+
+TEST_F(EmbeddedServiceTest, ReceiptCheckpointIsSignedAndIncludesTheEntry) {
+  const std::string token = Issue(*world_, GoodClaims());
+  for (int i = 0; i < 3; ++i) {
+    v1::SearchResponse response;
+    ASSERT_TRUE(Search(token, Request(i, 1), &response, nullptr).ok());
+    const auto& receipt = response.receipt();
+    auto verifier = ledger::NoteVerifier::FromVerifierKey(receipt.verifier_key());
+    ASSERT_TRUE(verifier.ok()) << verifier.status() << ": " << receipt.verifier_key();
+    auto checkpoint =
+        ledger::OpenSignedCheckpoint(receipt.signed_checkpoint(), *verifier, "probity-test/ledger");
+    ASSERT_TRUE(checkpoint.ok()) << checkpoint.status();
+    ASSERT_GT(checkpoint->size, receipt.entry_index());
+
+    grpc::ClientContext context;
+    Authorize(context, kAuditorToken);
+    v1::GetInclusionProofRequest request;
+    request.set_index(receipt.entry_index());
+    request.set_tree_size(checkpoint->size);
+    v1::GetInclusionProofResponse proof;
+    ASSERT_TRUE(clients_->ledger->GetInclusionProof(&context, request, &proof).ok());
+    std::vector<ledger::Hash> path;
+    for (const std::string& h : proof.hashes()) {
+      ledger::Hash hash;
+      ASSERT_EQ(h.size(), hash.size());
+      std::copy(h.begin(), h.end(), hash.begin());
+      path.push_back(hash);
+    }
+    const v1::LedgerEntry entry = Entry(receipt.entry_index());
+    EXPECT_TRUE(ledger::VerifyInclusion(receipt.entry_index(), checkpoint->size,
+                                        ledger::HashLeaf(entry.SerializeAsString()), path,
+                                        checkpoint->root)
+                    .ok());
+  }
+}
+
+struct RefusalCase {
+  std::string name;
+  grpc::StatusCode code;
+  std::string refusal;
+};
+
+TEST_F(EmbeddedServiceTest, EveryRefusalClassGetsItsStatusRunsNoSearchAndIsRecorded) {
+  const int64_t now = time(nullptr);
+  auto sign = [&](const std::string& header, const std::string& payload) {
+    auto token = warrant::SignCompactJws(header, payload, *world_->issuer_key);
+    EXPECT_TRUE(token.ok());
+    return *token;
+  };
+  const std::string good_header =
+      std::string(R"({"alg":"EdDSA","typ":"JWT","kid":")") + kKid + "\"}";
+  auto payload_with = [&](const std::function<void(nlohmann::json&)>& edit) {
+    nlohmann::json payload = nlohmann::json::parse(warrant::ClaimsToJson(GoodClaims()));
+    edit(payload);
+    return payload.dump();
+  };
+  auto claims_with = [&](const std::function<void(warrant::Claims&)>& edit) {
+    warrant::Claims claims = GoodClaims();
+    edit(claims);
+    return Issue(*world_, claims);
+  };
+  const std::string good = Issue(*world_, GoodClaims());
+  std::string bad_signature = good;
+  bad_signature[bad_signature.size() - 5] =
+      bad_signature[bad_signature.size() - 5] == 'A' ? 'B' : 'A';
+  const warrant::Claims revoked_claims = GoodClaims();
+  std::ofstream(world_->dir->path() / "revoked.txt", std::ios::app) << revoked_claims.jti << "\n";
+  auto other_issuer_token = [&] {
+    warrant::Claims claims = GoodClaims();
+    claims.iss = kOtherIssuer;  // signed with kIssuer's key: the kid belongs to another issuer
+    return Issue(*world_, claims);
+  }();
+  auto untrusted = claims_with([](warrant::Claims& c) { c.iss = "nobody-we-know"; });
+
+  struct Case {
+    std::string name;
+    std::string token;
+    v1::SearchRequest request;
+    grpc::StatusCode code;
+    std::string refusal;
+  };
+  const v1::SearchRequest one = Request(0, 1);
+  std::vector<Case> cases = {
+      {"missing token", "", one, grpc::StatusCode::UNAUTHENTICATED, "missing_token"},
+      {"malformed", "not-a-jws", one, grpc::StatusCode::UNAUTHENTICATED, "malformed_token"},
+      {"oversized", std::string(3000, 'a') + "." + std::string(10, 'b') + ".c", one,
+       grpc::StatusCode::UNAUTHENTICATED, "oversized_token"},
+      {"alg none",
+       sign(R"({"alg":"none","typ":"JWT","kid":"test-key-1"})", payload_with([](auto&) {})), one,
+       grpc::StatusCode::UNAUTHENTICATED, "algorithm_not_allowed"},
+      {"alg HS256",
+       sign(R"({"alg":"HS256","typ":"JWT","kid":"test-key-1"})", payload_with([](auto&) {})), one,
+       grpc::StatusCode::UNAUTHENTICATED, "algorithm_not_allowed"},
+      {"unknown kid",
+       sign(R"({"alg":"EdDSA","typ":"JWT","kid":"who-is-this"})", payload_with([](auto&) {})), one,
+       grpc::StatusCode::UNAUTHENTICATED, "unknown_key"},
+      {"key of another issuer", other_issuer_token, one, grpc::StatusCode::UNAUTHENTICATED,
+       "key_issuer_mismatch"},
+      {"untrusted issuer", untrusted, one, grpc::StatusCode::UNAUTHENTICATED, "untrusted_issuer"},
+      {"bad signature", bad_signature, one, grpc::StatusCode::UNAUTHENTICATED, "bad_signature"},
+      {"missing claim", sign(good_header, payload_with([](auto& p) { p.erase("jti"); })), one,
+       grpc::StatusCode::UNAUTHENTICATED, "missing_claim"},
+      {"invalid claim", sign(good_header, payload_with([](auto& p) { p["max_k"] = "many"; })), one,
+       grpc::StatusCode::UNAUTHENTICATED, "invalid_claim"},
+      {"expired", claims_with([&](auto& c) {
+         c.iat = c.nbf = now - 7200;
+         c.exp = now - 3600;
+       }),
+       one, grpc::StatusCode::UNAUTHENTICATED, "expired"},
+      {"not yet valid", claims_with([&](auto& c) {
+         c.nbf = now + 3600;
+         c.exp = now + 7200;
+       }),
+       one, grpc::StatusCode::UNAUTHENTICATED, "not_yet_valid"},
+      {"lifetime over policy", claims_with([&](auto& c) { c.exp = now + 90 * 24 * 3600; }), one,
+       grpc::StatusCode::UNAUTHENTICATED, "lifetime_over_policy"},
+      {"wrong audience", claims_with([](auto& c) { c.aud = "another-deployment"; }), one,
+       grpc::StatusCode::UNAUTHENTICATED, "wrong_audience"},
+      {"revoked", Issue(*world_, revoked_claims), one, grpc::StatusCode::PERMISSION_DENIED,
+       "revoked"},
+      {"collection out of scope", claims_with([](auto& c) { c.collections = {"other"}; }), one,
+       grpc::StatusCode::PERMISSION_DENIED, "collection_out_of_scope"},
+      {"k over max", good, Request(0, 1, 50), grpc::StatusCode::PERMISSION_DENIED, "k_over_max"},
+      {"budget exhausted", claims_with([](auto& c) { c.max_queries = 2; }), Request(0, 3),
+       grpc::StatusCode::PERMISSION_DENIED, "budget_exhausted"},
+  };
+
+  // The revocation list changed on disk: the operator reloads keys and revocations.
+  {
+    grpc::ClientContext context;
+    Authorize(context, kOperatorToken);
+    v1::ReloadKeysRequest request;
+    request.set_reason("revocation of a warrant");
+    v1::ReloadKeysResponse response;
+    ASSERT_TRUE(clients_->admin->ReloadKeys(&context, request, &response).ok());
+  }
+
+  const uint64_t searches_before = server_->counters().shards.searches_run.load();
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    v1::SearchResponse response;
+    std::optional<uint64_t> ledger_index;
+    grpc::Status status = Search(c.token, c.request, &response, &ledger_index);
+    EXPECT_EQ(status.error_code(), c.code) << status.error_message();
+    EXPECT_EQ(status.error_message().rfind(c.refusal + ":", 0), 0u) << status.error_message();
+    EXPECT_EQ(response.results_size(), 0);
+    ASSERT_TRUE(ledger_index.has_value());
+    const v1::LedgerEntry entry = Entry(*ledger_index);
+    EXPECT_EQ(entry.kind(), v1::ENTRY_KIND_REFUSAL);
+    EXPECT_EQ(entry.outcome(), v1::OUTCOME_REFUSED);
+    EXPECT_EQ(entry.refusal().code(), c.refusal);
+    EXPECT_EQ(entry.query_count(), 0u);
+    EXPECT_EQ(entry.queries(0).candidates_size(), 0);
+  }
+  EXPECT_EQ(server_->counters().shards.searches_run.load(), searches_before);
+  EXPECT_EQ(Stats().shard_searches_run(), searches_before);
+  EXPECT_EQ(Stats().refusals(), cases.size());
+
+  // The same warrant that k_over_max refused still searches within its limits.
+  v1::SearchResponse response;
+  ASSERT_TRUE(Search(good, Request(0, 1), &response, nullptr).ok());
+  EXPECT_EQ(server_->counters().shards.searches_run.load(), searches_before + 3);
+}
+
+TEST_F(EmbeddedServiceTest, LedgerAppendFailureReturnsAnErrorAndNoCandidates) {
+  ledger::Options options;
+  options.dir = Resolve(config_, config_.ledger.dir);
+  options.origin = config_.ledger.origin;
+  options.signing_key = Resolve(config_, config_.ledger.signing_key);
+  options.fsync = false;
+  server_.reset();
+  auto inner = ledger::Ledger::Open(options);
+  ASSERT_TRUE(inner.ok()) << inner.status();
+  auto failing = std::make_unique<FailingLedger>(std::move(*inner));
+  FailingLedger* ledger = failing.get();
+  StartServer({std::move(failing)});
+
+  warrant::Claims claims = GoodClaims();
+  claims.max_queries = 2;
+  const std::string token = Issue(*world_, claims);
+  ledger->fail = true;
+  const uint64_t size_before = ledger->Size();
+  v1::SearchResponse response;
+  grpc::Status status = Search(token, Request(0, 2), &response, nullptr);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE) << status.error_message();
+  EXPECT_NE(status.error_message().find("ledger"), std::string::npos);
+  EXPECT_EQ(response.results_size(), 0);
+  EXPECT_FALSE(response.has_receipt());
+  EXPECT_EQ(ledger->Size(), size_before);
+
+  // The unrecorded search was not charged: the whole budget is still there.
+  ledger->fail = false;
+  status = Search(token, Request(0, 2), &response, nullptr);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(response.results_size(), 2);
+}
+
+TEST_F(EmbeddedServiceTest, BudgetIsRestoredFromTheLedgerAfterRestart) {
+  warrant::Claims claims = GoodClaims();
+  claims.max_queries = 3;
+  const std::string token = Issue(*world_, claims);
+  v1::SearchResponse response;
+  ASSERT_TRUE(Search(token, Request(0, 2), &response, nullptr).ok());
+  StartServer();  // same data directory and ledger
+  grpc::Status status = Search(token, Request(0, 2), &response, nullptr);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(status.error_message().rfind("budget_exhausted:", 0), 0u) << status.error_message();
+  EXPECT_TRUE(Search(token, Request(0, 1), &response, nullptr).ok());
+}
+
+TEST_F(EmbeddedServiceTest, RolesAreNeverMixed) {
+  const std::string warrant_token = Issue(*world_, GoodClaims());
+  auto stats_with = [&](const std::string& token) {
+    grpc::ClientContext context;
+    if (!token.empty()) Authorize(context, token);
+    v1::StatsResponse stats;
+    return clients_->admin->Stats(&context, v1::StatsRequest(), &stats).error_code();
+  };
+  auto checkpoint_with = [&](const std::string& token) {
+    grpc::ClientContext context;
+    if (!token.empty()) Authorize(context, token);
+    v1::GetCheckpointResponse checkpoint;
+    return clients_->ledger->GetCheckpoint(&context, v1::GetCheckpointRequest(), &checkpoint)
+        .error_code();
+  };
+  EXPECT_EQ(stats_with(kOperatorToken), grpc::StatusCode::OK);
+  EXPECT_EQ(stats_with(kAuditorToken), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(stats_with(warrant_token), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(stats_with(""), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(checkpoint_with(kAuditorToken), grpc::StatusCode::OK);
+  EXPECT_EQ(checkpoint_with(kOperatorToken), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(checkpoint_with(warrant_token), grpc::StatusCode::PERMISSION_DENIED);
+
+  v1::SearchResponse response;
+  for (const char* credential : {kOperatorToken, kAuditorToken}) {
+    grpc::Status status = Search(credential, Request(0, 1), &response, nullptr);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  }
+}
+
+TEST_F(EmbeddedServiceTest, ErasureTakesEffectAtOnceSurvivesRestartAndIsAnAdminEntry) {
+  const std::string token = Issue(*world_, GoodClaims());
+  v1::SearchResponse before;
+  ASSERT_TRUE(Search(token, Request(3, 1), &before, nullptr).ok());
+  ASSERT_GT(before.results(0).candidates_size(), 1);
+  const int64_t victim = before.results(0).candidates(0).id();
+
+  grpc::ClientContext context;
+  Authorize(context, kOperatorToken);
+  v1::EraseRequest erase;
+  erase.set_collection(kCollection);
+  erase.add_ids(victim);
+  erase.set_reason("court order 2026/17");
+  v1::EraseResponse erased;
+  grpc::Status status = clients_->admin->Erase(&context, erase, &erased);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(erased.removed(), 1);
+  const v1::LedgerEntry entry = Entry(erased.ledger_index());
+  EXPECT_EQ(entry.kind(), v1::ENTRY_KIND_ADMIN);
+  EXPECT_EQ(entry.admin().action(), "erase");
+  EXPECT_EQ(entry.admin().operator_(), "test-operator");
+  EXPECT_EQ(entry.admin().reason(), "court order 2026/17");
+  ASSERT_EQ(entry.admin().ids_size(), 1);
+  EXPECT_EQ(entry.admin().ids(0), victim);
+
+  auto contains_victim = [&] {
+    v1::SearchResponse after;
+    EXPECT_TRUE(Search(token, Request(3, 1), &after, nullptr).ok());
+    for (const auto& c : after.results(0).candidates()) {
+      if (c.id() == victim) return true;
+    }
+    return false;
+  };
+  EXPECT_FALSE(contains_victim());
+  StartServer();
+  EXPECT_FALSE(contains_victim());
+}
+
+}  // namespace
+}  // namespace probity::service::testing

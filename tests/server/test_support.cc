@@ -1,0 +1,172 @@
+#include "test_support.h"
+
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <fstream>
+#include <thread>
+
+#include "probity/index/generation.h"
+#include "probity/index/sharded_index.h"
+#include "probity/ledger/checkpoint.h"
+#include "probity/service/auth.h"
+#include "probity/warrant/issue.h"
+
+namespace probity::service::testing {
+
+TempDir::TempDir() {
+  std::string pattern = (std::filesystem::temp_directory_path() / "probity-server-XXXXXX").string();
+  char* made = mkdtemp(pattern.data());
+  if (made == nullptr) throw std::runtime_error("mkdtemp failed");
+  path_ = made;
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  std::filesystem::remove_all(path_, ec);
+}
+
+std::unique_ptr<TestWorld> MakeWorld(int num_shards) {
+  auto world = std::make_unique<TestWorld>();
+  world->dir = std::make_unique<TempDir>();
+  world->num_shards = num_shards;
+  const auto& root = world->dir->path();
+
+  index::SyntheticOptions options;
+  options.identities = 300;
+  options.images_per_identity = 4;
+  options.num_queries = 12;
+  options.dim = 64;
+  options.intrinsic_dim = 16;
+  options.ground_truth_k = 10;
+  options.seed = 7;
+  auto gallery = index::GenerateSyntheticGallery(options);
+  EXPECT_TRUE(gallery.ok()) << gallery.status();
+  world->gallery = std::move(*gallery);
+  index::CollectionSpec spec{"IVF16,PQ8np", index::Metric::kInnerProduct, options.dim};
+  auto built = index::ShardedIndex::Train(spec, world->gallery.gallery, num_shards);
+  EXPECT_TRUE(built.ok()) << built.status();
+  std::vector<int64_t> ids(world->gallery.gallery_labels.size());
+  for (size_t i = 0; i < ids.size(); ++i) ids[i] = static_cast<int64_t>(1000 + i);
+  EXPECT_TRUE((*built)->Add(world->gallery.gallery, ids).ok());
+  world->generation_dir = root / "collections" / kCollection / "gen-1";
+  EXPECT_TRUE(index::WriteGeneration(**built, 1, world->generation_dir).ok());
+
+  auto issuer = warrant::Ed25519PrivateKey::Generate();
+  auto other = warrant::Ed25519PrivateKey::Generate();
+  EXPECT_TRUE(issuer.ok() && other.ok());
+  world->issuer_key = std::make_unique<warrant::Ed25519PrivateKey>(*issuer);
+  world->other_issuer_key = std::make_unique<warrant::Ed25519PrivateKey>(*other);
+  auto jwk1 = warrant::PublicJwk(*issuer, kKid, kIssuer);
+  auto jwk2 = warrant::PublicJwk(*other, kOtherKid, kOtherIssuer);
+  auto jwks = warrant::AppendToJwks("", *jwk1);
+  jwks = warrant::AppendToJwks(*jwks, *jwk2);
+  EXPECT_TRUE(jwks.ok()) << jwks.status();
+  std::ofstream(root / "jwks.json") << *jwks;
+  std::ofstream(root / "revoked.txt") << "# revoked warrant ids\n";
+  EXPECT_TRUE(ledger::GenerateSigningKey(root / "ledger-key.pem").ok());
+
+  ServerConfig& c = world->config;
+  c.data_dir = root;
+  c.listen = "127.0.0.1:0";
+  c.deployment = kDeployment;
+  c.jwks_file = "jwks.json";
+  c.revocation_file = "revoked.txt";
+  c.ledger.dir = "ledger";
+  c.ledger.origin = "probity-test/ledger";
+  c.ledger.signing_key = "ledger-key.pem";
+  c.ledger.fsync = false;  // tests check behaviour, not durability under power loss
+  c.collections.push_back({kCollection, "collections/faces/gen-1", {}});
+  c.plaintext = true;
+  c.operators.push_back({"test-operator", Sha256Hex(kOperatorToken), ""});
+  c.auditors.push_back({"test-auditor", Sha256Hex(kAuditorToken), ""});
+  c.default_nprobe = 4;
+  c.max_token_bytes = 2048;
+  return world;
+}
+
+warrant::Claims GoodClaims() {
+  warrant::Claims claims;
+  claims.iss = kIssuer;
+  claims.sub = "investigator-7";
+  claims.aud = kDeployment;
+  claims.jti = *warrant::RandomJti();
+  const int64_t now = time(nullptr);
+  claims.iat = now - 10;
+  claims.nbf = now - 10;
+  claims.exp = now + 3600;
+  claims.case_number = "CASE-2026-001";
+  claims.purpose = "test";
+  claims.collections = {kCollection};
+  claims.max_queries = 100;
+  claims.max_k = 20;
+  return claims;
+}
+
+std::string Issue(const TestWorld& world, const warrant::Claims& claims) {
+  auto token = warrant::IssueToken(claims, *world.issuer_key, kKid);
+  EXPECT_TRUE(token.ok()) << token.status();
+  return *token;
+}
+
+ChildProcess::ChildProcess(const std::vector<std::string>& argv, const std::filesystem::path& log) {
+  std::vector<char*> args;
+  for (const std::string& arg : argv) args.push_back(const_cast<char*>(arg.c_str()));
+  args.push_back(nullptr);
+  pid_ = fork();
+  if (pid_ == 0) {
+    const int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd >= 0) {
+      dup2(fd, 1);
+      dup2(fd, 2);
+    }
+    execv(args[0], args.data());
+    _exit(127);
+  }
+}
+
+ChildProcess::~ChildProcess() {
+  if (pid_ > 0 && !reaped_) {
+    kill(pid_, SIGKILL);
+    waitpid(pid_, nullptr, 0);
+  }
+}
+
+void ChildProcess::Signal(int signal) {
+  if (pid_ > 0 && !reaped_) kill(pid_, signal);
+}
+
+int ChildProcess::Wait() {
+  int status = 0;
+  waitpid(pid_, &status, 0);
+  reaped_ = true;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+int WaitForPortFile(const std::filesystem::path& file, int timeout_seconds) {
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(timeout_seconds);
+  while (std::chrono::steady_clock::now() < until) {
+    std::ifstream in(file);
+    int port = 0;
+    if (in >> port && port > 0) return port;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return 0;
+}
+
+std::filesystem::path SourceDir() {
+  const char* dir = std::getenv("PROBITY_SOURCE_DIR");
+  return dir ? dir : ".";
+}
+
+std::filesystem::path BinaryDir() {
+  const char* dir = std::getenv("PROBITY_BINARY_DIR");
+  return dir ? dir : ".";
+}
+
+std::filesystem::path ProbityBinary() { return BinaryDir() / "server" / "cli" / "probity"; }
+
+}  // namespace probity::service::testing

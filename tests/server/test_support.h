@@ -1,0 +1,83 @@
+#pragma once
+
+// Shared fixture pieces for the service tests: a small generated gallery written as an index
+// generation, per-test issuer and ledger keys, a config, warrants, and child processes that are
+// always killed.
+
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/types.h>
+
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "probity/index/synthetic.h"
+#include "probity/service/config.h"
+#include "probity/warrant/ed25519.h"
+#include "probity/warrant/warrant.h"
+
+namespace probity::service::testing {
+
+inline constexpr char kIssuer[] = "test-issuer";
+inline constexpr char kKid[] = "test-key-1";
+inline constexpr char kOtherIssuer[] = "other-issuer";
+inline constexpr char kOtherKid[] = "other-key-1";
+inline constexpr char kDeployment[] = "probity-test";
+inline constexpr char kCollection[] = "faces";
+inline constexpr char kOperatorToken[] = "operator-secret-token";
+inline constexpr char kAuditorToken[] = "auditor-secret-token";
+
+// A temporary directory removed at the end of the test.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+struct TestWorld {
+  std::unique_ptr<TempDir> dir;
+  index::SyntheticGallery gallery;
+  std::filesystem::path generation_dir;
+  std::unique_ptr<warrant::Ed25519PrivateKey> issuer_key;
+  std::unique_ptr<warrant::Ed25519PrivateKey> other_issuer_key;
+  ServerConfig config;  // embedded mode, plaintext on 127.0.0.1:0
+  int num_shards = 3;
+};
+
+// dim 64, 300 identities x 4 images, IVF16,PQ8np (no polysemous training) in 3 shards: small enough
+// to build in seconds.
+std::unique_ptr<TestWorld> MakeWorld(int num_shards = 3);
+
+// Claims valid now for kIssuer, covering kCollection.
+warrant::Claims GoodClaims();
+std::string Issue(const TestWorld& world, const warrant::Claims& claims);
+
+// Spawns argv (argv[0] a path) with stdout/stderr to `log`; killed (SIGKILL) on destruction.
+class ChildProcess {
+ public:
+  ChildProcess(const std::vector<std::string>& argv, const std::filesystem::path& log);
+  ~ChildProcess();
+  pid_t pid() const { return pid_; }
+  void Signal(int signal);
+  int Wait();  // exit status (or 128 + signal)
+
+ private:
+  pid_t pid_ = -1;
+  bool reaped_ = false;
+};
+
+// Polls for a port file written by `--port-file`; 0 when it does not appear in time.
+int WaitForPortFile(const std::filesystem::path& file, int timeout_seconds = 60);
+
+std::filesystem::path ProbityBinary();
+std::filesystem::path SourceDir();
+std::filesystem::path BinaryDir();
+
+}  // namespace probity::service::testing
