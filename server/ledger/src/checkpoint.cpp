@@ -1,7 +1,9 @@
 #include "probity/ledger/checkpoint.h"
 
+#include <fcntl.h>
 #include <openssl/pem.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <charconv>
 #include <fstream>
@@ -167,16 +169,13 @@ absl::Status GenerateSigningKey(const std::filesystem::path& pem_path) {
   }
   char* data = nullptr;
   const long length = BIO_get_mem_data(bio.get(), &data);
-  std::error_code ignored;
-  std::filesystem::remove(pem_path, ignored);
-  {
-    std::ofstream out(pem_path, std::ios::binary);
-    if (!out) return absl::PermissionDeniedError(absl::StrCat("cannot write ", pem_path.string()));
-    std::filesystem::permissions(
-        pem_path, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
-    out.write(data, length);
-    if (!out.flush()) return absl::DataLossError(absl::StrCat("cannot write ", pem_path.string()));
-  }
+  // Created owner-only from the start: the key is never readable by others, not even briefly.
+  const int fd = ::open(pem_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) return absl::PermissionDeniedError(absl::StrCat("cannot write ", pem_path.string()));
+  const bool written =
+      ::fchmod(fd, 0600) == 0 && ::write(fd, data, length) == length && ::fsync(fd) == 0;
+  ::close(fd);
+  if (!written) return absl::DataLossError(absl::StrCat("cannot write ", pem_path.string()));
   return absl::OkStatus();
 }
 

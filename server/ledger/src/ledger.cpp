@@ -177,7 +177,9 @@ absl::Status LedgerImpl::Recover(internal::ScanResult scan) {
   if (scan.torn_tail) {
     const auto& damage = *scan.torn_tail;
     const auto& path = scan.torn_tail_segment;
-    const uint64_t file_size = std::filesystem::file_size(path);
+    std::error_code error;
+    const uint64_t file_size = std::filesystem::file_size(path, error);
+    if (error) return absl::InternalError(absl::StrCat("cannot stat ", path.string()));
     recovery_ = RecoveryReport{true, path.filename().string(), damage.entry_index,
                                file_size - damage.offset, damage.what};
     spdlog::warn(
@@ -186,18 +188,27 @@ absl::Status LedgerImpl::Recover(internal::ScanResult scan) {
         options_.dir.string(), recovery_.segment, damage.entry_index, recovery_.bytes_cut,
         damage.what);
     if (damage.offset < internal::kSegmentHeaderBytes) {
-      std::error_code error;
       std::filesystem::remove(path, error);
       if (error) return absl::InternalError(absl::StrCat("cannot remove ", path.string()));
       scan.segments.pop_back();
       if (auto status = internal::SyncDirectory(options_.dir); !status.ok()) return status;
     } else {
-      std::filesystem::resize_file(path, damage.offset);
+      std::filesystem::resize_file(path, damage.offset, error);
+      if (error) return absl::InternalError(absl::StrCat("cannot cut ", path.string()));
       FileDescriptor fd(::open(path.c_str(), O_RDWR | O_CLOEXEC));
       if (fd.get() < 0 || ::fsync(fd.get()) != 0) return ErrnoError("cannot fsync", path);
     }
   }
   // Hashes of intact entries that were written but not yet hashed into the store before a crash.
+  const auto unhashed_entries =
+      std::count_if(scan.unstored_nodes.begin(), scan.unstored_nodes.end(),
+                    [](const auto& node) { return node.level == 0; });
+  if (unhashed_entries > 0) {
+    spdlog::warn(
+        "ledger {}: hashing {} intact entries written but never acknowledged before a "
+        "crash",
+        options_.dir.string(), unhashed_entries);
+  }
   if (auto status = store_->Write(scan.unstored_nodes); !status.ok()) return status;
   if (auto status = store_->Sync(); !status.ok()) return status;
 
@@ -212,7 +223,9 @@ absl::Status LedgerImpl::Recover(internal::ScanResult scan) {
     segment_path_ = last.path;
     segment_first_index_ = last.first_index;
     segment_records_ = last.record_offsets.size();
-    segment_bytes_ = std::filesystem::file_size(last.path);
+    std::error_code error;
+    segment_bytes_ = std::filesystem::file_size(last.path, error);
+    if (error) return absl::InternalError(absl::StrCat("cannot stat ", last.path.string()));
     segment_fd_ = FileDescriptor(::open(last.path.c_str(), O_WRONLY | O_CLOEXEC));
     if (segment_fd_.get() < 0) return ErrnoError("cannot open", last.path);
   }

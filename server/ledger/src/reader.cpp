@@ -51,7 +51,8 @@ absl::Status ReadEntries(const std::filesystem::path& dir, uint64_t begin,
 LedgerReader::~LedgerReader() = default;
 
 absl::StatusOr<std::unique_ptr<LedgerReader>> LedgerReader::Open(const std::filesystem::path& dir) {
-  if (!std::filesystem::is_directory(dir)) {
+  std::error_code error;
+  if (!std::filesystem::is_directory(dir, error)) {
     return absl::NotFoundError(absl::StrCat(dir.string(), " is not a ledger directory"));
   }
   auto store = internal::TreeStore::Open(dir, /*writable=*/false);

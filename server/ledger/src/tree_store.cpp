@@ -41,8 +41,8 @@ TreeStore::~TreeStore() {
 absl::StatusOr<std::unique_ptr<TreeStore>> TreeStore::Open(const std::filesystem::path& ledger_dir,
                                                            bool writable) {
   std::filesystem::path tree_dir = ledger_dir / "tree";
-  if (writable && !std::filesystem::exists(tree_dir)) {
-    std::error_code error;
+  std::error_code error;
+  if (writable && !std::filesystem::exists(tree_dir, error)) {
     std::filesystem::create_directory(tree_dir, error);
     if (error) {
       return absl::InternalError(

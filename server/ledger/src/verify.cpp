@@ -18,7 +18,8 @@ void NoteBadEntry(VerifyReport& report, uint64_t index) {
 }  // namespace
 
 absl::StatusOr<VerifyReport> VerifyLedger(const VerifyOptions& options) {
-  if (!std::filesystem::is_directory(options.dir)) {
+  std::error_code error;
+  if (!std::filesystem::is_directory(options.dir, error)) {
     return absl::NotFoundError(absl::StrCat(options.dir.string(), " is not a ledger directory"));
   }
   if (!options.signed_checkpoints.empty() && !options.verifier) {
