@@ -90,6 +90,53 @@ BENCHMARK(BM_DurableAppend)
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);
 
+// Proof and root cost from the stored subtree hashes: O(log n) reads, so a 64x larger log
+// should cost about log-proportionally more, not 64x.
+void BM_ProofsFromStoredTree(benchmark::State& state) {
+  const uint64_t size = static_cast<uint64_t>(state.range(0));
+  const std::filesystem::path dir =
+      std::filesystem::temp_directory_path() /
+      ("probity-ledger-proof-bench-" + std::to_string(::getpid()) + "-" + std::to_string(size));
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  if (!GenerateSigningKey(dir / "key.pem").ok()) {
+    state.SkipWithError("cannot make a signing key");
+    return;
+  }
+  Options options;
+  options.dir = dir / "log";
+  options.origin = "bench.probity/log";
+  options.signing_key = dir / "key.pem";
+  options.fsync = false;  // building the log is not what is measured
+  {
+    auto ledger = Ledger::Open(options);
+    if (!ledger.ok()) {
+      state.SkipWithError("cannot open the ledger");
+      return;
+    }
+    // Concurrent writers make large batches, so building the log is quick.
+    std::vector<std::thread> threads;
+    for (int w = 0; w < 32; ++w) {
+      threads.emplace_back([&, w] {
+        for (uint64_t i = w; i < size; i += 32) (void)(*ledger)->Append(BenchEntry(i));
+      });
+    }
+    for (auto& thread : threads) thread.join();
+    std::mt19937_64 random(size);
+    for (auto _ : state) {
+      const uint64_t tree_size = size - random() % (size / 2);
+      auto inclusion = (*ledger)->InclusionProof(random() % tree_size, tree_size);
+      auto consistency = (*ledger)->ConsistencyProof(1 + random() % (tree_size - 1), tree_size);
+      auto root = (*ledger)->RootAt(tree_size);
+      if (!inclusion.ok() || !consistency.ok() || !root.ok()) state.SkipWithError("proof failed");
+      benchmark::DoNotOptimize(inclusion);
+    }
+  }
+  std::filesystem::remove_all(dir);
+}
+
+BENCHMARK(BM_ProofsFromStoredTree)->ArgName("entries")->Arg(1024)->Arg(65536);
+
 }  // namespace
 }  // namespace probity::ledger
 
