@@ -54,6 +54,7 @@ struct ServeFlags {
   std::string listen;
   std::string shards;
   std::string port_file;
+  int64_t demo_identities = 1000;
 };
 
 absl::Status RunServe(const ServeFlags& flags) {
@@ -62,7 +63,8 @@ absl::Status RunServe(const ServeFlags& flags) {
   std::optional<service::DemoFiles> demo;
   if (flags.demo) {
     auto prepared = service::PrepareDemo(std::filesystem::absolute(flags.data_dir),
-                                         flags.listen.empty() ? "127.0.0.1:7443" : flags.listen);
+                                         flags.listen.empty() ? "127.0.0.1:7443" : flags.listen,
+                                         flags.demo_identities);
     if (!prepared.ok()) return prepared.status();
     demo = *prepared;
     if (config_file.empty()) config_file = demo->config_file.string();
@@ -222,6 +224,10 @@ void AddServeCommands(CLI::App& root) {
                   "Create (first start) and serve a demo: synthetic gallery, test issuer key, "
                   "demo warrant; plaintext on loopback");
   serve->add_option("--data-dir", serve_flags->data_dir, "Data directory for --demo")
+      ->capture_default_str();
+  serve
+      ->add_option("--demo-identities", serve_flags->demo_identities,
+                   "Identities (5 images each) in the demo gallery, first start only")
       ->capture_default_str();
   serve->add_option("--listen", serve_flags->listen, "host:port (port 0 picks a free port)");
   serve->add_option("--shards", serve_flags->shards,

@@ -38,20 +38,22 @@ absl::StatusOr<std::string> ReadText(const std::filesystem::path& file) {
 }
 
 absl::Status MakeGallery(const std::filesystem::path& generation_dir,
-                         const std::filesystem::path& query_file) {
+                         const std::filesystem::path& query_file, int64_t identities) {
   index::SyntheticOptions options;
-  options.identities = 2000;
+  options.identities = identities;
   options.images_per_identity = 5;
   options.num_queries = 20;
   options.dim = 128;
-  options.intrinsic_dim = 32;
+  // Enough intrinsic dimensions that strangers rarely outscore an identity's own images.
+  options.intrinsic_dim = 96;
   options.ground_truth_k = 10;
   options.seed = 2024;
   spdlog::info("demo: generating a synthetic gallery of {} face-like embeddings",
                options.identities * options.images_per_identity);
   auto gallery = index::GenerateSyntheticGallery(options);
   if (!gallery.ok()) return gallery.status();
-  index::CollectionSpec spec{"IVF64,PQ16np", index::Metric::kInnerProduct, options.dim};
+  index::CollectionSpec spec{identities >= 1000 ? "IVF64,PQ16np" : "IVF16,PQ16np",
+                             index::Metric::kInnerProduct, options.dim};
   auto built = index::ShardedIndex::Train(spec, gallery->gallery, 2);
   if (!built.ok()) return built.status();
   std::vector<int64_t> ids(gallery->gallery_labels.size());
@@ -95,7 +97,7 @@ absl::Status WritePrivateFile(const std::filesystem::path& file, const std::stri
 }
 
 absl::StatusOr<DemoFiles> PrepareDemo(const std::filesystem::path& data_dir,
-                                      const std::string& listen) {
+                                      const std::string& listen, int64_t identities) {
   std::error_code ec;
   std::filesystem::create_directories(data_dir, ec);
   if (ec) return absl::UnavailableError("cannot create " + data_dir.string() + ": " + ec.message());
@@ -109,7 +111,8 @@ absl::StatusOr<DemoFiles> PrepareDemo(const std::filesystem::path& data_dir,
 
   const std::filesystem::path generation_dir = data_dir / "collections" / kDemoCollection / "gen-1";
   if (!std::filesystem::exists(generation_dir / "manifest.json")) {
-    if (auto status = MakeGallery(generation_dir, files.query_file); !status.ok()) return status;
+    if (auto status = MakeGallery(generation_dir, files.query_file, identities); !status.ok())
+      return status;
   }
 
   auto issuer_pem = EnsureKey(data_dir / "issuer" / "issuer-key.pem");

@@ -26,8 +26,9 @@ inline constexpr char kDemoCollection[] = "demo";
 
 // Creates what is missing in `data_dir` (the gallery, keys and config only on first start) and
 // issues a new demo warrant every time, so the demo never stops on an expired warrant.
+// `identities` x 5 images make the gallery (first start only).
 absl::StatusOr<DemoFiles> PrepareDemo(const std::filesystem::path& data_dir,
-                                      const std::string& listen);
+                                      const std::string& listen, int64_t identities = 1000);
 
 // Writes `text` to `file` readable by the owner only (keys and tokens).
 absl::Status WritePrivateFile(const std::filesystem::path& file, const std::string& text);

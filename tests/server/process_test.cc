@@ -1,0 +1,269 @@
+// Whole processes over loopback: `probity serve --demo` with `probity query`, a router over
+// three `probity shard` servers (plus a replica) with shards killed under it, and the Python
+// grpcio client with server reflection.
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "probity/index/embedding_io.h"
+#include "probity/index/generation.h"
+#include "probity/service/server.h"
+#include "probity/v1/ledger_service.grpc.pb.h"
+#include "probity/v1/search.grpc.pb.h"
+#include "test_support.h"
+
+namespace probity::service::testing {
+namespace {
+
+// Runs a command and returns its stdout; the exit status goes to *status.
+std::string RunCommand(const std::string& command, int* status) {
+  std::string output;
+  FILE* pipe = popen(command.c_str(), "r");
+  if (pipe == nullptr) return output;
+  char buffer[4096];
+  size_t n;
+  while ((n = fread(buffer, 1, sizeof(buffer), pipe)) > 0) output.append(buffer, n);
+  const int raw = pclose(pipe);
+  *status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
+  return output;
+}
+
+std::string ReadText(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+TEST(ProcessTest, DemoServesAndProbityQueryPrintsCandidatesReceiptAndCoverage) {
+  TempDir dir;
+  const auto data = dir.path() / "demo";
+  const auto port_file = dir.path() / "port";
+  ChildProcess serve(
+      {ProbityBinary().string(), "serve", "--demo", "--demo-identities", "200", "--data-dir",
+       data.string(), "--listen", "127.0.0.1:0", "--port-file", port_file.string()},
+      dir.path() / "serve.log");
+  const int port = WaitForPortFile(port_file, 120);
+  ASSERT_GT(port, 0) << ReadText(dir.path() / "serve.log");
+  EXPECT_NE(ReadText(dir.path() / "serve.log").find("probity query --server"), std::string::npos);
+
+  int status = 0;
+  const std::string query =
+      ProbityBinary().string() + " query --server 127.0.0.1:" + std::to_string(port) +
+      " --collection demo --warrant " + (data / "demo-warrant.jwt").string() + " --embedding " +
+      (data / "demo-queries.fvecs").string() + " --row 0 --k 5";
+  const std::string text = RunCommand(query, &status);
+  EXPECT_EQ(status, 0) << text;
+  EXPECT_NE(text.find("rank"), std::string::npos) << text;
+  EXPECT_NE(text.find("coverage: 2/2 shards"), std::string::npos) << text;
+  EXPECT_NE(text.find("ledger entry: 0"), std::string::npos) << text;
+  EXPECT_NE(text.find("probity-demo/ledger"), std::string::npos) << text;
+
+  const std::string json_text = RunCommand(query + " --json", &status);
+  ASSERT_EQ(status, 0) << json_text;
+  const auto response = nlohmann::json::parse(json_text);
+  EXPECT_EQ(response["results"][0]["candidates"].size(), 5u);
+  EXPECT_EQ(response["receipt"]["entry_index"], "1");  // uint64 is a string in proto JSON
+
+  // A forged warrant is refused with exit code 1 and the refusal's reason.
+  std::ofstream(dir.path() / "forged.jwt") << "eyJhbGciOiJub25lIn0.e30.";
+  const std::string refused =
+      RunCommand(ProbityBinary().string() + " query --server 127.0.0.1:" + std::to_string(port) +
+                     " --warrant " + (dir.path() / "forged.jwt").string() + " --embedding " +
+                     (data / "demo-queries.fvecs").string() + " --row 0 2>&1",
+                 &status);
+  EXPECT_EQ(status, 1);
+  EXPECT_NE(refused.find("algorithm_not_allowed"), std::string::npos) << refused;
+
+  serve.Signal(SIGTERM);  // graceful drain, then a clean exit
+  EXPECT_EQ(serve.Wait(), 0);
+}
+
+class ShardedProcessTest : public ::testing::Test {
+ protected:
+  void SetUp() override { world_ = MakeWorld(3); }
+
+  // Starts `probity shard` holding `shards`; returns its address.
+  std::string StartShard(const std::string& name, std::vector<int> shards) {
+    ServerConfig config = world_->config;
+    config.collections[0].shards = std::move(shards);
+    const auto config_file = world_->dir->path() / (name + ".json");
+    std::ofstream(config_file) << ConfigToJson(config);
+    const auto port_file = world_->dir->path() / (name + ".port");
+    shard_processes_[name] = std::make_unique<ChildProcess>(
+        std::vector<std::string>{ProbityBinary().string(), "shard", "--config",
+                                 config_file.string(), "--port-file", port_file.string()},
+        world_->dir->path() / (name + ".log"));
+    const int port = WaitForPortFile(port_file);
+    EXPECT_GT(port, 0) << ReadText(world_->dir->path() / (name + ".log"));
+    return "127.0.0.1:" + std::to_string(port);
+  }
+
+  v1::SearchRequest Request(bool allow_partial) const {
+    v1::SearchRequest request;
+    request.set_collection(kCollection);
+    request.set_k(10);
+    request.set_nprobe(8);
+    request.set_allow_partial(allow_partial);
+    const int dim = world_->gallery.dim;
+    for (int q = 0; q < 4; ++q) {
+      const float* begin = world_->gallery.queries.data() + q * dim;
+      request.add_queries()->mutable_values()->Add(begin, begin + dim);
+    }
+    return request;
+  }
+
+  std::unique_ptr<TestWorld> world_;
+  std::map<std::string, std::unique_ptr<ChildProcess>> shard_processes_;
+};
+
+TEST_F(ShardedProcessTest, RouterOverThreeShardServersMergesRetriesAndReportsCoverage) {
+  const std::string a = StartShard("a", {0});
+  const std::string b = StartShard("b", {1});
+  const std::string c = StartShard("c", {2});
+  const std::string a_replica = StartShard("a-replica", {0});
+  ServerConfig config = world_->config;
+  config.collections.clear();
+  config.shard_servers = {a, b, c, a_replica};
+  config.shard_deadline_ms = 2000;
+  auto router = Server::StartRouter(config);
+  ASSERT_TRUE(router.ok()) << router.status();
+  auto channel = grpc::CreateChannel("127.0.0.1:" + std::to_string((*router)->port()),
+                                     grpc::InsecureChannelCredentials());
+  auto search = v1::Search::NewStub(channel);
+  auto ledger = v1::Ledger::NewStub(channel);
+  const std::string token = Issue(*world_, GoodClaims());
+  auto run = [&](bool allow_partial, v1::SearchResponse* response, uint64_t* ledger_index) {
+    grpc::ClientContext context;
+    context.AddMetadata("authorization", "Bearer " + token);
+    grpc::Status status = search->Search(&context, Request(allow_partial), response);
+    const auto& trailers = context.GetServerTrailingMetadata();
+    auto it = trailers.find(kLedgerIndexTrailer);
+    EXPECT_NE(it, trailers.end());
+    if (it != trailers.end()) {
+      *ledger_index = std::stoull(std::string(it->second.data(), it->second.size()));
+    }
+    return status;
+  };
+  auto entry = [&](uint64_t index) {
+    grpc::ClientContext context;
+    context.AddMetadata("authorization", std::string("Bearer ") + kAuditorToken);
+    v1::GetEntriesRequest request;
+    request.set_start(index);
+    request.set_count(1);
+    v1::GetEntriesResponse response;
+    EXPECT_TRUE(ledger->GetEntries(&context, request, &response).ok());
+    v1::LedgerEntry parsed;
+    EXPECT_EQ(response.entries_size(), 1);
+    if (response.entries_size() == 1) parsed.ParseFromString(response.entries(0).entry());
+    return parsed;
+  };
+
+  // All shards up: the routed answer equals the offline search of the whole generation.
+  auto offline = index::LoadGeneration(world_->generation_dir);
+  ASSERT_TRUE(offline.ok()) << offline.status();
+  index::SearchParams params;
+  params.k = 10;
+  params.nprobe = 8;
+  auto expected = (*offline)->Search(
+      std::span<const float>(world_->gallery.queries.data(), 4 * world_->gallery.dim), params);
+  ASSERT_TRUE(expected.ok());
+  v1::SearchResponse response;
+  uint64_t index = 0;
+  grpc::Status status = run(false, &response, &index);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  ASSERT_EQ(response.results_size(), 4);
+  for (int q = 0; q < 4; ++q) {
+    ASSERT_EQ(response.results(q).candidates_size(), static_cast<int>((*expected)[q].size()));
+    for (int r = 0; r < response.results(q).candidates_size(); ++r) {
+      EXPECT_EQ(response.results(q).candidates(r).id(), (*expected)[q][r].id);
+      EXPECT_EQ(response.results(q).candidates(r).shard(), (*expected)[q][r].shard);
+    }
+  }
+  EXPECT_EQ(response.coverage().shards_answered(), 3u);
+
+  // Shard 0's first server dies: its replica answers, coverage stays full.
+  shard_processes_.erase("a");
+  status = run(false, &response, &index);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(response.coverage().shards_answered(), 3u);
+  EXPECT_EQ(entry(index).outcome(), v1::OUTCOME_ANSWERED);
+
+  // Shard 2 has no replica: the search fails unless partial results are allowed...
+  shard_processes_.erase("c");
+  status = run(false, &response, &index);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE) << status.error_message();
+  v1::LedgerEntry failed = entry(index);
+  EXPECT_EQ(failed.kind(), v1::ENTRY_KIND_SEARCH);
+  EXPECT_EQ(failed.outcome(), v1::OUTCOME_FAILED);
+  EXPECT_EQ(failed.coverage().shards_answered(), 2u);
+  EXPECT_EQ(failed.coverage().shards_total(), 3u);
+  EXPECT_EQ(failed.queries(0).candidates_size(), 0);
+
+  // ...and with allow_partial it answers from 2 of 3 shards, and the ledger says so.
+  v1::SearchResponse partial;
+  status = run(true, &partial, &index);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(partial.coverage().shards_answered(), 2u);
+  EXPECT_EQ(partial.coverage().shards_total(), 3u);
+  EXPECT_TRUE(partial.coverage().partial());
+  for (const auto& list : partial.results()) {
+    for (const auto& candidate : list.candidates()) EXPECT_NE(candidate.shard(), 2u);
+  }
+  v1::LedgerEntry recorded = entry(partial.receipt().entry_index());
+  EXPECT_EQ(recorded.outcome(), v1::OUTCOME_ANSWERED_PARTIAL);
+  EXPECT_EQ(recorded.coverage().shards_answered(), 2u);
+  EXPECT_TRUE(recorded.parameters().allow_partial());
+
+  // A shard server drains and exits cleanly on SIGTERM.
+  shard_processes_.at("b")->Signal(SIGTERM);
+  EXPECT_EQ(shard_processes_.at("b")->Wait(), 0);
+}
+
+TEST(PythonClientTest, ListsServicesByReflectionAndSearches) {
+  auto world = MakeWorld(2);
+  auto server = Server::StartRouter(world->config);
+  ASSERT_TRUE(server.ok()) << server.status();
+  const auto warrant_file = world->dir->path() / "warrant.jwt";
+  std::ofstream(warrant_file) << Issue(*world, GoodClaims());
+  const auto queries_file = world->dir->path() / "queries.fvecs";
+  ASSERT_TRUE(index::WriteFloatMatrix(
+                  queries_file, world->gallery.dim,
+                  std::span<const float>(world->gallery.queries.data(), 3 * world->gallery.dim))
+                  .ok());
+  int status = 0;
+  const std::string output = RunCommand(
+      "/usr/bin/python3 " + (SourceDir() / "tests/server/python_client.py").string() +
+          " --server 127.0.0.1:" + std::to_string((*server)->port()) + " --pb2-dir " +
+          PROBITY_TEST_PYTHON_STUBS + " --warrant " + warrant_file.string() + " --embedding " +
+          queries_file.string() + " --collection " + kCollection + " --k 5 --nprobe 8",
+      &status);
+  ASSERT_EQ(status, 0) << output;
+  const auto result = nlohmann::json::parse(output);
+  const auto services = result["services"].get<std::vector<std::string>>();
+  for (const char* name :
+       {"probity.v1.Search", "probity.v1.Admin", "probity.v1.Ledger", "grpc.health.v1.Health"}) {
+    EXPECT_NE(std::find(services.begin(), services.end(), name), services.end()) << name;
+  }
+  auto offline = index::LoadGeneration(world->generation_dir);
+  ASSERT_TRUE(offline.ok());
+  index::SearchParams params;
+  params.k = 5;
+  params.nprobe = 8;
+  auto expected = (*offline)->Search(
+      std::span<const float>(world->gallery.queries.data(), 3 * world->gallery.dim), params);
+  ASSERT_TRUE(expected.ok());
+  ASSERT_EQ(result["results"].size(), 3u);
+  for (int q = 0; q < 3; ++q) {
+    std::vector<int64_t> ids;
+    for (const auto& hit : (*expected)[q]) ids.push_back(hit.id);
+    EXPECT_EQ(result["results"][q].get<std::vector<int64_t>>(), ids) << "query " << q;
+  }
+  EXPECT_EQ(result["coverage"], nlohmann::json::array({2, 2}));
+}
+
+}  // namespace
+}  // namespace probity::service::testing
