@@ -93,6 +93,7 @@ TEST_F(SignedNoteTest, VerifiesWithTheVerifierKeyOnly) {
   changed_signature[note.size() - 10] = changed_signature[note.size() - 10] == 'A' ? 'B' : 'A';
   EXPECT_FALSE(verifier->Open(changed_signature).ok());
   EXPECT_FALSE(verifier->Open(text + "\n").ok());
+  EXPECT_FALSE(verifier->Open(signer_->Sign("a\tb\n")).ok()) << "control characters in text";
   EXPECT_FALSE(verifier->Open(text).ok());
 
   ASSERT_TRUE(GenerateSigningKey(scratch_.path() / "other.pem").ok());

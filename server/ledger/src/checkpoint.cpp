@@ -260,6 +260,11 @@ absl::StatusOr<std::string> NoteVerifier::Open(std::string_view signed_note) con
     return absl::InvalidArgumentError("signed note: no blank line before the signatures");
   }
   const std::string_view text = signed_note.substr(0, split + 1);
+  for (unsigned char c : text) {
+    if (c < 0x20 && c != '\n') {
+      return absl::InvalidArgumentError("signed note: control character in the text");
+    }
+  }
   std::string_view signatures = signed_note.substr(split + 2);
   if (signatures.empty() || signatures.back() != '\n') {
     return absl::InvalidArgumentError("signed note: signature block must end with a newline");

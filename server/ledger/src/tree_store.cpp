@@ -66,7 +66,7 @@ absl::StatusOr<int> TreeStore::Descriptor(int level, bool create) const {
     return ErrnoError("cannot open", path);
   }
   descriptors_[level] = fd;
-  if (create) const_cast<TreeStore*>(this)->created_file_ = true;
+  if (create) created_file_ = true;
   return fd;
 }
 

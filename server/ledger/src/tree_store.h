@@ -50,7 +50,7 @@ class TreeStore {
   mutable std::mutex mutex_;  // guards descriptors_ and the sync bookkeeping
   mutable std::array<int, kMaxLevels> descriptors_;
   std::array<bool, kMaxLevels> dirty_{};
-  bool created_file_ = false;
+  mutable bool created_file_ = false;  // a level file was created: the directory needs a sync
 };
 
 }  // namespace probity::ledger::internal
