@@ -1,0 +1,165 @@
+// Transport security by configuration: mutual TLS with per-test certificates (made with the
+// openssl command), client-certificate identities for operators, and the warrant's subject
+// bound to the investigator's certificate.
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+#include "probity/service/server.h"
+#include "probity/v1/admin.grpc.pb.h"
+#include "probity/v1/ledger_service.grpc.pb.h"
+#include "probity/v1/search.grpc.pb.h"
+#include "test_support.h"
+
+namespace probity::service::testing {
+namespace {
+
+std::string ReadText(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// A CA, a server certificate for localhost/127.0.0.1, and client certificates by common name.
+class Pki {
+ public:
+  explicit Pki(std::filesystem::path dir) : dir_(std::move(dir)) {
+    ok_ = Shell(
+              "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "
+              "-keyout ca.key -out ca.pem -days 1 -subj /CN=probity-test-ca") &&
+          Issue("server", "localhost", "subjectAltName=DNS:localhost,IP:127.0.0.1");
+  }
+  bool ok() const { return ok_; }
+  bool Issue(const std::string& name, const std::string& common_name,
+             const std::string& extension = "") {
+    std::ofstream(dir_ / (name + ".ext")) << extension << "\n";
+    return Shell("openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout " +
+                 name + ".key -out " + name + ".csr -subj /CN=" + common_name) &&
+           Shell("openssl x509 -req -in " + name +
+                 ".csr -CA ca.pem -CAkey ca.key "
+                 "-CAcreateserial -days 1 -out " +
+                 name + ".pem" + (extension.empty() ? "" : " -extfile " + name + ".ext"));
+  }
+  std::filesystem::path File(const std::string& name) const { return dir_ / name; }
+
+  std::shared_ptr<grpc::ChannelCredentials> Credentials(const std::string& client) const {
+    grpc::SslCredentialsOptions options;
+    options.pem_root_certs = ReadText(File("ca.pem"));
+    if (!client.empty()) {
+      options.pem_cert_chain = ReadText(File(client + ".pem"));
+      options.pem_private_key = ReadText(File(client + ".key"));
+    }
+    return grpc::SslCredentials(options);
+  }
+
+ private:
+  bool Shell(const std::string& command) const {
+    return std::system(("cd " + dir_.string() + " && " + command + " >/dev/null 2>&1").c_str()) ==
+           0;
+  }
+  std::filesystem::path dir_;
+  bool ok_ = false;
+};
+
+TEST(TlsTest, MutualTlsIdentitiesBindWarrantsAndOperators) {
+  auto world = MakeWorld(2);
+  Pki pki(world->dir->path());
+  ASSERT_TRUE(pki.ok());
+  ASSERT_TRUE(pki.Issue("investigator", "investigator-7"));
+  ASSERT_TRUE(pki.Issue("mallory", "mallory"));
+  ASSERT_TRUE(pki.Issue("operator", "operator-1"));
+
+  ServerConfig config = world->config;
+  config.plaintext = false;
+  config.tls = TlsConfig{pki.File("server.pem"), pki.File("server.key"), pki.File("ca.pem"),
+                         /*require_client_cert=*/true};
+  config.operators = {{"cert-operator", "", "operator-1"}};
+  auto server = Server::StartRouter(config);
+  ASSERT_TRUE(server.ok()) << server.status();
+  const std::string address = "localhost:" + std::to_string((*server)->port());
+
+  v1::SearchRequest request;
+  request.set_collection(kCollection);
+  request.set_k(5);
+  request.add_queries()->mutable_values()->Add(world->gallery.queries.begin(),
+                                               world->gallery.queries.begin() + world->gallery.dim);
+  const std::string token = Issue(*world, GoodClaims());  // sub = investigator-7
+  auto search_as = [&](const std::string& client, v1::SearchResponse* response) {
+    auto stub = v1::Search::NewStub(grpc::CreateChannel(address, pki.Credentials(client)));
+    grpc::ClientContext context;
+    context.AddMetadata("authorization", "Bearer " + token);
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    return stub->Search(&context, request, response);
+  };
+
+  v1::SearchResponse response;
+  grpc::Status status = search_as("investigator", &response);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(response.results(0).candidates_size(), 5);
+
+  // Plaintext and certificate-less clients never reach the service.
+  {
+    auto stub =
+        v1::Search::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
+    grpc::ClientContext context;
+    context.AddMetadata("authorization", "Bearer " + token);
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    v1::SearchResponse ignored;
+    EXPECT_EQ(stub->Search(&context, request, &ignored).error_code(),
+              grpc::StatusCode::UNAVAILABLE);
+  }
+  EXPECT_EQ(search_as("", &response).error_code(), grpc::StatusCode::UNAVAILABLE);
+
+  // The warrant names investigator-7; another certificate holder cannot use it.
+  const uint64_t searches = (*server)->counters().shards.searches_run.load();
+  v1::SearchResponse refused;
+  status = search_as("mallory", &refused);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(status.error_message().rfind("identity_mismatch:", 0), 0u) << status.error_message();
+  EXPECT_EQ(refused.results_size(), 0);
+  EXPECT_EQ((*server)->counters().shards.searches_run.load(), searches);
+
+  // The operator certificate opens Admin; the investigator's does not, nor does it open Ledger.
+  auto stats_as = [&](const std::string& client) {
+    auto stub = v1::Admin::NewStub(grpc::CreateChannel(address, pki.Credentials(client)));
+    grpc::ClientContext context;
+    v1::StatsResponse stats;
+    return stub->Stats(&context, v1::StatsRequest(), &stats).error_code();
+  };
+  EXPECT_EQ(stats_as("operator"), grpc::StatusCode::OK);
+  EXPECT_EQ(stats_as("investigator"), grpc::StatusCode::PERMISSION_DENIED);
+  {
+    auto stub = v1::Ledger::NewStub(grpc::CreateChannel(address, pki.Credentials("operator")));
+    grpc::ClientContext context;
+    v1::GetCheckpointResponse checkpoint;
+    EXPECT_EQ(stub->GetCheckpoint(&context, v1::GetCheckpointRequest(), &checkpoint).error_code(),
+              grpc::StatusCode::PERMISSION_DENIED);
+  }
+}
+
+TEST(TlsTest, PlaintextIsRefusedOffLoopbackOutsideDemo) {
+  ServerConfig config;
+  config.listen = "0.0.0.0:7443";
+  EXPECT_FALSE(ValidateConfig(config).ok());  // neither TLS nor plaintext configured
+  config.plaintext = true;
+  EXPECT_FALSE(ValidateConfig(config).ok());  // plaintext on a network address
+  config.listen = "127.0.0.1:7443";
+  EXPECT_TRUE(ValidateConfig(config).ok());
+  config.listen = "0.0.0.0:7443";
+  config.demo = true;
+  EXPECT_TRUE(ValidateConfig(config).ok());
+  config.demo = false;
+  config.tls = TlsConfig{"server.pem", "server.key", "", false};
+  EXPECT_TRUE(ValidateConfig(config).ok());
+  // One credential may not be both operator and auditor.
+  config.operators = {{"alice", "abcd", ""}};
+  config.auditors = {{"alice-too", "abcd", ""}};
+  EXPECT_FALSE(ValidateConfig(config).ok());
+}
+
+}  // namespace
+}  // namespace probity::service::testing
