@@ -230,6 +230,36 @@ TEST(Ledger, RefusesDamageAndNamesSegmentAndEntry) {
   EXPECT_NE(message.find("entry " + std::to_string(first + 1)), std::string::npos) << message;
 }
 
+TEST(Ledger, DamagedTreeFilesRefuseToOpenButCanBeRebuiltFromTheEntries) {
+  // The tree files only cache what the entries determine: an operator who has checked the
+  // entries against auditors' checkpoints may delete tree/ and the ledger rebuilds it.
+  ScratchDir scratch;
+  auto options = MakeOptions(scratch);
+  Hash root{};
+  {
+    auto ledger = Ledger::Open(options);
+    ASSERT_TRUE(ledger.ok());
+    for (uint64_t i = 0; i < 12; ++i) ASSERT_TRUE((*ledger)->Append(SampleEntry(i)).ok());
+    root = *(*ledger)->RootAt(12);
+  }
+  const auto leaves = options.dir / "tree" / "level-00.hashes";
+  std::string bytes = testing::ReadFile(leaves);
+  std::fill(bytes.end() - 32, bytes.end(), '\0');
+  testing::WriteFile(leaves, bytes);
+  auto refused = Ledger::Open(options);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(std::string(refused.status().message()).find("entry 11"), std::string::npos)
+      << refused.status();
+
+  std::filesystem::remove_all(options.dir / "tree");
+  auto rebuilt = Ledger::Open(options);
+  ASSERT_TRUE(rebuilt.ok()) << rebuilt.status();
+  EXPECT_EQ(*(*rebuilt)->RootAt(12), root);
+  EXPECT_TRUE(VerifyInclusion(3, 12, HashLeaf(SampleEntry(3).SerializeAsString()),
+                              *(*rebuilt)->InclusionProof(3, 12), root)
+                  .ok());
+}
+
 TEST(Ledger, RejectsBadOptions) {
   ScratchDir scratch;
   auto options = MakeOptions(scratch);
