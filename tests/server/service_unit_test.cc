@@ -1,0 +1,197 @@
+// The service's own logic without a network: fan-out and merge, replica retry, coverage and
+// partial results; refusal rate limiting and budget restoration; configuration rules.
+#include <gtest/gtest.h>
+
+#include "fake_ledger.h"
+#include "probity/service/audit_log.h"
+#include "probity/service/config.h"
+#include "probity/service/router.h"
+
+namespace probity::service::testing {
+namespace {
+
+// Answers query q with ids shard*100 + q*10 + i and scores that interleave across shards.
+class FakeShard : public ShardBackend {
+ public:
+  FakeShard(int shard, bool fails) : shard_(shard), fails_(fails) {}
+  absl::StatusOr<ShardAnswer> Search(const ShardQuery& query, absl::Time) override {
+    ++calls;
+    if (fails_) return absl::UnavailableError("down");
+    EXPECT_EQ(query.shard, shard_);
+    ShardAnswer answer;
+    answer.generation = "7";
+    const int nq = static_cast<int>(query.queries.size()) / query.dim;
+    for (int q = 0; q < nq; ++q) {
+      index::HitList hits;
+      for (int i = 0; i < query.params.k; ++i) {
+        hits.push_back({shard_ * 100 + q * 10 + i, 1.0f - 0.1f * i - 0.01f * shard_,
+                        static_cast<uint32_t>(shard_)});
+      }
+      answer.hits.push_back(hits);
+    }
+    return answer;
+  }
+  std::string Describe() const override { return "fake"; }
+  int calls = 0;
+
+ private:
+  int shard_;
+  bool fails_;
+};
+
+struct Fleet {
+  std::vector<std::shared_ptr<FakeShard>> backends;
+  CollectionRoute route;
+};
+
+// shards[s] lists whether each replica of shard s fails.
+Fleet MakeFleet(const std::vector<std::vector<bool>>& shards) {
+  Fleet fleet;
+  fleet.route.name = "c";
+  fleet.route.dim = 2;
+  fleet.route.replicas.resize(shards.size());
+  for (size_t s = 0; s < shards.size(); ++s) {
+    for (bool fails : shards[s]) {
+      auto backend = std::make_shared<FakeShard>(static_cast<int>(s), fails);
+      fleet.backends.push_back(backend);
+      fleet.route.replicas[s].push_back(backend);
+    }
+  }
+  return fleet;
+}
+
+const std::vector<float> kTwoQueries = {1, 0, 0, 1};
+
+index::SearchParams K(int k) {
+  index::SearchParams params;
+  params.k = k;
+  return params;
+}
+
+TEST(RouterTest, MergesAllShardsIntoOneTopK) {
+  Fleet fleet = MakeFleet({{false}, {false}, {false}});
+  Router router(absl::Seconds(1));
+  RoutedSearch result = router.Search(fleet.route, kTwoQueries, K(4), false);
+  ASSERT_TRUE(result.status.ok()) << result.status;
+  EXPECT_EQ(result.shards_answered, 3u);
+  EXPECT_EQ(result.shards_total, 3u);
+  EXPECT_EQ(result.generation, "7");
+  ASSERT_EQ(result.hits.size(), 2u);
+  // Score 1.0 - 0.1 i - 0.01 s: rank by i first, then by shard.
+  std::vector<int64_t> ids;
+  for (const index::Hit& hit : result.hits[1]) ids.push_back(hit.id);
+  EXPECT_EQ(ids, (std::vector<int64_t>{10, 110, 210, 11}));
+}
+
+TEST(RouterTest, RetriesAFailedShardOnItsReplica) {
+  Fleet fleet = MakeFleet({{true, false}, {false}});
+  Router router(absl::Seconds(1));
+  RoutedSearch result = router.Search(fleet.route, kTwoQueries, K(2), false);
+  ASSERT_TRUE(result.status.ok()) << result.status;
+  EXPECT_EQ(result.shards_answered, 2u);
+  EXPECT_EQ(fleet.backends[0]->calls, 1);
+  EXPECT_EQ(fleet.backends[1]->calls, 1);
+}
+
+TEST(RouterTest, MissingShardFailsUnlessPartialIsAllowed) {
+  Fleet fleet = MakeFleet({{false}, {true, true}, {false}});
+  Router router(absl::Seconds(1));
+  RoutedSearch strict = router.Search(fleet.route, kTwoQueries, K(3), false);
+  EXPECT_EQ(strict.status.code(), absl::StatusCode::kUnavailable);
+  EXPECT_TRUE(strict.hits.empty());
+  EXPECT_EQ(strict.shards_answered, 2u);
+  ASSERT_EQ(strict.failures.size(), 1u);
+  EXPECT_NE(strict.failures[0].find("shard 1"), std::string::npos);
+
+  RoutedSearch partial = router.Search(fleet.route, kTwoQueries, K(3), true);
+  ASSERT_TRUE(partial.status.ok());
+  EXPECT_EQ(partial.shards_answered, 2u);
+  EXPECT_EQ(partial.shards_total, 3u);
+  for (const auto& hits : partial.hits) {
+    for (const index::Hit& hit : hits) EXPECT_NE(hit.shard, 1u);
+  }
+}
+
+TEST(RouterTest, NoShardAnsweringIsAFailureEvenWithPartialAllowed) {
+  Fleet fleet = MakeFleet({{true}, {true}});
+  Router router(absl::Seconds(1));
+  EXPECT_FALSE(router.Search(fleet.route, kTwoQueries, K(3), true).status.ok());
+  CollectionRoute unreachable = fleet.route;
+  unreachable.replicas[0].clear();
+  unreachable.replicas[1].clear();
+  EXPECT_FALSE(router.Search(unreachable, kTwoQueries, K(3), true).status.ok());
+}
+
+v1::LedgerEntry Refusal(const std::string& code) {
+  v1::LedgerEntry entry;
+  entry.set_kind(v1::ENTRY_KIND_REFUSAL);
+  entry.mutable_refusal()->set_code(code);
+  entry.mutable_refusal()->set_message("refused");
+  return entry;
+}
+
+TEST(AuditLogTest, RefusalsBeyondTheRateLimitAreCountedNotRecorded) {
+  FakeLedger ledger;
+  AuditLog audit(ledger, /*refusals_per_second=*/0.2);  // burst of 1, then one per 5 s
+  auto first = audit.AppendRefusal(Refusal("bad_signature"));
+  ASSERT_TRUE(first.ok());
+  EXPECT_TRUE(first->has_value());
+  for (int i = 0; i < 3; ++i) {
+    auto dropped = audit.AppendRefusal(Refusal("bad_signature"));
+    ASSERT_TRUE(dropped.ok());
+    EXPECT_FALSE(dropped->has_value());
+  }
+  EXPECT_EQ(audit.refusals_not_recorded(), 3u);
+  EXPECT_EQ(ledger.Size(), 1u);
+  // Searches are never rate-limited.
+  v1::LedgerEntry search;
+  search.set_kind(v1::ENTRY_KIND_SEARCH);
+  EXPECT_TRUE(audit.Append(search).ok());
+  EXPECT_EQ(ledger.Size(), 2u);
+}
+
+TEST(AuditLogTest, BudgetsAreRebuiltFromSearchEntries) {
+  FakeLedger ledger;
+  auto search = [&](const std::string& jti, uint32_t count, v1::EntryKind kind) {
+    v1::LedgerEntry entry;
+    entry.set_kind(kind);
+    entry.set_warrant_id(jti);
+    entry.set_query_count(count);
+    ASSERT_TRUE(ledger.Append(entry).ok());
+  };
+  search("w1", 3, v1::ENTRY_KIND_SEARCH);
+  search("w2", 1, v1::ENTRY_KIND_SEARCH);
+  search("w1", 2, v1::ENTRY_KIND_SEARCH);
+  search("w1", 0, v1::ENTRY_KIND_REFUSAL);
+  AuditLog audit(ledger, 10);
+  warrant::BudgetTracker budgets;
+  ASSERT_TRUE(audit.RestoreBudgets(budgets).ok());
+  EXPECT_EQ(budgets.Used("w1"), 5);
+  EXPECT_EQ(budgets.Used("w2"), 1);
+  EXPECT_FALSE(budgets.TryReserve("w1", 1, 5));
+  EXPECT_TRUE(budgets.TryReserve("w2", 4, 5));
+}
+
+TEST(ConfigTest, RoundTripsThroughJson) {
+  ServerConfig config;
+  config.data_dir = "/data";
+  config.listen = "0.0.0.0:9000";
+  config.deployment = "prod";
+  config.collections.push_back({"faces", "collections/faces/gen-3", {0, 2}});
+  config.shard_servers = {"a:1", "b:2"};
+  config.tls = TlsConfig{"s.pem", "s.key", "ca.pem", true};
+  config.operators.push_back({"op", "ab12", ""});
+  config.auditors.push_back({"au", "", "auditor.example"});
+  config.max_in_flight = 9;
+  auto parsed = ParseConfig(ConfigToJson(config), "/elsewhere");
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_EQ(ConfigToJson(*parsed), ConfigToJson(config));
+  EXPECT_EQ(parsed->collections[0].shards, (std::vector<int>{0, 2}));
+  EXPECT_TRUE(parsed->tls->require_client_cert);
+  EXPECT_EQ(Resolve(*parsed, "ledger"), std::filesystem::path("/data/ledger"));
+  EXPECT_FALSE(ParseConfig("{not json", "/").ok());
+  EXPECT_FALSE(ParseConfig(R"({"collections":[{"name":"x"}]})", "/").ok());
+}
+
+}  // namespace
+}  // namespace probity::service::testing
