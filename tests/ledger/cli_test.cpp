@@ -109,6 +109,23 @@ TEST_F(LedgerCliTest, VerifyPassesOnAnUntouchedLedger) {
                              (scratch_.path() / "cp30").string() + " --key " +
                              (scratch_.path() / "vkey").string());
   EXPECT_EQ(from_file.exit_code, 0) << from_file.out;
+  // Or from the public key as PEM, named by the origin.
+  const auto public_pem = scratch_.path() / "public.pem";
+  const std::string extract =
+      "/usr/bin/python3 -c \"import sys; from cryptography.hazmat.primitives import "
+      "serialization as s; k = s.load_pem_private_key(open(sys.argv[1], 'rb').read(), None); "
+      "open(sys.argv[2], 'wb').write(k.public_key().public_bytes(s.Encoding.PEM, "
+      "s.PublicFormat.SubjectPublicKeyInfo))\" " +
+      (scratch_.path() / "key.pem").string() + " " + public_pem.string();
+  ASSERT_EQ(std::system(extract.c_str()), 0);
+  CliRun from_pem = Probity("ledger verify --dir " + dir_.string() + " --checkpoint " +
+                            (scratch_.path() / "cp30").string() + " --key " + public_pem.string() +
+                            " --origin " + testing::kOrigin);
+  EXPECT_EQ(from_pem.exit_code, 0) << from_pem.out;
+  CliRun wrong_name = Probity("ledger verify --dir " + dir_.string() + " --checkpoint " +
+                              (scratch_.path() / "cp30").string() + " --key " +
+                              public_pem.string() + " --origin other.origin");
+  EXPECT_EQ(wrong_name.exit_code, 1) << wrong_name.out;
 }
 
 TEST_F(LedgerCliTest, VerifyNamesTheFirstBadEntryAndFails) {
