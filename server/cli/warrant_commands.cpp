@@ -193,9 +193,15 @@ void ExplainClaims(const nlohmann::json& payload, int64_t now) {
     if (it != payload.end() && it->is_number_integer() &&
         (std::string_view(meaning.name) == "iat" || std::string_view(meaning.name) == "nbf" ||
          std::string_view(meaning.name) == "exp")) {
+      // Relative times only for plausible dates: the subtraction must not overflow.
       int64_t t = it->get<int64_t>();
-      value += " (" + UtcTime(t) + ", " + absl::FormatDuration(absl::Seconds(t - now)) +
-               (t >= now ? " from now)" : " ago)");
+      if (t >= 0 && t < (int64_t{1} << 40)) {
+        std::string relative = t == now ? "now"
+                               : t > now
+                                   ? absl::FormatDuration(absl::Seconds(t - now)) + " from now"
+                                   : absl::FormatDuration(absl::Seconds(now - t)) + " ago";
+        value += " (" + UtcTime(t) + ", " + relative + ")";
+      }
     }
     std::cout << "  " << meaning.name << " = " << value << "\n      " << meaning.text << "\n";
   }
@@ -265,7 +271,8 @@ absl::Status RunInspect(const InspectFlags& flags) {
               << warrant.claims.iss << "\"\n";
     if (!flags.collections.empty() || flags.k > 0) {
       BudgetTracker budget;  // a fresh tracker: the server's count lives in its ledger
-      Request request{flags.collections, flags.k, flags.queries, std::nullopt};
+      // A scope-only question (--collection without --k) asks about the smallest search.
+      Request request{flags.collections, flags.k > 0 ? flags.k : 1, flags.queries, std::nullopt};
       refusal = Authorize(warrant, request, budget);
     }
   }
