@@ -84,6 +84,7 @@ class EmbeddedServiceTest : public ::testing::Test {
     static int counter = 0;
     config_ = world_->config;
     config_.ledger.dir = "ledger-" + std::to_string(++counter);
+    config_.state_dir = "state-" + std::to_string(counter);
     StartServer();
   }
 
@@ -483,6 +484,103 @@ TEST_F(EmbeddedServiceTest, ErasureTakesEffectAtOnceSurvivesRestartAndIsAnAdminE
   EXPECT_FALSE(contains_victim());
   StartServer();
   EXPECT_FALSE(contains_victim());
+}
+
+TEST_F(EmbeddedServiceTest, AddVectorsAndGenerationSwapsAreAdminEntriesAndPersist) {
+  const std::string token = Issue(*world_, GoodClaims());
+  // New vectors: exact copies of two query vectors, so each is its query's best match.
+  grpc::ClientContext add_context;
+  Authorize(add_context, kOperatorToken);
+  v1::AddVectorsResponse added;
+  auto writer = clients_->admin->AddVectors(&add_context, &added);
+  for (int q = 0; q < 2; ++q) {
+    v1::AddVectorsRequest message;
+    message.set_collection(kCollection);
+    message.set_dim(world_->gallery.dim);
+    message.set_reason("new enrolments");
+    const float* begin = world_->gallery.queries.data() + q * world_->gallery.dim;
+    message.mutable_vectors()->Add(begin, begin + world_->gallery.dim);
+    message.add_ids(900000 + q);
+    ASSERT_TRUE(writer->Write(message));
+  }
+  writer->WritesDone();
+  grpc::Status status = writer->Finish();
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(added.added(), 2);
+  EXPECT_EQ(Entry(added.ledger_index()).admin().action(), "add");
+
+  auto best_of_query = [&](int q) {
+    v1::SearchResponse response;
+    EXPECT_TRUE(Search(token, Request(q, 1), &response, nullptr).ok());
+    return response.results(0).candidates(0).id();
+  };
+  EXPECT_EQ(best_of_query(0), 900000);
+  EXPECT_EQ(best_of_query(1), 900001);
+  StartServer();  // the additions were written as generation 2 and survive a restart
+  EXPECT_EQ(best_of_query(1), 900001);
+
+  // Swap back to generation 1 (a rollback): the additions are gone, and it is on record.
+  grpc::ClientContext swap_context;
+  Authorize(swap_context, kOperatorToken);
+  v1::LoadGenerationRequest swap;
+  swap.set_collection(kCollection);
+  swap.set_generation_dir(world_->generation_dir.string());
+  swap.set_reason("rollback");
+  v1::LoadGenerationResponse swapped;
+  status = clients_->admin->LoadGeneration(&swap_context, swap, &swapped);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(swapped.previous_generation(), "2");
+  EXPECT_EQ(swapped.index_generation(), "1");
+  const v1::LedgerEntry entry = Entry(swapped.ledger_index());
+  EXPECT_EQ(entry.admin().action(), "swap_generation");
+  EXPECT_EQ(entry.admin().reason(), "rollback");
+  EXPECT_NE(best_of_query(0), 900000);
+  StartServer();
+  EXPECT_NE(best_of_query(0), 900000);
+
+  // Every answer since names the generation it came from.
+  v1::SearchResponse response;
+  ASSERT_TRUE(Search(token, Request(0, 1), &response, nullptr).ok());
+  EXPECT_EQ(response.index_generation(), "1");
+}
+
+TEST_F(EmbeddedServiceTest, AuditorGetsConsistentCheckpointsOverTime) {
+  const std::string token = Issue(*world_, GoodClaims());
+  v1::SearchResponse response;
+  ASSERT_TRUE(Search(token, Request(0, 1), &response, nullptr).ok());
+  auto checkpoint = [&] {
+    grpc::ClientContext context;
+    Authorize(context, kAuditorToken);
+    v1::GetCheckpointResponse out;
+    EXPECT_TRUE(clients_->ledger->GetCheckpoint(&context, v1::GetCheckpointRequest(), &out).ok());
+    auto verifier = ledger::NoteVerifier::FromVerifierKey(out.verifier_key());
+    EXPECT_TRUE(verifier.ok());
+    auto opened = ledger::OpenSignedCheckpoint(out.signed_checkpoint(), *verifier);
+    EXPECT_TRUE(opened.ok()) << opened.status();
+    return *opened;
+  };
+  const ledger::Checkpoint old_checkpoint = checkpoint();
+  for (int i = 1; i < 4; ++i) ASSERT_TRUE(Search(token, Request(i, 1), &response, nullptr).ok());
+  const ledger::Checkpoint new_checkpoint = checkpoint();
+  ASSERT_EQ(new_checkpoint.size, old_checkpoint.size + 3);
+
+  grpc::ClientContext context;
+  Authorize(context, kAuditorToken);
+  v1::GetConsistencyProofRequest request;
+  request.set_old_size(old_checkpoint.size);
+  request.set_new_size(new_checkpoint.size);
+  v1::GetConsistencyProofResponse proof;
+  ASSERT_TRUE(clients_->ledger->GetConsistencyProof(&context, request, &proof).ok());
+  std::vector<ledger::Hash> hashes;
+  for (const std::string& h : proof.hashes()) {
+    ledger::Hash hash;
+    ASSERT_EQ(h.size(), hash.size());
+    std::copy(h.begin(), h.end(), hash.begin());
+    hashes.push_back(hash);
+  }
+  EXPECT_TRUE(ledger::VerifyConsistency(old_checkpoint.size, new_checkpoint.size,
+                                        old_checkpoint.root, new_checkpoint.root, hashes)
+                  .ok());
 }
 
 }  // namespace

@@ -174,7 +174,7 @@ grpc::Status AdminServiceImpl::AddVectors(grpc::ServerContext* context,
   // The added vectors become a new generation on disk so that a restart keeps them.
   const int64_t next = std::stoll((*collection)->generation) + 1;
   const std::filesystem::path dir =
-      (*collection)->generation_dir.parent_path() / absl::StrCat("gen-", next);
+      deps_.state.state_dir / collection_name / absl::StrCat("gen-", next);
   if (auto status = index::WriteGeneration(*(*collection)->index, next, dir); !status.ok()) {
     return ToGrpcStatus(status);
   }

@@ -64,6 +64,7 @@ absl::StatusOr<ServerConfig> ParseConfig(const std::string& json_text,
     c.deployment = j.value("deployment", "");
     c.jwks_file = j.value("jwks_file", c.jwks_file.string());
     c.revocation_file = j.value("revocation_file", "");
+    c.state_dir = j.value("state_dir", c.state_dir.string());
     c.clock_skew_seconds = j.value("clock_skew_seconds", c.clock_skew_seconds);
     c.max_warrant_lifetime_hours =
         j.value("max_warrant_lifetime_hours", c.max_warrant_lifetime_hours);
@@ -123,6 +124,7 @@ std::string ConfigToJson(const ServerConfig& c) {
   j["deployment"] = c.deployment;
   j["jwks_file"] = c.jwks_file.string();
   if (!c.revocation_file.empty()) j["revocation_file"] = c.revocation_file.string();
+  j["state_dir"] = c.state_dir.string();
   j["clock_skew_seconds"] = c.clock_skew_seconds;
   j["max_warrant_lifetime_hours"] = c.max_warrant_lifetime_hours;
   j["max_token_bytes"] = c.max_token_bytes;

@@ -215,7 +215,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::StartRouter(ServerConfig config,
   }
   auto server = std::make_unique<ServerImpl>();
   server->config_ = config;
-  const CollectionState state{config.data_dir / "state"};
+  const CollectionState state{Resolve(config, config.state_dir)};
 
   if (overrides.ledger) {
     server->ledger_ = std::move(overrides.ledger);
@@ -288,7 +288,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::StartShard(ServerConfig config) 
   auto server = std::make_unique<ServerImpl>();
   server->config_ = config;
   server->catalog_ = std::make_unique<Catalog>();
-  const CollectionState state{config.data_dir / "state"};
+  const CollectionState state{Resolve(config, config.state_dir)};
   if (auto status = LoadCatalog(config, state, *server->catalog_); !status.ok()) return status;
   server->shard_service_ = std::make_unique<ShardServiceImpl>(
       *server->catalog_, config.omp_threads_per_search, server->counters_.shards);

@@ -48,6 +48,9 @@ struct ServerConfig {
   std::string deployment;                 // the warrant audience this deployment accepts
   std::filesystem::path jwks_file = "jwks.json";
   std::filesystem::path revocation_file;  // optional
+  // Serving generations chosen by the Admin API, erasure journals and generations written
+  // after AddVectors.
+  std::filesystem::path state_dir = "state";
   // Warrant policy (see probity::warrant::Policy).
   int64_t clock_skew_seconds = 60;
   int64_t max_warrant_lifetime_hours = 24 * 30;

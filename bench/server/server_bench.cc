@@ -1,0 +1,220 @@
+// End-to-end Search over loopback gRPC (warrant check, fan-out to local shards, merge, ledger
+// append, answer) against FAISS searched in-process through the same ShardedIndex, with the
+// same index, queries and parameters, at 1, 8 and 64 concurrent clients; the service with and
+// without the ledger's fsync. Each client sends one query per call.
+//
+// Google Benchmark reports queries per second (items_per_second, real time); the latency
+// percentiles of every configuration are printed as a table after the runs.
+#include <benchmark/benchmark.h>
+#include <grpcpp/grpcpp.h>
+#include <omp.h>
+#include <stdlib.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <map>
+#include <mutex>
+
+#include "probity/index/generation.h"
+#include "probity/index/synthetic.h"
+#include "probity/ledger/checkpoint.h"
+#include "probity/service/auth.h"
+#include "probity/service/server.h"
+#include "probity/v1/search.grpc.pb.h"
+#include "probity/warrant/issue.h"
+
+namespace probity::service {
+namespace {
+
+constexpr int kDim = 128;
+constexpr int kNprobe = 16;
+constexpr int kK = 10;
+constexpr int kShards = 2;
+constexpr char kCollection[] = "bench";
+
+struct Bench {
+  std::filesystem::path dir;
+  index::SyntheticGallery gallery;
+  std::unique_ptr<index::ShardedIndex> index;
+  std::map<bool, std::unique_ptr<Server>> servers;  // by ledger fsync
+  std::string token;
+};
+
+Bench& World() {
+  static Bench* bench = [] {
+    auto* b = new Bench;
+    char pattern[] = "/tmp/probity-bench-XXXXXX";
+    b->dir = mkdtemp(pattern);
+    index::SyntheticOptions options;
+    options.identities = 4000;
+    options.images_per_identity = 5;
+    options.num_queries = 1000;
+    options.dim = kDim;
+    options.ground_truth_k = 1;
+    b->gallery = *index::GenerateSyntheticGallery(options);
+    index::CollectionSpec spec{"IVF128,PQ16np", index::Metric::kInnerProduct, kDim};
+    auto built = index::ShardedIndex::Train(spec, b->gallery.gallery, kShards);
+    std::vector<int64_t> ids(b->gallery.gallery_labels.size());
+    for (size_t i = 0; i < ids.size(); ++i) ids[i] = static_cast<int64_t>(i);
+    if (!built.ok() || !(*built)->Add(b->gallery.gallery, ids).ok() ||
+        !index::WriteGeneration(**built, 1, b->dir / "gen-1").ok()) {
+      std::fprintf(stderr, "cannot build the bench index\n");
+      std::exit(1);
+    }
+    b->index = std::move(*built);
+
+    auto issuer = *warrant::Ed25519PrivateKey::Generate();
+    std::ofstream(b->dir / "jwks.json")
+        << *warrant::AppendToJwks("", *warrant::PublicJwk(issuer, "k1", "bench-issuer"));
+    (void)ledger::GenerateSigningKey(b->dir / "ledger-key.pem");
+    warrant::Claims claims;
+    claims.iss = "bench-issuer";
+    claims.sub = "bench";
+    claims.aud = "bench";
+    claims.jti = *warrant::RandomJti();
+    claims.iat = claims.nbf = time(nullptr) - 10;
+    claims.exp = time(nullptr) + 3600;
+    claims.case_number = "BENCH";
+    claims.purpose = "benchmark";
+    claims.collections = {kCollection};
+    claims.max_queries = int64_t{1} << 40;
+    claims.max_k = 100;
+    b->token = *warrant::IssueToken(claims, issuer, "k1");
+
+    for (bool fsync : {true, false}) {
+      ServerConfig config;
+      config.data_dir = b->dir;
+      config.listen = "127.0.0.1:0";
+      config.deployment = "bench";
+      config.jwks_file = "jwks.json";
+      config.ledger.dir = fsync ? "ledger-fsync" : "ledger-nofsync";
+      config.ledger.signing_key = "ledger-key.pem";
+      config.ledger.fsync = fsync;
+      config.collections.push_back({kCollection, "gen-1", {}});
+      config.plaintext = true;
+      config.max_in_flight = 256;
+      config.refusal_rate_per_second = 1000;
+      auto server = Server::StartRouter(config);
+      if (!server.ok()) {
+        std::fprintf(stderr, "cannot start the bench server: %s\n",
+                     std::string(server.status().message()).c_str());
+        std::exit(1);
+      }
+      b->servers[fsync] = std::move(*server);
+    }
+    return b;
+  }();
+  return *bench;
+}
+
+std::mutex latency_mutex;
+std::map<std::string, std::vector<double>> latencies_us;
+
+void Record(const std::string& name, const std::vector<double>& samples) {
+  std::lock_guard lock(latency_mutex);
+  auto& all = latencies_us[name];
+  all.insert(all.end(), samples.begin(), samples.end());
+}
+
+std::string RunName(const char* what, int threads) {
+  return std::string(what) + "/threads:" + std::to_string(threads);
+}
+
+void BM_FaissInProcess(benchmark::State& state) {
+  Bench& b = World();
+  omp_set_num_threads(1);  // the same per-search OpenMP bound the service uses
+  index::SearchParams params;
+  params.k = kK;
+  params.nprobe = kNprobe;
+  std::vector<double> samples;
+  size_t q = state.thread_index() * 37;
+  for (auto _ : state) {
+    const auto begin = std::chrono::steady_clock::now();
+    auto hits = b.index->Search(
+        std::span<const float>(b.gallery.queries.data() + (q++ % 1000) * kDim, kDim), params);
+    samples.push_back(
+        std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - begin)
+            .count());
+    if (!hits.ok()) state.SkipWithError("search failed");
+  }
+  state.SetItemsProcessed(state.iterations());
+  Record(RunName("faiss_in_process", state.threads()), samples);
+}
+
+void BM_ServiceEndToEnd(benchmark::State& state) {
+  Bench& b = World();
+  const bool fsync = state.range(0) != 0;
+  // One channel per client: separate HTTP/2 connections, as separate investigators would have.
+  auto stub = v1::Search::NewStub(
+      grpc::CreateCustomChannel("127.0.0.1:" + std::to_string(b.servers[fsync]->port()),
+                                grpc::InsecureChannelCredentials(), [&] {
+                                  grpc::ChannelArguments args;
+                                  args.SetInt("probity_client", state.thread_index());
+                                  return args;
+                                }()));
+  v1::SearchRequest request;
+  request.set_collection(kCollection);
+  request.set_k(kK);
+  request.set_nprobe(kNprobe);
+  auto* values = request.add_queries()->mutable_values();
+  values->Resize(kDim, 0);
+  std::vector<double> samples;
+  size_t q = state.thread_index() * 37;
+  for (auto _ : state) {
+    const float* query = b.gallery.queries.data() + (q++ % 1000) * kDim;
+    std::copy(query, query + kDim, values->begin());
+    grpc::ClientContext context;
+    context.AddMetadata("authorization", "Bearer " + b.token);
+    v1::SearchResponse response;
+    const auto begin = std::chrono::steady_clock::now();
+    grpc::Status status = stub->Search(&context, request, &response);
+    samples.push_back(
+        std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - begin)
+            .count());
+    if (!status.ok()) {
+      state.SkipWithError(status.error_message().c_str());
+      break;
+    }
+  }
+  state.SetItemsProcessed(state.iterations());
+  Record(RunName(fsync ? "service_fsync" : "service_no_fsync", state.threads()), samples);
+}
+
+BENCHMARK(BM_FaissInProcess)->Threads(1)->Threads(8)->Threads(64)->UseRealTime()->MinTime(1.0);
+BENCHMARK(BM_ServiceEndToEnd)
+    ->ArgName("fsync")
+    ->Arg(1)
+    ->Arg(0)
+    ->Threads(1)
+    ->Threads(8)
+    ->Threads(64)
+    ->UseRealTime()
+    ->MinTime(1.0);
+
+double Percentile(std::vector<double> samples, double p) {
+  if (samples.empty()) return 0;
+  std::sort(samples.begin(), samples.end());
+  return samples[std::min(samples.size() - 1, static_cast<size_t>(p * samples.size()))];
+}
+
+}  // namespace
+}  // namespace probity::service
+
+int main(int argc, char** argv) {
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  probity::service::World();  // build before timing anything
+  benchmark::RunSpecifiedBenchmarks();
+  std::printf("\n%-34s %10s %10s %10s\n", "latency (all runs)", "samples", "p50 us", "p99 us");
+  for (const auto& [name, samples] : probity::service::latencies_us) {
+    std::printf("%-34s %10zu %10.0f %10.0f\n", name.c_str(), samples.size(),
+                probity::service::Percentile(samples, 0.50),
+                probity::service::Percentile(samples, 0.99));
+  }
+  benchmark::Shutdown();
+  std::error_code ec;
+  std::filesystem::remove_all(probity::service::World().dir, ec);
+  return 0;
+}
