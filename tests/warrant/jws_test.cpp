@@ -114,6 +114,8 @@ TEST(ParseCompactJws, RefusesBrokenStructure) {
   EXPECT_EQ(ParseRefusal(Token(R"({"alg":"EdDSA","crit":["exp"]})")), RefusalCode::kMalformedToken);
   EXPECT_EQ(ParseRefusal(Token(R"({"alg":"EdDSA","kid":7})")), RefusalCode::kMalformedToken);
   EXPECT_EQ(ParseRefusal(Token(R"({"kid":"k"})")), RefusalCode::kMalformedToken);
+  EXPECT_EQ(ParseRefusal(Token("\xEF\xBB\xBF{\"alg\":\"EdDSA\"}")), RefusalCode::kMalformedToken);
+  EXPECT_EQ(ParseRefusal(Token(R"({"alg":"EdDSA"} {})")), RefusalCode::kMalformedToken);
   EXPECT_EQ(ParseRefusal(Token(R"({"alg":"EdDSA"})") + "="), RefusalCode::kMalformedToken);
 }
 

@@ -196,6 +196,19 @@ TEST_F(VerifierTest, BadSignature) {
   EXPECT_EQ(RefusalFor(Sign(impostor, Valid())), RefusalCode::kBadSignature);
 }
 
+TEST_F(VerifierTest, KeysEmbeddedInTheHeaderAreNeverUsed) {
+  // An attacker signs with their own key and offers it in the header (jwk, jku, x5c).
+  TestKey attacker = MakeKey("a-2026", "authority-a");
+  auto attacker_jwk = nlohmann::json::parse(testing::JwksOf({&attacker}))["keys"][0];
+  nlohmann::json header = {{"alg", "EdDSA"},
+                           {"typ", "JWT"},
+                           {"kid", "a-2026"},
+                           {"jwk", attacker_jwk},
+                           {"jku", "https://attacker.example/jwks.json"}};
+  EXPECT_EQ(RefusalFor(SignPayload(attacker, ClaimsAsJson(Valid()).dump(), header)),
+            RefusalCode::kBadSignature);
+}
+
 TEST_F(VerifierTest, Expired) {
   Claims claims = Valid();
   std::string token = Sign(authority_a_, claims);

@@ -7,6 +7,11 @@ namespace probity::warrant::internal {
 
 StrictJson ParseStrictJsonObject(std::string_view text, int max_depth) {
   StrictJson result;
+  // nlohmann skips a byte-order mark silently; a token's JSON has no business carrying one.
+  if (text.starts_with("\xEF\xBB\xBF")) {
+    result.error = "JSON text starts with a byte-order mark";
+    return result;
+  }
   // One set of member names per open object; the parser reports events depth-first.
   std::vector<std::set<std::string>> open_objects;
   auto callback = [&](int depth, nlohmann::json::parse_event_t event,
