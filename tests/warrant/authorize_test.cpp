@@ -1,6 +1,10 @@
 // Authorize and BudgetTracker: scope, k, identity and budget of one request.
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <set>
+#include <thread>
+
 #include "test_support.h"
 
 namespace probity::warrant {
@@ -96,6 +100,22 @@ TEST(BudgetTracker, NeverOverflowsPastTheMaximum) {
   EXPECT_FALSE(budget.TryReserve("w", max, max));
   EXPECT_EQ(budget.Used("w"), max);
   EXPECT_EQ(budget.Used("unknown"), 0);
+}
+
+TEST(BudgetTracker, ConcurrentReservationsNeverOverspend) {
+  BudgetTracker budget;
+  std::atomic<int> granted{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < 500; ++i) {
+        if (budget.TryReserve("shared", 1, 1000)) ++granted;
+      }
+    });
+  }
+  for (auto& thread : threads) thread.join();
+  EXPECT_EQ(granted.load(), 1000);
+  EXPECT_EQ(budget.Used("shared"), 1000);
 }
 
 TEST(RefusalCodeName, EveryCodeHasItsOwnName) {

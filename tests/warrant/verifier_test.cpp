@@ -285,6 +285,14 @@ TEST_F(VerifierTest, Revoked) {
   auto result = verifier_->Verify(Sign(authority_a_, claims), kNow);
   EXPECT_EQ(CodeOf(result), RefusalCode::kRevoked);
   EXPECT_FALSE(std::get<Refusal>(result).IsAuthentication());
+  // Lists written on other systems: CRLF line ends and padding are not part of the jti.
+  testing::WriteFile(revocation_file(), "\r\n  warrant-0001 \r\n# warrant-0002\r\n");
+  ASSERT_TRUE(verifier_->Reload().ok());
+  EXPECT_EQ(RefusalFor(Sign(authority_a_, Valid())), RefusalCode::kRevoked);
+  Claims commented_out = Valid();
+  commented_out.jti = "warrant-0002";
+  EXPECT_TRUE(std::holds_alternative<VerifiedWarrant>(
+      verifier_->Verify(Sign(authority_a_, commented_out), kNow)));
 }
 
 TEST_F(VerifierTest, OversizedToken) {
