@@ -42,7 +42,7 @@ absl::StatusOr<std::unique_ptr<ShardedIndex>> LoadGeneration(const std::filesyst
 
 // Loads and verifies only some shards (a shard server's share); the other shards are empty
 // placeholders that answer nothing.
-absl::StatusOr<std::unique_ptr<ShardedIndex>> LoadGenerationShards(
-    const std::filesystem::path& dir, const std::vector<int>& shards);
+absl::StatusOr<std::unique_ptr<ShardedIndex>> LoadGenerationShards(const std::filesystem::path& dir,
+                                                                   const std::vector<int>& shards);
 
 }  // namespace probity::index

@@ -50,7 +50,11 @@ class ShardedIndex {
 
   const CollectionSpec& spec() const;
   int num_shards() const;
+  // Shard of an id: a fixed 64-bit mix of the id modulo num_shards(), so consecutive ids spread
+  // evenly and every process (builder, router, shard server) agrees without a lookup table.
   int ShardOf(int64_t id) const;
+  // False for the placeholders of shards another server holds (LoadGenerationShards).
+  bool HasShard(int shard) const;
   int64_t ShardSize(int shard) const;
   int64_t TotalSize() const;
   const std::vector<int64_t>& erased_ids() const;
@@ -66,6 +70,9 @@ class ShardedIndex {
 
  private:
   ShardedIndex() = default;
+  // SearchShard without taking mutex_ (Search holds it once across all shards).
+  absl::StatusOr<std::vector<HitList>> SearchShardLocked(int shard, std::span<const float> queries,
+                                                         const SearchParams& params) const;
   struct State;
   std::unique_ptr<State> state_;
   mutable std::shared_mutex mutex_;

@@ -12,7 +12,7 @@ namespace probity::index {
 // Inner product on L2-normalized vectors (cosine) is the default for face embeddings.
 enum class Metric { kInnerProduct, kL2 };
 
-std::string MetricName(Metric metric);                     // "ip" or "l2"
+std::string MetricName(Metric metric);                        // "ip" or "l2"
 absl::StatusOr<Metric> ParseMetric(const std::string& name);  // accepts "ip", "l2"
 
 // A collection's index recipe: a FAISS factory spec ("IVF4096,PQ64", "OPQ64,IVF65536,PQ64",

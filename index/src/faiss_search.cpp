@@ -1,0 +1,123 @@
+#include "faiss_search.h"
+
+#include <faiss/IndexIDMap.h>
+#include <faiss/IndexIVF.h>
+#include <faiss/IndexIVFFastScan.h>
+#include <faiss/IndexIVFPQ.h>
+#include <faiss/IndexPQ.h>
+#include <faiss/IndexPreTransform.h>
+#include <faiss/clone_index.h>
+#include <faiss/impl/FaissException.h>
+#include <faiss/impl/io.h>
+#include <faiss/index_factory.h>
+#include <faiss/index_io.h>
+#include <faiss/invlists/BlockInvertedLists.h>
+
+namespace probity::index::internal {
+namespace {
+
+faiss::MetricType ToFaiss(Metric metric) {
+  return metric == Metric::kL2 ? faiss::METRIC_L2 : faiss::METRIC_INNER_PRODUCT;
+}
+
+}  // namespace
+
+// Polysemous training only reorders PQ centroids for Hamming pre-filtering, which Probity never
+// enables (polysemous_ht = 0); it changes no search result and dominates training time.
+void SkipPolysemousTraining(faiss::Index* index) {
+  while (index != nullptr) {
+    if (auto* ivfpq = dynamic_cast<faiss::IndexIVFPQ*>(index))
+      ivfpq->do_polysemous_training = false;
+    if (auto* pq = dynamic_cast<faiss::IndexPQ*>(index)) pq->do_polysemous_training = false;
+    if (auto* pre = dynamic_cast<faiss::IndexPreTransform*>(index)) {
+      index = pre->index;
+    } else if (auto* id_map = dynamic_cast<faiss::IndexIDMap*>(index)) {
+      index = id_map->index;
+    } else {
+      index = nullptr;
+    }
+  }
+}
+
+std::unique_ptr<faiss::Index> CreateIndex(const CollectionSpec& spec) {
+  std::unique_ptr<faiss::Index> index(
+      faiss::index_factory(spec.dim, spec.factory.c_str(), ToFaiss(spec.metric)));
+  SkipPolysemousTraining(index.get());
+  const bool has_ids =
+      FindIvf(*index) != nullptr || dynamic_cast<const faiss::IndexIDMap*>(index.get()) != nullptr;
+  if (has_ids) return index;
+  auto wrapped = std::make_unique<faiss::IndexIDMap2>(index.release());
+  wrapped->own_fields = true;
+  return wrapped;
+}
+
+std::unique_ptr<faiss::Index> CopyIndex(const faiss::Index& index) {
+  try {
+    return std::unique_ptr<faiss::Index>(faiss::clone_index(&index));
+  } catch (const faiss::FaissException&) {
+    faiss::VectorIOWriter writer;
+    faiss::write_index(&index, &writer);
+    faiss::VectorIOReader reader;
+    reader.data = std::move(writer.data);
+    return std::unique_ptr<faiss::Index>(faiss::read_index(&reader));
+  }
+}
+
+const faiss::IndexIVF* FindIvf(const faiss::Index& index) {
+  const faiss::Index* current = &index;
+  while (current != nullptr) {
+    if (auto* ivf = dynamic_cast<const faiss::IndexIVF*>(current)) return ivf;
+    if (auto* pre = dynamic_cast<const faiss::IndexPreTransform*>(current)) {
+      current = pre->index;
+    } else if (auto* id_map = dynamic_cast<const faiss::IndexIDMap*>(current)) {
+      current = id_map->index;
+    } else {
+      return nullptr;
+    }
+  }
+  return nullptr;
+}
+
+bool AcceptsSearchParams(const faiss::Index& index) {
+  const faiss::IndexIVF* ivf = FindIvf(index);
+  if (ivf == nullptr || dynamic_cast<const faiss::IndexIVFFastScan*>(ivf) != nullptr) {
+    return false;
+  }
+  // Only the shapes whose search() forwards parameters in 1.7.3: IVF alone or under one
+  // pre-transform.
+  if (&index == ivf) return true;
+  auto* pre = dynamic_cast<const faiss::IndexPreTransform*>(&index);
+  return pre != nullptr && pre->index == ivf;
+}
+
+bool SupportsRemove(const faiss::Index& index) {
+  const faiss::IndexIVF* ivf = FindIvf(index);
+  if (ivf == nullptr) return true;
+  return dynamic_cast<const faiss::BlockInvertedLists*>(ivf->invlists) == nullptr;
+}
+
+void SearchWithNprobe(const faiss::Index& index, int64_t num_queries, const float* queries, int k,
+                      int nprobe, float* distances, int64_t* labels, std::mutex& nprobe_lock) {
+  const faiss::IndexIVF* ivf = FindIvf(index);
+  if (ivf == nullptr) {
+    index.search(num_queries, queries, k, distances, labels);
+    return;
+  }
+  if (AcceptsSearchParams(index)) {
+    faiss::SearchParametersIVF ivf_params;
+    ivf_params.nprobe = nprobe;
+    if (&index == ivf) {
+      index.search(num_queries, queries, k, distances, labels, &ivf_params);
+    } else {
+      faiss::SearchParametersPreTransform pre_params;
+      pre_params.index_params = &ivf_params;
+      index.search(num_queries, queries, k, distances, labels, &pre_params);
+    }
+    return;
+  }
+  std::lock_guard<std::mutex> lock(nprobe_lock);
+  const_cast<faiss::IndexIVF*>(ivf)->nprobe = nprobe;
+  index.search(num_queries, queries, k, distances, labels);
+}
+
+}  // namespace probity::index::internal

@@ -1,0 +1,266 @@
+#include "probity/index/sharded_index.h"
+
+#include <faiss/Index.h>
+#include <faiss/impl/FaissException.h>
+#include <faiss/impl/IDSelector.h>
+
+#include <algorithm>
+#include <mutex>
+
+#include "absl/strings/str_cat.h"
+#include "faiss_search.h"
+
+namespace probity::index {
+
+struct ShardedIndex::State {
+  CollectionSpec spec;
+  // A null shard is a placeholder for a shard that another server holds.
+  std::vector<std::unique_ptr<faiss::Index>> shards;
+  // Serializes searches on index types whose nprobe cannot be passed per call.
+  std::vector<std::unique_ptr<std::mutex>> nprobe_locks;
+  std::vector<int64_t> erased;  // sorted, unique
+};
+
+namespace {
+
+absl::Status FromException(const std::exception& e, absl::string_view what) {
+  return absl::InternalError(absl::StrCat(what, ": FAISS error: ", e.what()));
+}
+
+absl::Status CheckRows(std::span<const float> data, int dim, absl::string_view what) {
+  if (dim <= 0) return absl::InvalidArgumentError("dimension must be positive");
+  if (data.size() % static_cast<size_t>(dim) != 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, ": ", data.size(), " floats is not a whole number of rows of ", dim));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckParams(const SearchParams& params) {
+  if (params.k <= 0) return absl::InvalidArgumentError("k must be positive");
+  if (params.nprobe <= 0) return absl::InvalidArgumentError("nprobe must be positive");
+  return absl::OkStatus();
+}
+
+// splitmix64's finalizer: consecutive ids spread evenly over the shards.
+uint64_t MixId(int64_t id) {
+  uint64_t z = static_cast<uint64_t>(id) + 0x9e3779b97f4a7c15ULL;
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
+bool Qualifies(float score, const SearchParams& params, Metric metric) {
+  if (!params.min_score) return true;
+  return metric == Metric::kL2 ? score <= *params.min_score : score >= *params.min_score;
+}
+
+}  // namespace
+
+ShardedIndex::~ShardedIndex() = default;
+
+absl::StatusOr<std::unique_ptr<ShardedIndex>> ShardedIndex::Train(const CollectionSpec& spec,
+                                                                  std::span<const float> sample,
+                                                                  int num_shards) {
+  if (num_shards <= 0) return absl::InvalidArgumentError("the number of shards must be positive");
+  if (absl::Status s = CheckRows(sample, spec.dim, "training sample"); !s.ok()) return s;
+  std::vector<std::unique_ptr<faiss::Index>> shards;
+  try {
+    std::unique_ptr<faiss::Index> trained = internal::CreateIndex(spec);
+    const int64_t rows = static_cast<int64_t>(sample.size() / spec.dim);
+    if (!trained->is_trained) {
+      if (rows == 0) return absl::InvalidArgumentError("training sample is empty");
+      trained->train(rows, sample.data());
+    }
+    // Every shard is a copy of the same trained, empty index, so all shards share the coarse
+    // quantizer and codebooks and their scores are directly comparable.
+    for (int s = 0; s < num_shards; ++s) shards.push_back(internal::CopyIndex(*trained));
+  } catch (const faiss::FaissException& e) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("cannot train spec '", spec.factory, "': ", e.what()));
+  } catch (const std::exception& e) {
+    return FromException(e, "training");
+  }
+  return FromShards(spec, std::move(shards), {});
+}
+
+absl::StatusOr<std::unique_ptr<ShardedIndex>> ShardedIndex::FromShards(
+    const CollectionSpec& spec, std::vector<std::unique_ptr<faiss::Index>> shards,
+    std::vector<int64_t> erased_ids) {
+  if (shards.empty()) return absl::InvalidArgumentError("a collection needs at least one shard");
+  for (size_t s = 0; s < shards.size(); ++s) {
+    if (shards[s] && shards[s]->d != spec.dim) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("shard ", s, " has dimension ", shards[s]->d, ", the spec says ", spec.dim));
+    }
+  }
+  std::sort(erased_ids.begin(), erased_ids.end());
+  erased_ids.erase(std::unique(erased_ids.begin(), erased_ids.end()), erased_ids.end());
+  auto state = std::make_unique<State>();
+  state->spec = spec;
+  state->shards = std::move(shards);
+  for (size_t s = 0; s < state->shards.size(); ++s) {
+    state->nprobe_locks.push_back(std::make_unique<std::mutex>());
+  }
+  state->erased = std::move(erased_ids);
+  std::unique_ptr<ShardedIndex> index(new ShardedIndex());
+  index->state_ = std::move(state);
+  return index;
+}
+
+absl::Status ShardedIndex::Add(std::span<const float> vectors, std::span<const int64_t> ids) {
+  const int dim = state_->spec.dim;
+  if (absl::Status s = CheckRows(vectors, dim, "vectors"); !s.ok()) return s;
+  if (vectors.size() / dim != ids.size()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(vectors.size() / dim, " vectors but ", ids.size(), " ids"));
+  }
+  std::unique_lock lock(mutex_);
+  const int num_shards = this->num_shards();
+  std::vector<std::vector<float>> shard_vectors(num_shards);
+  std::vector<std::vector<int64_t>> shard_ids(num_shards);
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (std::binary_search(state_->erased.begin(), state_->erased.end(), ids[i])) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("id ", ids[i], " was erased and cannot be added again"));
+    }
+    const int shard = ShardOf(ids[i]);
+    if (!state_->shards[shard]) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("id ", ids[i], " belongs to shard ", shard, ", which is not loaded here"));
+    }
+    shard_ids[shard].push_back(ids[i]);
+    const float* row = vectors.data() + i * dim;
+    shard_vectors[shard].insert(shard_vectors[shard].end(), row, row + dim);
+  }
+  try {
+    for (int s = 0; s < num_shards; ++s) {
+      if (shard_ids[s].empty()) continue;
+      state_->shards[s]->add_with_ids(static_cast<int64_t>(shard_ids[s].size()),
+                                      shard_vectors[s].data(), shard_ids[s].data());
+    }
+  } catch (const std::exception& e) {
+    return FromException(e, "adding vectors");
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<HitList>> ShardedIndex::Search(std::span<const float> queries,
+                                                          const SearchParams& params) const {
+  if (absl::Status s = CheckParams(params); !s.ok()) return s;
+  if (absl::Status s = CheckRows(queries, state_->spec.dim, "queries"); !s.ok()) return s;
+  std::vector<std::vector<HitList>> per_shard;
+  std::shared_lock lock(mutex_);
+  for (int s = 0; s < num_shards(); ++s) {
+    if (!state_->shards[s]) continue;
+    absl::StatusOr<std::vector<HitList>> hits = SearchShardLocked(s, queries, params);
+    if (!hits.ok()) return hits.status();
+    per_shard.push_back(*std::move(hits));
+  }
+  std::vector<HitList> merged = MergeTopK(per_shard, params.k, state_->spec.metric);
+  merged.resize(queries.size() / state_->spec.dim);
+  return merged;
+}
+
+absl::StatusOr<std::vector<HitList>> ShardedIndex::SearchShard(int shard,
+                                                               std::span<const float> queries,
+                                                               const SearchParams& params) const {
+  if (absl::Status s = CheckParams(params); !s.ok()) return s;
+  if (absl::Status s = CheckRows(queries, state_->spec.dim, "queries"); !s.ok()) return s;
+  std::shared_lock lock(mutex_);
+  return SearchShardLocked(shard, queries, params);
+}
+
+absl::StatusOr<std::vector<HitList>> ShardedIndex::SearchShardLocked(
+    int shard, std::span<const float> queries, const SearchParams& params) const {
+  if (shard < 0 || shard >= num_shards()) {
+    return absl::OutOfRangeError(absl::StrCat("no shard ", shard, " (", num_shards(), " shards)"));
+  }
+  if (!state_->shards[shard]) {
+    return absl::FailedPreconditionError(absl::StrCat("shard ", shard, " is not loaded here"));
+  }
+  const int64_t num_queries = static_cast<int64_t>(queries.size() / state_->spec.dim);
+  const size_t k = static_cast<size_t>(params.k);
+  std::vector<float> distances(num_queries * k);
+  std::vector<int64_t> labels(num_queries * k);
+  try {
+    internal::SearchWithNprobe(*state_->shards[shard], num_queries, queries.data(), params.k,
+                               params.nprobe, distances.data(), labels.data(),
+                               *state_->nprobe_locks[shard]);
+  } catch (const std::exception& e) {
+    return FromException(e, absl::StrCat("searching shard ", shard));
+  }
+  std::vector<HitList> hits(num_queries);
+  for (int64_t q = 0; q < num_queries; ++q) {
+    for (size_t r = 0; r < k; ++r) {
+      const int64_t id = labels[q * k + r];
+      const float score = distances[q * k + r];
+      if (id < 0 || !Qualifies(score, params, state_->spec.metric)) continue;
+      hits[q].push_back(Hit{id, score, static_cast<uint32_t>(shard)});
+    }
+    // FAISS leaves equal scores in arbitrary order; the merge contract is score, then id.
+    std::sort(hits[q].begin(), hits[q].end(), [this](const Hit& a, const Hit& b) {
+      return RanksBefore(a, b, state_->spec.metric);
+    });
+  }
+  return hits;
+}
+
+absl::StatusOr<int64_t> ShardedIndex::Remove(std::span<const int64_t> ids) {
+  std::unique_lock lock(mutex_);
+  for (int s = 0; s < num_shards(); ++s) {
+    if (state_->shards[s] && !internal::SupportsRemove(*state_->shards[s])) {
+      return absl::UnimplementedError(absl::StrCat(
+          "spec '", state_->spec.factory,
+          "' cannot remove ids in FAISS 1.7.3 (fast-scan lists); use an 8-bit PQ spec"));
+    }
+  }
+  int64_t removed = 0;
+  try {
+    std::vector<std::vector<int64_t>> shard_ids(num_shards());
+    for (int64_t id : ids) shard_ids[ShardOf(id)].push_back(id);
+    for (int s = 0; s < num_shards(); ++s) {
+      if (!state_->shards[s] || shard_ids[s].empty()) continue;
+      faiss::IDSelectorBatch selector(shard_ids[s].size(), shard_ids[s].data());
+      removed += static_cast<int64_t>(state_->shards[s]->remove_ids(selector));
+    }
+  } catch (const std::exception& e) {
+    return FromException(e, "removing ids");
+  }
+  // Ids are remembered even when not stored yet, so that a later Add cannot bring them in.
+  state_->erased.insert(state_->erased.end(), ids.begin(), ids.end());
+  std::sort(state_->erased.begin(), state_->erased.end());
+  state_->erased.erase(std::unique(state_->erased.begin(), state_->erased.end()),
+                       state_->erased.end());
+  return removed;
+}
+
+const CollectionSpec& ShardedIndex::spec() const { return state_->spec; }
+
+int ShardedIndex::num_shards() const { return static_cast<int>(state_->shards.size()); }
+
+int ShardedIndex::ShardOf(int64_t id) const {
+  return static_cast<int>(MixId(id) % static_cast<uint64_t>(num_shards()));
+}
+
+int64_t ShardedIndex::ShardSize(int shard) const {
+  std::shared_lock lock(mutex_);
+  if (shard < 0 || shard >= num_shards() || !state_->shards[shard]) return 0;
+  return state_->shards[shard]->ntotal;
+}
+
+int64_t ShardedIndex::TotalSize() const {
+  int64_t total = 0;
+  for (int s = 0; s < num_shards(); ++s) total += ShardSize(s);
+  return total;
+}
+
+const std::vector<int64_t>& ShardedIndex::erased_ids() const { return state_->erased; }
+
+const faiss::Index& ShardedIndex::shard_index(int shard) const { return *state_->shards[shard]; }
+
+bool ShardedIndex::HasShard(int shard) const {
+  return shard >= 0 && shard < num_shards() && state_->shards[shard] != nullptr;
+}
+
+}  // namespace probity::index

@@ -1,0 +1,159 @@
+#include "probity/index/synthetic.h"
+
+#include <faiss/IndexFlat.h>
+
+#include <cmath>
+#include <random>
+
+#include "absl/strings/str_cat.h"
+
+namespace probity::index {
+namespace {
+
+// Same-identity cosine is about quality_a * quality_b, so qualities in [0.63, 0.84] give
+// cosines in roughly [0.4, 0.7].
+constexpr float kMinQuality = 0.63f;
+constexpr float kMaxQuality = 0.84f;
+// A little isotropic noise keeps the vectors full rank like real embeddings.
+constexpr float kAmbientNoise = 0.1f;
+
+uint64_t StreamSeed(uint64_t seed, uint64_t stream) {
+  uint64_t z = seed * 0x9e3779b97f4a7c15ULL + stream + 0x632be59bd9b4e019ULL;
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
+void Normalize(std::span<float> v) {
+  double norm2 = 0;
+  for (float x : v) norm2 += static_cast<double>(x) * x;
+  const float scale = static_cast<float>(1.0 / std::sqrt(std::max(norm2, 1e-30)));
+  for (float& x : v) x *= scale;
+}
+
+std::vector<float> RandomUnit(std::mt19937_64& rng, int n) {
+  std::normal_distribution<float> normal;
+  std::vector<float> v(n);
+  for (float& x : v) x = normal(rng);
+  Normalize(v);
+  return v;
+}
+
+// dim x intrinsic matrix with orthonormal columns, so unit vectors of the subspace stay unit.
+std::vector<float> OrthonormalBasis(uint64_t seed, int dim, int intrinsic) {
+  std::mt19937_64 rng(StreamSeed(seed, ~0ULL));
+  std::vector<std::vector<float>> columns;
+  for (int c = 0; c < intrinsic; ++c) {
+    std::vector<float> v = RandomUnit(rng, dim);
+    for (const auto& previous : columns) {
+      double dot = 0;
+      for (int i = 0; i < dim; ++i) dot += v[i] * previous[i];
+      for (int i = 0; i < dim; ++i) v[i] -= static_cast<float>(dot) * previous[i];
+    }
+    Normalize(v);
+    columns.push_back(std::move(v));
+  }
+  std::vector<float> basis(static_cast<size_t>(dim) * intrinsic);
+  for (int c = 0; c < intrinsic; ++c) {
+    for (int i = 0; i < dim; ++i) basis[static_cast<size_t>(i) * intrinsic + c] = columns[c][i];
+  }
+  return basis;
+}
+
+// One image of an identity whose subspace direction is `center`.
+void MakeImage(std::mt19937_64& rng, std::span<const float> center, std::span<const float> basis,
+               int dim, std::span<float> out) {
+  const int intrinsic = static_cast<int>(center.size());
+  std::uniform_real_distribution<float> uniform(kMinQuality, kMaxQuality);
+  const float quality = uniform(rng);
+  std::vector<float> variation = RandomUnit(rng, intrinsic);
+  std::vector<float> latent(intrinsic);
+  const float spread = std::sqrt(1 - quality * quality);
+  for (int c = 0; c < intrinsic; ++c) latent[c] = quality * center[c] + spread * variation[c];
+  std::vector<float> ambient = RandomUnit(rng, dim);
+  const float keep = std::sqrt(1 - kAmbientNoise * kAmbientNoise);
+  for (int i = 0; i < dim; ++i) {
+    const float* row = basis.data() + static_cast<size_t>(i) * intrinsic;
+    float projected = 0;
+    for (int c = 0; c < intrinsic; ++c) projected += row[c] * latent[c];
+    out[i] = keep * projected + kAmbientNoise * ambient[i];
+  }
+  Normalize(out);
+}
+
+}  // namespace
+
+absl::StatusOr<SyntheticGallery> GenerateSyntheticGallery(const SyntheticOptions& options) {
+  if (options.identities <= 0 || options.images_per_identity <= 0 || options.num_queries < 0 ||
+      options.dim <= 0 || options.intrinsic_dim <= 0 || options.intrinsic_dim > options.dim ||
+      options.ground_truth_k <= 0) {
+    return absl::InvalidArgumentError(
+        "synthetic gallery: identities, images per identity, dim, ground-truth k must be "
+        "positive and the intrinsic dimension at most dim");
+  }
+  const int dim = options.dim;
+  const int64_t per_identity = options.images_per_identity;
+  const int64_t gallery_size = options.identities * per_identity;
+  SyntheticGallery out;
+  out.dim = dim;
+  out.gallery.resize(gallery_size * dim);
+  out.gallery_labels.resize(gallery_size);
+  out.queries.resize(options.num_queries * dim);
+  out.query_labels.resize(options.num_queries);
+  // Query q is a held-out image of identity q * identities / num_queries; count how many each
+  // identity gets so that its random stream produces them right after its gallery images.
+  std::vector<int64_t> first_query(options.identities + 1, 0);
+  for (int64_t q = 0; q < options.num_queries; ++q) {
+    ++first_query[q * options.identities / options.num_queries + 1];
+  }
+  for (int64_t i = 0; i < options.identities; ++i) first_query[i + 1] += first_query[i];
+
+  const std::vector<float> basis = OrthonormalBasis(options.seed, dim, options.intrinsic_dim);
+#pragma omp parallel for schedule(dynamic, 64)
+  for (int64_t identity = 0; identity < options.identities; ++identity) {
+    std::mt19937_64 rng(StreamSeed(options.seed, identity));
+    const std::vector<float> center = RandomUnit(rng, options.intrinsic_dim);
+    for (int64_t j = 0; j < per_identity; ++j) {
+      const int64_t row = identity * per_identity + j;
+      out.gallery_labels[row] = identity;
+      MakeImage(rng, center, basis, dim, std::span<float>(out.gallery.data() + row * dim, dim));
+    }
+    for (int64_t q = first_query[identity]; q < first_query[identity + 1]; ++q) {
+      out.query_labels[q] = identity;
+      MakeImage(rng, center, basis, dim, std::span<float>(out.queries.data() + q * dim, dim));
+    }
+  }
+  out.ground_truth_k = static_cast<int>(std::min<int64_t>(options.ground_truth_k, gallery_size));
+  absl::StatusOr<std::vector<int64_t>> truth =
+      ExactTopK(Metric::kInnerProduct, dim, out.gallery, out.queries, out.ground_truth_k);
+  if (!truth.ok()) return truth.status();
+  out.ground_truth = *std::move(truth);
+  return out;
+}
+
+absl::StatusOr<std::vector<int64_t>> ExactTopK(Metric metric, int dim, std::span<const float> base,
+                                               std::span<const float> queries, int k,
+                                               std::vector<float>* scores) {
+  if (dim <= 0 || k <= 0 || base.size() % dim != 0 || queries.size() % dim != 0) {
+    return absl::InvalidArgumentError("exact search: bad dimension, k or matrix size");
+  }
+  const int64_t num_queries = static_cast<int64_t>(queries.size() / dim);
+  std::vector<int64_t> ids(num_queries * k);
+  std::vector<float> distances(num_queries * k);
+  try {
+    std::unique_ptr<faiss::IndexFlat> flat;
+    if (metric == Metric::kL2) {
+      flat = std::make_unique<faiss::IndexFlatL2>(dim);
+    } else {
+      flat = std::make_unique<faiss::IndexFlatIP>(dim);
+    }
+    flat->add(static_cast<int64_t>(base.size() / dim), base.data());
+    flat->search(num_queries, queries.data(), k, distances.data(), ids.data());
+  } catch (const std::exception& e) {
+    return absl::InternalError(absl::StrCat("exact search: FAISS error: ", e.what()));
+  }
+  if (scores != nullptr) *scores = std::move(distances);
+  return ids;
+}
+
+}  // namespace probity::index
