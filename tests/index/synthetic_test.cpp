@@ -1,0 +1,124 @@
+#include "probity/index/synthetic.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "test_data.h"
+
+namespace probity::index {
+namespace {
+
+const bool kSingleThreaded = testing::UseOneThread();
+
+SyntheticOptions Small() {
+  SyntheticOptions options;
+  options.identities = 200;
+  options.images_per_identity = 5;
+  options.num_queries = 50;
+  options.dim = 128;
+  options.intrinsic_dim = 64;
+  options.ground_truth_k = 10;
+  options.seed = 42;
+  return options;
+}
+
+float Dot(const float* a, const float* b, int dim) {
+  float dot = 0;
+  for (int i = 0; i < dim; ++i) dot += a[i] * b[i];
+  return dot;
+}
+
+TEST(SyntheticTest, DeterministicForASeed) {
+  auto first = GenerateSyntheticGallery(Small());
+  auto second = GenerateSyntheticGallery(Small());
+  ASSERT_TRUE(first.ok() && second.ok());
+  EXPECT_EQ(first->gallery, second->gallery);
+  EXPECT_EQ(first->queries, second->queries);
+  EXPECT_EQ(first->ground_truth, second->ground_truth);
+  SyntheticOptions other = Small();
+  other.seed = 43;
+  auto third = GenerateSyntheticGallery(other);
+  ASSERT_TRUE(third.ok());
+  EXPECT_NE(first->gallery, third->gallery);
+}
+
+TEST(SyntheticTest, BehavesLikeFaceEmbeddings) {
+  const SyntheticOptions options = Small();
+  auto data = GenerateSyntheticGallery(options);
+  ASSERT_TRUE(data.ok());
+  const int dim = options.dim;
+  ASSERT_EQ(data->gallery.size(), static_cast<size_t>(1000 * dim));
+  ASSERT_EQ(data->queries.size(), static_cast<size_t>(50 * dim));
+  for (int64_t i = 0; i < 1000; ++i) {
+    const float* row = data->gallery.data() + i * dim;
+    EXPECT_NEAR(Dot(row, row, dim), 1.0f, 1e-4);
+    EXPECT_EQ(data->gallery_labels[i], i / options.images_per_identity);
+  }
+  double same = 0, different = 0;
+  int same_count = 0, different_count = 0;
+  float same_min = 1, same_max = -1;
+  for (int64_t i = 0; i < 1000; i += 7) {
+    for (int64_t j = i + 1; j < 1000; j += 3) {
+      const float cosine = Dot(&data->gallery[i * dim], &data->gallery[j * dim], dim);
+      if (data->gallery_labels[i] == data->gallery_labels[j]) {
+        same += cosine;
+        ++same_count;
+        same_min = std::min(same_min, cosine);
+        same_max = std::max(same_max, cosine);
+      } else {
+        different += cosine;
+        ++different_count;
+      }
+    }
+  }
+  ASSERT_GT(same_count, 20);
+  EXPECT_GT(same / same_count, 0.4);
+  EXPECT_LT(same / same_count, 0.7);
+  EXPECT_GT(same_min, 0.2);
+  EXPECT_LT(same_max, 0.9);
+  EXPECT_LT(std::fabs(different / different_count), 0.03);
+}
+
+TEST(SyntheticTest, QueriesAreHeldOutImagesOfGalleryIdentities) {
+  auto data = GenerateSyntheticGallery(Small());
+  ASSERT_TRUE(data.ok());
+  const int dim = data->dim;
+  for (int64_t q = 0; q < 50; ++q) {
+    EXPECT_EQ(data->query_labels[q], q * 200 / 50);
+    // Held out: not a copy of any gallery image.
+    const int64_t best = data->ground_truth[q * data->ground_truth_k];
+    EXPECT_LT(Dot(&data->queries[q * dim], &data->gallery[best * dim], dim), 0.99f);
+  }
+}
+
+TEST(SyntheticTest, GroundTruthIsTheExactTopK) {
+  auto data = GenerateSyntheticGallery(Small());
+  ASSERT_TRUE(data.ok());
+  const int dim = data->dim;
+  const int k = data->ground_truth_k;
+  for (int64_t q = 0; q < 50; q += 5) {
+    std::vector<std::pair<float, int64_t>> scored;
+    for (int64_t i = 0; i < 1000; ++i) {
+      scored.emplace_back(-Dot(&data->queries[q * dim], &data->gallery[i * dim], dim), i);
+    }
+    std::sort(scored.begin(), scored.end());
+    for (int r = 0; r < k; ++r) {
+      const int64_t id = data->ground_truth[q * k + r];
+      const float score = Dot(&data->queries[q * dim], &data->gallery[id * dim], dim);
+      EXPECT_NEAR(score, -scored[r].first, 1e-5) << "query " << q << " rank " << r;
+    }
+  }
+}
+
+TEST(SyntheticTest, RejectsNonsense) {
+  SyntheticOptions options = Small();
+  options.intrinsic_dim = options.dim + 1;
+  EXPECT_FALSE(GenerateSyntheticGallery(options).ok());
+  options = Small();
+  options.identities = 0;
+  EXPECT_FALSE(GenerateSyntheticGallery(options).ok());
+}
+
+}  // namespace
+}  // namespace probity::index
