@@ -70,7 +70,7 @@ index::SearchParams K(int k) {
 
 TEST(RouterTest, MergesAllShardsIntoOneTopK) {
   Fleet fleet = MakeFleet({{false}, {false}, {false}});
-  Router router(absl::Seconds(1));
+  Router router(absl::Seconds(1), 4);
   RoutedSearch result = router.Search(fleet.route, kTwoQueries, K(4), false);
   ASSERT_TRUE(result.status.ok()) << result.status;
   EXPECT_EQ(result.shards_answered, 3u);
@@ -85,7 +85,7 @@ TEST(RouterTest, MergesAllShardsIntoOneTopK) {
 
 TEST(RouterTest, RetriesAFailedShardOnItsReplica) {
   Fleet fleet = MakeFleet({{true, false}, {false}});
-  Router router(absl::Seconds(1));
+  Router router(absl::Seconds(1), 4);
   RoutedSearch result = router.Search(fleet.route, kTwoQueries, K(2), false);
   ASSERT_TRUE(result.status.ok()) << result.status;
   EXPECT_EQ(result.shards_answered, 2u);
@@ -95,7 +95,7 @@ TEST(RouterTest, RetriesAFailedShardOnItsReplica) {
 
 TEST(RouterTest, MissingShardFailsUnlessPartialIsAllowed) {
   Fleet fleet = MakeFleet({{false}, {true, true}, {false}});
-  Router router(absl::Seconds(1));
+  Router router(absl::Seconds(1), 4);
   RoutedSearch strict = router.Search(fleet.route, kTwoQueries, K(3), false);
   EXPECT_EQ(strict.status.code(), absl::StatusCode::kUnavailable);
   EXPECT_TRUE(strict.hits.empty());
@@ -114,7 +114,7 @@ TEST(RouterTest, MissingShardFailsUnlessPartialIsAllowed) {
 
 TEST(RouterTest, NoShardAnsweringIsAFailureEvenWithPartialAllowed) {
   Fleet fleet = MakeFleet({{true}, {true}});
-  Router router(absl::Seconds(1));
+  Router router(absl::Seconds(1), 4);
   EXPECT_FALSE(router.Search(fleet.route, kTwoQueries, K(3), true).status.ok());
   CollectionRoute unreachable = fleet.route;
   unreachable.replicas[0].clear();

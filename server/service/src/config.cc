@@ -65,6 +65,7 @@ absl::StatusOr<ServerConfig> ParseConfig(const std::string& json_text,
     c.jwks_file = j.value("jwks_file", c.jwks_file.string());
     c.revocation_file = j.value("revocation_file", "");
     c.state_dir = j.value("state_dir", c.state_dir.string());
+    c.key_reload_seconds = j.value("key_reload_seconds", c.key_reload_seconds);
     c.clock_skew_seconds = j.value("clock_skew_seconds", c.clock_skew_seconds);
     c.max_warrant_lifetime_hours =
         j.value("max_warrant_lifetime_hours", c.max_warrant_lifetime_hours);
@@ -95,6 +96,7 @@ absl::StatusOr<ServerConfig> ParseConfig(const std::string& json_text,
     c.auditors = MembersFrom(j, "auditors");
     c.max_in_flight = j.value("max_in_flight", c.max_in_flight);
     c.omp_threads_per_search = j.value("omp_threads_per_search", c.omp_threads_per_search);
+    c.fanout_threads = j.value("fanout_threads", c.fanout_threads);
     c.default_nprobe = j.value("default_nprobe", c.default_nprobe);
     c.shard_deadline_ms = j.value("shard_deadline_ms", c.shard_deadline_ms);
     c.drain_seconds = j.value("drain_seconds", c.drain_seconds);
@@ -125,6 +127,7 @@ std::string ConfigToJson(const ServerConfig& c) {
   j["jwks_file"] = c.jwks_file.string();
   if (!c.revocation_file.empty()) j["revocation_file"] = c.revocation_file.string();
   j["state_dir"] = c.state_dir.string();
+  j["key_reload_seconds"] = c.key_reload_seconds;
   j["clock_skew_seconds"] = c.clock_skew_seconds;
   j["max_warrant_lifetime_hours"] = c.max_warrant_lifetime_hours;
   j["max_token_bytes"] = c.max_token_bytes;
@@ -148,6 +151,7 @@ std::string ConfigToJson(const ServerConfig& c) {
   j["auditors"] = MembersTo(c.auditors);
   j["max_in_flight"] = c.max_in_flight;
   j["omp_threads_per_search"] = c.omp_threads_per_search;
+  j["fanout_threads"] = c.fanout_threads;
   j["default_nprobe"] = c.default_nprobe;
   j["shard_deadline_ms"] = c.shard_deadline_ms;
   j["drain_seconds"] = c.drain_seconds;

@@ -1,6 +1,5 @@
 #include "probity/service/router.h"
 
-#include <future>
 #include <set>
 
 #include "absl/strings/str_cat.h"
@@ -37,7 +36,7 @@ RoutedSearch Router::Search(const CollectionRoute& route, std::span<const float>
   std::vector<std::future<ShardOutcome>> pending;
   pending.reserve(num_shards);
   for (int shard = 0; shard < num_shards; ++shard) {
-    pending.push_back(std::async(std::launch::async, [&, shard] {
+    pending.push_back(pool_.Submit([&, shard] {
       ShardOutcome outcome;
       ShardQuery query{route.name, shard, route.dim, queries, params};
       std::vector<std::string> errors;

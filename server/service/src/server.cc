@@ -6,9 +6,11 @@
 #include <signal.h>
 #include <spdlog/spdlog.h>
 
+#include <condition_variable>
 #include <fstream>
 #include <map>
 #include <sstream>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "probity/service/admin_service.h"
@@ -160,11 +162,36 @@ class ServerImpl : public Server {
   }
 
   void Wait() override { grpc_server_->Wait(); }
+
+  // Picks up a changed JWKS or revocation list without an operator call, so a revocation
+  // takes effect within `period`.
+  void StartKeyReloader(absl::Duration period) {
+    reloader_ = std::thread([this, period] {
+      std::unique_lock lock(reloader_mutex_);
+      while (!reloader_cv_.wait_for(lock, absl::ToChronoSeconds(period),
+                                    [this] { return stopping_; })) {
+        if (auto status = verifier_->ReloadIfChanged(); !status.ok()) {
+          spdlog::error("warrant keys or revocations not reloaded: {}",
+                        std::string(status.message()));
+        }
+      }
+    });
+  }
   const ServiceCounters& counters() const override { return counters_; }
 
   ~ServerImpl() override {
-    Shutdown(absl::ZeroDuration());
-    grpc_server_->Wait();
+    if (reloader_.joinable()) {
+      {
+        std::lock_guard lock(reloader_mutex_);
+        stopping_ = true;
+      }
+      reloader_cv_.notify_all();
+      reloader_.join();
+    }
+    if (grpc_server_ != nullptr) {
+      Shutdown(absl::ZeroDuration());
+      grpc_server_->Wait();
+    }
   }
 
   absl::Status Build(const ServerConfig& config, std::vector<grpc::Service*> services) {
@@ -203,6 +230,10 @@ class ServerImpl : public Server {
   std::unique_ptr<grpc::Server> grpc_server_;
   int port_ = 0;
   std::once_flag shutdown_once_;
+  std::thread reloader_;
+  std::mutex reloader_mutex_;
+  std::condition_variable reloader_cv_;
+  bool stopping_ = false;
 };
 
 }  // namespace
@@ -244,7 +275,13 @@ absl::StatusOr<std::unique_ptr<Server>> Server::StartRouter(ServerConfig config,
   if (!verifier.ok()) return verifier.status();
   server->verifier_ = std::move(*verifier);
 
-  server->router_ = std::make_unique<Router>(absl::Milliseconds(config.shard_deadline_ms));
+  const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  // Local shard searches are CPU work: about the cores. Remote ones mostly wait on the network.
+  const int fanout_threads = config.fanout_threads > 0      ? config.fanout_threads
+                             : config.shard_servers.empty() ? 2 * cores
+                                                            : 2 * config.max_in_flight;
+  server->router_ =
+      std::make_unique<Router>(absl::Milliseconds(config.shard_deadline_ms), fanout_threads);
   if (config.shard_servers.empty()) {
     server->catalog_ = std::make_unique<Catalog>();
     if (auto status = LoadCatalog(config, state, *server->catalog_); !status.ok()) return status;
@@ -278,6 +315,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::StartRouter(ServerConfig config,
       !status.ok()) {
     return status;
   }
+  server->StartKeyReloader(absl::Seconds(std::max(1, config.key_reload_seconds)));
   spdlog::info("probity serving on port {} ({} ledger entries, deployment {})", server->port(),
                server->ledger_->Size(), config.deployment);
   return std::unique_ptr<Server>(std::move(server));

@@ -48,6 +48,7 @@ struct ServerConfig {
   std::string deployment;                 // the warrant audience this deployment accepts
   std::filesystem::path jwks_file = "jwks.json";
   std::filesystem::path revocation_file;  // optional
+  int key_reload_seconds = 5;             // how often changed JWKS/revocations are picked up
   // Serving generations chosen by the Admin API, erasure journals and generations written
   // after AddVectors.
   std::filesystem::path state_dir = "state";
@@ -67,6 +68,7 @@ struct ServerConfig {
   std::vector<RoleMember> auditors;
   int max_in_flight = 64;          // concurrent searches; more get RESOURCE_EXHAUSTED
   int omp_threads_per_search = 1;  // FAISS OpenMP threads per shard search
+  int fanout_threads = 0;          // shard searches at once; 0 = 2 x cores
   int default_nprobe = 16;
   int shard_deadline_ms = 5000;         // per attempt on one shard replica
   int drain_seconds = 10;               // SIGTERM: how long in-flight calls may finish

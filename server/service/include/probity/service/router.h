@@ -16,6 +16,7 @@
 #include "absl/time/time.h"
 #include "probity/index/types.h"
 #include "probity/service/shard_backend.h"
+#include "probity/service/thread_pool.h"
 
 namespace probity::service {
 
@@ -38,7 +39,9 @@ struct RoutedSearch {
 
 class Router {
  public:
-  explicit Router(absl::Duration attempt_timeout) : attempt_timeout_(attempt_timeout) {}
+  // `fanout_threads` bounds the shard searches (local or remote calls) running at once.
+  Router(absl::Duration attempt_timeout, int fanout_threads)
+      : attempt_timeout_(attempt_timeout), pool_(fanout_threads) {}
 
   void SetRoute(CollectionRoute route);
   std::optional<CollectionRoute> Route(const std::string& collection) const;
@@ -49,6 +52,7 @@ class Router {
 
  private:
   absl::Duration attempt_timeout_;
+  mutable ThreadPool pool_;
   mutable std::mutex mutex_;
   std::map<std::string, CollectionRoute> routes_;
 };

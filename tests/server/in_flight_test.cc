@@ -1,0 +1,119 @@
+// The Search service's bound on searches in flight, over real gRPC, with shards that block
+// until the test lets them answer.
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+
+#include <condition_variable>
+#include <fstream>
+#include <thread>
+
+#include "fake_ledger.h"
+#include "probity/service/search_service.h"
+#include "probity/warrant/issue.h"
+#include "test_support.h"
+
+namespace probity::service::testing {
+namespace {
+
+class GatedShard : public ShardBackend {
+ public:
+  absl::StatusOr<ShardAnswer> Search(const ShardQuery& query, absl::Time) override {
+    std::unique_lock lock(mutex_);
+    ++entered_;
+    changed_.notify_all();
+    changed_.wait(lock, [this] { return open_; });
+    ShardAnswer answer;
+    answer.generation = "1";
+    answer.hits.assign(query.queries.size() / query.dim, index::HitList{{42, 0.9f, 0}});
+    return answer;
+  }
+  std::string Describe() const override { return "gated"; }
+
+  void WaitForEntered(int n) {
+    std::unique_lock lock(mutex_);
+    changed_.wait(lock, [&] { return entered_ >= n; });
+  }
+  void Open() {
+    std::lock_guard lock(mutex_);
+    open_ = true;
+    changed_.notify_all();
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  int entered_ = 0;
+  bool open_ = false;
+};
+
+TEST(InFlightTest, SearchesOverTheBoundGetResourceExhaustedAndTheOthersFinish) {
+  TempDir dir;
+  auto key = warrant::Ed25519PrivateKey::Generate();
+  ASSERT_TRUE(key.ok());
+  std::ofstream(dir.path() / "jwks.json")
+      << *warrant::AppendToJwks("", *warrant::PublicJwk(*key, kKid, kIssuer));
+  warrant::Verifier::Options options;
+  options.policy.audience = kDeployment;
+  options.jwks_file = dir.path() / "jwks.json";
+  auto verifier = warrant::Verifier::Create(options);
+  ASSERT_TRUE(verifier.ok()) << verifier.status();
+  const std::string token = *warrant::IssueToken(GoodClaims(), *key, kKid);
+
+  auto gate = std::make_shared<GatedShard>();
+  Router router(absl::Seconds(30), 4);
+  CollectionRoute route;
+  route.name = kCollection;
+  route.dim = 2;
+  route.replicas = {{gate}};
+  router.SetRoute(route);
+  FakeLedger ledger;
+  AuditLog audit(ledger, 100);
+  warrant::BudgetTracker budgets;
+  ServiceCounters counters;
+  SearchServiceImpl service(**verifier, budgets, audit, router, counters,
+                            SearchServiceImpl::Options{/*max_in_flight=*/2, 4});
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+  builder.RegisterService(&service);
+  auto server = builder.BuildAndStart();
+  ASSERT_NE(server, nullptr);
+  auto stub = v1::Search::NewStub(
+      grpc::CreateChannel("127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials()));
+
+  v1::SearchRequest request;
+  request.set_collection(kCollection);
+  request.set_k(1);
+  auto* values = request.add_queries()->mutable_values();
+  values->Add(1.0f);
+  values->Add(0.0f);
+  auto search = [&](v1::SearchResponse* response) {
+    grpc::ClientContext context;
+    context.AddMetadata("authorization", "Bearer " + token);
+    return stub->Search(&context, request, response);
+  };
+
+  v1::SearchResponse first, second;
+  grpc::Status first_status, second_status;
+  std::thread a([&] { first_status = search(&first); });
+  std::thread b([&] { second_status = search(&second); });
+  gate->WaitForEntered(2);
+
+  v1::SearchResponse third;
+  const grpc::Status over = search(&third);
+  EXPECT_EQ(over.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << over.error_message();
+  EXPECT_EQ(third.results_size(), 0);
+
+  gate->Open();
+  a.join();
+  b.join();
+  EXPECT_TRUE(first_status.ok()) << first_status.error_message();
+  EXPECT_TRUE(second_status.ok()) << second_status.error_message();
+  EXPECT_EQ(first.results(0).candidates(0).id(), 42);
+  EXPECT_EQ(ledger.Size(), 2u);      // the two searches that ran, each recorded
+  EXPECT_TRUE(search(&third).ok());  // capacity is back
+  server->Shutdown();
+}
+
+}  // namespace
+}  // namespace probity::service::testing
