@@ -27,7 +27,8 @@ if cmake --build build-fuzz --target help | grep -q '^fuzz_'; then
   for target in $(cmake --build build-fuzz --target help | sed -n 's/^\(fuzz_[a-z_]*\):.*/\1/p'); do
     cmake --build build-fuzz -j"$jobs" --target "$target"
     corpus=$(mktemp -d)
-    "build-fuzz/tests/warrant/$target" -max_total_time=60 -rss_limit_mb=2048 "$corpus"
+    binary=$(find build-fuzz -type f -name "$target" -perm -u+x | head -n 1)
+    "$binary" -max_total_time=60 -rss_limit_mb=2048 "$corpus"
     rm -rf "$corpus"
   done
 fi
