@@ -1,12 +1,17 @@
 // Whole processes over loopback: `probity serve --demo` with `probity query`, a router over
 // three `probity shard` servers (plus a replica) with shards killed under it, and the Python
 // grpcio client with server reflection.
+#include <arpa/inet.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "probity/index/embedding_io.h"
 #include "probity/index/generation.h"
@@ -87,8 +92,10 @@ class ShardedProcessTest : public ::testing::Test {
   void SetUp() override { world_ = MakeWorld(3); }
 
   // Starts `probity shard` holding `shards`; returns its address.
-  std::string StartShard(const std::string& name, std::vector<int> shards) {
+  std::string StartShard(const std::string& name, std::vector<int> shards,
+                         const std::string& listen = "127.0.0.1:0") {
     ServerConfig config = world_->config;
+    config.listen = listen;
     config.collections[0].shards = std::move(shards);
     const auto config_file = world_->dir->path() / (name + ".json");
     std::ofstream(config_file) << ConfigToJson(config);
@@ -221,6 +228,57 @@ TEST_F(ShardedProcessTest, RouterOverThreeShardServersMergesRetriesAndReportsCov
   // A shard server drains and exits cleanly on SIGTERM.
   shard_processes_.at("b")->Signal(SIGTERM);
   EXPECT_EQ(shard_processes_.at("b")->Wait(), 0);
+}
+
+int UnusedLoopbackPort() {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t length = sizeof(address);
+  int port = 0;
+  if (bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0 &&
+      getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) == 0) {
+    port = ntohs(address.sin_port);
+  }
+  close(fd);
+  return port;
+}
+
+TEST_F(ShardedProcessTest, ShardServerStartedAfterTheRouterJoinsTheRoutes) {
+  const std::string a = StartShard("a", {0});
+  const std::string b = StartShard("b", {1});
+  const int late_port = UnusedLoopbackPort();
+  ASSERT_GT(late_port, 0);
+  ServerConfig config = world_->config;
+  config.collections.clear();
+  config.shard_servers = {a, b, "127.0.0.1:" + std::to_string(late_port)};
+  config.shard_deadline_ms = 500;
+  config.key_reload_seconds = 1;
+  auto router = Server::StartRouter(config);
+  ASSERT_TRUE(router.ok()) << router.status();
+  auto search = v1::Search::NewStub(grpc::CreateChannel(
+      "127.0.0.1:" + std::to_string((*router)->port()), grpc::InsecureChannelCredentials()));
+  const std::string token = Issue(*world_, GoodClaims());
+  auto coverage = [&] {
+    grpc::ClientContext context;
+    context.AddMetadata("authorization", "Bearer " + token);
+    v1::SearchResponse response;
+    grpc::Status status = search->Search(&context, Request(true), &response);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    return response.coverage().shards_answered();
+  };
+  EXPECT_EQ(coverage(), 2u);
+
+  // The third server comes up later on the address the router was given; the router's
+  // background discovery adds it, and searches get full coverage without a restart.
+  StartShard("late", {2}, "127.0.0.1:" + std::to_string(late_port));
+  uint32_t answered = 0;
+  for (int attempt = 0; attempt < 100 && answered < 3; ++attempt) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    answered = coverage();
+  }
+  EXPECT_EQ(answered, 3u);
 }
 
 TEST(PythonClientTest, ListsServicesByReflectionAndSearches) {

@@ -13,6 +13,28 @@ void Router::SetRoute(CollectionRoute route) {
   routes_[name] = std::move(route);
 }
 
+absl::Status Router::AddReplica(const std::string& collection, index::Metric metric, int dim,
+                                int shards_total, int shard,
+                                std::shared_ptr<ShardBackend> backend) {
+  std::lock_guard lock(mutex_);
+  CollectionRoute& route = routes_[collection];
+  if (route.name.empty()) {
+    route.name = collection;
+    route.metric = metric;
+    route.dim = dim;
+    route.replicas.resize(shards_total);
+  }
+  if (route.dim != dim || route.metric != metric ||
+      static_cast<int>(route.replicas.size()) != shards_total || shard < 0 ||
+      shard >= shards_total) {
+    return absl::FailedPreconditionError(absl::StrCat(backend->Describe(),
+                                                      " disagrees about collection ", collection,
+                                                      " (dimension, metric or shard count)"));
+  }
+  route.replicas[shard].push_back(std::move(backend));
+  return absl::OkStatus();
+}
+
 std::optional<CollectionRoute> Router::Route(const std::string& collection) const {
   std::lock_guard lock(mutex_);
   auto it = routes_.find(collection);

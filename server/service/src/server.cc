@@ -97,52 +97,35 @@ absl::Status LoadCatalog(const ServerConfig& config, const CollectionState& stat
   return absl::OkStatus();
 }
 
-// Asks every shard server what it holds and builds the routes; a server that does not answer
-// leaves its shards without replicas (searches then fail, or answer partially if allowed).
-absl::Status DiscoverShards(const ServerConfig& config, Router& router) {
-  auto credentials = ShardChannelCredentials(config);
-  if (!credentials.ok()) return credentials.status();
-  std::map<std::string, CollectionRoute> routes;
-  for (const std::string& address : config.shard_servers) {
-    auto channel = grpc::CreateChannel(address, *credentials);
-    auto stub = v1::Shard::NewStub(channel);
-    grpc::ClientContext context;
-    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-    context.set_wait_for_ready(true);
-    v1::ShardInfoRequest request;
-    v1::ShardInfoResponse info;
-    grpc::Status status = stub->Info(&context, request, &info);
-    if (!status.ok()) {
-      spdlog::error("shard server {} did not answer: {}", address, status.error_message());
-      continue;
-    }
-    std::shared_ptr<ShardBackend> backend = MakeRemoteShardBackend(address, channel);
-    for (const v1::HeldShard& held : info.shards()) {
-      CollectionRoute& route = routes[held.collection()];
-      auto metric = index::ParseMetric(held.metric());
-      if (!metric.ok()) return metric.status();
-      if (route.name.empty()) {
-        route.name = held.collection();
-        route.metric = *metric;
-        route.dim = static_cast<int>(held.dim());
-        route.replicas.resize(held.shards_total());
-      }
-      if (route.dim != static_cast<int>(held.dim()) || route.metric != *metric ||
-          route.replicas.size() != held.shards_total() || held.shard() >= held.shards_total()) {
-        return absl::FailedPreconditionError(
-            absl::StrCat("shard server ", address, " disagrees about collection ",
-                         held.collection(), " (dimension, metric or shard count)"));
-      }
-      route.replicas[held.shard()].push_back(backend);
+// Asks a shard server what it holds and adds it to the routes. A server that is down leaves
+// its shards without that replica (searches then fail, or answer partially if allowed) until a
+// later attempt reaches it.
+absl::Status DiscoverShardServer(const std::string& address,
+                                 const std::shared_ptr<grpc::ChannelCredentials>& credentials,
+                                 absl::Duration timeout, Router& router) {
+  auto channel = grpc::CreateChannel(address, credentials);
+  auto stub = v1::Shard::NewStub(channel);
+  grpc::ClientContext context;
+  context.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
+  context.set_wait_for_ready(true);
+  v1::ShardInfoResponse info;
+  grpc::Status status = stub->Info(&context, v1::ShardInfoRequest(), &info);
+  if (!status.ok()) {
+    return absl::UnavailableError(
+        absl::StrCat("shard server ", address, " did not answer: ", status.error_message()));
+  }
+  std::shared_ptr<ShardBackend> backend = MakeRemoteShardBackend(address, channel);
+  for (const v1::HeldShard& held : info.shards()) {
+    auto metric = index::ParseMetric(held.metric());
+    if (!metric.ok()) return metric.status();
+    if (auto added = router.AddReplica(held.collection(), *metric, static_cast<int>(held.dim()),
+                                       static_cast<int>(held.shards_total()),
+                                       static_cast<int>(held.shard()), backend);
+        !added.ok()) {
+      return added;
     }
   }
-  for (auto& [name, route] : routes) {
-    int missing = 0;
-    for (const auto& replicas : route.replicas) missing += replicas.empty();
-    spdlog::info("collection {}: {} shards, {} without a reachable server", name,
-                 route.replicas.size(), missing);
-    router.SetRoute(std::move(route));
-  }
+  spdlog::info("shard server {} holds {} shards", address, info.shards_size());
   return absl::OkStatus();
 }
 
@@ -174,10 +157,21 @@ class ServerImpl : public Server {
           spdlog::error("warrant keys or revocations not reloaded: {}",
                         std::string(status.message()));
         }
+        RetryUnreachedShardServers();
       }
     });
   }
   const ServiceCounters& counters() const override { return counters_; }
+
+  void RetryUnreachedShardServers() {
+    std::vector<std::string> still_unreached;
+    for (const std::string& address : unreached_shard_servers_) {
+      if (!DiscoverShardServer(address, shard_credentials_, absl::Seconds(1), *router_).ok()) {
+        still_unreached.push_back(address);
+      }
+    }
+    unreached_shard_servers_ = std::move(still_unreached);
+  }
 
   ~ServerImpl() override {
     if (reloader_.joinable()) {
@@ -230,6 +224,8 @@ class ServerImpl : public Server {
   std::unique_ptr<grpc::Server> grpc_server_;
   int port_ = 0;
   std::once_flag shutdown_once_;
+  std::shared_ptr<grpc::ChannelCredentials> shard_credentials_;
+  std::vector<std::string> unreached_shard_servers_;  // touched by the maintenance thread only
   std::thread reloader_;
   std::mutex reloader_mutex_;
   std::condition_variable reloader_cv_;
@@ -289,8 +285,20 @@ absl::StatusOr<std::unique_ptr<Server>> Server::StartRouter(ServerConfig config,
       server->router_->SetRoute(LocalRoute(
           *collection, *server->catalog_, config.omp_threads_per_search, server->counters_.shards));
     }
-  } else if (auto status = DiscoverShards(config, *server->router_); !status.ok()) {
-    return status;
+  } else {
+    auto credentials = ShardChannelCredentials(config);
+    if (!credentials.ok()) return credentials.status();
+    server->shard_credentials_ = *credentials;
+    for (const std::string& address : config.shard_servers) {
+      absl::Status status =
+          DiscoverShardServer(address, *credentials,
+                              absl::Milliseconds(config.shard_deadline_ms), *server->router_);
+      if (absl::IsFailedPrecondition(status)) return status;
+      if (!status.ok()) {
+        spdlog::error("{}; retrying in the background", std::string(status.message()));
+        server->unreached_shard_servers_.push_back(address);
+      }
+    }
   }
 
   server->search_service_ = std::make_unique<SearchServiceImpl>(

@@ -44,6 +44,10 @@ class Router {
       : attempt_timeout_(attempt_timeout), pool_(fanout_threads) {}
 
   void SetRoute(CollectionRoute route);
+  // Adds `backend` as a replica of one shard, creating the collection's route on first sight;
+  // refuses a server that disagrees with the route about dimension, metric or shard count.
+  absl::Status AddReplica(const std::string& collection, index::Metric metric, int dim,
+                          int shards_total, int shard, std::shared_ptr<ShardBackend> backend);
   std::optional<CollectionRoute> Route(const std::string& collection) const;
   std::vector<std::string> Collections() const;
 
