@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <sstream>
 #include <thread>
 
 #include "probity/index/embedding_io.h"
@@ -41,6 +42,68 @@ std::string ReadText(const std::filesystem::path& path) {
   std::stringstream text;
   text << in.rdbuf();
   return text.str();
+}
+
+// Candidate ids per query from the offline `probity search` CLI (no warrant, no ledger).
+std::vector<std::vector<int64_t>> OfflineProbitySearch(const TestWorld& world, int count, int k,
+                                                       int nprobe) {
+  const auto queries_file = world.dir->path() / "offline-queries.fvecs";
+  EXPECT_TRUE(index::WriteFloatMatrix(
+                  queries_file, world.gallery.dim,
+                  std::span<const float>(world.gallery.queries.data(), count * world.gallery.dim))
+                  .ok());
+  int status = 0;
+  const std::string output = RunCommand(
+      ProbityBinary().string() + " search --generation " + world.generation_dir.string() +
+          " --queries " + queries_file.string() + " --row 0 --count " + std::to_string(count) +
+          " --k " + std::to_string(k) + " --nprobe " + std::to_string(nprobe),
+      &status);
+  EXPECT_EQ(status, 0) << output;
+  std::vector<std::vector<int64_t>> ids(count);
+  std::istringstream lines(output);
+  std::string line;
+  std::getline(lines, line);  // header: query rank id score shard
+  while (std::getline(lines, line)) {
+    std::istringstream fields(line);
+    int query = 0, rank = 0;
+    int64_t id = 0;
+    if (fields >> query >> rank >> id && query >= 0 && query < count) {
+      EXPECT_EQ(rank, static_cast<int>(ids[query].size()) + 1) << line;
+      ids[query].push_back(id);
+    }
+  }
+  return ids;
+}
+
+TEST(ProcessTest, EmbeddedServiceEqualsOfflineProbitySearchIdForId) {
+  auto world = MakeWorld(3);
+  auto server = Server::StartRouter(world->config);
+  ASSERT_TRUE(server.ok()) << server.status();
+  auto stub = v1::Search::NewStub(grpc::CreateChannel(
+      "127.0.0.1:" + std::to_string((*server)->port()), grpc::InsecureChannelCredentials()));
+  v1::SearchRequest request;
+  request.set_collection(kCollection);
+  request.set_k(10);
+  request.set_nprobe(8);
+  const int count = static_cast<int>(world->gallery.query_labels.size());
+  for (int q = 0; q < count; ++q) {
+    const float* begin = world->gallery.queries.data() + q * world->gallery.dim;
+    request.add_queries()->mutable_values()->Add(begin, begin + world->gallery.dim);
+  }
+  grpc::ClientContext context;
+  context.AddMetadata("authorization", "Bearer " + Issue(*world, GoodClaims()));
+  v1::SearchResponse response;
+  grpc::Status status = stub->Search(&context, request, &response);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+
+  const auto offline = OfflineProbitySearch(*world, count, 10, 8);
+  ASSERT_EQ(response.results_size(), count);
+  for (int q = 0; q < count; ++q) {
+    std::vector<int64_t> served;
+    for (const auto& candidate : response.results(q).candidates()) served.push_back(candidate.id());
+    EXPECT_EQ(served, offline[q]) << "query " << q;
+    EXPECT_EQ(served.size(), 10u);
+  }
 }
 
 TEST(ProcessTest, DemoServesAndProbityQueryPrintsCandidatesReceiptAndCoverage) {
@@ -169,7 +232,9 @@ TEST_F(ShardedProcessTest, RouterOverThreeShardServersMergesRetriesAndReportsCov
     return parsed;
   };
 
-  // All shards up: the routed answer equals the offline search of the whole generation.
+  // All shards up: the routed answer equals the offline search of the whole generation, both
+  // in-process and through the `probity search` CLI.
+  const auto offline_cli = OfflineProbitySearch(*world_, 4, 10, 8);
   auto offline = index::LoadGeneration(world_->generation_dir);
   ASSERT_TRUE(offline.ok()) << offline.status();
   index::SearchParams params;
@@ -185,6 +250,9 @@ TEST_F(ShardedProcessTest, RouterOverThreeShardServersMergesRetriesAndReportsCov
   ASSERT_EQ(response.results_size(), 4);
   for (int q = 0; q < 4; ++q) {
     ASSERT_EQ(response.results(q).candidates_size(), static_cast<int>((*expected)[q].size()));
+    std::vector<int64_t> served;
+    for (const auto& candidate : response.results(q).candidates()) served.push_back(candidate.id());
+    EXPECT_EQ(served, offline_cli[q]) << "query " << q;
     for (int r = 0; r < response.results(q).candidates_size(); ++r) {
       EXPECT_EQ(response.results(q).candidates(r).id(), (*expected)[q][r].id);
       EXPECT_EQ(response.results(q).candidates(r).shard(), (*expected)[q][r].shard);
