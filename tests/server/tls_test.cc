@@ -12,6 +12,7 @@
 #include "probity/v1/admin.grpc.pb.h"
 #include "probity/v1/ledger_service.grpc.pb.h"
 #include "probity/v1/search.grpc.pb.h"
+#include "probity/v1/shard.grpc.pb.h"
 #include "test_support.h"
 
 namespace probity::service::testing {
@@ -139,6 +140,66 @@ TEST(TlsTest, MutualTlsIdentitiesBindWarrantsAndOperators) {
     EXPECT_EQ(stub->GetCheckpoint(&context, v1::GetCheckpointRequest(), &checkpoint).error_code(),
               grpc::StatusCode::PERMISSION_DENIED);
   }
+}
+
+TEST(TlsTest, ShardServersAnswerOnlyTheirRoutersOverMutualTls) {
+  auto world = MakeWorld(2);
+  Pki pki(world->dir->path());
+  ASSERT_TRUE(pki.ok());
+  ASSERT_TRUE(pki.Issue("router", "probity-router"));
+  ASSERT_TRUE(pki.Issue("mallory", "mallory"));
+  const TlsConfig server_tls{pki.File("server.pem"), pki.File("server.key"), pki.File("ca.pem"),
+                             /*require_client_cert=*/true};
+
+  ServerConfig shard_config = world->config;
+  shard_config.tls = server_tls;
+  shard_config.plaintext = false;
+  EXPECT_FALSE(Server::StartShard(shard_config).ok());  // no "routers": refused
+  shard_config.routers = {{"router", "", "probity-router"}};
+  auto shard = Server::StartShard(shard_config);
+  ASSERT_TRUE(shard.ok()) << shard.status();
+  const std::string shard_address = "localhost:" + std::to_string((*shard)->port());
+
+  ServerConfig router_config = world->config;
+  router_config.collections.clear();
+  router_config.shard_servers = {shard_address};
+  router_config.shard_client_tls =
+      TlsConfig{pki.File("router.pem"), pki.File("router.key"), pki.File("ca.pem"), false};
+  auto router = Server::StartRouter(router_config);
+  ASSERT_TRUE(router.ok()) << router.status();
+  auto search = v1::Search::NewStub(grpc::CreateChannel(
+      "127.0.0.1:" + std::to_string((*router)->port()), grpc::InsecureChannelCredentials()));
+  v1::SearchRequest request;
+  request.set_collection(kCollection);
+  request.set_k(5);
+  request.add_queries()->mutable_values()->Add(world->gallery.queries.begin(),
+                                               world->gallery.queries.begin() + world->gallery.dim);
+  {
+    grpc::ClientContext context;
+    context.AddMetadata("authorization", "Bearer " + Issue(*world, GoodClaims()));
+    v1::SearchResponse response;
+    grpc::Status status = search->Search(&context, request, &response);
+    ASSERT_TRUE(status.ok()) << status.error_message();
+    EXPECT_EQ(response.coverage().shards_answered(), 2u);
+    EXPECT_EQ(response.results(0).candidates_size(), 5);
+  }
+
+  // Another certificate from the same CA cannot go around the router's warrant check.
+  const uint64_t searches = (*shard)->counters().shards.searches_run.load();
+  auto direct = v1::Shard::NewStub(grpc::CreateChannel(shard_address, pki.Credentials("mallory")));
+  grpc::ClientContext context;
+  v1::ShardSearchRequest bypass;
+  bypass.set_collection(kCollection);
+  bypass.set_shard(0);
+  bypass.set_dim(world->gallery.dim);
+  bypass.set_k(5);
+  bypass.mutable_queries()->Add(world->gallery.queries.begin(),
+                                world->gallery.queries.begin() + world->gallery.dim);
+  v1::ShardSearchResponse answer;
+  EXPECT_EQ(direct->SearchShard(&context, bypass, &answer).error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(answer.results_size(), 0);
+  EXPECT_EQ((*shard)->counters().shards.searches_run.load(), searches);
 }
 
 TEST(TlsTest, PlaintextIsRefusedOffLoopbackOutsideDemo) {

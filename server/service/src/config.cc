@@ -94,6 +94,7 @@ absl::StatusOr<ServerConfig> ParseConfig(const std::string& json_text,
     c.demo = j.value("demo", false);
     c.operators = MembersFrom(j, "operators");
     c.auditors = MembersFrom(j, "auditors");
+    c.routers = MembersFrom(j, "routers");
     c.max_in_flight = j.value("max_in_flight", c.max_in_flight);
     c.omp_threads_per_search = j.value("omp_threads_per_search", c.omp_threads_per_search);
     c.fanout_threads = j.value("fanout_threads", c.fanout_threads);
@@ -149,6 +150,7 @@ std::string ConfigToJson(const ServerConfig& c) {
   j["demo"] = c.demo;
   j["operators"] = MembersTo(c.operators);
   j["auditors"] = MembersTo(c.auditors);
+  if (!c.routers.empty()) j["routers"] = MembersTo(c.routers);
   j["max_in_flight"] = c.max_in_flight;
   j["omp_threads_per_search"] = c.omp_threads_per_search;
   j["fanout_threads"] = c.fanout_threads;

@@ -290,9 +290,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::StartRouter(ServerConfig config,
     if (!credentials.ok()) return credentials.status();
     server->shard_credentials_ = *credentials;
     for (const std::string& address : config.shard_servers) {
-      absl::Status status =
-          DiscoverShardServer(address, *credentials,
-                              absl::Milliseconds(config.shard_deadline_ms), *server->router_);
+      absl::Status status = DiscoverShardServer(
+          address, *credentials, absl::Milliseconds(config.shard_deadline_ms), *server->router_);
       if (absl::IsFailedPrecondition(status)) return status;
       if (!status.ok()) {
         spdlog::error("{}; retrying in the background", std::string(status.message()));
@@ -336,8 +335,17 @@ absl::StatusOr<std::unique_ptr<Server>> Server::StartShard(ServerConfig config) 
   server->catalog_ = std::make_unique<Catalog>();
   const CollectionState state{Resolve(config, config.state_dir)};
   if (auto status = LoadCatalog(config, state, *server->catalog_); !status.ok()) return status;
-  server->shard_service_ = std::make_unique<ShardServiceImpl>(
-      *server->catalog_, config.omp_threads_per_search, server->counters_.shards);
+  std::optional<RoleGate> routers;
+  if (!config.routers.empty()) {
+    routers.emplace("router", config.routers);
+  } else if (config.tls || !IsLoopbackAddress(config.listen)) {
+    return absl::InvalidArgumentError(
+        "config: a shard server off loopback needs \"routers\": shard servers skip the warrant "
+        "check, so only the routers may call them");
+  }
+  server->shard_service_ =
+      std::make_unique<ShardServiceImpl>(*server->catalog_, config.omp_threads_per_search,
+                                         server->counters_.shards, std::move(routers));
   if (auto status = server->Build(config, {server->shard_service_.get()}); !status.ok()) {
     return status;
   }

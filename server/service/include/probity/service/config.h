@@ -66,6 +66,10 @@ struct ServerConfig {
   bool demo = false;
   std::vector<RoleMember> operators;
   std::vector<RoleMember> auditors;
+  // Shard servers: the routers allowed to call the Shard service (by TLS client identity or
+  // token). A shard server answers any caller only when this is empty and it serves plaintext
+  // on loopback; otherwise it refuses to start without it.
+  std::vector<RoleMember> routers;
   int max_in_flight = 64;          // concurrent searches; more get RESOURCE_EXHAUSTED
   int omp_threads_per_search = 1;  // FAISS OpenMP threads per shard search
   int fanout_threads = 0;          // shard searches at once; 0 = 2 x cores

@@ -2,6 +2,9 @@
 
 // What a `probity shard` server offers the router: searches of the shards it holds.
 
+#include <optional>
+
+#include "probity/service/auth.h"
 #include "probity/service/catalog.h"
 #include "probity/service/shard_backend.h"
 #include "probity/v1/shard.grpc.pb.h"
@@ -10,8 +13,14 @@ namespace probity::service {
 
 class ShardServiceImpl final : public v1::Shard::Service {
  public:
-  ShardServiceImpl(const Catalog& catalog, int omp_threads, ShardCounters& counters)
-      : catalog_(catalog), omp_threads_(omp_threads), counters_(counters) {}
+  // `routers`: when set, only these callers are served (shard servers skip the warrant check,
+  // so nobody else may reach them).
+  ShardServiceImpl(const Catalog& catalog, int omp_threads, ShardCounters& counters,
+                   std::optional<RoleGate> routers)
+      : catalog_(catalog),
+        omp_threads_(omp_threads),
+        counters_(counters),
+        routers_(std::move(routers)) {}
 
   grpc::Status SearchShard(grpc::ServerContext* context, const v1::ShardSearchRequest* request,
                            v1::ShardSearchResponse* response) override;
@@ -22,6 +31,7 @@ class ShardServiceImpl final : public v1::Shard::Service {
   const Catalog& catalog_;
   int omp_threads_;
   ShardCounters& counters_;
+  std::optional<RoleGate> routers_;
 };
 
 }  // namespace probity::service
