@@ -389,6 +389,7 @@ TEST(PythonClientTest, ListsServicesByReflectionAndSearches) {
     EXPECT_EQ(result["results"][q].get<std::vector<int64_t>>(), ids) << "query " << q;
   }
   EXPECT_EQ(result["coverage"], nlohmann::json::array({2, 2}));
+  EXPECT_EQ(result["health"], 1);  // grpc.health.v1 SERVING
 }
 
 }  // namespace

@@ -4,7 +4,7 @@ gRPC server reflection and runs one warranted Search.
 
 Stubs for the request and response messages come from `protoc --python_out` (run at build
 time); the calls use grpcio's generic channel methods, so grpc_tools is not needed. Prints one
-JSON object: {"services": [...], "results": [[ids...], ...], "entry_index": N,
+JSON object: {"services": [...], "health": 1, "results": [[ids...], ...], "entry_index": N,
 "coverage": [answered, total]}.
 """
 import argparse
@@ -77,6 +77,18 @@ def list_services(channel):
     return sorted(names)
 
 
+def health_status(channel):
+    # grpc.health.v1.HealthCheckRequest{service: ""} is empty; the response's field 1 is the
+    # ServingStatus enum (1 = SERVING, 2 = NOT_SERVING).
+    check = channel.unary_unary("/grpc.health.v1.Health/Check",
+                                request_serializer=lambda raw: raw,
+                                response_deserializer=lambda raw: raw)
+    for number, _, value in fields(check(b"", timeout=10)):
+        if number == 1:
+            return value
+    return 0
+
+
 def read_fvecs(path):
     with open(path, "rb") as f:
         data = f.read()
@@ -104,6 +116,7 @@ def main():
 
     channel = grpc.insecure_channel(args.server)
     services = list_services(channel)
+    health = health_status(channel)
 
     request = search_pb2.SearchRequest(collection=args.collection, k=args.k, nprobe=args.nprobe,
                                        justification="python client test")
@@ -117,6 +130,7 @@ def main():
     response = search(request, metadata=[("authorization", "Bearer " + token)], timeout=30)
     print(json.dumps({
         "services": services,
+        "health": health,
         "results": [[c.id for c in result.candidates] for result in response.results],
         "entry_index": response.receipt.entry_index,
         "coverage": [response.coverage.shards_answered, response.coverage.shards_total],
