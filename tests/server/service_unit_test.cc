@@ -122,6 +122,16 @@ TEST(RouterTest, NoShardAnsweringIsAFailureEvenWithPartialAllowed) {
   EXPECT_FALSE(router.Search(unreachable, kTwoQueries, K(3), true).status.ok());
 }
 
+TEST(RouterTest, NoShardIsAskedAfterTheCallersDeadline) {
+  Fleet fleet = MakeFleet({{false}, {false}});
+  Router router(absl::Seconds(1), 4);
+  RoutedSearch late =
+      router.Search(fleet.route, kTwoQueries, K(3), true, absl::Now() - absl::Seconds(1));
+  EXPECT_FALSE(late.status.ok());
+  EXPECT_EQ(late.shards_answered, 0u);
+  EXPECT_EQ(fleet.backends[0]->calls + fleet.backends[1]->calls, 0);
+}
+
 v1::LedgerEntry Refusal(const std::string& code) {
   v1::LedgerEntry entry;
   entry.set_kind(v1::ENTRY_KIND_REFUSAL);

@@ -1,5 +1,6 @@
 #include "probity/service/router.h"
 
+#include <algorithm>
 #include <set>
 
 #include "absl/strings/str_cat.h"
@@ -50,7 +51,8 @@ std::vector<std::string> Router::Collections() const {
 }
 
 RoutedSearch Router::Search(const CollectionRoute& route, std::span<const float> queries,
-                            const index::SearchParams& params, bool allow_partial) const {
+                            const index::SearchParams& params, bool allow_partial,
+                            absl::Time deadline) const {
   struct ShardOutcome {
     absl::StatusOr<ShardAnswer> answer = absl::UnavailableError("no replica configured");
   };
@@ -63,7 +65,12 @@ RoutedSearch Router::Search(const CollectionRoute& route, std::span<const float>
       ShardQuery query{route.name, shard, route.dim, queries, params};
       std::vector<std::string> errors;
       for (const std::shared_ptr<ShardBackend>& replica : route.replicas[shard]) {
-        outcome.answer = replica->Search(query, absl::Now() + attempt_timeout_);
+        const absl::Time now = absl::Now();
+        if (now >= deadline) {
+          errors.push_back("the caller's deadline passed");
+          break;
+        }
+        outcome.answer = replica->Search(query, std::min(now + attempt_timeout_, deadline));
         if (outcome.answer.ok()) return outcome;
         errors.push_back(std::string(outcome.answer.status().message()));
       }

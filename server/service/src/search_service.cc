@@ -147,7 +147,10 @@ grpc::Status SearchServiceImpl::Search(grpc::ServerContext* context,
   params.k = static_cast<int>(request->k());
   params.nprobe = nprobe;
   if (request->has_min_score()) params.min_score = request->min_score();
-  RoutedSearch routed = router_.Search(*route, queries, params, request->allow_partial());
+  const absl::Time deadline = context->deadline() == std::chrono::system_clock::time_point::max()
+                                  ? absl::InfiniteFuture()
+                                  : absl::FromChrono(context->deadline());
+  RoutedSearch routed = router_.Search(*route, queries, params, request->allow_partial(), deadline);
 
   entry.set_kind(v1::ENTRY_KIND_SEARCH);
   entry.set_query_count(nq);

@@ -51,8 +51,10 @@ class Router {
   std::optional<CollectionRoute> Route(const std::string& collection) const;
   std::vector<std::string> Collections() const;
 
+  // `deadline` is the caller's: no shard attempt starts after it or outlives it.
   RoutedSearch Search(const CollectionRoute& route, std::span<const float> queries,
-                      const index::SearchParams& params, bool allow_partial) const;
+                      const index::SearchParams& params, bool allow_partial,
+                      absl::Time deadline = absl::InfiniteFuture()) const;
 
  private:
   absl::Duration attempt_timeout_;
