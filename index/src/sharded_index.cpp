@@ -3,6 +3,7 @@
 #include <faiss/Index.h>
 #include <faiss/impl/FaissException.h>
 #include <faiss/impl/IDSelector.h>
+#include <omp.h>
 
 #include <algorithm>
 #include <mutex>
@@ -149,16 +150,43 @@ absl::StatusOr<std::vector<HitList>> ShardedIndex::Search(std::span<const float>
                                                           const SearchParams& params) const {
   if (absl::Status s = CheckParams(params); !s.ok()) return s;
   if (absl::Status s = CheckRows(queries, state_->spec.dim, "queries"); !s.ok()) return s;
-  std::vector<std::vector<HitList>> per_shard;
-  std::shared_lock lock(mutex_);
+  const int dim = state_->spec.dim;
+  const int64_t num_queries = static_cast<int64_t>(queries.size() / dim);
+  std::vector<int> loaded;
   for (int s = 0; s < num_shards(); ++s) {
-    if (!state_->shards[s]) continue;
-    absl::StatusOr<std::vector<HitList>> hits = SearchShardLocked(s, queries, params);
-    if (!hits.ok()) return hits.status();
-    per_shard.push_back(*std::move(hits));
+    if (state_->shards[s]) loaded.push_back(s);
   }
-  std::vector<HitList> merged = MergeTopK(per_shard, params.k, state_->spec.metric);
-  merged.resize(queries.size() / state_->spec.dim);
+  std::shared_lock lock(mutex_);
+  // One parallel region over blocks of queries, each block searching every shard (FAISS's own
+  // parallel loop then runs serially inside). One region per shard instead would pay a
+  // fork/join per shard, which dominates on a busy machine with many shards.
+  const int64_t threads = omp_get_max_threads();
+  const int64_t block = std::max<int64_t>(1, (num_queries + 4 * threads - 1) / (4 * threads));
+  const int64_t num_blocks = (num_queries + block - 1) / block;
+  std::vector<HitList> merged(num_queries);
+  std::vector<absl::Status> errors(num_blocks);
+#pragma omp parallel for schedule(dynamic) if (num_blocks > 1 && loaded.size() > 1)
+  for (int64_t b = 0; b < num_blocks; ++b) {
+    const int64_t first = b * block;
+    const int64_t count = std::min(block, num_queries - first);
+    const auto block_queries = queries.subspan(first * dim, count * dim);
+    std::vector<std::vector<HitList>> per_shard;
+    for (int s : loaded) {
+      absl::StatusOr<std::vector<HitList>> hits = SearchShardLocked(s, block_queries, params);
+      if (!hits.ok()) {
+        errors[b] = hits.status();
+        break;
+      }
+      per_shard.push_back(*std::move(hits));
+    }
+    if (!errors[b].ok()) continue;
+    std::vector<HitList> block_merged = MergeTopK(per_shard, params.k, state_->spec.metric);
+    block_merged.resize(count);
+    std::move(block_merged.begin(), block_merged.end(), merged.begin() + first);
+  }
+  for (const absl::Status& error : errors) {
+    if (!error.ok()) return error;
+  }
   return merged;
 }
 

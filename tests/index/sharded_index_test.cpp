@@ -102,6 +102,22 @@ INSTANTIATE_TEST_SUITE_P(Specs, ShardingTest,
                            return name;
                          });
 
+TEST(ShardedIndexTest, ParallelBlockSearchEqualsSerialSearch) {
+  const auto index = Build("IVF16,PQ4x4", 3);
+  const auto serial = SearchAll(*index, 10, 4);
+  omp_set_num_threads(3);
+  const auto parallel = SearchAll(*index, 10, 4);
+  omp_set_num_threads(1);
+  ASSERT_EQ(parallel.size(), serial.size());
+  for (size_t q = 0; q < serial.size(); ++q) {
+    ASSERT_EQ(parallel[q].size(), serial[q].size());
+    for (size_t r = 0; r < serial[q].size(); ++r) {
+      EXPECT_EQ(parallel[q][r].id, serial[q][r].id);
+      EXPECT_EQ(parallel[q][r].score, serial[q][r].score);
+    }
+  }
+}
+
 TEST(ShardedIndexTest, ShardsAreSpreadAndShareTheTrainedQuantizer) {
   const auto index = Build("IVF16,PQ4x4", 3);
   for (int s = 0; s < 3; ++s) {
