@@ -17,8 +17,10 @@
 #include "probity/index/embedding_io.h"
 #include "probity/index/generation.h"
 #include "probity/service/server.h"
+#include "probity/v1/admin.grpc.pb.h"
 #include "probity/v1/ledger_service.grpc.pb.h"
 #include "probity/v1/search.grpc.pb.h"
+#include "probity/v1/shard.grpc.pb.h"
 #include "test_support.h"
 
 namespace probity::service::testing {
@@ -296,6 +298,79 @@ TEST_F(ShardedProcessTest, RouterOverThreeShardServersMergesRetriesAndReportsCov
   // A shard server drains and exits cleanly on SIGTERM.
   shard_processes_.at("b")->Signal(SIGTERM);
   EXPECT_EQ(shard_processes_.at("b")->Wait(), 0);
+}
+
+TEST_F(ShardedProcessTest, ErasureThroughTheRouterReachesEveryReplicaAndSurvivesRestart) {
+  const std::string a = StartShard("a", {0, 1});
+  const std::string b = StartShard("b", {2});
+  const std::string b_replica = StartShard("b-replica", {2});
+  ServerConfig config = world_->config;
+  config.collections.clear();
+  config.shard_servers = {a, b, b_replica};
+  auto router = Server::StartRouter(config);
+  ASSERT_TRUE(router.ok()) << router.status();
+  auto channel = grpc::CreateChannel("127.0.0.1:" + std::to_string((*router)->port()),
+                                     grpc::InsecureChannelCredentials());
+  auto search = v1::Search::NewStub(channel);
+  auto admin = v1::Admin::NewStub(channel);
+  const std::string token = Issue(*world_, GoodClaims());
+  auto candidates = [&] {
+    grpc::ClientContext context;
+    context.AddMetadata("authorization", "Bearer " + token);
+    v1::SearchResponse response;
+    EXPECT_TRUE(search->Search(&context, Request(false), &response).ok());
+    std::vector<int64_t> ids;
+    for (const auto& list : response.results()) {
+      for (const auto& candidate : list.candidates()) ids.push_back(candidate.id());
+    }
+    return ids;
+  };
+  // Erase the best candidate of every query, wherever its shard lives.
+  std::vector<int64_t> victims;
+  {
+    grpc::ClientContext context;
+    context.AddMetadata("authorization", "Bearer " + token);
+    v1::SearchResponse response;
+    ASSERT_TRUE(search->Search(&context, Request(false), &response).ok());
+    for (const auto& list : response.results()) victims.push_back(list.candidates(0).id());
+  }
+  grpc::ClientContext context;
+  context.AddMetadata("authorization", std::string("Bearer ") + kOperatorToken);
+  v1::EraseRequest erase;
+  erase.set_collection(kCollection);
+  erase.mutable_ids()->Add(victims.begin(), victims.end());
+  erase.set_reason("data-protection request 88");
+  v1::EraseResponse erased;
+  grpc::Status status = admin->Erase(&context, erase, &erased);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_GE(erased.removed(), static_cast<int64_t>(victims.size()));
+  for (int64_t id : candidates()) {
+    EXPECT_EQ(std::find(victims.begin(), victims.end(), id), victims.end()) << id;
+  }
+
+  // A shard server started afresh from the same state re-applies the journalled erasure.
+  shard_processes_.clear();
+  const std::string restarted = StartShard("a-again", {0, 1, 2});
+  auto shard =
+      v1::Shard::NewStub(grpc::CreateChannel(restarted, grpc::InsecureChannelCredentials()));
+  for (uint32_t s = 0; s < 3; ++s) {
+    grpc::ClientContext shard_context;
+    v1::ShardSearchRequest request;
+    request.set_collection(kCollection);
+    request.set_shard(s);
+    request.set_dim(world_->gallery.dim);
+    request.set_k(10);
+    request.set_nprobe(8);
+    request.mutable_queries()->Add(world_->gallery.queries.begin(),
+                                   world_->gallery.queries.begin() + 4 * world_->gallery.dim);
+    v1::ShardSearchResponse answer;
+    ASSERT_TRUE(shard->SearchShard(&shard_context, request, &answer).ok());
+    for (const auto& list : answer.results()) {
+      for (const auto& hit : list.hits()) {
+        EXPECT_EQ(std::find(victims.begin(), victims.end(), hit.id()), victims.end()) << hit.id();
+      }
+    }
+  }
 }
 
 int UnusedLoopbackPort() {

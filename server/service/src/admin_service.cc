@@ -3,10 +3,12 @@
 #include <grpcpp/grpcpp.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "probity/index/generation.h"
 #include "probity/service/grpc_status.h"
 
@@ -198,9 +200,10 @@ grpc::Status AdminServiceImpl::Erase(grpc::ServerContext* context, const v1::Era
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "an erasure needs a reason");
   }
   std::lock_guard lock(mutation_mutex_);
+  const std::vector<int64_t> ids(request->ids().begin(), request->ids().end());
+  if (deps_.catalog == nullptr) return EraseOnShardServers(*who, *request, response);
   auto collection = LocalCollection(request->collection());
   if (!collection.ok()) return ToGrpcStatus(collection.status());
-  const std::vector<int64_t> ids(request->ids().begin(), request->ids().end());
   // Journal first: once the erasure is acknowledged it must survive a crash and a restart.
   if (auto status = AppendErasures(deps_.state.ErasureJournal(request->collection()), ids);
       !status.ok()) {
@@ -212,6 +215,54 @@ grpc::Status AdminServiceImpl::Erase(grpc::ServerContext* context, const v1::Era
                       nlohmann::json{{"removed", *removed}}.dump());
   if (!index.ok()) return ToGrpcStatus(index.status());
   response->set_removed(*removed);
+  response->set_ledger_index(*index);
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminServiceImpl::EraseOnShardServers(const std::string& operator_name,
+                                                   const v1::EraseRequest& request,
+                                                   v1::EraseResponse* response) {
+  auto route = deps_.router->Route(request.collection());
+  if (!route) {
+    return grpc::Status(grpc::StatusCode::NOT_FOUND, "no collection named " + request.collection());
+  }
+  // Every server holding any shard (every replica) must erase; each is asked once.
+  std::vector<std::shared_ptr<ShardBackend>> servers;
+  bool some_shard_unreachable = false;
+  for (const auto& replicas : route->replicas) {
+    some_shard_unreachable |= replicas.empty();
+    for (const auto& backend : replicas) {
+      if (std::find(servers.begin(), servers.end(), backend) == servers.end()) {
+        servers.push_back(backend);
+      }
+    }
+  }
+  const std::vector<int64_t> ids(request.ids().begin(), request.ids().end());
+  int64_t removed = 0;
+  std::vector<std::string> failures, erased_on;
+  for (const auto& server : servers) {
+    auto count = server->Erase(request.collection(), ids, request.reason());
+    if (count.ok()) {
+      removed += *count;
+      erased_on.push_back(server->Describe());
+    } else {
+      failures.push_back(std::string(count.status().message()));
+    }
+  }
+  if (some_shard_unreachable) failures.push_back("a shard has no reachable server");
+  // Recorded whatever happened, naming the servers that did and did not erase, so the ledger
+  // shows an incomplete erasure that the operator must repeat.
+  auto index =
+      Record(operator_name, "erase", request.reason(), ids, request.collection(),
+             nlohmann::json{{"removed", removed}, {"erased_on", erased_on}, {"failures", failures}}
+                 .dump());
+  if (!index.ok()) return ToGrpcStatus(index.status());
+  if (!failures.empty()) {
+    return grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                        absl::StrCat("erasure incomplete (ledger entry ", *index,
+                                     "); repeat it: ", absl::StrJoin(failures, "; ")));
+  }
+  response->set_removed(removed);
   response->set_ledger_index(*index);
   return grpc::Status::OK;
 }

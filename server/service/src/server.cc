@@ -343,9 +343,9 @@ absl::StatusOr<std::unique_ptr<Server>> Server::StartShard(ServerConfig config) 
         "config: a shard server off loopback needs \"routers\": shard servers skip the warrant "
         "check, so only the routers may call them");
   }
-  server->shard_service_ =
-      std::make_unique<ShardServiceImpl>(*server->catalog_, config.omp_threads_per_search,
-                                         server->counters_.shards, std::move(routers));
+  server->shard_service_ = std::make_unique<ShardServiceImpl>(
+      *server->catalog_, config.omp_threads_per_search, server->counters_.shards,
+      std::move(routers), state.state_dir);
   if (auto status = server->Build(config, {server->shard_service_.get()}); !status.ok()) {
     return status;
   }

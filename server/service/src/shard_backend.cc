@@ -90,6 +90,24 @@ class RemoteShardBackend : public ShardBackend {
   }
   std::string Describe() const override { return address_; }
 
+  absl::StatusOr<int64_t> Erase(const std::string& collection, const std::vector<int64_t>& ids,
+                                const std::string& reason) override {
+    v1::ShardEraseRequest request;
+    request.set_collection(collection);
+    request.mutable_ids()->Add(ids.begin(), ids.end());
+    request.set_reason(reason);
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+    v1::ShardEraseResponse response;
+    grpc::Status status = stub_->Erase(&context, request, &response);
+    if (!status.ok()) {
+      absl::Status converted = FromGrpcStatus(status);
+      return absl::Status(converted.code(),
+                          absl::StrCat("shard server ", address_, ": ", converted.message()));
+    }
+    return response.removed();
+  }
+
  private:
   std::string address_;
   std::unique_ptr<v1::Shard::Stub> stub_;

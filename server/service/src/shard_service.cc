@@ -68,4 +68,28 @@ grpc::Status ShardServiceImpl::Info(grpc::ServerContext* context,
   return grpc::Status::OK;
 }
 
+grpc::Status ShardServiceImpl::Erase(grpc::ServerContext* context,
+                                     const v1::ShardEraseRequest* request,
+                                     v1::ShardEraseResponse* response) {
+  if (routers_) {
+    if (auto who = routers_->Admit(*context); !who.ok()) return ToGrpcStatus(who.status());
+  }
+  std::shared_ptr<LoadedCollection> collection = catalog_.Get(request->collection());
+  if (collection == nullptr) {
+    return grpc::Status(grpc::StatusCode::NOT_FOUND,
+                        absl::StrCat("no collection ", request->collection(), " here"));
+  }
+  std::lock_guard lock(erase_mutex_);
+  const std::vector<int64_t> ids(request->ids().begin(), request->ids().end());
+  // Journalled before it is applied, so an acknowledged erasure survives a crash and a restart.
+  if (auto status = AppendErasures(state_dir_ / (request->collection() + ".erased"), ids);
+      !status.ok()) {
+    return ToGrpcStatus(status);
+  }
+  auto removed = collection->index->Remove(ids);
+  if (!removed.ok()) return ToGrpcStatus(removed.status());
+  response->set_removed(*removed);
+  return grpc::Status::OK;
+}
+
 }  // namespace probity::service

@@ -68,6 +68,8 @@ class AdminServiceImpl final : public v1::Admin::Service {
                                   const std::string& collection, const std::string& detail);
   absl::StatusOr<std::shared_ptr<LoadedCollection>> LocalCollection(const std::string& name);
   absl::Status Publish(std::shared_ptr<LoadedCollection> collection);
+  grpc::Status EraseOnShardServers(const std::string& operator_name,
+                                   const v1::EraseRequest& request, v1::EraseResponse* response);
 
   Deps deps_;
   RoleGate operators_;

@@ -38,6 +38,13 @@ class ShardBackend {
   virtual ~ShardBackend() = default;
   virtual absl::StatusOr<ShardAnswer> Search(const ShardQuery& query, absl::Time deadline) = 0;
   virtual std::string Describe() const = 0;
+  // Erases ids from every shard of `collection` the backend holds; returns how many it removed.
+  virtual absl::StatusOr<int64_t> Erase(const std::string& collection,
+                                        const std::vector<int64_t>& ids,
+                                        const std::string& reason) {
+    (void)collection, (void)ids, (void)reason;
+    return absl::UnimplementedError(Describe() + " cannot erase");
+  }
 };
 
 // Counts shard searches that actually ran, so tests can prove a refused request ran none.

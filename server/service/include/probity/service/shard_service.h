@@ -2,6 +2,8 @@
 
 // What a `probity shard` server offers the router: searches of the shards it holds.
 
+#include <filesystem>
+#include <mutex>
 #include <optional>
 
 #include "probity/service/auth.h"
@@ -16,22 +18,27 @@ class ShardServiceImpl final : public v1::Shard::Service {
   // `routers`: when set, only these callers are served (shard servers skip the warrant check,
   // so nobody else may reach them).
   ShardServiceImpl(const Catalog& catalog, int omp_threads, ShardCounters& counters,
-                   std::optional<RoleGate> routers)
+                   std::optional<RoleGate> routers, std::filesystem::path state_dir)
       : catalog_(catalog),
         omp_threads_(omp_threads),
         counters_(counters),
-        routers_(std::move(routers)) {}
+        routers_(std::move(routers)),
+        state_dir_(std::move(state_dir)) {}
 
   grpc::Status SearchShard(grpc::ServerContext* context, const v1::ShardSearchRequest* request,
                            v1::ShardSearchResponse* response) override;
   grpc::Status Info(grpc::ServerContext* context, const v1::ShardInfoRequest* request,
                     v1::ShardInfoResponse* response) override;
+  grpc::Status Erase(grpc::ServerContext* context, const v1::ShardEraseRequest* request,
+                     v1::ShardEraseResponse* response) override;
 
  private:
   const Catalog& catalog_;
   int omp_threads_;
   ShardCounters& counters_;
   std::optional<RoleGate> routers_;
+  std::filesystem::path state_dir_;
+  std::mutex erase_mutex_;
 };
 
 }  // namespace probity::service
