@@ -50,7 +50,7 @@ absl::Status WritePortFile(const std::string& path, int port) {
 struct ServeFlags {
   std::string config;
   bool demo = false;
-  std::string data_dir = "probity-data";
+  std::string data_dir = "demo-data";
   std::string listen;
   std::string shards;
   std::string port_file;
