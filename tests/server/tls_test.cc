@@ -8,6 +8,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "probity/index/embedding_io.h"
 #include "probity/service/server.h"
 #include "probity/v1/admin.grpc.pb.h"
 #include "probity/v1/ledger_service.grpc.pb.h"
@@ -105,6 +106,26 @@ TEST(TlsTest, MutualTlsIdentitiesBindWarrantsAndOperators) {
   grpc::Status status = search_as("investigator", &response);
   ASSERT_TRUE(status.ok()) << status.error_message();
   EXPECT_EQ(response.results(0).candidates_size(), 5);
+
+  // The investigator's CLI over mutual TLS.
+  {
+    std::ofstream(world->dir->path() / "warrant.jwt") << token << "\n";
+    const auto queries = world->dir->path() / "probe.fvecs";
+    ASSERT_TRUE(index::WriteFloatMatrix(
+                    queries, world->gallery.dim,
+                    std::span<const float>(world->gallery.queries.data(), world->gallery.dim))
+                    .ok());
+    const std::string command =
+        ProbityBinary().string() + " query --server " + address + " --collection " + kCollection +
+        " --k 5 --warrant " + (world->dir->path() / "warrant.jwt").string() + " --embedding " +
+        queries.string() + " --ca " + pki.File("ca.pem").string() + " --cert " +
+        pki.File("investigator.pem").string() + " --key " + pki.File("investigator.key").string() +
+        " > " + (world->dir->path() / "query.out").string() + " 2>&1";
+    EXPECT_EQ(std::system(command.c_str()), 0) << ReadText(world->dir->path() / "query.out");
+    const std::string printed = ReadText(world->dir->path() / "query.out");
+    EXPECT_NE(printed.find("coverage: 2/2 shards"), std::string::npos) << printed;
+    EXPECT_NE(printed.find("signed checkpoint:"), std::string::npos) << printed;
+  }
 
   // Plaintext and certificate-less clients never reach the service.
   {
