@@ -6,6 +6,7 @@
 #include <faiss/IndexIVFPQ.h>
 #include <faiss/IndexPQ.h>
 #include <faiss/IndexPreTransform.h>
+#include <faiss/VectorTransform.h>
 #include <faiss/clone_index.h>
 #include <faiss/impl/FaissException.h>
 #include <faiss/impl/io.h>
@@ -60,6 +61,30 @@ std::unique_ptr<faiss::Index> CopyIndex(const faiss::Index& index) {
     faiss::VectorIOReader reader;
     reader.data = std::move(writer.data);
     return std::unique_ptr<faiss::Index>(faiss::read_index(&reader));
+  }
+}
+
+void SetVerbose(faiss::Index& index, bool verbose) {
+  faiss::Index* current = &index;
+  while (current != nullptr) {
+    current->verbose = verbose;
+    if (auto* ivf = dynamic_cast<faiss::IndexIVF*>(current)) {
+      ivf->cp.verbose = verbose;
+      return;
+    }
+    if (auto* pre = dynamic_cast<faiss::IndexPreTransform*>(current)) {
+      for (faiss::VectorTransform* transform : pre->chain) {
+        if (auto* linear = dynamic_cast<faiss::LinearTransform*>(transform)) {
+          linear->verbose = verbose;
+        }
+        if (auto* opq = dynamic_cast<faiss::OPQMatrix*>(transform)) opq->verbose = verbose;
+      }
+      current = pre->index;
+    } else if (auto* id_map = dynamic_cast<faiss::IndexIDMap*>(current)) {
+      current = id_map->index;
+    } else {
+      return;
+    }
   }
 }
 

@@ -25,6 +25,9 @@ std::unique_ptr<faiss::Index> CreateIndex(const CollectionSpec& spec);
 // serialize/deserialize round trip (fast-scan IVF indexes have no clone support in 1.7.3).
 std::unique_ptr<faiss::Index> CopyIndex(const faiss::Index& index);
 
+// Turns FAISS's log on stdout on or off for the index and everything it wraps.
+void SetVerbose(faiss::Index& index, bool verbose);
+
 // The IVF core under pre-transforms and id maps, or nullptr for indexes without one.
 const faiss::IndexIVF* FindIvf(const faiss::Index& index);
 

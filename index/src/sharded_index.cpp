@@ -63,16 +63,25 @@ ShardedIndex::~ShardedIndex() = default;
 absl::StatusOr<std::unique_ptr<ShardedIndex>> ShardedIndex::Train(const CollectionSpec& spec,
                                                                   std::span<const float> sample,
                                                                   int num_shards) {
+  return Train(spec, sample, num_shards, /*faiss_verbose=*/false);
+}
+
+absl::StatusOr<std::unique_ptr<ShardedIndex>> ShardedIndex::Train(const CollectionSpec& spec,
+                                                                  std::span<const float> sample,
+                                                                  int num_shards,
+                                                                  bool faiss_verbose) {
   if (num_shards <= 0) return absl::InvalidArgumentError("the number of shards must be positive");
   if (absl::Status s = CheckRows(sample, spec.dim, "training sample"); !s.ok()) return s;
   std::vector<std::unique_ptr<faiss::Index>> shards;
   try {
     std::unique_ptr<faiss::Index> trained = internal::CreateIndex(spec);
+    if (faiss_verbose) internal::SetVerbose(*trained, true);
     const int64_t rows = static_cast<int64_t>(sample.size() / spec.dim);
     if (!trained->is_trained) {
       if (rows == 0) return absl::InvalidArgumentError("training sample is empty");
       trained->train(rows, sample.data());
     }
+    internal::SetVerbose(*trained, false);  // adding and searching stay quiet
     // Every shard is a copy of the same trained, empty index, so all shards share the coarse
     // quantizer and codebooks and their scores are directly comparable.
     for (int s = 0; s < num_shards; ++s) shards.push_back(internal::CopyIndex(*trained));

@@ -27,6 +27,11 @@ class ShardedIndex {
   static absl::StatusOr<std::unique_ptr<ShardedIndex>> Train(const CollectionSpec& spec,
                                                              std::span<const float> sample,
                                                              int num_shards);
+  // The same, with FAISS's verbose training log on stdout (k-means iterations, PQ slices), which
+  // `probity build` turns into a progress bar.
+  static absl::StatusOr<std::unique_ptr<ShardedIndex>> Train(const CollectionSpec& spec,
+                                                             std::span<const float> sample,
+                                                             int num_shards, bool faiss_verbose);
 
   ~ShardedIndex();
   ShardedIndex(const ShardedIndex&) = delete;
