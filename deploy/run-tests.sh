@@ -7,18 +7,28 @@ cd "$(dirname "$0")/.."
 
 bash deploy/install-deps.sh
 jobs=$(nproc)
+logs=$(mktemp -d)
+trap 'rm -rf "$logs"' EXIT
+
+# Runs ctest, keeping its output for the closing summary.
+run_ctest() {
+  local name=$1
+  shift
+  ctest "$@" 2>&1 | tee "$logs/$name.log"
+  return "${PIPESTATUS[0]}"
+}
 
 echo "== stage 1: build and run all tests"
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo
 cmake --build build -j"$jobs"
-ctest --test-dir build --output-on-failure -j"$jobs" --timeout 1500
+run_ctest all --test-dir build --output-on-failure -j"$jobs" --timeout 1500
 
 echo "== stage 2: unit tests under AddressSanitizer + UndefinedBehaviorSanitizer"
 cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DPROBITY_SANITIZE=ON \
   -DPROBITY_UNIT_TESTS_ONLY=ON -DPROBITY_BENCHMARKS=OFF
 cmake --build build-asan -j"$jobs"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
-  ctest --test-dir build-asan -L unit --output-on-failure -j"$jobs" --timeout 1500
+  run_ctest asan --test-dir build-asan -L unit --output-on-failure -j"$jobs" --timeout 1500
 
 echo "== stage 3: token parser fuzzing (libFuzzer, fixed time)"
 cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++ \
@@ -28,7 +38,23 @@ if cmake --build build-fuzz --target help | grep -q '^fuzz_'; then
     cmake --build build-fuzz -j"$jobs" --target "$target"
     corpus=$(mktemp -d)
     binary=$(find build-fuzz -type f -name "$target" -perm -u+x | head -n 1)
-    "$binary" -max_total_time=60 -rss_limit_mb=2048 "$corpus"
+    if ! "$binary" -max_total_time=60 -rss_limit_mb=2048 "$corpus" > "$logs/$target.log" 2>&1; then
+      tail -n 60 "$logs/$target.log"
+      echo "fuzzer $target found a crash" >&2
+      exit 1
+    fi
+    tail -n 2 "$logs/$target.log"
     rm -rf "$corpus"
   done
 fi
+
+# One closing line over every stage: ctest's own summaries scroll away above the fuzzer.
+passed=0
+total=0
+for log in "$logs"/all.log "$logs"/asan.log; do
+  read -r p t < <(sed -n 's/.*tests passed, \([0-9]*\) tests failed out of \([0-9]*\).*/\1 \2/p' "$log" | tail -n 1 |
+    awk '{print $2 - $1, $2}')
+  passed=$((passed + p))
+  total=$((total + t))
+done
+echo "tests: $passed passed, $((total - passed)) failed"
