@@ -10,12 +10,15 @@
 
 #include <cstdio>
 #include <fstream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <string_view>
 #include <thread>
 
 #include "probity/index/embedding_io.h"
 #include "probity/index/generation.h"
+#include "probity/ledger/reader.h"
 #include "probity/service/server.h"
 #include "probity/v1/admin.grpc.pb.h"
 #include "probity/v1/ledger_service.grpc.pb.h"
@@ -150,6 +153,103 @@ TEST(ProcessTest, DemoServesAndProbityQueryPrintsCandidatesReceiptAndCoverage) {
 
   serve.Signal(SIGTERM);  // graceful drain, then a clean exit
   EXPECT_EQ(serve.Wait(), 0);
+}
+
+// The real ledger runs out of space: `probity serve` under a file-size limit (RLIMIT_FSIZE binds
+// root too, unlike a read-only directory), with SIGXFSZ ignored so that the ledger's write gets
+// EFBIG once its segment reaches the limit. From then on every search is refused with no
+// candidates (the ledger library refuses every append after a write error), and everything that
+// was answered before has its entry, which still verifies.
+TEST(ProcessTest, SearchWhoseRealLedgerRunsOutOfSpaceIsNotAnsweredAndEarlierEntriesVerify) {
+  auto world = MakeWorld(2);
+  const auto dir = world->dir->path();
+  const auto config_file = dir / "serve.json";
+  std::ofstream(config_file) << ConfigToJson(world->config);
+  const auto port_file = dir / "serve.port";
+  // `ulimit -f` counts 512-byte blocks: 16 blocks hold a few SEARCH entries of one query.
+  ChildProcess serve(
+      {"/bin/sh", "-c", "trap '' XFSZ; ulimit -f 16; exec \"$0\" \"$@\"", ProbityBinary().string(),
+       "serve", "--config", config_file.string(), "--port-file", port_file.string()},
+      dir / "serve.log");
+  const int port = WaitForPortFile(port_file, 120);
+  ASSERT_GT(port, 0) << ReadText(dir / "serve.log");
+  auto search = v1::Search::NewStub(
+      grpc::CreateChannel("127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials()));
+  const std::string token = Issue(*world, GoodClaims());
+
+  std::map<uint64_t, std::vector<int64_t>> answered;  // entry index -> candidate ids
+  v1::SearchResponse last_answer;
+  int failures = 0;
+  constexpr int kSearches = 60;
+  for (int attempt = 0; attempt < kSearches; ++attempt) {
+    v1::SearchRequest request;
+    request.set_collection(kCollection);
+    request.set_k(10);
+    request.set_nprobe(8);
+    const int q = attempt % static_cast<int>(world->gallery.query_labels.size());
+    const float* begin = world->gallery.queries.data() + q * world->gallery.dim;
+    request.add_queries()->mutable_values()->Add(begin, begin + world->gallery.dim);
+    grpc::ClientContext context;
+    context.AddMetadata("authorization", "Bearer " + token);
+    v1::SearchResponse response;
+    const grpc::Status status = search->Search(&context, request, &response);
+    if (status.ok()) {
+      // Once an append has failed, no search is answered again.
+      ASSERT_EQ(failures, 0) << "search " << attempt << " answered after a ledger write error";
+      ASSERT_EQ(response.results_size(), 1);
+      EXPECT_EQ(response.results(0).candidates_size(), 10);
+      std::vector<int64_t> ids;
+      for (const auto& candidate : response.results(0).candidates()) ids.push_back(candidate.id());
+      EXPECT_TRUE(answered.emplace(response.receipt().entry_index(), ids).second);
+      last_answer = response;
+      continue;
+    }
+    ++failures;
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE) << status.error_message();
+    EXPECT_NE(status.error_message().find("ledger"), std::string::npos) << status.error_message();
+    EXPECT_EQ(response.results_size(), 0);
+    EXPECT_FALSE(response.has_receipt());
+  }
+  ASSERT_GE(answered.size(), 2u) << ReadText(dir / "serve.log");
+  ASSERT_GT(failures, 0) << "the ledger never reached the file-size limit";
+  EXPECT_EQ(answered.size() + failures, static_cast<size_t>(kSearches));
+
+  serve.Signal(SIGTERM);
+  serve.Wait();
+
+  // Every answered search is an ANSWERED entry with exactly the candidates that were sent, and
+  // no other search entry exists: nothing was answered without an entry, and no entry claims an
+  // answer that was not sent.
+  const auto ledger_dir = dir / "ledger";
+  std::map<uint64_t, std::vector<int64_t>> recorded;
+  ASSERT_TRUE(ledger::ReadEntries(ledger_dir, 0, [&](uint64_t index, std::string_view bytes) {
+                v1::LedgerEntry entry;
+                EXPECT_TRUE(entry.ParseFromArray(bytes.data(), static_cast<int>(bytes.size())));
+                if (entry.kind() != v1::ENTRY_KIND_SEARCH) return true;
+                EXPECT_EQ(entry.outcome(), v1::OUTCOME_ANSWERED) << index;
+                std::vector<int64_t> ids;
+                for (const auto& candidate : entry.queries(0).candidates()) {
+                  ids.push_back(candidate.id());
+                }
+                recorded[index] = ids;
+                return true;
+              }).ok());
+  EXPECT_EQ(recorded, answered);
+
+  // The acknowledged entries verify, and so does the checkpoint of the last answer.
+  std::ofstream(dir / "checkpoint.txt") << last_answer.receipt().signed_checkpoint();
+  std::ofstream(dir / "verifier.key") << last_answer.receipt().verifier_key();
+  int status = 0;
+  const std::string verified = RunCommand(
+      ProbityBinary().string() + " ledger verify --dir " + ledger_dir.string() + " --checkpoint " +
+          (dir / "checkpoint.txt").string() + " --key " + (dir / "verifier.key").string() + " 2>&1",
+      &status);
+  EXPECT_EQ(status, 0) << verified;
+  EXPECT_NE(verified.find("checkpoints verified: 1 of 1"), std::string::npos) << verified;
+  EXPECT_NE(verified.find("OK"), std::string::npos) << verified;
+  auto reader = ledger::LedgerReader::Open(ledger_dir);
+  ASSERT_TRUE(reader.ok()) << reader.status();
+  EXPECT_EQ((*reader)->Size(), answered.rbegin()->first + 1);
 }
 
 class ShardedProcessTest : public ::testing::Test {
