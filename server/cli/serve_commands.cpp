@@ -54,7 +54,7 @@ struct ServeFlags {
   std::string listen;
   std::string shards;
   std::string port_file;
-  int64_t demo_identities = 1000;
+  int64_t demo_identities = 2000;  // 10000 images: enough to train 8-bit PQ
 };
 
 absl::Status RunServe(const ServeFlags& flags) {

@@ -37,6 +37,17 @@ absl::StatusOr<std::string> ReadText(const std::filesystem::path& file) {
   return text;
 }
 
+// FAISS warns when k-means has fewer than 39 training points per centroid. 8-bit PQ has 256
+// centroids per sub-quantizer, so it needs 9984 images; smaller demo galleries get 4-bit PQ (16
+// centroids), and the coarse quantizer's list count grows with the gallery. The demo's first
+// start then trains without warnings, in seconds.
+std::string DemoIndexFactory(int64_t images) {
+  constexpr int64_t kPointsPerCentroid = 39;
+  const int64_t nlist = images >= kPointsPerCentroid * 64 ? 64 : 16;
+  const char* pq = images >= kPointsPerCentroid * 256 ? "PQ16np" : "PQ16x4np";
+  return absl::StrCat("IVF", nlist, ",", pq);
+}
+
 absl::Status MakeGallery(const std::filesystem::path& generation_dir,
                          const std::filesystem::path& query_file, int64_t identities) {
   index::SyntheticOptions options;
@@ -52,7 +63,7 @@ absl::Status MakeGallery(const std::filesystem::path& generation_dir,
                options.identities * options.images_per_identity);
   auto gallery = index::GenerateSyntheticGallery(options);
   if (!gallery.ok()) return gallery.status();
-  index::CollectionSpec spec{identities >= 1000 ? "IVF64,PQ16np" : "IVF16,PQ16np",
+  index::CollectionSpec spec{DemoIndexFactory(options.identities * options.images_per_identity),
                              index::Metric::kInnerProduct, options.dim};
   auto built = index::ShardedIndex::Train(spec, gallery->gallery, 2);
   if (!built.ok()) return built.status();
