@@ -253,6 +253,29 @@ TEST(ProcessTest, SearchWhoseRealLedgerRunsOutOfSpaceIsNotAnsweredAndEarlierEntr
   auto reader = ledger::LedgerReader::Open(ledger_dir);
   ASSERT_TRUE(reader.ok()) << reader.status();
   EXPECT_EQ((*reader)->Size(), answered.rbegin()->first + 1);
+
+  // Space freed (no limit), restarted: the server reopens the ledger past the torn tail and
+  // answers again, with the next entry after the last acknowledged one.
+  std::filesystem::remove(port_file);
+  ChildProcess restarted({ProbityBinary().string(), "serve", "--config", config_file.string(),
+                          "--port-file", port_file.string()},
+                         dir / "restarted.log");
+  const int restarted_port = WaitForPortFile(port_file, 120);
+  ASSERT_GT(restarted_port, 0) << ReadText(dir / "restarted.log");
+  auto again = v1::Search::NewStub(grpc::CreateChannel(
+      "127.0.0.1:" + std::to_string(restarted_port), grpc::InsecureChannelCredentials()));
+  v1::SearchRequest request;
+  request.set_collection(kCollection);
+  request.set_k(10);
+  request.add_queries()->mutable_values()->Add(world->gallery.queries.begin(),
+                                               world->gallery.queries.begin() + world->gallery.dim);
+  grpc::ClientContext context;
+  context.AddMetadata("authorization", "Bearer " + token);
+  v1::SearchResponse response;
+  const grpc::Status status_after_restart = again->Search(&context, request, &response);
+  ASSERT_TRUE(status_after_restart.ok()) << status_after_restart.error_message();
+  EXPECT_EQ(response.results(0).candidates_size(), 10);
+  EXPECT_EQ(response.receipt().entry_index(), answered.rbegin()->first + 1);
 }
 
 class ShardedProcessTest : public ::testing::Test {
