@@ -24,7 +24,7 @@ fs::path SiftDir() {
   return fs::path(source != nullptr ? source : ".") / ".." / "shared" / "data" / "siftsmall";
 }
 
-TEST(CliTest, EverySubcommandHasHelp) {
+TEST(IndexCliTest, EverySubcommandHasHelp) {
   testing::ScratchDir scratch;
   for (const std::string command : {"gen", "build", "search", "eval"}) {
     const auto result = RunProbity(command + " --help", scratch.path());
@@ -34,7 +34,7 @@ TEST(CliTest, EverySubcommandHasHelp) {
   }
 }
 
-TEST(CliTest, SiftSmallIvfPqRecallFromEvalStaysAboveTheMeasuredFloor) {
+TEST(IndexCliTest, SiftSmallIvfPqRecallFromEvalStaysAboveTheMeasuredFloor) {
   const fs::path sift = SiftDir();
   if (!fs::exists(sift / "siftsmall_base.fvecs")) GTEST_SKIP() << "siftsmall is absent";
   testing::ScratchDir scratch;
@@ -63,7 +63,7 @@ TEST(CliTest, SiftSmallIvfPqRecallFromEvalStaysAboveTheMeasuredFloor) {
   EXPECT_LE(rows[0].recall, rows[2].recall);
 }
 
-TEST(CliTest, FailedRebuildLeavesTheExistingGenerationIntact) {
+TEST(IndexCliTest, FailedRebuildLeavesTheExistingGenerationIntact) {
   testing::ScratchDir scratch;
   auto result = RunProbity("gen --out " + (scratch.path() / "data").string() +
                                " --identities 100 --images-per-identity 5 --queries 20 --dim 32 "
@@ -105,7 +105,7 @@ TEST(CliTest, FailedRebuildLeavesTheExistingGenerationIntact) {
   EXPECT_THAT(result.output, HasSubstr("rank"));
 }
 
-TEST(CliTest, BadInputFailsWithTheFileAndOffset) {
+TEST(IndexCliTest, BadInputFailsWithTheFileAndOffset) {
   testing::ScratchDir scratch;
   const fs::path input = scratch.path() / "bad.fvecs";
   ASSERT_TRUE(WriteFloatMatrix(input, 8, testing::RandomRows(50, 8, 1)).ok());

@@ -23,9 +23,9 @@ void WriteRaw(const fs::path& path, const std::string& bytes) {
   std::ofstream(path, std::ios::binary) << bytes;
 }
 
-class FormatTest : public ::testing::TestWithParam<std::string> {};
+class EmbeddingFormatTest : public ::testing::TestWithParam<std::string> {};
 
-TEST_P(FormatTest, RoundTripsInChunks) {
+TEST_P(EmbeddingFormatTest, RoundTripsInChunks) {
   testing::ScratchDir scratch;
   const fs::path path = scratch.path() / ("m" + GetParam());
   std::vector<float> data = testing::RandomRows(37, 6, 3, false);
@@ -58,7 +58,7 @@ TEST_P(FormatTest, RoundTripsInChunks) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Formats, FormatTest,
+INSTANTIATE_TEST_SUITE_P(Formats, EmbeddingFormatTest,
                          ::testing::Values(".fvecs", ".ivecs", ".bvecs", ".fbin", ".ibin", ".u8bin",
                                            ".npy"),
                          [](const auto& info) { return info.param.substr(1); });

@@ -41,7 +41,7 @@ TEST(MergeTopKTest, OrdersSmallestDistanceFirstForL2AndKeepsShortLists) {
   EXPECT_THAT(Ids(merged[1]), ::testing::ElementsAre(8));
 }
 
-TEST(MetricTest, ParsesItsOwnNames) {
+TEST(IndexMetricTest, ParsesItsOwnNames) {
   EXPECT_EQ(*ParseMetric(MetricName(Metric::kL2)), Metric::kL2);
   EXPECT_EQ(*ParseMetric(MetricName(Metric::kInnerProduct)), Metric::kInnerProduct);
   EXPECT_FALSE(ParseMetric("cosine").ok());
