@@ -203,5 +203,21 @@ TEST(ConfigTest, RoundTripsThroughJson) {
   EXPECT_FALSE(ParseConfig(R"({"collections":[{"name":"x"}]})", "/").ok());
 }
 
+TEST(ConfigTest, LedgerWithoutFsyncIsRefusedOffLoopback) {
+  ServerConfig config;
+  config.tls = TlsConfig{"s.pem", "s.key", "", false};
+  config.ledger.fsync = false;
+  config.listen = "0.0.0.0:9000";
+  const absl::Status status = ValidateConfig(config);
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(status.message().find("fsync"), std::string::npos) << status;
+
+  config.ledger.fsync = true;
+  EXPECT_TRUE(ValidateConfig(config).ok());
+  config.ledger.fsync = false;
+  config.listen = "127.0.0.1:9000";
+  EXPECT_TRUE(ValidateConfig(config).ok());
+}
+
 }  // namespace
 }  // namespace probity::service::testing

@@ -183,6 +183,13 @@ absl::Status ValidateConfig(const ServerConfig& c) {
         absl::StrCat("config: plaintext is refused on the non-loopback address ", c.listen,
                      "; configure \"tls\""));
   }
+  // Without fsync a crash can lose entries of searches already answered; that trade is for
+  // demos, tests and benchmarks on loopback, never for a deployment others can reach.
+  if (!c.ledger.fsync && !c.demo && !IsLoopbackAddress(c.listen)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("config: ledger.fsync = false is refused on the non-loopback address ",
+                     c.listen, "; a search is answered only once its ledger entry is durable"));
+  }
   if (c.max_in_flight < 1) return absl::InvalidArgumentError("config: max_in_flight < 1");
   if (c.omp_threads_per_search < 1) {
     return absl::InvalidArgumentError("config: omp_threads_per_search < 1");
