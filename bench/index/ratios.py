@@ -33,7 +33,11 @@ def main(path):
             faiss[(kind, tuple(sorted(args.items())))] = row
     print("| benchmark | Probity | FAISS in-process | Probity / FAISS time |")
     print("|---|---:|---:|---:|")
-    for row in rows:
+    def order(row):
+        kind, args = key(row["name"])
+        return kind, sorted((name, int(value)) for name, value in args.items())
+
+    for row in sorted(rows, key=order):
         if not row["name"].startswith("BM_Probity"):
             continue
         kind, args = key(row["name"])
