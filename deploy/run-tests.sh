@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# README command 2: installs every dependency, builds everything and runs all tests through
+# README command 2: installs every dependency, checks formatting, builds everything and runs all tests through
 # CTest, then builds the unit tests with ASan+UBSan and runs them, then runs the token-parser
 # fuzzer for a short fixed time. Exits non-zero on the first failure.
 set -euo pipefail
@@ -17,6 +17,9 @@ run_ctest() {
   ctest "$@" 2>&1 | tee "$logs/$name.log"
   return "${PIPESTATUS[0]}"
 }
+
+echo "== stage 0: formatting (clang-format, the repository's .clang-format)"
+git ls-files -z '*.cpp' '*.h' | xargs -0 clang-format --dry-run -Werror
 
 echo "== stage 1: build and run all tests"
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo
