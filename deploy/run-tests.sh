@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# README command 2: installs every dependency, checks formatting, builds everything and runs all tests through
-# CTest, then builds the unit tests with ASan+UBSan and runs them, then runs the token-parser
-# fuzzer for a short fixed time. Exits non-zero on the first failure.
+# README command 2: installs every dependency, checks formatting, builds everything and runs
+# all tests through CTest, then builds the unit tests with ASan+UBSan and runs them, then runs
+# the token-parser fuzzer for a short fixed time. Exits non-zero on the first failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
