@@ -110,6 +110,7 @@ void PrintEntries(const EntryFilter& filter, bool full, std::ostream& out) {
   const auto until = ParseTimeBound(filter.until);
   google::protobuf::util::JsonPrintOptions json_options;
   json_options.preserve_proto_field_names = true;
+  json_options.always_print_primitive_fields = true;  // id 0, score 0, shard 0 are data
   uint64_t printed = 0;
   absl::Status status =
       ledger::ReadEntries(filter.dir, filter.from, [&](uint64_t index, std::string_view bytes) {

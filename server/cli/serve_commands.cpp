@@ -186,6 +186,7 @@ absl::Status RunQuery(const QueryFlags& flags) {
     google::protobuf::util::JsonPrintOptions options;
     options.add_whitespace = false;
     options.preserve_proto_field_names = true;
+    options.always_print_primitive_fields = true;  // id 0, score 0, shard 0 are data
     if (!google::protobuf::util::MessageToJsonString(response, &json, options).ok()) {
       return absl::InternalError("cannot print the response as JSON");
     }

@@ -168,6 +168,13 @@ TEST_F(LedgerCliTest, ShowAndExportFilter) {
   ASSERT_EQ(timed.size(), 10u);
   EXPECT_EQ(timed.front()["index"], 10);
 
+  // Zero values are data to an auditor (candidate id 0 on shard 0), never left out.
+  CliRun first = Probity("ledger show --dir " + dir_.string() + " --from 0 --limit 1");
+  ASSERT_EQ(first.exit_code, 0) << first.out;
+  const auto candidate = JsonLines(first.out).at(0)["entry"]["queries"][0]["candidates"][0];
+  EXPECT_EQ(candidate["id"], "0") << first.out;
+  EXPECT_EQ(candidate["shard"], 0) << first.out;
+
   CliRun exported = Probity("ledger export --dir " + dir_.string() + " --from 20 --limit 3");
   ASSERT_EQ(exported.exit_code, 0) << exported.out;
   auto rows = JsonLines(exported.out);
