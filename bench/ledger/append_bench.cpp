@@ -6,7 +6,9 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <optional>
 #include <random>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -40,27 +42,35 @@ v1::LedgerEntry BenchEntry(uint64_t n) {
   return entry;
 }
 
-void BM_DurableAppend(benchmark::State& state) {
-  const int writers = static_cast<int>(state.range(0));
-  const bool group_commit = state.range(1) != 0;
+// A fresh ledger directory with its own signing key under PROBITY_BENCH_DIR (or the temp
+// directory); nullopt, with the benchmark marked skipped, when it cannot be made.
+std::optional<Options> FreshLedger(benchmark::State& state, const std::string& name) {
   const char* base = std::getenv("PROBITY_BENCH_DIR");
   const std::filesystem::path dir =
       std::filesystem::path(base ? base : std::filesystem::temp_directory_path().string()) /
-      ("probity-ledger-bench-" + std::to_string(::getpid()) + "-" + std::to_string(writers) +
-       (group_commit ? "-group" : "-single"));
+      ("probity-" + name + "-" + std::to_string(::getpid()));
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
   if (!GenerateSigningKey(dir / "key.pem").ok()) {
     state.SkipWithError("cannot make a signing key");
-    return;
+    return std::nullopt;
   }
   Options options;
   options.dir = dir / "log";
   options.origin = "bench.probity/log";
   options.signing_key = dir / "key.pem";
-  options.group_commit = group_commit;
+  return options;
+}
+
+void BM_DurableAppend(benchmark::State& state) {
+  const int writers = static_cast<int>(state.range(0));
+  const bool group_commit = state.range(1) != 0;
+  std::optional<Options> options = FreshLedger(
+      state, "ledger-bench-" + std::to_string(writers) + (group_commit ? "-group" : "-single"));
+  if (!options) return;
+  options->group_commit = group_commit;
   {
-    auto ledger = Ledger::Open(options);
+    auto ledger = Ledger::Open(*options);
     if (!ledger.ok()) {
       state.SkipWithError("cannot open the ledger");
       return;
@@ -81,7 +91,7 @@ void BM_DurableAppend(benchmark::State& state) {
     if (failed) state.SkipWithError("an append failed");
     state.SetItemsProcessed(state.iterations() * writers * per_writer);
   }
-  std::filesystem::remove_all(dir);
+  std::filesystem::remove_all(options->dir.parent_path());
 }
 
 BENCHMARK(BM_DurableAppend)
@@ -94,22 +104,11 @@ BENCHMARK(BM_DurableAppend)
 // should cost about log-proportionally more, not 64x.
 void BM_ProofsFromStoredTree(benchmark::State& state) {
   const uint64_t size = static_cast<uint64_t>(state.range(0));
-  const std::filesystem::path dir =
-      std::filesystem::temp_directory_path() /
-      ("probity-ledger-proof-bench-" + std::to_string(::getpid()) + "-" + std::to_string(size));
-  std::filesystem::remove_all(dir);
-  std::filesystem::create_directories(dir);
-  if (!GenerateSigningKey(dir / "key.pem").ok()) {
-    state.SkipWithError("cannot make a signing key");
-    return;
-  }
-  Options options;
-  options.dir = dir / "log";
-  options.origin = "bench.probity/log";
-  options.signing_key = dir / "key.pem";
-  options.fsync = false;  // building the log is not what is measured
+  std::optional<Options> options = FreshLedger(state, "ledger-proof-bench-" + std::to_string(size));
+  if (!options) return;
+  options->fsync = false;  // building the log is not what is measured
   {
-    auto ledger = Ledger::Open(options);
+    auto ledger = Ledger::Open(*options);
     if (!ledger.ok()) {
       state.SkipWithError("cannot open the ledger");
       return;
@@ -132,7 +131,7 @@ void BM_ProofsFromStoredTree(benchmark::State& state) {
       benchmark::DoNotOptimize(inclusion);
     }
   }
-  std::filesystem::remove_all(dir);
+  std::filesystem::remove_all(options->dir.parent_path());
 }
 
 BENCHMARK(BM_ProofsFromStoredTree)->ArgName("entries")->Arg(1024)->Arg(65536);
