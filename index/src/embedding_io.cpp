@@ -277,8 +277,9 @@ absl::Status MatrixReader::CheckFloatRows(std::span<float> rows, int64_t first_r
                               " is a zero vector, which the inner-product metric cannot use"));
     }
     if (options_.normalize) {
-      const float scale = static_cast<float>(1.0 / std::sqrt(norm2));
-      for (float& x : row) x *= scale;
+      // Divided in double: 1/norm of a tiny (denormal) row overflows float to infinity.
+      const double norm = std::sqrt(norm2);
+      for (float& x : row) x = static_cast<float>(x / norm);
     }
   }
   return absl::OkStatus();

@@ -169,6 +169,23 @@ TEST(EmbeddingIoTest, NormalizeScalesRowsToUnitLength) {
   }
 }
 
+// Found by fuzz_embedding_readers: scaling by 1/norm in float overflowed to infinity for a
+// denormal row and turned it into Inf and NaN instead of a unit vector.
+TEST(EmbeddingIoTest, NormalizeKeepsTinyRowsFinite) {
+  testing::ScratchDir scratch;
+  const fs::path path = scratch.path() / "tiny.fvecs";
+  const float tiny = std::numeric_limits<float>::denorm_min() * 1000;
+  ASSERT_TRUE(WriteFloatMatrix(path, 2, std::vector<float>{tiny, 0.0f, tiny, -tiny}).ok());
+  ReadOptions options;
+  options.normalize = true;
+  auto matrix = ReadFloatMatrix(path, options);
+  ASSERT_TRUE(matrix.ok()) << matrix.status();
+  EXPECT_FLOAT_EQ(matrix->data[0], 1.0f);
+  EXPECT_FLOAT_EQ(matrix->data[1], 0.0f);
+  EXPECT_FLOAT_EQ(matrix->data[2], static_cast<float>(std::sqrt(0.5)));
+  EXPECT_FLOAT_EQ(matrix->data[3], -static_cast<float>(std::sqrt(0.5)));
+}
+
 TEST(EmbeddingIoTest, UnknownExtensionAndFloatIdsAreRefused) {
   testing::ScratchDir scratch;
   EXPECT_FALSE(MatrixWriter::Create(scratch.path() / "x.csv", 3).ok());
