@@ -51,6 +51,8 @@ TEST(ConfigStrictnessTest, UnknownKeysAreRefusedAtEveryLevel) {
                 R"(config: unknown key "auditors[0].role")");
   ExpectRefused(R"({"routers": [{"name": "r", "tls_identiy": "router"}]})",
                 R"(config: unknown key "routers[0].tls_identiy")");
+  // Quotes and control characters in a key are escaped, so the path reads unambiguously.
+  ExpectRefused(R"({"ledger": {"a\"b\n": 1}})", R"(config: unknown key "ledger.a\"b\n")");
 }
 
 TEST(ConfigStrictnessTest, WrongTypesAreRefusedWithTheKeyAndTheValue) {

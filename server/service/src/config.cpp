@@ -81,7 +81,10 @@ class ObjectReader {
   ObjectReader(const json& object, std::string path, absl::Status* status)
       : object_(object), path_(std::move(path)), status_(status) {}
 
-  static std::string Quoted(const std::string& path) { return absl::StrCat("\"", path, "\""); }
+  // As a JSON string, so that a key with quotes or control characters reads unambiguously.
+  static std::string Quoted(const std::string& path) {
+    return json(path).dump(-1, ' ', false, json::error_handler_t::replace);
+  }
 
   static absl::Status TypeError(const std::string& what, const char* expected, const json& got) {
     // The offending value itself where it is short, so that the message shows what was written.
