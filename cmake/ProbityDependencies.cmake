@@ -43,3 +43,16 @@ function(probity_add_gtest name)
   include(GoogleTest)
   gtest_discover_tests(${name} PROPERTIES LABELS ${ARG_LABEL} DISCOVERY_TIMEOUT 60)
 endfunction()
+
+# A libFuzzer target (PROBITY_FUZZ builds, clang only). The code under test goes into SOURCES
+# rather than LIBS, so that libFuzzer's coverage and the sanitizers instrument it: the project's
+# libraries are built without them. Undefined behaviour stops the run like a crash does.
+function(probity_add_fuzzer name)
+  cmake_parse_arguments(ARG "" "" "SOURCES;INCLUDES;LIBS" ${ARGN})
+  add_executable(${name} ${ARG_SOURCES})
+  target_include_directories(${name} PRIVATE ${ARG_INCLUDES})
+  set(flags -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined)
+  target_compile_options(${name} PRIVATE ${flags})
+  target_link_options(${name} PRIVATE ${flags})
+  target_link_libraries(${name} PRIVATE ${ARG_LIBS})
+endfunction()

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # README command 2: installs every dependency, checks formatting, builds everything and runs
 # all tests through CTest, then builds the unit tests with ASan+UBSan and runs them, then runs
-# the token-parser fuzzer for a short fixed time. Exits non-zero on the first failure.
+# every fuzz_ target (warrant tokens, config, embedding files) for a short fixed time. Every
+# stage builds with -Werror (PROBITY_WERROR). Exits non-zero on the first failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,26 +23,31 @@ echo "== stage 0: formatting (clang-format, the repository's .clang-format)"
 git ls-files -z '*.cpp' '*.h' | xargs -0 clang-format --dry-run -Werror
 
 echo "== stage 1: build and run all tests"
-cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPROBITY_WERROR=ON
 cmake --build build -j"$jobs"
 run_ctest all --test-dir build --output-on-failure -j"$jobs" --timeout 1500
 
 echo "== stage 2: unit tests under AddressSanitizer + UndefinedBehaviorSanitizer"
 cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DPROBITY_SANITIZE=ON \
-  -DPROBITY_UNIT_TESTS_ONLY=ON -DPROBITY_BENCHMARKS=OFF
+  -DPROBITY_UNIT_TESTS_ONLY=ON -DPROBITY_BENCHMARKS=OFF -DPROBITY_WERROR=ON
 cmake --build build-asan -j"$jobs"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
   run_ctest asan --test-dir build-asan -L unit --output-on-failure -j"$jobs" --timeout 1500
 
-echo "== stage 3: token parser fuzzing (libFuzzer, fixed time)"
+# Seconds per fuzz target: three targets keep the stage near two and a half minutes.
+fuzz_seconds=${PROBITY_FUZZ_SECONDS:-45}
+echo "== stage 3: parser fuzzing (libFuzzer, ${fuzz_seconds} s per target)"
 cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++ \
-  -DPROBITY_FUZZ=ON -DPROBITY_UNIT_TESTS_ONLY=ON -DPROBITY_BENCHMARKS=OFF
+  -DPROBITY_FUZZ=ON -DPROBITY_UNIT_TESTS_ONLY=ON -DPROBITY_BENCHMARKS=OFF -DPROBITY_WERROR=ON
 if cmake --build build-fuzz --target help | grep -q '^fuzz_'; then
   for target in $(cmake --build build-fuzz --target help | sed -n 's/^\(fuzz_[a-z_]*\):.*/\1/p'); do
     cmake --build build-fuzz -j"$jobs" --target "$target"
     corpus=$(mktemp -d)
     binary=$(find build-fuzz -type f -name "$target" -perm -u+x | head -n 1)
-    if ! "$binary" -max_total_time=60 -rss_limit_mb=2048 "$corpus" > "$logs/$target.log" 2>&1; then
+    # Seed inputs, when the target has some, are read but never written (the first dir is).
+    seeds=$(find tests -type d -path "*/fuzz_corpus/$target" | head -n 1)
+    if ! "$binary" -max_total_time="$fuzz_seconds" -rss_limit_mb=2048 "$corpus" ${seeds:+"$seeds"} \
+      > "$logs/$target.log" 2>&1; then
       tail -n 60 "$logs/$target.log"
       echo "fuzzer $target found a crash" >&2
       exit 1

@@ -209,11 +209,20 @@ absl::StatusOr<std::unique_ptr<MatrixReader>> MatrixReader::Open(const fs::path&
     if (header->shape.empty() || header->shape.size() > 2) {
       return Bad(path, dict_offset, "expected a 1-D or 2-D array");
     }
+    // The shape is checked before any arithmetic on it: a crafted header must neither be cut
+    // down to an int (2^32 + 1 columns read as 1) nor overflow the byte count.
+    const int64_t columns = header->shape.size() == 2 ? header->shape[1] : 1;
+    if (columns <= 0) return Bad(path, dict_offset, "zero columns");
+    if (columns > (1 << 20)) return Bad(path, dict_offset, absl::StrCat("bad dimension ", columns));
     reader->rows_ = header->shape[0];
-    reader->dim_ = header->shape.size() == 2 ? static_cast<int>(header->shape[1]) : 1;
-    if (reader->dim_ <= 0) return Bad(path, dict_offset, "zero columns");
+    reader->dim_ = static_cast<int>(columns);
     reader->data_offset_ = dict_offset + header_len;
     reader->row_bytes_ = reader->dim_ * ElementBytes(reader->type_);
+    if (reader->rows_ > (size - reader->data_offset_) / reader->row_bytes_) {
+      return Bad(path, size,
+                 absl::StrCat("truncated: the header declares ", reader->rows_, " rows of ",
+                              reader->dim_, ", the file ends here"));
+    }
     declared_bytes = reader->data_offset_ + reader->rows_ * reader->row_bytes_;
   }
   if (!HasRowHeaders(*format)) {
@@ -277,8 +286,9 @@ absl::Status MatrixReader::CheckFloatRows(std::span<float> rows, int64_t first_r
                               " is a zero vector, which the inner-product metric cannot use"));
     }
     if (options_.normalize) {
-      const float scale = static_cast<float>(1.0 / std::sqrt(norm2));
-      for (float& x : row) x *= scale;
+      // Divided in double: 1/norm of a tiny (denormal) row overflows float to infinity.
+      const double norm = std::sqrt(norm2);
+      for (float& x : row) x = static_cast<float>(x / norm);
     }
   }
   return absl::OkStatus();

@@ -74,6 +74,8 @@ absl::Status RunServe(const ServeFlags& flags) {
   }
   auto config = service::LoadConfig(config_file);
   if (!config.ok()) return config.status();
+  // Only the flag relaxes the TLS and fsync rules; the file cannot say so.
+  config->demo = flags.demo;
   if (!flags.listen.empty()) config->listen = flags.listen;
   if (!flags.shards.empty()) {
     config->shard_servers = absl::StrSplit(flags.shards, ',', absl::SkipEmpty());

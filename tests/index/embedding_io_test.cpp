@@ -169,6 +169,55 @@ TEST(EmbeddingIoTest, NormalizeScalesRowsToUnitLength) {
   }
 }
 
+// Found by fuzz_embedding_readers: scaling by 1/norm in float overflowed to infinity for a
+// denormal row and turned it into Inf and NaN instead of a unit vector.
+TEST(EmbeddingIoTest, NormalizeKeepsTinyRowsFinite) {
+  testing::ScratchDir scratch;
+  const fs::path path = scratch.path() / "tiny.fvecs";
+  const float tiny = std::numeric_limits<float>::denorm_min() * 1000;
+  ASSERT_TRUE(WriteFloatMatrix(path, 2, std::vector<float>{tiny, 0.0f, tiny, -tiny}).ok());
+  ReadOptions options;
+  options.normalize = true;
+  auto matrix = ReadFloatMatrix(path, options);
+  ASSERT_TRUE(matrix.ok()) << matrix.status();
+  EXPECT_FLOAT_EQ(matrix->data[0], 1.0f);
+  EXPECT_FLOAT_EQ(matrix->data[1], 0.0f);
+  EXPECT_FLOAT_EQ(matrix->data[2], static_cast<float>(std::sqrt(0.5)));
+  EXPECT_FLOAT_EQ(matrix->data[3], -static_cast<float>(std::sqrt(0.5)));
+}
+
+// A .npy file: version 1.0 header around `dict`, then `data`.
+std::string Npy(const std::string& dict, const std::string& data) {
+  const uint16_t length = static_cast<uint16_t>(dict.size());
+  return std::string("\x93NUMPY\x01\x00", 8) +
+         std::string(reinterpret_cast<const char*>(&length), 2) + dict + data;
+}
+
+// Shown by fuzz_embedding_readers (its .npy mode, under UBSan): the row count times the row
+// size overflowed, and a shape of 2^62 rows passed the file-size check of an empty file.
+TEST(EmbeddingIoTest, NpyShapeThatOverflowsTheByteCountIsRefused) {
+  testing::ScratchDir scratch;
+  const fs::path path = scratch.path() / "huge.npy";
+  WriteRaw(path, Npy("{'descr': '<f4', 'fortran_order': False, 'shape': (4611686018427387904, 2), "
+                     "}\n",
+                     ""));
+  auto reader = MatrixReader::Open(path);
+  ASSERT_FALSE(reader.ok());
+  EXPECT_THAT(reader.status().message(),
+              HasSubstr("truncated: the header declares 4611686018427387904 rows of 2"));
+}
+
+// 2^32 + 1 columns were cut down to an int, so the file read as one column per row.
+TEST(EmbeddingIoTest, NpyColumnsBeyondTheDimensionLimitAreRefused) {
+  testing::ScratchDir scratch;
+  const fs::path path = scratch.path() / "wide.npy";
+  WriteRaw(path, Npy("{'descr': '<f4', 'fortran_order': False, 'shape': (1, 4294967297), }\n",
+                     std::string(4, '\0')));
+  auto reader = MatrixReader::Open(path);
+  ASSERT_FALSE(reader.ok());
+  EXPECT_THAT(reader.status().message(), HasSubstr("bad dimension 4294967297"));
+}
+
 TEST(EmbeddingIoTest, UnknownExtensionAndFloatIdsAreRefused) {
   testing::ScratchDir scratch;
   EXPECT_FALSE(MatrixWriter::Create(scratch.path() / "x.csv", 3).ok());

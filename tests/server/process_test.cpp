@@ -158,6 +158,28 @@ TEST(ProcessTest, DemoServesAndProbityQueryPrintsCandidatesReceiptAndCoverage) {
   EXPECT_EQ(serve.Wait(), 0);
 }
 
+// Only the --demo flag relaxes the transport rules: a config file that says "demo" is refused,
+// and without the flag plaintext off loopback is refused. Both stop before anything listens.
+TEST(ProcessTest, ServeRefusesPlaintextOffLoopbackWithoutTheDemoFlagWhateverTheFileSays) {
+  TempDir dir;
+  const auto config_file = dir.path() / "config.json";
+  const std::string serve =
+      ProbityBinary().string() + " serve --config " + config_file.string() + " 2>&1";
+  int status = 0;
+  std::ofstream(config_file)
+      << R"({"listen": "0.0.0.0:0", "plaintext": true, "demo": true, "deployment": "d"})";
+  std::string output = RunCommand(serve, &status);
+  EXPECT_NE(status, 0);
+  EXPECT_NE(output.find(R"("demo" is not a config key)"), std::string::npos) << output;
+
+  std::ofstream(config_file) << R"({"listen": "0.0.0.0:0", "plaintext": true, "deployment": "d"})";
+  output = RunCommand(serve, &status);
+  EXPECT_NE(status, 0);
+  EXPECT_NE(output.find("plaintext is refused on the non-loopback address 0.0.0.0:0"),
+            std::string::npos)
+      << output;
+}
+
 // The real ledger runs out of space: `probity serve` under a file-size limit (RLIMIT_FSIZE binds
 // root too, unlike a read-only directory), with SIGXFSZ ignored so that the ledger's write gets
 // EFBIG once its segment reaches the limit. From then on every search is refused with no

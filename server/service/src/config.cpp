@@ -1,9 +1,11 @@
 #include "probity/service/config.h"
 
 #include <fstream>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <sstream>
+#include <utility>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -13,16 +15,156 @@ namespace {
 
 using nlohmann::json;
 
-std::optional<TlsConfig> TlsFrom(const json& j, const char* key) {
-  if (!j.contains(key) || j.at(key).is_null()) return std::nullopt;
-  const json& t = j.at(key);
-  TlsConfig tls;
-  tls.cert_file = t.value("cert_file", "");
-  tls.key_file = t.value("key_file", "");
-  tls.client_ca_file = t.value("client_ca_file", "");
-  tls.require_client_cert = t.value("require_client_cert", false);
-  return tls;
-}
+// Reads one JSON object of the config and remembers which keys were read, so that a key nobody
+// reads (a misspelt "require_client_cert" would otherwise silently stay false) is an error
+// naming its full path. The first error sticks: later reads do nothing, and ParseConfig returns
+// it. Adding a config key is one Optional()/Required() line where the value is stored.
+class ObjectReader {
+ public:
+  // Runs `read` over the object at `path` and then refuses any key it did not read.
+  static void Read(const json& value, const std::string& path, absl::Status* status,
+                   const std::function<void(ObjectReader&)>& read) {
+    if (!status->ok()) return;
+    if (!value.is_object()) {
+      *status = TypeError(path.empty() ? "the top level" : Quoted(path), "an object", value);
+      return;
+    }
+    ObjectReader reader(value, path, status);
+    read(reader);
+    reader.RefuseUnreadKeys();
+  }
+
+  // Leaves *out unchanged when the key is absent.
+  template <typename T>
+  void Optional(const char* key, T* out) {
+    if (const json* value = Find(key)) Convert(*value, PathOf(key), out);
+  }
+
+  template <typename T>
+  void Required(const char* key, T* out) {
+    if (const json* value = Find(key)) {
+      Convert(*value, PathOf(key), out);
+    } else if (status_->ok()) {
+      *status_ =
+          absl::InvalidArgumentError(absl::StrCat("config: missing key ", Quoted(PathOf(key))));
+    }
+  }
+
+  // A nested object; `read` runs only when the key is present and not null.
+  void Object(const char* key, const std::function<void(ObjectReader&)>& read) {
+    const json* value = Find(key);
+    if (value != nullptr && !value->is_null()) Read(*value, PathOf(key), status_, read);
+  }
+
+  // An array of objects; `read` runs once per element.
+  void Objects(const char* key, const std::function<void(ObjectReader&)>& read) {
+    const json* value = Find(key);
+    if (value == nullptr) return;
+    if (!value->is_array()) {
+      Fail(TypeError(Quoted(PathOf(key)), "an array", *value));
+      return;
+    }
+    for (size_t i = 0; i < value->size(); ++i) {
+      Read((*value)[i], absl::StrCat(PathOf(key), "[", i, "]"), status_, read);
+    }
+  }
+
+  // A key that was once valid and is now refused with its own explanation.
+  void Retired(const char* key, const std::string& why) {
+    if (object_.contains(key)) {
+      read_.insert(key);
+      Fail(absl::InvalidArgumentError(absl::StrCat("config: ", Quoted(PathOf(key)), " ", why)));
+    }
+  }
+
+ private:
+  ObjectReader(const json& object, std::string path, absl::Status* status)
+      : object_(object), path_(std::move(path)), status_(status) {}
+
+  // As a JSON string, so that a key with quotes or control characters reads unambiguously.
+  static std::string Quoted(const std::string& path) {
+    return json(path).dump(-1, ' ', false, json::error_handler_t::replace);
+  }
+
+  static absl::Status TypeError(const std::string& what, const char* expected, const json& got) {
+    // The offending value itself where it is short, so that the message shows what was written.
+    std::string shown = got.is_structured()
+                            ? absl::StrCat("an ", got.is_array() ? "array" : "object")
+                            : got.dump(-1, ' ', false, json::error_handler_t::replace);
+    if (shown.size() > 40) shown = absl::StrCat(shown.substr(0, 37), "...");
+    return absl::InvalidArgumentError(
+        absl::StrCat("config: ", what, " must be ", expected, ", not ", shown));
+  }
+
+  std::string PathOf(const std::string& key) const {
+    return path_.empty() ? key : absl::StrCat(path_, ".", key);
+  }
+
+  const json* Find(const char* key) {
+    read_.insert(key);
+    if (!status_->ok()) return nullptr;
+    const auto it = object_.find(key);
+    return it == object_.end() ? nullptr : &*it;
+  }
+
+  void Fail(absl::Status status) {
+    if (status_->ok()) *status_ = std::move(status);
+  }
+
+  void RefuseUnreadKeys() {
+    for (const auto& [key, value] : object_.items()) {
+      if (!read_.count(key)) {
+        Fail(absl::InvalidArgumentError(absl::StrCat("config: unknown key ", Quoted(PathOf(key)))));
+        return;
+      }
+    }
+  }
+
+  void Convert(const json& value, const std::string& path, std::string* out) {
+    if (!value.is_string()) return Fail(TypeError(Quoted(path), "a string", value));
+    *out = value.get<std::string>();
+  }
+  void Convert(const json& value, const std::string& path, std::filesystem::path* out) {
+    std::string text;
+    Convert(value, path, &text);
+    if (status_->ok()) *out = text;
+  }
+  void Convert(const json& value, const std::string& path, bool* out) {
+    if (!value.is_boolean()) return Fail(TypeError(Quoted(path), "true or false", value));
+    *out = value.get<bool>();
+  }
+  void Convert(const json& value, const std::string& path, double* out) {
+    if (!value.is_number()) return Fail(TypeError(Quoted(path), "a number", value));
+    *out = value.get<double>();
+  }
+  // Integers: a fraction or a value outside the field's range is an error, never truncated.
+  template <typename Int>
+  requires std::is_integral_v<Int>
+  void Convert(const json& value, const std::string& path, Int* out) {
+    if (!value.is_number_integer()) return Fail(TypeError(Quoted(path), "an integer", value));
+    const bool fits = value.is_number_unsigned() ? std::in_range<Int>(value.get<uint64_t>())
+                                                 : std::in_range<Int>(value.get<int64_t>());
+    if (!fits) {
+      return Fail(absl::InvalidArgumentError(
+          absl::StrCat("config: ", Quoted(path), " is out of range: ", value.dump())));
+    }
+    *out = value.get<Int>();
+  }
+  template <typename T>
+  void Convert(const json& value, const std::string& path, std::vector<T>* out) {
+    if (!value.is_array()) return Fail(TypeError(Quoted(path), "an array", value));
+    std::vector<T> elements(value.size());
+    for (size_t i = 0; i < value.size() && status_->ok(); ++i) {
+      Convert(value[i], absl::StrCat(path, "[", i, "]"), &elements[i]);
+    }
+    if (status_->ok()) *out = std::move(elements);
+  }
+
+  const json& object_;
+  const std::string path_;
+  absl::Status* const status_;
+  std::set<std::string> read_;
+};
 
 json TlsTo(const TlsConfig& tls) {
   return {{"cert_file", tls.cert_file.string()},
@@ -31,14 +173,23 @@ json TlsTo(const TlsConfig& tls) {
           {"require_client_cert", tls.require_client_cert}};
 }
 
-std::vector<RoleMember> MembersFrom(const json& j, const char* key) {
-  std::vector<RoleMember> members;
-  if (!j.contains(key)) return members;
-  for (const json& m : j.at(key)) {
-    members.push_back(
-        {m.value("name", ""), m.value("token_sha256", ""), m.value("tls_identity", "")});
-  }
-  return members;
+void ReadTls(ObjectReader& r, const char* key, std::optional<TlsConfig>* out) {
+  r.Object(key, [&](ObjectReader& t) {
+    TlsConfig& tls = out->emplace();
+    t.Optional("cert_file", &tls.cert_file);
+    t.Optional("key_file", &tls.key_file);
+    t.Optional("client_ca_file", &tls.client_ca_file);
+    t.Optional("require_client_cert", &tls.require_client_cert);
+  });
+}
+
+void ReadMembers(ObjectReader& r, const char* key, std::vector<RoleMember>* out) {
+  r.Objects(key, [&](ObjectReader& m) {
+    RoleMember& member = out->emplace_back();
+    m.Optional("name", &member.name);
+    m.Optional("token_sha256", &member.token_sha256);
+    m.Optional("tls_identity", &member.tls_identity);
+  });
 }
 
 json MembersTo(const std::vector<RoleMember>& members) {
@@ -56,56 +207,60 @@ json MembersTo(const std::vector<RoleMember>& members) {
 
 absl::StatusOr<ServerConfig> ParseConfig(const std::string& json_text,
                                          const std::filesystem::path& data_dir_default) {
+  json j;
   try {
-    const json j = json::parse(json_text);
-    ServerConfig c;
-    c.data_dir = j.value("data_dir", data_dir_default.string());
-    c.listen = j.value("listen", c.listen);
-    c.deployment = j.value("deployment", "");
-    c.jwks_file = j.value("jwks_file", c.jwks_file.string());
-    c.revocation_file = j.value("revocation_file", "");
-    c.state_dir = j.value("state_dir", c.state_dir.string());
-    c.key_reload_seconds = j.value("key_reload_seconds", c.key_reload_seconds);
-    c.clock_skew_seconds = j.value("clock_skew_seconds", c.clock_skew_seconds);
-    c.max_warrant_lifetime_hours =
-        j.value("max_warrant_lifetime_hours", c.max_warrant_lifetime_hours);
-    c.max_token_bytes = j.value("max_token_bytes", c.max_token_bytes);
-    if (j.contains("ledger")) {
-      const json& l = j.at("ledger");
-      c.ledger.dir = l.value("dir", c.ledger.dir.string());
-      c.ledger.origin = l.value("origin", c.ledger.origin);
-      c.ledger.signing_key = l.value("signing_key", c.ledger.signing_key.string());
-      c.ledger.fsync = l.value("fsync", true);
-      c.ledger.max_segment_bytes = l.value("max_segment_bytes", c.ledger.max_segment_bytes);
-    }
-    if (j.contains("collections")) {
-      for (const json& col : j.at("collections")) {
-        CollectionConfig cc;
-        cc.name = col.at("name").get<std::string>();
-        cc.generation_dir = col.at("generation_dir").get<std::string>();
-        cc.shards = col.value("shards", std::vector<int>{});
-        c.collections.push_back(std::move(cc));
-      }
-    }
-    c.shard_servers = j.value("shard_servers", std::vector<std::string>{});
-    c.tls = TlsFrom(j, "tls");
-    c.shard_client_tls = TlsFrom(j, "shard_client_tls");
-    c.plaintext = j.value("plaintext", false);
-    c.demo = j.value("demo", false);
-    c.operators = MembersFrom(j, "operators");
-    c.auditors = MembersFrom(j, "auditors");
-    c.routers = MembersFrom(j, "routers");
-    c.max_in_flight = j.value("max_in_flight", c.max_in_flight);
-    c.omp_threads_per_search = j.value("omp_threads_per_search", c.omp_threads_per_search);
-    c.fanout_threads = j.value("fanout_threads", c.fanout_threads);
-    c.default_nprobe = j.value("default_nprobe", c.default_nprobe);
-    c.shard_deadline_ms = j.value("shard_deadline_ms", c.shard_deadline_ms);
-    c.drain_seconds = j.value("drain_seconds", c.drain_seconds);
-    c.refusal_rate_per_second = j.value("refusal_rate_per_second", c.refusal_rate_per_second);
-    return c;
-  } catch (const std::exception& e) {
+    j = json::parse(json_text);
+  } catch (const json::exception& e) {
     return absl::InvalidArgumentError(absl::StrCat("config: ", e.what()));
   }
+  ServerConfig c;
+  c.data_dir = data_dir_default;
+  absl::Status status;
+  ObjectReader::Read(j, "", &status, [&](ObjectReader& r) {
+    r.Optional("data_dir", &c.data_dir);
+    r.Optional("listen", &c.listen);
+    r.Optional("deployment", &c.deployment);
+    r.Optional("jwks_file", &c.jwks_file);
+    r.Optional("revocation_file", &c.revocation_file);
+    r.Optional("state_dir", &c.state_dir);
+    r.Optional("key_reload_seconds", &c.key_reload_seconds);
+    r.Optional("clock_skew_seconds", &c.clock_skew_seconds);
+    r.Optional("max_warrant_lifetime_hours", &c.max_warrant_lifetime_hours);
+    r.Optional("max_token_bytes", &c.max_token_bytes);
+    r.Object("ledger", [&](ObjectReader& l) {
+      l.Optional("dir", &c.ledger.dir);
+      l.Optional("origin", &c.ledger.origin);
+      l.Optional("signing_key", &c.ledger.signing_key);
+      l.Optional("fsync", &c.ledger.fsync);
+      l.Optional("max_segment_bytes", &c.ledger.max_segment_bytes);
+    });
+    r.Objects("collections", [&](ObjectReader& col) {
+      CollectionConfig& cc = c.collections.emplace_back();
+      col.Required("name", &cc.name);
+      col.Required("generation_dir", &cc.generation_dir);
+      col.Optional("shards", &cc.shards);
+    });
+    r.Optional("shard_servers", &c.shard_servers);
+    ReadTls(r, "tls", &c.tls);
+    ReadTls(r, "shard_client_tls", &c.shard_client_tls);
+    r.Optional("plaintext", &c.plaintext);
+    // A file could make any address a demo; only the --demo flag of `probity serve` may.
+    r.Retired("demo",
+              "is not a config key: only the --demo flag of `probity serve` relaxes the TLS "
+              "and fsync rules; remove it");
+    ReadMembers(r, "operators", &c.operators);
+    ReadMembers(r, "auditors", &c.auditors);
+    ReadMembers(r, "routers", &c.routers);
+    r.Optional("max_in_flight", &c.max_in_flight);
+    r.Optional("omp_threads_per_search", &c.omp_threads_per_search);
+    r.Optional("fanout_threads", &c.fanout_threads);
+    r.Optional("default_nprobe", &c.default_nprobe);
+    r.Optional("shard_deadline_ms", &c.shard_deadline_ms);
+    r.Optional("drain_seconds", &c.drain_seconds);
+    r.Optional("refusal_rate_per_second", &c.refusal_rate_per_second);
+  });
+  if (!status.ok()) return status;
+  return c;
 }
 
 absl::StatusOr<ServerConfig> LoadConfig(const std::filesystem::path& file) {
@@ -147,7 +302,6 @@ std::string ConfigToJson(const ServerConfig& c) {
   if (c.tls) j["tls"] = TlsTo(*c.tls);
   if (c.shard_client_tls) j["shard_client_tls"] = TlsTo(*c.shard_client_tls);
   j["plaintext"] = c.plaintext;
-  j["demo"] = c.demo;
   j["operators"] = MembersTo(c.operators);
   j["auditors"] = MembersTo(c.auditors);
   if (!c.routers.empty()) j["routers"] = MembersTo(c.routers);

@@ -153,8 +153,7 @@ absl::StatusOr<DemoFiles> PrepareDemo(const std::filesystem::path& data_dir,
     config.ledger.origin = "probity-demo/ledger";
     config.ledger.signing_key = "ledger-signing-key.pem";
     config.collections.push_back({kDemoCollection, "collections/demo/gen-1", {}});
-    config.plaintext = true;
-    config.demo = true;
+    config.plaintext = true;  // allowed off loopback only by the --demo flag itself
     config.operators.push_back({"demo-operator", Sha256Hex(*operator_token), ""});
     config.auditors.push_back({"demo-auditor", Sha256Hex(*auditor_token), ""});
     config.default_nprobe = 8;

@@ -1,7 +1,10 @@
 #pragma once
 
 // The one configuration file of `probity serve` and `probity shard` (JSON). Relative paths are
-// resolved against the data directory.
+// resolved against the data directory. Parsing is strict: an unknown key at any level, a value
+// of the wrong type or an integer out of its field's range is an error that names the key's path
+// (e.g. `config: unknown key "tls.require_client_crt"`), so a misspelling never silently falls
+// back to a default.
 
 #include <cstdint>
 #include <filesystem>
@@ -63,6 +66,8 @@ struct ServerConfig {
   std::optional<TlsConfig> shard_client_tls;  // router -> shard (CA, and client cert for mTLS)
   // Plaintext is accepted only for --demo or a loopback listen address, never on a network.
   bool plaintext = false;
+  // Set only by the --demo flag of `probity serve`, never from the file (a "demo" key is
+  // refused): it allows plaintext and ledger.fsync = false on any listen address.
   bool demo = false;
   std::vector<RoleMember> operators;
   std::vector<RoleMember> auditors;
@@ -82,10 +87,11 @@ struct ServerConfig {
 absl::StatusOr<ServerConfig> ParseConfig(const std::string& json_text,
                                          const std::filesystem::path& data_dir_default);
 absl::StatusOr<ServerConfig> LoadConfig(const std::filesystem::path& file);
+// Everything but `demo`, which belongs to the command line and not to a file.
 std::string ConfigToJson(const ServerConfig& config);
 
-// Checks the transport rules: TLS unless demo or loopback plaintext; roles never share a
-// credential.
+// Checks the transport rules: TLS unless plaintext on loopback or under --demo (config.demo);
+// roles never share a credential.
 absl::Status ValidateConfig(const ServerConfig& config);
 
 // `path` if absolute, else data_dir / path.

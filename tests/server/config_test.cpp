@@ -1,0 +1,203 @@
+// Strict parsing of the server config: unknown keys at every level and wrong types are errors
+// that name the key's path, the "demo" key is refused (only the --demo flag relaxes the
+// transport rules), and every config this repository ships or writes still parses.
+#include "probity/service/config.h"
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <fstream>
+#include <limits>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
+#include "probity/service/demo.h"
+
+namespace probity::service::testing {
+namespace {
+
+// Parses `json` and expects an InvalidArgument error whose message contains `expected`.
+void ExpectRefused(const std::string& json, const std::string& expected) {
+  const auto parsed = ParseConfig(json, "/data");
+  ASSERT_FALSE(parsed.ok()) << "accepted: " << json;
+  EXPECT_EQ(parsed.status().code(), absl::StatusCode::kInvalidArgument) << parsed.status();
+  EXPECT_TRUE(absl::StrContains(parsed.status().message(), expected))
+      << "message: " << parsed.status().message() << "\nexpected to contain: " << expected;
+}
+
+TEST(ConfigStrictnessTest, MisspeltRequireClientCertIsRefusedWithItsPath) {
+  ExpectRefused(R"({"tls": {"cert_file": "s.pem", "key_file": "s.key",
+                            "client_ca_file": "ca.pem", "require_client_crt": true}})",
+                R"(config: unknown key "tls.require_client_crt")");
+}
+
+TEST(ConfigStrictnessTest, UnknownKeysAreRefusedAtEveryLevel) {
+  ExpectRefused(R"({"listen": "127.0.0.1:1", "max_inflight": 3})",
+                R"(config: unknown key "max_inflight")");
+  ExpectRefused(R"({"ledger": {"dir": "l", "fsynk": false}})",
+                R"(config: unknown key "ledger.fsynk")");
+  ExpectRefused(R"({"shard_client_tls": {"ca_file": "ca.pem"}})",
+                R"(config: unknown key "shard_client_tls.ca_file")");
+  ExpectRefused(R"({"collections": [{"name": "a", "generation_dir": "g"},
+                                    {"name": "b", "generation_dir": "g", "shard": [1]}]})",
+                R"(config: unknown key "collections[1].shard")");
+  ExpectRefused(R"({"operators": [{"name": "o", "token": "ab"}]})",
+                R"(config: unknown key "operators[0].token")");
+  ExpectRefused(R"({"auditors": [{"name": "a", "tls_identity": "x", "role": "admin"}]})",
+                R"(config: unknown key "auditors[0].role")");
+  ExpectRefused(R"({"routers": [{"name": "r", "tls_identiy": "router"}]})",
+                R"(config: unknown key "routers[0].tls_identiy")");
+  // Quotes and control characters in a key are escaped, so the path reads unambiguously.
+  ExpectRefused(R"({"ledger": {"a\"b\n": 1}})", R"(config: unknown key "ledger.a\"b\n")");
+}
+
+TEST(ConfigStrictnessTest, WrongTypesAreRefusedWithTheKeyAndTheValue) {
+  ExpectRefused(R"({"tls": {"cert_file": "s.pem", "key_file": "s.key",
+                            "require_client_cert": "yes"}})",
+                R"(config: "tls.require_client_cert" must be true or false, not "yes")");
+  ExpectRefused(R"({"max_in_flight": "64"})",
+                R"(config: "max_in_flight" must be an integer, not "64")");
+  ExpectRefused(R"({"max_in_flight": 6.5})", R"(config: "max_in_flight" must be an integer)");
+  ExpectRefused(R"({"listen": 7443})", R"(config: "listen" must be a string, not 7443)");
+  ExpectRefused(R"({"refusal_rate_per_second": true})",
+                R"(config: "refusal_rate_per_second" must be a number)");
+  ExpectRefused(R"({"ledger": []})", R"(config: "ledger" must be an object, not an array)");
+  ExpectRefused(R"({"collections": {"name": "a"}})",
+                R"(config: "collections" must be an array, not an object)");
+  ExpectRefused(R"({"collections": [{"name": "a", "generation_dir": "g", "shards": [0, "1"]}]})",
+                R"(config: "collections[0].shards[1]" must be an integer)");
+  ExpectRefused(R"({"shard_servers": "a:1"})", R"(config: "shard_servers" must be an array)");
+  ExpectRefused(R"({"operators": ["alice"]})",
+                R"(config: "operators[0]" must be an object, not "alice")");
+  ExpectRefused(R"([1, 2])", R"(config: the top level must be an object, not an array)");
+  ExpectRefused(R"({"max_in_flight": null})", R"(config: "max_in_flight" must be an integer)");
+}
+
+TEST(ConfigStrictnessTest, IntegersOutsideTheirFieldAreRefusedNotTruncated) {
+  ExpectRefused(R"({"max_in_flight": 4294967297})", R"("max_in_flight" is out of range)");
+  ExpectRefused(R"({"max_token_bytes": -1})", R"("max_token_bytes" is out of range)");
+  ExpectRefused(R"({"ledger": {"max_segment_bytes": -5}})",
+                R"("ledger.max_segment_bytes" is out of range)");
+  const auto parsed = ParseConfig(
+      R"({"clock_skew_seconds": -9223372036854775808, "max_token_bytes": 18446744073709551615})",
+      "/data");
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_EQ(parsed->clock_skew_seconds, std::numeric_limits<int64_t>::min());
+  EXPECT_EQ(parsed->max_token_bytes, std::numeric_limits<uint64_t>::max());
+}
+
+TEST(ConfigStrictnessTest, MissingCollectionFieldsAndBadJsonAreErrorsNotExceptions) {
+  ExpectRefused(R"({"collections": [{"name": "x"}]})",
+                R"(config: missing key "collections[0].generation_dir")");
+  ExpectRefused("{not json", "config: [json.exception.parse_error");
+  ExpectRefused("", "config: [json.exception.parse_error");
+}
+
+TEST(ConfigStrictnessTest, NullTlsMeansNoTls) {
+  const auto parsed = ParseConfig(R"({"tls": null, "shard_client_tls": null})", "/data");
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_FALSE(parsed->tls.has_value());
+  EXPECT_FALSE(parsed->shard_client_tls.has_value());
+}
+
+TEST(ConfigDemoTest, TheDemoKeyIsRefusedAndOnlyTheFlagRelaxesTheTransportRules) {
+  const std::string network_plaintext =
+      R"({"listen": "0.0.0.0:7443", "plaintext": true, "ledger": {"fsync": false}})";
+  // The file cannot claim to be a demo, whatever it says.
+  for (const char* demo : {"true", "false"}) {
+    const std::string with_demo = absl::StrReplaceAll(
+        network_plaintext,
+        {{R"("plaintext")", absl::StrCat(R"("demo": )", demo, R"(, "plaintext")")}});
+    ExpectRefused(with_demo, R"(config: "demo" is not a config key: only the --demo flag)");
+  }
+  // Without the key the file parses, and is refused unless the --demo flag sets config.demo.
+  auto config = ParseConfig(network_plaintext, "/data");
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_FALSE(config->demo);
+  const absl::Status refused = ValidateConfig(*config);
+  EXPECT_EQ(refused.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(absl::StrContains(refused.message(), "plaintext is refused")) << refused;
+  config->plaintext = false;
+  config->tls = TlsConfig{"s.pem", "s.key", "", false};
+  EXPECT_TRUE(absl::StrContains(ValidateConfig(*config).message(), "fsync")) << "fsync rule";
+  config->tls.reset();
+  config->plaintext = true;
+  config->demo = true;  // what `probity serve --demo` does
+  EXPECT_TRUE(ValidateConfig(*config).ok()) << ValidateConfig(*config);
+  // And the flag never reaches a file.
+  EXPECT_FALSE(absl::StrContains(ConfigToJson(*config), "\"demo\":"));
+}
+
+// A scratch directory removed at the end of the test.
+class ScratchDir {
+ public:
+  ScratchDir() {
+    std::string pattern = (std::filesystem::temp_directory_path() / "config-test-XXXXXX").string();
+    if (mkdtemp(pattern.data()) != nullptr) path_ = pattern;
+  }
+  ~ScratchDir() {
+    std::error_code ignored;
+    if (!path_.empty()) std::filesystem::remove_all(path_, ignored);
+  }
+  const std::filesystem::path& path() const { return path_; }
+
+ private:
+  std::filesystem::path path_;
+};
+
+TEST(ConfigDemoTest, DemoConfigHasNoDemoKeyAndNeedsTheFlagOffLoopback) {
+  ScratchDir dir;
+  ASSERT_FALSE(dir.path().empty());
+  auto demo = PrepareDemo(dir.path() / "demo", "0.0.0.0:7443", /*identities=*/200);
+  ASSERT_TRUE(demo.ok()) << demo.status();
+  std::ifstream in(demo->config_file);
+  std::stringstream text;
+  text << in.rdbuf();
+  EXPECT_FALSE(absl::StrContains(text.str(), "\"demo\":")) << text.str();
+  auto config = LoadConfig(demo->config_file);
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_FALSE(ValidateConfig(*config).ok()) << "plaintext on 0.0.0.0 without --demo";
+  config->demo = true;
+  EXPECT_TRUE(ValidateConfig(*config).ok()) << ValidateConfig(*config);
+}
+
+// The JSON blocks of deploy/k8s/configmap.yaml ("name.json: |" followed by indented lines).
+std::vector<std::pair<std::string, std::string>> ConfigMapJson(const std::filesystem::path& file) {
+  std::vector<std::pair<std::string, std::string>> blocks;
+  std::ifstream in(file);
+  std::string line;
+  bool in_block = false;
+  while (std::getline(in, line)) {
+    const size_t indent = line.find_first_not_of(' ');
+    if (in_block && (indent == std::string::npos || indent > 2)) {
+      blocks.back().second += line + "\n";
+      continue;
+    }
+    in_block = false;
+    if (indent == 2 && absl::EndsWith(line, ".json: |")) {
+      blocks.push_back({line.substr(2, line.size() - 2 - 3), ""});
+      in_block = true;
+    }
+  }
+  return blocks;
+}
+
+TEST(ConfigFilesTest, KubernetesConfigMapConfigsParseAndValidate) {
+  const char* source = std::getenv("PROBITY_SOURCE_DIR");
+  ASSERT_NE(source, nullptr) << "PROBITY_SOURCE_DIR is set by the test main";
+  const auto blocks = ConfigMapJson(std::filesystem::path(source) / "deploy/k8s/configmap.yaml");
+  ASSERT_EQ(blocks.size(), 5u) << "router.json and shard-0..3.json";
+  for (const auto& [name, json] : blocks) {
+    const auto config = ParseConfig(json, "/var/lib/probity");
+    ASSERT_TRUE(config.ok()) << name << ": " << config.status();
+    EXPECT_TRUE(ValidateConfig(*config).ok()) << name << ": " << ValidateConfig(*config);
+    EXPECT_TRUE(config->tls.has_value()) << name;
+  }
+}
+
+}  // namespace
+}  // namespace probity::service::testing
