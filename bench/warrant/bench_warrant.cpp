@@ -28,7 +28,9 @@ class Setup {
     std::ofstream(dir_ / "jwks.json")
         << *AppendToJwks("", *PublicJwk(*key_, "bench-key", "bench-issuer"));
     std::ofstream revoked(dir_ / "revoked.txt");
-    for (int i = 0; i < 1000; ++i) revoked << "revoked-" << i << "\n";
+    for (int i = 0; i < 1000; ++i) {
+      revoked << R"({"iss":"bench-issuer","jti":"revoked-)" << i << "\"}\n";
+    }
   }
   ~Setup() {
     std::error_code ignored;

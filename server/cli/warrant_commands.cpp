@@ -176,7 +176,7 @@ void ExplainClaims(const nlohmann::json& payload, int64_t now) {
       {"iss", "issuing authority (must be trusted, and own the signing key)"},
       {"sub", "investigator the warrant is issued to"},
       {"aud", "deployment(s) the warrant is addressed to"},
-      {"jti", "warrant id: budget and revocation are kept per id"},
+      {"jti", "warrant id: budget and revocation are kept per issuer and id"},
       {"iat", "issued at"},
       {"nbf", "not valid before"},
       {"exp", "expires at"},
@@ -341,7 +341,7 @@ void AddWarrantCommands(CLI::App& root) {
       inspect->add_option("--token-file", inspect_flags->token_file, "file holding the token");
   token_option->excludes(file_option);
   inspect->add_option("--revocations", inspect_flags->revocations,
-                      "revocation list (one jti per line)");
+                      "revocation list (one {\"iss\",\"jti\"} JSON object per line)");
   inspect->add_option("--max-lifetime", inspect_flags->max_lifetime, "policy maximum lifetime")
       ->capture_default_str();
   inspect->add_option("--clock-skew", inspect_flags->clock_skew, "tolerated clock skew")

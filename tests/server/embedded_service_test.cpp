@@ -4,12 +4,17 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <cmath>
 #include <fstream>
+#include <limits>
 #include <nlohmann/json.hpp>
 
 #include "probity/index/generation.h"
 #include "probity/ledger/checkpoint.h"
 #include "probity/ledger/merkle.h"
+#include "probity/service/auth.h"
+#include "probity/service/search_entry.h"
+#include "probity/service/search_service.h"
 #include "probity/service/server.h"
 #include "probity/v1/admin.grpc.pb.h"
 #include "probity/v1/ledger_service.grpc.pb.h"
@@ -274,7 +279,8 @@ TEST_F(EmbeddedServiceTest, EveryRefusalClassGetsItsStatusRunsNoSearchAndIsRecor
   bad_signature[bad_signature.size() - 5] =
       bad_signature[bad_signature.size() - 5] == 'A' ? 'B' : 'A';
   const warrant::Claims revoked_claims = GoodClaims();
-  std::ofstream(world_->dir->path() / "revoked.txt", std::ios::app) << revoked_claims.jti << "\n";
+  std::ofstream(world_->dir->path() / "revoked.txt", std::ios::app)
+      << nlohmann::json{{"iss", revoked_claims.iss}, {"jti", revoked_claims.jti}}.dump() << "\n";
   auto other_issuer_token = [&] {
     warrant::Claims claims = GoodClaims();
     claims.iss = kOtherIssuer;  // signed with kIssuer's key: the kid belongs to another issuer
@@ -360,7 +366,7 @@ TEST_F(EmbeddedServiceTest, EveryRefusalClassGetsItsStatusRunsNoSearchAndIsRecor
     EXPECT_EQ(entry.outcome(), v1::OUTCOME_REFUSED);
     EXPECT_EQ(entry.refusal().code(), c.refusal);
     EXPECT_EQ(entry.query_count(), 0u);
-    EXPECT_EQ(entry.queries(0).candidates_size(), 0);
+    for (const v1::QueryRecord& query : entry.queries()) EXPECT_EQ(query.candidates_size(), 0);
   }
   EXPECT_EQ(server_->counters().shards.searches_run.load(), searches_before);
   EXPECT_EQ(Stats().shard_searches_run(), searches_before);
@@ -581,6 +587,249 @@ TEST_F(EmbeddedServiceTest, AuditorGetsConsistentCheckpointsOverTime) {
   EXPECT_TRUE(ledger::VerifyConsistency(old_checkpoint.size, new_checkpoint.size,
                                         old_checkpoint.root, new_checkpoint.root, hashes)
                   .ok());
+}
+
+// Without a warrant a caller decides nothing of an entry's size: no per-vector data, the
+// justification, collection and message cut to bounded prefixes.
+TEST_F(EmbeddedServiceTest, RefusalsWithoutAVerifiedWarrantLeaveSmallEntries) {
+  const std::string long_kid(900, 'k');
+  const std::string unknown_kid_token = [&] {
+    auto token = warrant::SignCompactJws(R"({"alg":"EdDSA","typ":"JWT","kid":")" + long_kid + "\"}",
+                                         warrant::ClaimsToJson(GoodClaims()), *world_->issuer_key);
+    EXPECT_TRUE(token.ok());
+    return *token;
+  }();
+  v1::SearchRequest long_justification = Request(0, 1);
+  long_justification.set_justification(std::string(200 << 10, 'j'));
+  v1::SearchRequest many_vectors = Request(0, 1);
+  for (int q = 1; q < 1000; ++q) *many_vectors.add_queries() = many_vectors.queries(0);
+  v1::SearchRequest long_collection = Request(0, 1);
+  long_collection.set_collection(std::string(100 << 10, 'c'));
+
+  struct Case {
+    std::string name, token;
+    v1::SearchRequest request;
+    std::string refusal;
+  };
+  v1::LedgerEntry justification_entry;
+  for (const Case& c :
+       std::vector<Case>{{"justification", "", long_justification, "missing_token"},
+                         {"vectors", "", many_vectors, "missing_token"},
+                         {"collection", "not-a-jws", long_collection, "malformed_token"},
+                         {"kid", unknown_kid_token, Request(0, 1), "unknown_key"}}) {
+    SCOPED_TRACE(c.name);
+    v1::SearchResponse response;
+    std::optional<uint64_t> index;
+    grpc::Status status = Search(c.token, c.request, &response, &index);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAUTHENTICATED) << status.error_message();
+    ASSERT_TRUE(index.has_value());
+    const v1::LedgerEntry entry = Entry(*index);
+    EXPECT_EQ(entry.refusal().code(), c.refusal);
+    EXPECT_LE(entry.ByteSizeLong(), static_cast<size_t>(config_.max_justification_bytes) + 4096);
+    EXPECT_EQ(entry.queries_size(), 0);
+    EXPECT_TRUE(entry.queries_sha256().empty());
+    EXPECT_EQ(entry.queries_received(), static_cast<uint32_t>(c.request.queries_size()));
+    if (c.name == "justification") justification_entry = entry;
+  }
+  EXPECT_NE(justification_entry.justification().find("[cut: 204800 bytes in all, SHA-256 " +
+                                                     Sha256Hex(long_justification.justification())),
+            std::string::npos);
+}
+
+TEST_F(EmbeddedServiceTest, MessagesOverTheLargestLegitimateRequestNeverReachTheLedger) {
+  const uint64_t size_before = Stats().ledger_size();
+  v1::SearchRequest huge = Request(0, 1);
+  huge.set_justification(std::string(1 << 20, 'j'));  // far past the 2 KiB cap
+  v1::SearchResponse response;
+  grpc::Status status = Search("", huge, &response, nullptr);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << status.error_message();
+  EXPECT_EQ(Stats().ledger_size(), size_before);
+  // The largest legitimate batch still gets through.
+  warrant::Claims claims = GoodClaims();
+  claims.max_queries = config_.max_queries_per_request;
+  v1::SearchRequest largest = Request(0, 1);
+  largest.set_justification(std::string(config_.max_justification_bytes, 'j'));
+  for (int q = 1; q < config_.max_queries_per_request; ++q) {
+    *largest.add_queries() = largest.queries(0);
+  }
+  status = Search(Issue(*world_, claims), largest, &response, nullptr);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(response.results_size(), config_.max_queries_per_request);
+}
+
+// Every field is checked before the warrant's budget is reserved: a warrant for one query
+// vector still has it after every one of these refusals, and no shard searched.
+TEST_F(EmbeddedServiceTest, InvalidRequestsAreRefusedBeforeTheBudgetIsTouched) {
+  warrant::Claims claims = GoodClaims();
+  claims.max_queries = 1;
+  claims.collections = {kCollection, "not-served-here"};
+  const std::string token = Issue(*world_, claims);
+  auto with = [&](const std::function<void(v1::SearchRequest&)>& edit) {
+    v1::SearchRequest request = Request(0, 1);
+    edit(request);
+    return request;
+  };
+  struct Case {
+    std::string name;
+    v1::SearchRequest request;
+    grpc::StatusCode code;
+    std::string refusal;
+  };
+  const auto invalid = grpc::StatusCode::INVALID_ARGUMENT;
+  const std::vector<Case> cases = {
+      {"NaN value", with([](auto& r) { r.mutable_queries(0)->set_values(3, std::nanf("")); }),
+       invalid, "invalid_request"},
+      {"infinite value", with([](auto& r) {
+         r.mutable_queries(0)->set_values(0, std::numeric_limits<float>::infinity());
+       }),
+       invalid, "invalid_request"},
+      {"nprobe over int", with([](auto& r) { r.set_nprobe(3'000'000'000u); }), invalid,
+       "invalid_request"},
+      {"nprobe over the bound", with([](auto& r) { r.set_nprobe(kMaxNprobe + 1); }), invalid,
+       "invalid_request"},
+      {"min_score NaN", with([](auto& r) { r.set_min_score(std::nanf("")); }), invalid,
+       "invalid_request"},
+      {"min_score infinite",
+       with([](auto& r) { r.set_min_score(-std::numeric_limits<float>::infinity()); }), invalid,
+       "invalid_request"},
+      {"k zero", with([](auto& r) { r.set_k(0); }), invalid, "invalid_request"},
+      {"k over the bound", with([](auto& r) { r.set_k(kMaxK + 1); }), invalid, "invalid_request"},
+      {"no queries", with([](auto& r) { r.clear_queries(); }), invalid, "invalid_request"},
+      {"justification over the cap", with([&](auto& r) {
+         r.set_justification(std::string(config_.max_justification_bytes + 1, 'j'));
+       }),
+       invalid, "invalid_request"},
+      {"too many queries", with([&](auto& r) {
+         for (int q = 0; q < config_.max_queries_per_request; ++q) {
+           *r.add_queries() = r.queries(0);
+         }
+       }),
+       invalid, "invalid_request"},
+      {"wrong dimension",
+       with([](auto& r) { r.mutable_queries(0)->mutable_values()->RemoveLast(); }), invalid,
+       "invalid_request"},
+      {"unknown collection", with([](auto& r) { r.set_collection("not-served-here"); }),
+       grpc::StatusCode::NOT_FOUND, "unknown_collection"},
+  };
+  const uint64_t searches_before = server_->counters().shards.searches_run.load();
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.name);
+    v1::SearchResponse response;
+    std::optional<uint64_t> index;
+    grpc::Status status = Search(token, c.request, &response, &index);
+    EXPECT_EQ(status.error_code(), c.code) << status.error_message();
+    EXPECT_EQ(status.error_message().rfind(c.refusal + ":", 0), 0u) << status.error_message();
+    ASSERT_TRUE(index.has_value());
+    const v1::LedgerEntry entry = Entry(*index);
+    EXPECT_EQ(entry.kind(), v1::ENTRY_KIND_REFUSAL);
+    EXPECT_EQ(entry.refusal().code(), c.refusal);
+    EXPECT_EQ(entry.warrant_id(), claims.jti);
+    EXPECT_LE(entry.justification().size(), static_cast<size_t>(config_.max_justification_bytes));
+  }
+  EXPECT_EQ(server_->counters().shards.searches_run.load(), searches_before);
+  v1::SearchResponse response;
+  grpc::Status status = Search(token, Request(0, 1), &response, nullptr);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  status = Search(token, Request(1, 1), &response, nullptr);
+  EXPECT_EQ(status.error_message().rfind("budget_exhausted:", 0), 0u) << status.error_message();
+}
+
+// A verified warrant's refusal is always on record, however many vectors the request carried:
+// one hash per vector up to the per-request maximum, one digest over all of them beyond.
+TEST_F(EmbeddedServiceTest, AVerifiedWarrantsRefusalOfAHugeBatchIsRecordedWithOneDigest) {
+  warrant::Claims claims = GoodClaims();
+  claims.collections = {"another-collection"};
+  const std::string token = Issue(*world_, claims);
+  v1::SearchRequest probe;
+  probe.set_collection(kCollection);
+  probe.set_k(1);
+  const int count = 5 * config_.max_queries_per_request;
+  for (int q = 0; q < count; ++q) probe.add_queries();  // empty vectors: 2 bytes each
+  v1::SearchResponse response;
+  std::optional<uint64_t> index;
+  grpc::Status status = Search(token, probe, &response, &index);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << status.error_message();
+  ASSERT_TRUE(index.has_value());
+  v1::LedgerEntry entry = Entry(*index);
+  EXPECT_EQ(entry.warrant_id(), claims.jti);
+  EXPECT_EQ(entry.queries_received(), static_cast<uint32_t>(count));
+  EXPECT_EQ(entry.queries_size(), 0);
+  EXPECT_EQ(entry.queries_sha256(), QueriesSha256(probe));
+  EXPECT_LT(entry.ByteSizeLong(), 4096u);
+
+  probe.mutable_queries()->DeleteSubrange(10, count - 10);
+  index.reset();
+  status = Search(token, probe, &response, &index);
+  EXPECT_EQ(status.error_message().rfind("collection_out_of_scope:", 0), 0u)
+      << status.error_message();
+  ASSERT_TRUE(index.has_value());
+  entry = Entry(*index);
+  EXPECT_EQ(entry.queries_received(), 10u);
+  EXPECT_EQ(entry.queries_size(), 10);
+  EXPECT_EQ(entry.queries(0).vector_sha256(), Sha256Bytes(""));
+}
+
+TEST_F(EmbeddedServiceTest, AnonymousJunkCannotCrowdOutAVerifiedWarrantsRefusals) {
+  config_.refusal_rate_per_second = 0.2;  // burst of 1, then one per 5 s
+  config_.refusal_rate_per_caller_per_second = 0.2;
+  StartServer();
+  v1::SearchResponse response;
+  std::optional<uint64_t> index;
+  ASSERT_EQ(Search("", Request(0, 1), &response, &index).error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_TRUE(index.has_value());
+  for (int i = 0; i < 4; ++i) {
+    index.reset();
+    Search("junk", Request(0, 1), &response, &index);
+    EXPECT_FALSE(index.has_value());  // this caller's refusals are over its limit
+  }
+  warrant::Claims claims = GoodClaims();
+  claims.collections = {"another-collection"};
+  const std::string token = Issue(*world_, claims);
+  for (int i = 0; i < 3; ++i) {
+    index.reset();
+    grpc::Status status = Search(token, Request(0, 1), &response, &index);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::PERMISSION_DENIED);
+    ASSERT_TRUE(index.has_value()) << "probe " << i << " was not recorded";
+    EXPECT_EQ(Entry(*index).refusal().code(), "collection_out_of_scope");
+    EXPECT_EQ(Entry(*index).warrant_id(), claims.jti);
+  }
+  EXPECT_EQ(Stats().refusals_not_recorded(), 4u);
+}
+
+// Two issuers that pick the same jti have two warrants: one's searches, restart and revocation
+// leave the other's budget and validity alone.
+TEST_F(EmbeddedServiceTest, IssuersShareNeitherBudgetsNorRevocations) {
+  warrant::Claims claims_a = GoodClaims();
+  claims_a.max_queries = 2;
+  warrant::Claims claims_b = claims_a;  // the same jti
+  claims_b.iss = kOtherIssuer;
+  const std::string token_a = Issue(*world_, claims_a);
+  auto token_b = warrant::IssueToken(claims_b, *world_->other_issuer_key, kOtherKid);
+  ASSERT_TRUE(token_b.ok()) << token_b.status();
+  v1::SearchResponse response;
+  ASSERT_TRUE(Search(token_a, Request(0, 2), &response, nullptr).ok());
+  grpc::Status status = Search(*token_b, Request(0, 1), &response, nullptr);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  StartServer();  // budgets rebuilt from the ledger, per issuer and jti
+  EXPECT_EQ(Search(token_a, Request(0, 1), &response, nullptr)
+                .error_message()
+                .rfind("budget_exhausted:", 0),
+            0u);
+  status = Search(*token_b, Request(1, 1), &response, nullptr);
+  ASSERT_TRUE(status.ok()) << status.error_message();
+
+  claims_a.jti = claims_b.jti = *warrant::RandomJti();
+  const std::string fresh_a = Issue(*world_, claims_a);
+  auto fresh_b = warrant::IssueToken(claims_b, *world_->other_issuer_key, kOtherKid);
+  ASSERT_TRUE(fresh_b.ok());
+  std::ofstream(world_->dir->path() / "revoked.txt", std::ios::app)
+      << nlohmann::json{{"iss", kIssuer}, {"jti", claims_a.jti}}.dump() << "\n";
+  StartServer();  // reads the revocation list afresh
+  status = Search(fresh_a, Request(0, 1), &response, nullptr);
+  EXPECT_EQ(status.error_message().rfind("revoked:", 0), 0u) << status.error_message();
+  status = Search(*fresh_b, Request(0, 1), &response, nullptr);
+  EXPECT_TRUE(status.ok()) << status.error_message();
 }
 
 }  // namespace

@@ -103,6 +103,7 @@ TEST(InFlightTest, SearchesOverTheBoundGetResourceExhaustedAndTheOthersFinish) {
   const grpc::Status over = search(&third);
   EXPECT_EQ(over.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << over.error_message();
   EXPECT_EQ(third.results_size(), 0);
+  EXPECT_EQ(counters.searches_refused_busy.load(), 1u);  // counted for Admin.Stats
 
   gate->Open();
   a.join();

@@ -2,6 +2,8 @@
 // partial results; refusal rate limiting and budget restoration; configuration rules.
 #include <gtest/gtest.h>
 
+#include <functional>
+
 #include "fake_ledger.h"
 #include "probity/service/audit_log.h"
 #include "probity/service/config.h"
@@ -140,14 +142,16 @@ v1::LedgerEntry Refusal(const std::string& code) {
   return entry;
 }
 
+const RefusalSource kAnonymous{"ip:192.0.2.1", false};
+
 TEST(AuditLogTest, RefusalsBeyondTheRateLimitAreCountedNotRecorded) {
   FakeLedger ledger;
   AuditLog audit(ledger, /*refusals_per_second=*/0.2);  // burst of 1, then one per 5 s
-  auto first = audit.AppendRefusal(Refusal("bad_signature"));
+  auto first = audit.AppendRefusal(Refusal("bad_signature"), kAnonymous);
   ASSERT_TRUE(first.ok());
   EXPECT_TRUE(first->has_value());
   for (int i = 0; i < 3; ++i) {
-    auto dropped = audit.AppendRefusal(Refusal("bad_signature"));
+    auto dropped = audit.AppendRefusal(Refusal("bad_signature"), kAnonymous);
     ASSERT_TRUE(dropped.ok());
     EXPECT_FALSE(dropped->has_value());
   }
@@ -160,26 +164,72 @@ TEST(AuditLogTest, RefusalsBeyondTheRateLimitAreCountedNotRecorded) {
   EXPECT_EQ(ledger.Size(), 2u);
 }
 
-TEST(AuditLogTest, BudgetsAreRebuiltFromSearchEntries) {
+TEST(AuditLogTest, RefusalsOfAVerifiedWarrantAreNeverDropped) {
   FakeLedger ledger;
-  auto search = [&](const std::string& jti, uint32_t count, v1::EntryKind kind) {
+  AuditLog audit(ledger, /*refusals_per_second=*/0.2);
+  ASSERT_TRUE(audit.AppendRefusal(Refusal("bad_signature"), kAnonymous).ok());
+  ASSERT_FALSE(audit.AppendRefusal(Refusal("bad_signature"), kAnonymous)->has_value());
+  // The same caller, now with a warrant that verified: recorded every time.
+  for (int i = 0; i < 20; ++i) {
+    auto recorded =
+        audit.AppendRefusal(Refusal("collection_out_of_scope"), {kAnonymous.caller, true});
+    ASSERT_TRUE(recorded.ok());
+    EXPECT_TRUE(recorded->has_value());
+  }
+  EXPECT_EQ(ledger.Size(), 21u);
+  EXPECT_EQ(audit.refusals_not_recorded(), 1u);
+}
+
+// Appends fail while `fail` is set, standing in for a full disk or an entry over the cap.
+class FlakyLedger : public FakeLedger {
+ public:
+  bool fail = false;
+  absl::StatusOr<ledger::Receipt> Append(const v1::LedgerEntry& entry) override {
+    if (fail) return absl::InvalidArgumentError("record over the cap (injected)");
+    return FakeLedger::Append(entry);
+  }
+};
+
+TEST(AuditLogTest, ARefusalLostToAFailedAppendIsNotBlamedOnTheRateLimit) {
+  FlakyLedger ledger;
+  AuditLog audit(ledger, /*refusals_per_second=*/100);
+  ledger.fail = true;
+  EXPECT_FALSE(audit.AppendRefusal(Refusal("collection_out_of_scope"), {"tls:x", true}).ok());
+  ledger.fail = false;
+  ASSERT_TRUE(audit.AppendRefusal(Refusal("budget_exhausted"), {"tls:x", true}).ok());
+  const std::string message = ledger.Entry(0).refusal().message();
+  EXPECT_NE(message.find("1 earlier refusals not recorded: the ledger could not append"),
+            std::string::npos)
+      << message;
+  EXPECT_EQ(message.find("rate limit"), std::string::npos) << message;
+  EXPECT_EQ(audit.refusals_not_recorded(), 0u);  // the Stats counter of the rate limit
+}
+
+TEST(AuditLogTest, BudgetsAreRebuiltFromSearchEntriesPerIssuerAndWarrant) {
+  FakeLedger ledger;
+  auto search = [&](const std::string& issuer, const std::string& jti, uint32_t count,
+                    v1::EntryKind kind) {
     v1::LedgerEntry entry;
     entry.set_kind(kind);
+    entry.set_issuer(issuer);
     entry.set_warrant_id(jti);
     entry.set_query_count(count);
     ASSERT_TRUE(ledger.Append(entry).ok());
   };
-  search("w1", 3, v1::ENTRY_KIND_SEARCH);
-  search("w2", 1, v1::ENTRY_KIND_SEARCH);
-  search("w1", 2, v1::ENTRY_KIND_SEARCH);
-  search("w1", 0, v1::ENTRY_KIND_REFUSAL);
+  search("a", "w1", 3, v1::ENTRY_KIND_SEARCH);
+  search("a", "w2", 1, v1::ENTRY_KIND_SEARCH);
+  search("a", "w1", 2, v1::ENTRY_KIND_SEARCH);
+  search("a", "w1", 0, v1::ENTRY_KIND_REFUSAL);
+  search("b", "w1", 4, v1::ENTRY_KIND_SEARCH);  // another issuer's warrant with the same jti
   AuditLog audit(ledger, 10);
   warrant::BudgetTracker budgets;
   ASSERT_TRUE(audit.RestoreBudgets(budgets).ok());
-  EXPECT_EQ(budgets.Used("w1"), 5);
-  EXPECT_EQ(budgets.Used("w2"), 1);
-  EXPECT_FALSE(budgets.TryReserve("w1", 1, 5));
-  EXPECT_TRUE(budgets.TryReserve("w2", 4, 5));
+  EXPECT_EQ(budgets.Used({"a", "w1"}), 5);
+  EXPECT_EQ(budgets.Used({"a", "w2"}), 1);
+  EXPECT_EQ(budgets.Used({"b", "w1"}), 4);
+  EXPECT_FALSE(budgets.TryReserve({"a", "w1"}, 1, 5));
+  EXPECT_TRUE(budgets.TryReserve({"a", "w2"}, 4, 5));
+  EXPECT_TRUE(budgets.TryReserve({"b", "w1"}, 1, 5));
 }
 
 TEST(ConfigTest, RoundTripsThroughJson) {
@@ -201,6 +251,31 @@ TEST(ConfigTest, RoundTripsThroughJson) {
   EXPECT_EQ(Resolve(*parsed, "ledger"), std::filesystem::path("/data/ledger"));
   EXPECT_FALSE(ParseConfig("{not json", "/").ok());
   EXPECT_FALSE(ParseConfig(R"({"collections":[{"name":"x"}]})", "/").ok());
+}
+
+TEST(ConfigTest, SearchBoundsRoundTripAndAreValidated) {
+  ServerConfig config;
+  config.plaintext = true;
+  config.max_queries_per_request = 77;
+  config.max_justification_bytes = 512;
+  config.refusal_rate_per_caller_per_second = 0.5;
+  config.refusal_callers_tracked = 9;
+  auto parsed = ParseConfig(ConfigToJson(config), "/");
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_EQ(parsed->max_queries_per_request, 77);
+  EXPECT_EQ(parsed->max_justification_bytes, 512);
+  EXPECT_EQ(parsed->refusal_rate_per_caller_per_second, 0.5);
+  EXPECT_EQ(parsed->refusal_callers_tracked, 9);
+  EXPECT_TRUE(ValidateConfig(*parsed).ok());
+  for (auto edit : std::vector<std::function<void(ServerConfig&)>>{
+           [](ServerConfig& c) { c.max_queries_per_request = 0; },
+           [](ServerConfig& c) { c.max_justification_bytes = -1; },
+           [](ServerConfig& c) { c.refusal_rate_per_caller_per_second = 0; },
+           [](ServerConfig& c) { c.refusal_callers_tracked = 0; }}) {
+    ServerConfig bad = *parsed;
+    edit(bad);
+    EXPECT_EQ(ValidateConfig(bad).code(), absl::StatusCode::kInvalidArgument);
+  }
 }
 
 TEST(ConfigTest, LedgerWithoutFsyncIsRefusedOffLoopback) {

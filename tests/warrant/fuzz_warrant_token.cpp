@@ -62,7 +62,8 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
   auto jwks = jwk.ok() ? AppendToJwks("", *jwk) : jwk.status();
   if (!jwks.ok()) Fail("jwks");
   std::ofstream(fixture->dir / "jwks.json") << *jwks;
-  std::ofstream(fixture->dir / "revoked.txt") << "revoked-jti\n";
+  std::ofstream(fixture->dir / "revoked.txt") << R"({"iss":"fuzz-issuer","jti":"revoked-jti"})"
+                                              << "\n";
   Verifier::Options options;
   options.policy.audience = "fuzz";
   options.jwks_file = fixture->dir / "jwks.json";

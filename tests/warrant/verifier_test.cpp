@@ -28,7 +28,9 @@ class VerifierTest : public ::testing::Test {
   void SetUp() override {
     testing::WriteFile(jwks_file(),
                        testing::JwksOf({&authority_a_, &authority_a_next_, &authority_b_}));
-    testing::WriteFile(revocation_file(), "# revoked warrants\nwarrant-revoked\n");
+    testing::WriteFile(
+        revocation_file(),
+        "# revoked warrants\n{\"iss\":\"authority-a\",\"jti\":\"warrant-revoked\"}\n");
     verifier_ = NewVerifier();
   }
 
@@ -285,14 +287,57 @@ TEST_F(VerifierTest, Revoked) {
   auto result = verifier_->Verify(Sign(authority_a_, claims), kNow);
   EXPECT_EQ(CodeOf(result), RefusalCode::kRevoked);
   EXPECT_FALSE(std::get<Refusal>(result).IsAuthentication());
-  // Lists written on other systems: CRLF line ends and padding are not part of the jti.
-  testing::WriteFile(revocation_file(), "\r\n  warrant-0001 \r\n# warrant-0002\r\n");
+  // Lists written on other systems: CRLF line ends and padding are not part of the entry.
+  testing::WriteFile(revocation_file(),
+                     "\r\n  {\"iss\":\"authority-a\",\"jti\":\"warrant-0001\"} \r\n"
+                     "# {\"iss\":\"authority-a\",\"jti\":\"warrant-0002\"}\r\n");
   ASSERT_TRUE(verifier_->Reload().ok());
   EXPECT_EQ(RefusalFor(Sign(authority_a_, Valid())), RefusalCode::kRevoked);
   Claims commented_out = Valid();
   commented_out.jti = "warrant-0002";
   EXPECT_TRUE(std::holds_alternative<VerifiedWarrant>(
       verifier_->Verify(Sign(authority_a_, commented_out), kNow)));
+}
+
+TEST_F(VerifierTest, RevocationNamesTheIssuerAndStopsOnlyThatIssuersWarrant) {
+  // Both issuers picked the jti "warrant-0001"; issuer a revokes its own.
+  testing::WriteFile(revocation_file(), R"({"iss":"authority-a","jti":"warrant-0001"})");
+  ASSERT_TRUE(verifier_->Reload().ok());
+  EXPECT_EQ(RefusalFor(Sign(authority_a_, Valid())), RefusalCode::kRevoked);
+  Claims of_b = ValidClaims(kNow, "authority-b");
+  ASSERT_EQ(of_b.jti, Valid().jti);
+  auto result = verifier_->Verify(Sign(authority_b_, of_b), kNow);
+  EXPECT_TRUE(std::holds_alternative<VerifiedWarrant>(result)) << std::get<Refusal>(result).message;
+}
+
+TEST_F(VerifierTest, RevocationListInTheEarlierOrAnUnclearFormatIsRefusedWhole) {
+  const std::string token = Sign(authority_a_, Valid());
+  testing::WriteFile(revocation_file(), R"({"iss":"authority-a","jti":"warrant-0001"})");
+  ASSERT_TRUE(verifier_->Reload().ok());
+  ASSERT_EQ(RefusalFor(token), RefusalCode::kRevoked);
+  for (const std::string& broken : {
+           std::string("# one bare jti\nwarrant-0001\n"),  // the earlier format
+           std::string(R"({"jti":"warrant-0001"})"),
+           std::string(R"({"iss":"authority-a","jti":""})"),
+           std::string(R"({"iss":"authority-a","jti":7})"),
+           std::string(R"({"iss":"authority-a","jti":"w","reason":"x"})"),
+           std::string(R"({"iss":"authority-a","jti":"w","jti":"warrant-0001"})"),
+           std::string(R"({"iss":"authority-a","jti":"warrant-0001")"),
+       }) {
+    SCOPED_TRACE(broken);
+    testing::WriteFile(revocation_file(), broken);
+    const absl::Status status = verifier_->Reload();
+    EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_NE(status.message().find("line "), std::string::npos) << status;
+    // The list in force stays in force: a broken file never un-revokes a warrant.
+    EXPECT_EQ(RefusalFor(token), RefusalCode::kRevoked);
+  }
+  Verifier::Options options;
+  options.policy.audience = kAudience;
+  options.jwks_file = jwks_file();
+  options.revocation_file = revocation_file();
+  testing::WriteFile(revocation_file(), "warrant-0001\n");
+  EXPECT_FALSE(Verifier::Create(options).ok());
 }
 
 TEST_F(VerifierTest, OversizedToken) {
@@ -307,7 +352,7 @@ TEST_F(VerifierTest, CachedWarrantIsStillCheckedForTimeAndRevocation) {
   ASSERT_TRUE(std::holds_alternative<VerifiedWarrant>(verifier_->Verify(token, kNow)));
   ASSERT_TRUE(std::holds_alternative<VerifiedWarrant>(verifier_->Verify(token, kNow)));
   EXPECT_EQ(RefusalFor(token, kNow + absl::Hours(2)), RefusalCode::kExpired);
-  testing::WriteFile(revocation_file(), "warrant-0001\n");
+  testing::WriteFile(revocation_file(), R"({"iss":"authority-a","jti":"warrant-0001"})");
   ASSERT_TRUE(verifier_->Reload().ok());
   EXPECT_EQ(RefusalFor(token), RefusalCode::kRevoked);
 }
@@ -335,7 +380,7 @@ TEST_F(VerifierTest, ReloadIfChangedPicksUpRotationAndRemoval) {
   EXPECT_EQ(RefusalFor(old_token), RefusalCode::kUnknownKey);
 
   // Revocation list changes are picked up the same way.
-  testing::WriteFile(revocation_file(), "warrant-0001\n");
+  testing::WriteFile(revocation_file(), R"({"iss":"authority-a","jti":"warrant-0001"})");
   ASSERT_TRUE(verifier_->ReloadIfChanged().ok());
   EXPECT_EQ(RefusalFor(new_token), RefusalCode::kRevoked);
 }

@@ -130,6 +130,7 @@ grpc::Status AdminServiceImpl::Stats(grpc::ServerContext* context,
   response->set_ledger_size(deps_.audit->ledger().Size());
   response->set_in_flight(std::max<int64_t>(0, counters.in_flight.load()));
   response->set_refusals_not_recorded(deps_.audit->refusals_not_recorded());
+  response->set_searches_refused_busy(counters.searches_refused_busy.load());
   return grpc::Status::OK;
 }
 

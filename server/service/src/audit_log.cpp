@@ -1,7 +1,7 @@
 #include "probity/service/audit_log.h"
 
-#include <algorithm>
 #include <map>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 
@@ -9,50 +9,45 @@ namespace probity::service {
 
 int64_t NowMicros() { return absl::ToUnixMicros(absl::Now()); }
 
-AuditLog::AuditLog(ledger::Ledger& ledger, double refusals_per_second)
-    : ledger_(ledger),
-      refusals_per_second_(refusals_per_second),
-      burst_(std::max(1.0, refusals_per_second * 5)),
-      tokens_(burst_),
-      last_refill_(absl::Now()) {}
+AuditLog::AuditLog(ledger::Ledger& ledger, RefusalLimits limits, RefusalLimiter::Clock clock)
+    : ledger_(ledger), limiter_(limits, std::move(clock)) {}
 
 absl::StatusOr<ledger::Receipt> AuditLog::Append(const v1::LedgerEntry& entry) {
   return ledger_.Append(entry);
 }
 
-bool AuditLog::TakeRefusalToken() {
-  std::lock_guard lock(bucket_mutex_);
-  const absl::Time now = absl::Now();
-  tokens_ =
-      std::min(burst_, tokens_ + absl::ToDoubleSeconds(now - last_refill_) * refusals_per_second_);
-  last_refill_ = now;
-  if (tokens_ < 1) return false;
-  tokens_ -= 1;
-  return true;
-}
-
-absl::StatusOr<std::optional<ledger::Receipt>> AuditLog::AppendRefusal(v1::LedgerEntry entry) {
-  if (!TakeRefusalToken()) {
+absl::StatusOr<std::optional<ledger::Receipt>> AuditLog::AppendRefusal(
+    v1::LedgerEntry entry, const RefusalSource& source) {
+  if (!source.warrant_verified && !limiter_.TryTake(source.caller)) {
     refusals_not_recorded_.fetch_add(1);
-    unreported_drops_.fetch_add(1);
+    unreported_rate_limited_.fetch_add(1);
     return std::nullopt;
   }
-  const uint64_t dropped = unreported_drops_.exchange(0);
-  if (dropped > 0) {
-    entry.mutable_refusal()->set_message(
-        absl::StrCat(entry.refusal().message(), " [", dropped,
-                     " earlier refusals not recorded: over the refusal rate limit]"));
+  const uint64_t rate_limited = unreported_rate_limited_.exchange(0);
+  const uint64_t failed = unreported_failed_.exchange(0);
+  std::string note;
+  if (rate_limited > 0) {
+    absl::StrAppend(&note, " [", rate_limited,
+                    " earlier refusals not recorded: over the refusal rate limit]");
+  }
+  if (failed > 0) {
+    absl::StrAppend(&note, " [", failed,
+                    " earlier refusals not recorded: the ledger could not append them]");
+  }
+  if (!note.empty()) {
+    entry.mutable_refusal()->set_message(absl::StrCat(entry.refusal().message(), note));
   }
   auto receipt = ledger_.Append(entry);
   if (!receipt.ok()) {
-    unreported_drops_.fetch_add(dropped + 1);
+    unreported_rate_limited_.fetch_add(rate_limited);
+    unreported_failed_.fetch_add(failed + 1);
     return receipt.status();
   }
   return std::optional<ledger::Receipt>(*receipt);
 }
 
 absl::Status AuditLog::RestoreBudgets(warrant::BudgetTracker& budgets) const {
-  std::map<std::string, int64_t> used;
+  std::map<std::pair<std::string, std::string>, int64_t> used;
   const uint64_t size = ledger_.Size();
   for (uint64_t index = 0; index < size; ++index) {
     auto bytes = ledger_.ReadEntry(index);
@@ -62,10 +57,12 @@ absl::Status AuditLog::RestoreBudgets(warrant::BudgetTracker& budgets) const {
       return absl::DataLossError(absl::StrCat("ledger entry ", index, " does not parse"));
     }
     if (entry.kind() == v1::ENTRY_KIND_SEARCH && !entry.warrant_id().empty()) {
-      used[entry.warrant_id()] += entry.query_count();
+      used[{entry.issuer(), entry.warrant_id()}] += entry.query_count();
     }
   }
-  for (const auto& [jti, count] : used) budgets.Restore(jti, count);
+  for (const auto& [warrant, count] : used) {
+    budgets.Restore(warrant::WarrantId{warrant.first, warrant.second}, count);
+  }
   return absl::OkStatus();
 }
 

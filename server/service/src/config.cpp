@@ -258,6 +258,10 @@ absl::StatusOr<ServerConfig> ParseConfig(const std::string& json_text,
     r.Optional("shard_deadline_ms", &c.shard_deadline_ms);
     r.Optional("drain_seconds", &c.drain_seconds);
     r.Optional("refusal_rate_per_second", &c.refusal_rate_per_second);
+    r.Optional("refusal_rate_per_caller_per_second", &c.refusal_rate_per_caller_per_second);
+    r.Optional("refusal_callers_tracked", &c.refusal_callers_tracked);
+    r.Optional("max_queries_per_request", &c.max_queries_per_request);
+    r.Optional("max_justification_bytes", &c.max_justification_bytes);
   });
   if (!status.ok()) return status;
   return c;
@@ -312,6 +316,10 @@ std::string ConfigToJson(const ServerConfig& c) {
   j["shard_deadline_ms"] = c.shard_deadline_ms;
   j["drain_seconds"] = c.drain_seconds;
   j["refusal_rate_per_second"] = c.refusal_rate_per_second;
+  j["refusal_rate_per_caller_per_second"] = c.refusal_rate_per_caller_per_second;
+  j["refusal_callers_tracked"] = c.refusal_callers_tracked;
+  j["max_queries_per_request"] = c.max_queries_per_request;
+  j["max_justification_bytes"] = c.max_justification_bytes;
   return j.dump(2) + "\n";
 }
 
@@ -347,6 +355,19 @@ absl::Status ValidateConfig(const ServerConfig& c) {
   if (c.max_in_flight < 1) return absl::InvalidArgumentError("config: max_in_flight < 1");
   if (c.omp_threads_per_search < 1) {
     return absl::InvalidArgumentError("config: omp_threads_per_search < 1");
+  }
+  // Bounds of the Search path: each one keeps what a caller can make the server read or write.
+  if (!(c.refusal_rate_per_second > 0) || !(c.refusal_rate_per_caller_per_second > 0) ||
+      c.refusal_callers_tracked < 1) {
+    return absl::InvalidArgumentError(
+        "config: refusal_rate_per_second, refusal_rate_per_caller_per_second and "
+        "refusal_callers_tracked must be positive");
+  }
+  if (c.max_queries_per_request < 1 || c.max_queries_per_request > (1 << 20)) {
+    return absl::InvalidArgumentError("config: max_queries_per_request must be 1 .. 1048576");
+  }
+  if (c.max_justification_bytes < 0 || c.max_justification_bytes > (1 << 20)) {
+    return absl::InvalidArgumentError("config: max_justification_bytes must be 0 .. 1048576");
   }
   // A credential that opened both Admin and Ledger would mix the operator and auditor roles.
   std::set<std::string> operator_keys;

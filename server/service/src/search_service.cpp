@@ -3,12 +3,16 @@
 #include <grpcpp/grpcpp.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <cmath>
+#include <limits>
 #include <variant>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "probity/service/auth.h"
 #include "probity/service/grpc_status.h"
+#include "probity/service/search_entry.h"
 
 namespace probity::service {
 namespace {
@@ -32,18 +36,114 @@ void FillWarrant(const warrant::VerifiedWarrant& warrant, v1::LedgerEntry& entry
   entry.set_purpose(warrant.claims.purpose);
 }
 
+grpc::StatusCode StatusCodeOf(const warrant::Refusal& refusal) {
+  return refusal.IsAuthentication() ? grpc::StatusCode::UNAUTHENTICATED
+                                    : grpc::StatusCode::PERMISSION_DENIED;
+}
+
+// Per refusal entry beyond its justification and per-vector records: time, parameters, the
+// bounded collection, identity and message, the warrant's claims and hashes, with room to spare.
+constexpr size_t kRefusalEntryOverheadBytes = 4096;
+constexpr size_t kVerifiedRefusalOverheadBytes = 64 << 10;  // claims of a signed warrant
+constexpr size_t kQueryRecordBytes = 40;                    // one vector_sha256 record
+
 }  // namespace
 
-grpc::Status SearchServiceImpl::Refuse(grpc::ServerContext* context, v1::LedgerEntry entry,
-                                       grpc::StatusCode code, const std::string& refusal_code,
+int MaxSearchMessageBytes(int max_queries_per_request, int largest_dim,
+                          int max_justification_bytes) {
+  // A QueryVector costs its floats plus at most 12 bytes of tags and lengths; 64 KiB covers the
+  // collection name, scalar fields and the message framing.
+  const int64_t bytes =
+      int64_t{std::max(1, max_queries_per_request)} * (int64_t{std::max(1, largest_dim)} * 4 + 16) +
+      std::max(0, max_justification_bytes) + (64 << 10);
+  return static_cast<int>(std::min<int64_t>(bytes, std::numeric_limits<int>::max()));
+}
+
+v1::LedgerEntry SearchServiceImpl::RequestEntry(
+    const v1::SearchRequest& request, const std::optional<std::string>& tls_identity) const {
+  v1::LedgerEntry entry;
+  entry.set_time_unix_micros(NowMicros());
+  entry.add_collections(BoundedText(request.collection(), kMaxRecordedNameBytes));
+  entry.set_justification(
+      BoundedText(request.justification(), static_cast<size_t>(options_.max_justification_bytes)));
+  v1::SearchParameters* parameters = entry.mutable_parameters();
+  parameters->set_k(request.k());
+  parameters->set_nprobe(request.nprobe() > 0 ? request.nprobe()
+                                              : static_cast<uint32_t>(options_.default_nprobe));
+  if (request.has_min_score()) parameters->set_min_score(request.min_score());
+  parameters->set_allow_partial(request.allow_partial());
+  if (tls_identity) {
+    entry.mutable_investigator()->set_tls_identity(
+        BoundedText(*tls_identity, kMaxRecordedNameBytes));
+  }
+  return entry;
+}
+
+std::optional<std::string> SearchServiceImpl::InvalidRequest(
+    const v1::SearchRequest& request) const {
+  const int64_t nq = request.queries_size();
+  if (nq == 0) return "a search needs at least one query vector";
+  if (nq > options_.max_queries_per_request) {
+    return absl::StrCat("the request carries ", nq, " query vectors; this server takes at most ",
+                        options_.max_queries_per_request, " per request");
+  }
+  if (request.k() == 0 || request.k() > kMaxK) {
+    return absl::StrCat("k must be 1 .. ", kMaxK, ", got ", request.k());
+  }
+  if (nq * request.k() > kMaxCandidatesPerRequest) {
+    return absl::StrCat("k x query vectors is ", nq * request.k(), ", over this server's limit of ",
+                        kMaxCandidatesPerRequest, " candidates per request");
+  }
+  if (request.nprobe() > kMaxNprobe) {
+    return absl::StrCat("nprobe must be 0 (the server's default) .. ", kMaxNprobe, ", got ",
+                        request.nprobe());
+  }
+  if (request.has_min_score() && !std::isfinite(request.min_score())) {
+    return "min_score must be a finite number";
+  }
+  if (request.justification().size() > static_cast<size_t>(options_.max_justification_bytes)) {
+    return absl::StrCat("the justification has ", request.justification().size(),
+                        " bytes, more than this server's limit of ",
+                        options_.max_justification_bytes);
+  }
+  for (int q = 0; q < nq; ++q) {
+    const auto& values = request.queries(q).values();
+    if (!std::all_of(values.begin(), values.end(), [](float v) { return std::isfinite(v); })) {
+      return absl::StrCat("query vector ", q, " holds a NaN or infinite value");
+    }
+  }
+  return std::nullopt;
+}
+
+grpc::Status SearchServiceImpl::Refuse(grpc::ServerContext* context,
+                                       const v1::SearchRequest& request, v1::LedgerEntry entry,
+                                       const RefusalSource& source, grpc::StatusCode code,
+                                       const std::string& refusal_code,
                                        const std::string& message) {
   counters_.refusals.fetch_add(1);
   entry.set_kind(v1::ENTRY_KIND_REFUSAL);
   entry.set_outcome(v1::OUTCOME_REFUSED);
   entry.set_query_count(0);
+  entry.set_queries_received(static_cast<uint32_t>(request.queries_size()));
   entry.mutable_refusal()->set_code(refusal_code);
-  entry.mutable_refusal()->set_message(message);
-  auto receipt = audit_.AppendRefusal(std::move(entry));
+  entry.mutable_refusal()->set_message(BoundedText(message, kMaxRecordedMessageBytes));
+  size_t max_bytes = static_cast<size_t>(options_.max_justification_bytes) +
+                     kMaxRecordedMessageBytes + kRefusalEntryOverheadBytes;
+  if (source.warrant_verified) {
+    // A verified caller's query vectors are on record: one hash per vector for a batch this
+    // server would accept, one digest over all of them beyond (never an entry over the cap).
+    if (request.queries_size() <= options_.max_queries_per_request) {
+      RecordQueryHashes(request, entry);
+    } else {
+      entry.set_queries_sha256(QueriesSha256(request));
+    }
+    max_bytes += kVerifiedRefusalOverheadBytes +
+                 kQueryRecordBytes * static_cast<size_t>(options_.max_queries_per_request);
+  }
+  if (!FitRefusalEntry(request, max_bytes, entry)) {
+    spdlog::error("refusal ({}) entry over {} bytes even when cut", refusal_code, max_bytes);
+  }
+  auto receipt = audit_.AppendRefusal(std::move(entry), source);
   if (!receipt.ok()) {
     // The request is refused either way; no search ran, so nothing is answered unrecorded.
     spdlog::error("refusal ({}) could not be recorded: {}", refusal_code,
@@ -59,6 +159,7 @@ grpc::Status SearchServiceImpl::Search(grpc::ServerContext* context,
                                        v1::SearchResponse* response) {
   if (counters_.in_flight.fetch_add(1) >= options_.max_in_flight) {
     counters_.in_flight.fetch_sub(1);
+    counters_.searches_refused_busy.fetch_add(1);
     return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
                         absl::StrCat("server busy: ", options_.max_in_flight,
                                      " searches in flight; retry with backoff"));
@@ -66,86 +167,76 @@ grpc::Status SearchServiceImpl::Search(grpc::ServerContext* context,
   InFlightSlot slot(counters_.in_flight);
 
   const int64_t nq = request->queries_size();
-  v1::LedgerEntry entry;
-  entry.set_time_unix_micros(NowMicros());
-  entry.add_collections(request->collection());
-  entry.set_justification(request->justification());
-  const int nprobe =
-      request->nprobe() > 0 ? static_cast<int>(request->nprobe()) : options_.default_nprobe;
-  v1::SearchParameters* parameters = entry.mutable_parameters();
-  parameters->set_k(request->k());
-  parameters->set_nprobe(nprobe);
-  if (request->has_min_score()) parameters->set_min_score(request->min_score());
-  parameters->set_allow_partial(request->allow_partial());
-  for (const v1::QueryVector& query : request->queries()) {
-    const std::string_view bytes(reinterpret_cast<const char*>(query.values().data()),
-                                 query.values_size() * sizeof(float));
-    entry.add_queries()->set_vector_sha256(Sha256Bytes(bytes));
-  }
   const std::optional<std::string> identity = TlsClientIdentity(*context);
-  if (identity) entry.mutable_investigator()->set_tls_identity(*identity);
+  RefusalSource source{CallerKey(identity, context->peer()), /*warrant_verified=*/false};
+  v1::LedgerEntry entry = RequestEntry(*request, identity);
 
-  // 1. The warrant, before anything else touches the request.
+  // 1. The warrant, before anything else touches the request: until it verifies, the entry
+  //    holds nothing of the query vectors but their count.
   const std::optional<std::string> token = BearerToken(*context);
   if (token && !token->empty()) {
     entry.set_warrant_sha256(Sha256Bytes(*token));
   }
   const auto verified = verifier_.Verify(token.value_or(""), absl::Now());
   if (const auto* refusal = std::get_if<warrant::Refusal>(&verified)) {
-    const auto code = refusal->IsAuthentication() ? grpc::StatusCode::UNAUTHENTICATED
-                                                  : grpc::StatusCode::PERMISSION_DENIED;
-    return Refuse(context, std::move(entry), code,
+    return Refuse(context, *request, std::move(entry), source, StatusCodeOf(*refusal),
                   std::string(warrant::RefusalCodeName(refusal->code)), refusal->message);
   }
   const auto& warrant = std::get<warrant::VerifiedWarrant>(verified);
   FillWarrant(warrant, entry);
+  source.warrant_verified = true;  // from here every refusal is recorded
+  auto refuse = [&](grpc::StatusCode code, const std::string& refusal_code,
+                    const std::string& message) {
+    return Refuse(context, *request, std::move(entry), source, code, refusal_code, message);
+  };
 
-  // The request's shape before its scope: Authorize expects k >= 1 and at least one query.
-  if (nq == 0 || request->k() == 0) {
-    return Refuse(context, std::move(entry), grpc::StatusCode::INVALID_ARGUMENT, "invalid_request",
-                  "a search needs at least one query vector and k >= 1");
+  // 2. The request, whole, before its warrant's budget is touched: its own shape, the
+  //    warrant's scope, then what this deployment serves. A refused request is never charged.
+  if (auto problem = InvalidRequest(*request)) {
+    return refuse(grpc::StatusCode::INVALID_ARGUMENT, "invalid_request", *problem);
   }
   warrant::Request wanted;
   wanted.collections = {request->collection()};
   wanted.k = request->k();
   wanted.query_count = nq;
   wanted.tls_identity = identity;
-  if (auto refusal = warrant::Authorize(warrant, wanted, budgets_)) {
-    const auto code = refusal->IsAuthentication() ? grpc::StatusCode::UNAUTHENTICATED
-                                                  : grpc::StatusCode::PERMISSION_DENIED;
-    return Refuse(context, std::move(entry), code,
-                  std::string(warrant::RefusalCodeName(refusal->code)), refusal->message);
+  if (auto refusal = warrant::CheckScope(warrant, wanted)) {
+    return refuse(StatusCodeOf(*refusal), std::string(warrant::RefusalCodeName(refusal->code)),
+                  refusal->message);
   }
-  // From here the budget is reserved: every early return gives it back.
-  auto refuse_request = [&](grpc::StatusCode code, const std::string& refusal_code,
-                            const std::string& message) {
-    budgets_.Release(warrant.claims.jti, nq);
-    return Refuse(context, std::move(entry), code, refusal_code, message);
-  };
-
-  // 2. The request itself.
   const std::optional<CollectionRoute> route = router_.Route(request->collection());
   if (!route) {
-    return refuse_request(
+    return refuse(
         grpc::StatusCode::NOT_FOUND, "unknown_collection",
         absl::StrCat("this deployment serves no collection named \"", request->collection(), "\""));
   }
+  for (const v1::QueryVector& query : request->queries()) {
+    if (query.values_size() != route->dim) {
+      return refuse(grpc::StatusCode::INVALID_ARGUMENT, "invalid_request",
+                    absl::StrCat("query vectors must have ", route->dim, " values, got ",
+                                 query.values_size()));
+    }
+  }
+  if (auto refusal = warrant::ReserveBudget(warrant, nq, budgets_)) {
+    return refuse(StatusCodeOf(*refusal), std::string(warrant::RefusalCodeName(refusal->code)),
+                  refusal->message);
+  }
+  // The budget is reserved: from here no refusal remains, and a search that is not recorded
+  // gives it back.
+  const warrant::WarrantId warrant_id = warrant::IdOf(warrant.claims);
+  RecordQueryHashes(*request, entry);
   std::vector<float> queries;
   queries.reserve(nq * route->dim);
   for (const v1::QueryVector& query : request->queries()) {
-    if (query.values_size() != route->dim) {
-      return refuse_request(grpc::StatusCode::INVALID_ARGUMENT, "invalid_request",
-                            absl::StrCat("query vectors must have ", route->dim, " values, got ",
-                                         query.values_size()));
-    }
     queries.insert(queries.end(), query.values().begin(), query.values().end());
   }
+  v1::SearchParameters* parameters = entry.mutable_parameters();
   parameters->set_metric(index::MetricName(route->metric));
 
   // 3. The search.
   index::SearchParams params;
   params.k = static_cast<int>(request->k());
-  params.nprobe = nprobe;
+  params.nprobe = static_cast<int>(parameters->nprobe());  // at most kMaxNprobe
   if (request->has_min_score()) params.min_score = request->min_score();
   const absl::Time deadline = context->deadline() == std::chrono::system_clock::time_point::max()
                                   ? absl::InfiniteFuture()
@@ -176,7 +267,7 @@ grpc::Status SearchServiceImpl::Search(grpc::ServerContext* context,
   auto receipt = audit_.Append(entry);
   if (!receipt.ok()) {
     counters_.searches_failed.fetch_add(1);
-    budgets_.Release(warrant.claims.jti, nq);
+    budgets_.Release(warrant_id, nq);
     spdlog::error("ledger append failed; search not answered: {}",
                   std::string(receipt.status().message()));
     return grpc::Status(grpc::StatusCode::UNAVAILABLE,

@@ -188,6 +188,23 @@ class ServerImpl : public Server {
     }
   }
 
+  // The largest dimension this server serves (or routes to), which sizes the largest request
+  // it accepts; 4096 when no collection is known yet (a router whose shard servers are down).
+  int LargestDimension() const {
+    int largest = 0;
+    if (catalog_ != nullptr) {
+      for (const auto& collection : catalog_->List()) {
+        largest = std::max(largest, collection->index->spec().dim);
+      }
+    }
+    if (router_ != nullptr) {
+      for (const std::string& name : router_->Collections()) {
+        if (auto route = router_->Route(name)) largest = std::max(largest, route->dim);
+      }
+    }
+    return largest > 0 ? largest : 4096;
+  }
+
   absl::Status Build(const ServerConfig& config, std::vector<grpc::Service*> services) {
     auto credentials = ServerCredentials(config);
     if (!credentials.ok()) return credentials.status();
@@ -200,7 +217,8 @@ class ServerImpl : public Server {
     grpc::ResourceQuota quota("probity");
     quota.SetMaxThreads(config.max_in_flight * 2 + 16);
     builder.SetResourceQuota(quota);
-    builder.SetMaxReceiveMessageSize(64 << 20);
+    builder.SetMaxReceiveMessageSize(MaxSearchMessageBytes(
+        config.max_queries_per_request, LargestDimension(), config.max_justification_bytes));
     grpc_server_ = builder.BuildAndStart();
     if (grpc_server_ == nullptr || port_ == 0) {
       return absl::UnavailableError("cannot listen on " + config.listen);
@@ -257,7 +275,10 @@ absl::StatusOr<std::unique_ptr<Server>> Server::StartRouter(ServerConfig config,
     if (!ledger.ok()) return ledger.status();
     server->ledger_ = std::move(*ledger);
   }
-  server->audit_ = std::make_unique<AuditLog>(*server->ledger_, config.refusal_rate_per_second);
+  server->audit_ = std::make_unique<AuditLog>(
+      *server->ledger_,
+      RefusalLimits{config.refusal_rate_per_second, config.refusal_rate_per_caller_per_second,
+                    static_cast<size_t>(config.refusal_callers_tracked)});
   if (auto status = server->audit_->RestoreBudgets(server->budgets_); !status.ok()) return status;
 
   warrant::Verifier::Options verifier_options;
@@ -302,7 +323,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::StartRouter(ServerConfig config,
 
   server->search_service_ = std::make_unique<SearchServiceImpl>(
       *server->verifier_, server->budgets_, *server->audit_, *server->router_, server->counters_,
-      SearchServiceImpl::Options{config.max_in_flight, config.default_nprobe});
+      SearchServiceImpl::Options{config.max_in_flight, config.default_nprobe,
+                                 config.max_queries_per_request, config.max_justification_bytes});
   AdminServiceImpl::Deps deps;
   deps.catalog = server->catalog_.get();
   deps.router = server->router_.get();

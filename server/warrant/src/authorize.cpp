@@ -8,8 +8,9 @@ namespace probity::warrant {
 
 using internal::Refuse;
 
-std::optional<Refusal> Authorize(const VerifiedWarrant& warrant, const Request& request,
-                                 BudgetTracker& budget) {
+WarrantId IdOf(const Claims& claims) { return WarrantId{claims.iss, claims.jti}; }
+
+std::optional<Refusal> CheckScope(const VerifiedWarrant& warrant, const Request& request) {
   const Claims& claims = warrant.claims;
   if (request.k < 1 || request.query_count < 1) {
     return Refuse(RefusalCode::kInvalidClaim,
@@ -37,14 +38,32 @@ std::optional<Refusal> Authorize(const VerifiedWarrant& warrant, const Request& 
                   internal::Cat("The request asks for k = ", request.k,
                                 " but the warrant allows at most ", claims.max_k, "."));
   }
-  if (!budget.TryReserve(claims.jti, request.query_count, claims.max_queries)) {
+  return std::nullopt;
+}
+
+std::optional<Refusal> ReserveBudget(const VerifiedWarrant& warrant, int64_t query_count,
+                                     BudgetTracker& budget) {
+  const Claims& claims = warrant.claims;
+  const WarrantId id = IdOf(claims);
+  if (query_count < 1) {
+    return Refuse(RefusalCode::kInvalidClaim,
+                  internal::Cat("The request carries ", query_count,
+                                " query vectors; it must carry at least 1."));
+  }
+  if (!budget.TryReserve(id, query_count, claims.max_queries)) {
     return Refuse(
         RefusalCode::kBudgetExhausted,
         internal::Cat("The warrant's budget of ", claims.max_queries, " query vectors has ",
-                      claims.max_queries - std::min(claims.max_queries, budget.Used(claims.jti)),
-                      " left, fewer than the ", request.query_count, " requested."));
+                      claims.max_queries - std::min(claims.max_queries, budget.Used(id)),
+                      " left, fewer than the ", query_count, " requested."));
   }
   return std::nullopt;
+}
+
+std::optional<Refusal> Authorize(const VerifiedWarrant& warrant, const Request& request,
+                                 BudgetTracker& budget) {
+  if (auto refusal = CheckScope(warrant, request)) return refusal;
+  return ReserveBudget(warrant, request.query_count, budget);
 }
 
 }  // namespace probity::warrant

@@ -3,10 +3,10 @@
 #include <mutex>
 #include <sstream>
 
-#include "absl/container/flat_hash_set.h"
 #include "probity/warrant/jws.h"
 #include "probity/warrant/warrant.h"
 #include "refusal.h"
+#include "revocation_list.h"
 #include "text.h"
 #include "token_cache.h"
 
@@ -65,23 +65,6 @@ struct KeyState {
   std::unique_ptr<internal::TokenCache> cache;
 };
 
-using Revocations = absl::flat_hash_set<std::string>;
-
-Revocations ParseRevocations(std::string_view text) {
-  Revocations jtis;
-  constexpr std::string_view kSpace = " \t\r\n";
-  while (!text.empty()) {
-    size_t end = text.find('\n');
-    std::string_view line = text.substr(0, end);
-    text = end == std::string_view::npos ? std::string_view() : text.substr(end + 1);
-    size_t first = line.find_first_not_of(kSpace);
-    if (first == std::string_view::npos || line[first] == '#') continue;
-    line = line.substr(first, line.find_last_not_of(kSpace) - first + 1);
-    jtis.emplace(line);
-  }
-  return jtis;
-}
-
 std::string UtcTime(int64_t seconds) {
   return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::FromUnixSeconds(seconds),
                           absl::UTCTimeZone());
@@ -114,7 +97,12 @@ class VerifierImpl final : public Verifier {
       auto file = ReadTrustFile(options_.revocation_file);
       if (!file.ok()) return file.status();
       if (!only_if_changed || file->fingerprint.sha256 != revocation_fingerprint_.sha256) {
-        revoked_.store(std::make_shared<const Revocations>(ParseRevocations(file->content)));
+        auto revoked = internal::RevocationList::Parse(file->content);
+        if (!revoked.ok()) {
+          return absl::InvalidArgumentError(
+              internal::Cat(options_.revocation_file.string(), ": ", revoked.status().message()));
+        }
+        revoked_.store(std::make_shared<const internal::RevocationList>(*std::move(revoked)));
       }
       revocation_fingerprint_ = std::move(file->fingerprint);
     }
@@ -132,7 +120,7 @@ class VerifierImpl final : public Verifier {
                         options_.policy.max_token_bytes, "."));
     }
     std::shared_ptr<const KeyState> keys = keys_.load();
-    std::shared_ptr<const Revocations> revoked = revoked_.load();
+    std::shared_ptr<const internal::RevocationList> revoked = revoked_.load();
     std::string token_sha256 = Sha256Hex(token);
     // An empty hash (digest failure) must never become a shared cache key.
     bool cacheable = options_.cache_entries > 0 && !token_sha256.empty();
@@ -146,9 +134,10 @@ class VerifierImpl final : public Verifier {
       if (cacheable) keys->cache->Insert(token_sha256, *warrant);
     }
     if (auto refusal = CheckTime(warrant->claims, now)) return std::move(*refusal);
-    if (revoked && revoked->contains(warrant->claims.jti)) {
+    if (revoked && revoked->Contains(IdOf(warrant->claims))) {
       return Refuse(RefusalCode::kRevoked,
-                    internal::Cat("Warrant \"", warrant->claims.jti, "\" has been revoked."));
+                    internal::Cat("Warrant \"", warrant->claims.jti, "\" of issuer \"",
+                                  warrant->claims.iss, "\" has been revoked."));
     }
     return std::move(*warrant);
   }
@@ -228,7 +217,7 @@ class VerifierImpl final : public Verifier {
 
   const Options options_;
   std::atomic<std::shared_ptr<const KeyState>> keys_;
-  std::atomic<std::shared_ptr<const Revocations>> revoked_;
+  std::atomic<std::shared_ptr<const internal::RevocationList>> revoked_;
   std::mutex reload_mutex_;  // one reload at a time; readers never take it
   FileFingerprint jwks_fingerprint_;
   FileFingerprint revocation_fingerprint_;

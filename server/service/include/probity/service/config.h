@@ -79,9 +79,18 @@ struct ServerConfig {
   int omp_threads_per_search = 1;  // FAISS OpenMP threads per shard search
   int fanout_threads = 0;          // shard searches at once; 0 = 2 x cores
   int default_nprobe = 16;
-  int shard_deadline_ms = 5000;         // per attempt on one shard replica
-  int drain_seconds = 10;               // SIGTERM: how long in-flight calls may finish
-  double refusal_rate_per_second = 20;  // refusals recorded per second (burst = 5 s worth)
+  int shard_deadline_ms = 5000;  // per attempt on one shard replica
+  int drain_seconds = 10;        // SIGTERM: how long in-flight calls may finish
+  // Refusals of callers without a verified warrant recorded per second, all callers together
+  // and per caller (TLS identity, else peer address); bursts of 5 s worth. Refusals of a
+  // verified warrant are always recorded.
+  double refusal_rate_per_second = 20;
+  double refusal_rate_per_caller_per_second = 5;
+  int refusal_callers_tracked = 4096;  // per-caller buckets kept; more share one bucket
+  // Request bounds, checked before a warrant's budget is touched; the gRPC receive limit is
+  // derived from them and the largest dimension served.
+  int max_queries_per_request = 1024;
+  int max_justification_bytes = 2048;
 };
 
 absl::StatusOr<ServerConfig> ParseConfig(const std::string& json_text,

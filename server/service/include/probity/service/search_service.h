@@ -5,6 +5,8 @@
 
 #include <atomic>
 #include <cstdint>
+#include <optional>
+#include <string>
 
 #include "probity/service/audit_log.h"
 #include "probity/service/router.h"
@@ -18,6 +20,7 @@ struct ServiceCounters {
   std::atomic<uint64_t> searches_answered{0};
   std::atomic<uint64_t> searches_failed{0};
   std::atomic<uint64_t> refusals{0};
+  std::atomic<uint64_t> searches_refused_busy{0};  // over max_in_flight: counted, not recorded
   std::atomic<int64_t> in_flight{0};
   ShardCounters shards;  // searches run on the shards of this process
 };
@@ -25,11 +28,26 @@ struct ServiceCounters {
 // Trailing metadata naming the ledger entry of a refused or failed call.
 inline constexpr char kLedgerIndexTrailer[] = "probity-ledger-index";
 
+// Hard bounds on request fields, whatever a warrant allows: k and nprobe must fit the index's
+// int parameters, and k x queries bounds the candidates one SEARCH entry records.
+inline constexpr uint32_t kMaxK = 4096;
+inline constexpr uint32_t kMaxNprobe = 65536;
+inline constexpr int64_t kMaxCandidatesPerRequest = int64_t{1} << 20;
+
+// The gRPC receive limit for a server whose largest collection has `largest_dim` dimensions:
+// the largest legitimate SearchRequest (max_queries_per_request vectors, the longest
+// justification) with headroom for framing and the collection name. A larger message is
+// refused by gRPC (RESOURCE_EXHAUSTED) before it is read into memory or reaches the service.
+int MaxSearchMessageBytes(int max_queries_per_request, int largest_dim,
+                          int max_justification_bytes);
+
 class SearchServiceImpl final : public v1::Search::Service {
  public:
   struct Options {
     int max_in_flight = 64;
     int default_nprobe = 16;
+    int max_queries_per_request = 1024;
+    int max_justification_bytes = 2048;
   };
   SearchServiceImpl(const warrant::Verifier& verifier, warrant::BudgetTracker& budgets,
                     AuditLog& audit, const Router& router, ServiceCounters& counters,
@@ -45,7 +63,13 @@ class SearchServiceImpl final : public v1::Search::Service {
                       v1::SearchResponse* response) override;
 
  private:
-  grpc::Status Refuse(grpc::ServerContext* context, v1::LedgerEntry entry, grpc::StatusCode code,
+  // The entry every outcome starts from: bounded, and without per-vector data.
+  v1::LedgerEntry RequestEntry(const v1::SearchRequest& request,
+                               const std::optional<std::string>& tls_identity) const;
+  // Why the request is invalid whatever the warrant says; nullopt when it is well formed.
+  std::optional<std::string> InvalidRequest(const v1::SearchRequest& request) const;
+  grpc::Status Refuse(grpc::ServerContext* context, const v1::SearchRequest& request,
+                      v1::LedgerEntry entry, const RefusalSource& source, grpc::StatusCode code,
                       const std::string& refusal_code, const std::string& message);
 
   const warrant::Verifier& verifier_;

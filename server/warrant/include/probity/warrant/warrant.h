@@ -65,6 +65,16 @@ struct Claims {
   int64_t max_k = 0;
 };
 
+// Which warrant: `jti` values are unique only within their issuer, so budgets and revocations
+// are kept per (issuer, jti) and one issuer can neither spend nor revoke another's warrant.
+struct WarrantId {
+  std::string issuer;  // "iss"
+  std::string jti;
+  friend bool operator==(const WarrantId&, const WarrantId&) = default;
+};
+
+WarrantId IdOf(const Claims& claims);
+
 struct VerifiedWarrant {
   Claims claims;
   std::string kid;
@@ -118,8 +128,11 @@ class Verifier {
   struct Options {
     Policy policy;
     std::filesystem::path jwks_file;
-    std::filesystem::path revocation_file;  // optional: one jti per line, '#' starts a comment
-    size_t cache_entries = 4096;            // 0 turns the cache off
+    // Optional. One revoked warrant per line as a JSON object {"iss": ..., "jti": ...}; blank
+    // lines and lines starting with '#' are ignored. A line that is not such an object (a bare
+    // jti of the earlier format included) makes the whole file invalid.
+    std::filesystem::path revocation_file;
+    size_t cache_entries = 4096;  // 0 turns the cache off
   };
   static absl::StatusOr<std::unique_ptr<Verifier>> Create(Options options);
   virtual ~Verifier() = default;
@@ -141,27 +154,35 @@ struct Request {
   std::optional<std::string> tls_identity;
 };
 
-// Per-warrant query budget. Counts are rebuilt at start from the ledger (Restore) so that a
-// restart never refunds a budget. Thread-safe.
+// Per-warrant query budget, kept per (issuer, jti). Counts are rebuilt at start from the ledger
+// (Restore) so that a restart never refunds a budget. Thread-safe.
 class BudgetTracker {
  public:
   BudgetTracker();
   ~BudgetTracker();
-  void Restore(const std::string& jti, int64_t used);
+  void Restore(const WarrantId& warrant, int64_t used);
   // Reserves n queries against max; refuses (and reserves nothing) when it would exceed max.
-  bool TryReserve(const std::string& jti, int64_t n, int64_t max);
+  bool TryReserve(const WarrantId& warrant, int64_t n, int64_t max);
   // Gives back a reservation whose search never ran (e.g. the ledger append failed).
-  void Release(const std::string& jti, int64_t n);
-  int64_t Used(const std::string& jti) const;
+  void Release(const WarrantId& warrant, int64_t n);
+  int64_t Used(const WarrantId& warrant) const;
 
  private:
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };
 
-// Scope, k, identity and budget checks of one request, in that order. Reserves budget on
-// success only. The caller rejects k < 1 or query_count < 1 as invalid arguments first; should
-// such a request reach here it is refused (invalid_claim), never let through.
+// Identity, scope and k checks of one request, in that order; touches no budget. The caller
+// rejects k < 1 or query_count < 1 as invalid arguments first; should such a request reach
+// here it is refused (invalid_claim), never let through.
+std::optional<Refusal> CheckScope(const VerifiedWarrant& warrant, const Request& request);
+
+// Reserves `query_count` against the warrant's max_queries (budget_exhausted when it would
+// exceed it; nothing is reserved then).
+std::optional<Refusal> ReserveBudget(const VerifiedWarrant& warrant, int64_t query_count,
+                                     BudgetTracker& budget);
+
+// CheckScope, then ReserveBudget: reserves budget on success only.
 std::optional<Refusal> Authorize(const VerifiedWarrant& warrant, const Request& request,
                                  BudgetTracker& budget);
 

@@ -1,0 +1,87 @@
+#include "probity/service/search_entry.h"
+
+#include <openssl/evp.h>
+
+#include <algorithm>
+#include <array>
+#include <cstdint>
+#include <memory>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "probity/service/auth.h"
+
+namespace probity::service {
+namespace {
+
+std::string_view ValueBytes(const v1::QueryVector& query) {
+  return std::string_view(reinterpret_cast<const char*>(query.values().data()),
+                          query.values_size() * sizeof(float));
+}
+
+// The longest prefix of at most `limit` bytes that ends on a UTF-8 character boundary: the
+// entry's string fields must stay valid UTF-8 for every reader of the ledger.
+std::string_view Utf8Prefix(std::string_view text, size_t limit) {
+  if (text.size() <= limit) return text;
+  size_t end = limit;
+  while (end > 0 && (static_cast<unsigned char>(text[end]) & 0xC0) == 0x80) --end;
+  return text.substr(0, end);
+}
+
+}  // namespace
+
+std::string BoundedText(std::string_view text, size_t max_bytes) {
+  if (text.size() <= max_bytes) return std::string(text);
+  return absl::StrCat(std::string(Utf8Prefix(text, std::min(max_bytes, kCutPrefixBytes))),
+                      " [cut: ", text.size(), " bytes in all, SHA-256 ", Sha256Hex(text), "]");
+}
+
+std::string QueriesSha256(const v1::SearchRequest& request) {
+  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> context(EVP_MD_CTX_new(),
+                                                                  &EVP_MD_CTX_free);
+  std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
+  unsigned int length = 0;
+  bool ok = context != nullptr && EVP_DigestInit_ex(context.get(), EVP_sha256(), nullptr) == 1;
+  for (const v1::QueryVector& query : request.queries()) {
+    if (!ok) break;
+    const uint32_t count = static_cast<uint32_t>(query.values_size());
+    const unsigned char count_le[4] = {
+        static_cast<unsigned char>(count), static_cast<unsigned char>(count >> 8),
+        static_cast<unsigned char>(count >> 16), static_cast<unsigned char>(count >> 24)};
+    const std::string_view values = ValueBytes(query);
+    ok = EVP_DigestUpdate(context.get(), count_le, sizeof(count_le)) == 1 &&
+         EVP_DigestUpdate(context.get(), values.data(), values.size()) == 1;
+  }
+  ok = ok && EVP_DigestFinal_ex(context.get(), digest.data(), &length) == 1;
+  // An empty digest (OpenSSL failure) is recorded as absent rather than as a wrong value.
+  return ok ? std::string(reinterpret_cast<const char*>(digest.data()), length) : std::string();
+}
+
+void RecordQueryHashes(const v1::SearchRequest& request, v1::LedgerEntry& entry) {
+  for (const v1::QueryVector& query : request.queries()) {
+    entry.add_queries()->set_vector_sha256(Sha256Bytes(ValueBytes(query)));
+  }
+}
+
+bool FitRefusalEntry(const v1::SearchRequest& request, size_t max_bytes, v1::LedgerEntry& entry) {
+  auto fits = [&] { return entry.ByteSizeLong() <= max_bytes; };
+  if (fits()) return true;
+  if (entry.queries_size() > 0) {
+    entry.clear_queries();
+    entry.set_queries_sha256(QueriesSha256(request));
+    if (fits()) return true;
+  }
+  auto cut = [&](std::string* text) {
+    if (text->size() > kCutPrefixBytes) *text = BoundedText(*text, kCutPrefixBytes);
+    return fits();
+  };
+  if (cut(entry.mutable_justification())) return true;
+  if (cut(entry.mutable_refusal()->mutable_message())) return true;
+  for (std::string& collection : *entry.mutable_collections()) {
+    if (cut(&collection)) return true;
+  }
+  if (!entry.has_investigator()) return false;
+  return cut(entry.mutable_investigator()->mutable_tls_identity());
+}
+
+}  // namespace probity::service
