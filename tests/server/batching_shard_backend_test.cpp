@@ -11,6 +11,7 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <ostream>
 #include <random>
 #include <stdexcept>
 #include <thread>
@@ -18,6 +19,11 @@
 #include "probity/index/sharded_index.h"
 #include "probity/index/synthetic.h"
 #include "probity/service/config.h"
+
+namespace probity::index {
+// Names the metric in test names and messages (GoogleTest finds it by argument lookup).
+void PrintTo(Metric metric, std::ostream* out) { *out << MetricName(metric); }
+}  // namespace probity::index
 
 namespace probity::service {
 namespace {
