@@ -247,6 +247,33 @@ TEST_F(BatchingServiceTest, ConcurrentSearchesOfAShardShareFaissCalls) {
   EXPECT_EQ(batched->counters().shards.searches_run.load(), stats.shard_searches_run());
 }
 
+TEST_F(BatchingServiceTest, ShutdownLeavesNoSearchWaitingInABatch) {
+  // Every shard's first search waits up to a second for a batch to fill; the server shuts
+  // down (no drain) while all of them wait. Every client must get a status and Wait() return:
+  // the searches run on their own handler threads, nothing waits for a thread that is gone.
+  auto batched = Start(true, 256, 1'000'000);
+  ASSERT_TRUE(batched);
+  const std::string token = Issue(*world_, GoodClaims());
+  constexpr int kClients = 4;
+  std::vector<Outcome> outcomes(kClients);
+  std::vector<std::thread> clients;
+  for (int c = 0; c < kClients; ++c) {
+    clients.emplace_back([&, c] {
+      outcomes[c] = Search(batched->port(), c, token, Request(c * 10, 1, 5, 4, std::nullopt));
+    });
+  }
+  while (batched->counters().in_flight.load() < kClients) std::this_thread::yield();
+  batched->Shutdown(absl::ZeroDuration());
+  batched->Wait();
+  for (std::thread& t : clients) t.join();
+  for (const Outcome& outcome : outcomes) {
+    EXPECT_TRUE(outcome.status.ok() || outcome.status.error_code() == grpc::StatusCode::CANCELLED ||
+                outcome.status.error_code() == grpc::StatusCode::UNAVAILABLE)
+        << outcome.status.error_message();
+  }
+  EXPECT_EQ(batched->counters().in_flight.load(), 0);
+}
+
 TEST_F(BatchingServiceTest, AShardServerBatchesTheRoutersSearches) {
   auto plain = Start(false, 256, 0);
   ASSERT_TRUE(plain);

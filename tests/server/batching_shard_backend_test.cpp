@@ -554,6 +554,22 @@ TEST(Batching, ABoundedWaitLetsABatchFillBeforeTheFirstCall) {
   }
 }
 
+TEST(Batching, ABoundedWaitNeverCostsARequestItsDeadline) {
+  const Index& index = MakeIndex(index::Metric::kInnerProduct);
+  IndexBackend inner(*index.index);
+  ShardCounters counters;
+  // The wait to fill up (an hour) ends after the request's deadline: the request goes at once
+  // instead of waiting for a batch until its deadline passes.
+  BatchingShardBackend batching(std::shared_ptr<ShardBackend>(&inner, [](ShardBackend*) {}),
+                                BatchingOptions{100, absl::Hours(1)}, counters);
+  Request r = MakeRequest(index, 0, 1, 10, std::nullopt, 4, index::Metric::kInnerProduct);
+  r.query.queries = r.vectors;
+  auto answer = batching.Search(r.query, absl::Now() + absl::Seconds(30));
+  ASSERT_TRUE(answer.ok()) << answer.status();
+  ExpectSameHits(answer->hits, Alone(index, r), "lone request");
+  EXPECT_EQ(inner.calls().size(), 1u);
+}
+
 TEST(Batching, MalformedSearchesGoStraightToTheInnerBackend) {
   const Index& index = MakeIndex(index::Metric::kInnerProduct);
   IndexBackend inner(*index.index);
