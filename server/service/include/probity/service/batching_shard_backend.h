@@ -13,7 +13,7 @@
 // Each request keeps its own deadline (one that passes while waiting gets DEADLINE_EXCEEDED,
 // the others are unaffected), gets its own k and min_score, and gets the batch's error when
 // the call fails. Different k share a call with k = the largest; a request's hits are the
-// first k of that answer (see SplitAnswer for why that is exactly its answer alone).
+// first k of that answer (see CutToRequest for why that is exactly its answer alone).
 
 #include <condition_variable>
 #include <cstdint>
