@@ -1,7 +1,8 @@
 // End-to-end Search over loopback gRPC (warrant check, fan-out to local shards, merge, ledger
 // append, answer) against FAISS searched in-process through the same ShardedIndex, with the
 // same index, queries and parameters, at 1, 8 and 64 concurrent clients; the service with and
-// without the ledger's fsync. Each client sends one query per call.
+// without the ledger's fsync; and the service (no fsync) with dynamic batching of shard searches
+// on and off at 1, 16 and 64 clients. Each client sends one query per call.
 //
 // Google Benchmark reports queries per second (items_per_second, real time); the latency
 // percentiles of every configuration are printed as a table after the runs.
@@ -38,7 +39,8 @@ struct Bench {
   std::filesystem::path dir;
   index::SyntheticGallery gallery;
   std::unique_ptr<index::ShardedIndex> index;
-  std::map<bool, std::unique_ptr<Server>> servers;  // by ledger fsync
+  std::map<bool, std::unique_ptr<Server>> servers;  // by ledger fsync, batching off
+  std::unique_ptr<Server> batched;                  // no fsync, batching on
   std::string token;
 };
 
@@ -83,27 +85,30 @@ Bench& World() {
     claims.max_k = 100;
     b->token = *warrant::IssueToken(claims, issuer, "k1");
 
-    for (bool fsync : {true, false}) {
+    auto start = [&](bool fsync, bool batching) {
       ServerConfig config;
       config.data_dir = b->dir;
       config.listen = "127.0.0.1:0";
       config.deployment = "bench";
       config.jwks_file = "jwks.json";
-      config.ledger.dir = fsync ? "ledger-fsync" : "ledger-nofsync";
+      config.ledger.dir = batching ? "ledger-batched" : fsync ? "ledger-fsync" : "ledger-nofsync";
       config.ledger.signing_key = "ledger-key.pem";
       config.ledger.fsync = fsync;
       config.collections.push_back({kCollection, "gen-1", {}});
       config.plaintext = true;
       config.max_in_flight = 256;
       config.refusal_rate_per_second = 1000;
+      config.batching.enabled = batching;  // defaults: 256 queries per call, no wait
       auto server = Server::StartRouter(config);
       if (!server.ok()) {
         std::fprintf(stderr, "cannot start the bench server: %s\n",
                      std::string(server.status().message()).c_str());
         std::exit(1);
       }
-      b->servers[fsync] = std::move(*server);
-    }
+      return std::move(*server);
+    };
+    for (bool fsync : {true, false}) b->servers[fsync] = start(fsync, false);
+    b->batched = start(false, true);
     return b;
   }();
   return *bench;
@@ -143,17 +148,16 @@ void BM_FaissInProcess(benchmark::State& state) {
   Record(RunName("faiss_in_process", state.threads()), samples);
 }
 
-void BM_ServiceEndToEnd(benchmark::State& state) {
+// Single-query clients against `server`, recorded under `name`.
+void RunClients(benchmark::State& state, Server& server, const std::string& name) {
   Bench& b = World();
-  const bool fsync = state.range(0) != 0;
   // One channel per client: separate HTTP/2 connections, as separate investigators would have.
-  auto stub = v1::Search::NewStub(
-      grpc::CreateCustomChannel("127.0.0.1:" + std::to_string(b.servers[fsync]->port()),
-                                grpc::InsecureChannelCredentials(), [&] {
-                                  grpc::ChannelArguments args;
-                                  args.SetInt("probity_client", state.thread_index());
-                                  return args;
-                                }()));
+  auto stub = v1::Search::NewStub(grpc::CreateCustomChannel(
+      "127.0.0.1:" + std::to_string(server.port()), grpc::InsecureChannelCredentials(), [&] {
+        grpc::ChannelArguments args;
+        args.SetInt("probity_client", state.thread_index());
+        return args;
+      }()));
   v1::SearchRequest request;
   request.set_collection(kCollection);
   request.set_k(kK);
@@ -179,7 +183,29 @@ void BM_ServiceEndToEnd(benchmark::State& state) {
     }
   }
   state.SetItemsProcessed(state.iterations());
-  Record(RunName(fsync ? "service_fsync" : "service_no_fsync", state.threads()), samples);
+  Record(RunName(name.c_str(), state.threads()), samples);
+}
+
+void BM_ServiceEndToEnd(benchmark::State& state) {
+  const bool fsync = state.range(0) != 0;
+  RunClients(state, *World().servers[fsync], fsync ? "service_fsync" : "service_no_fsync");
+}
+
+void BM_ServiceBatching(benchmark::State& state) {
+  Bench& b = World();
+  const bool batching = state.range(0) != 0;
+  Server& server = batching ? *b.batched : *b.servers[false];
+  // FAISS calls and shard searches that shared one during this run (every query searches
+  // kShards shards); thread 0 reads the counters before the clients start and after they stop.
+  const ShardCounters& shards = server.counters().shards;
+  const uint64_t calls_before = shards.searches_run.load();
+  const uint64_t coalesced_before = shards.searches_coalesced.load();
+  RunClients(state, server, batching ? "service_batching_on" : "service_batching_off");
+  if (state.thread_index() == 0) {
+    state.counters["faiss_calls"] = static_cast<double>(shards.searches_run.load() - calls_before);
+    state.counters["coalesced"] =
+        static_cast<double>(shards.searches_coalesced.load() - coalesced_before);
+  }
 }
 
 BENCHMARK(BM_FaissInProcess)->Threads(1)->Threads(8)->Threads(64)->UseRealTime()->MinTime(1.0);
@@ -189,6 +215,15 @@ BENCHMARK(BM_ServiceEndToEnd)
     ->Arg(0)
     ->Threads(1)
     ->Threads(8)
+    ->Threads(64)
+    ->UseRealTime()
+    ->MinTime(1.0);
+BENCHMARK(BM_ServiceBatching)
+    ->ArgName("batching")
+    ->Arg(0)
+    ->Arg(1)
+    ->Threads(1)
+    ->Threads(16)
     ->Threads(64)
     ->UseRealTime()
     ->MinTime(1.0);

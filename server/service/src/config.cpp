@@ -262,6 +262,13 @@ absl::StatusOr<ServerConfig> ParseConfig(const std::string& json_text,
     r.Optional("refusal_callers_tracked", &c.refusal_callers_tracked);
     r.Optional("max_queries_per_request", &c.max_queries_per_request);
     r.Optional("max_justification_bytes", &c.max_justification_bytes);
+    // The object turns batching on unless it says "enabled": false.
+    r.Object("batching", [&](ObjectReader& b) {
+      c.batching.enabled = true;
+      b.Optional("enabled", &c.batching.enabled);
+      b.Optional("max_batch_queries", &c.batching.max_batch_queries);
+      b.Optional("max_wait_us", &c.batching.max_wait_us);
+    });
   });
   if (!status.ok()) return status;
   return c;
@@ -320,6 +327,9 @@ std::string ConfigToJson(const ServerConfig& c) {
   j["refusal_callers_tracked"] = c.refusal_callers_tracked;
   j["max_queries_per_request"] = c.max_queries_per_request;
   j["max_justification_bytes"] = c.max_justification_bytes;
+  j["batching"] = {{"enabled", c.batching.enabled},
+                   {"max_batch_queries", c.batching.max_batch_queries},
+                   {"max_wait_us", c.batching.max_wait_us}};
   return j.dump(2) + "\n";
 }
 
@@ -368,6 +378,12 @@ absl::Status ValidateConfig(const ServerConfig& c) {
   }
   if (c.max_justification_bytes < 0 || c.max_justification_bytes > (1 << 20)) {
     return absl::InvalidArgumentError("config: max_justification_bytes must be 0 .. 1048576");
+  }
+  // The wait is bounded so that a lone search is never held for long.
+  if (c.batching.enabled && (c.batching.max_batch_queries < 1 || c.batching.max_wait_us < 0 ||
+                             c.batching.max_wait_us > 1'000'000)) {
+    return absl::InvalidArgumentError(
+        "config: batching needs max_batch_queries >= 1 and max_wait_us in [0, 1000000]");
   }
   // A credential that opened both Admin and Ledger would mix the operator and auditor roles.
   std::set<std::string> operator_keys;

@@ -45,6 +45,15 @@ struct LedgerConfig {
   uint64_t max_segment_bytes = 64ull << 20;
 };
 
+// Dynamic batching of the shard searches this process runs on its own shards (embedded server,
+// shard server): concurrent searches of one shard with the same nprobe share one FAISS call.
+// Off when the "batching" object is absent or says "enabled": false.
+struct BatchingConfig {
+  bool enabled = false;
+  int max_batch_queries = 256;  // queries per FAISS call, summed over the requests sharing it
+  int max_wait_us = 0;          // how long a call may wait to fill up; 0 = never wait
+};
+
 struct ServerConfig {
   std::filesystem::path data_dir;
   std::string listen = "127.0.0.1:7443";  // port 0 picks a free port
@@ -91,6 +100,7 @@ struct ServerConfig {
   // derived from them and the largest dimension served.
   int max_queries_per_request = 1024;
   int max_justification_bytes = 2048;
+  BatchingConfig batching;
 };
 
 absl::StatusOr<ServerConfig> ParseConfig(const std::string& json_text,
