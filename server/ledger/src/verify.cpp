@@ -46,25 +46,59 @@ absl::StatusOr<VerifyReport> VerifyLedger(const VerifyOptions& options) {
   for (const auto& checkpoint : checkpoints) rebuilt_roots.emplace(checkpoint.size, Hash{});
   auto store = internal::TreeStore::Open(options.dir, /*writable=*/false);
   if (!store.ok()) return store.status();
-  auto scan = internal::ScanLedger(
-      options.dir, **store, [&](uint64_t, std::string_view, const MerkleFrontier& tree) {
-        if (auto it = rebuilt_roots.find(tree.size()); it != rebuilt_roots.end()) {
-          it->second = tree.Root();
-        }
-      });
+  const NoteVerifier* verifier = options.verifier ? &*options.verifier : nullptr;
+  auto scan = internal::ScanLedger(options.dir, **store, verifier, options.origin,
+                                   [&](uint64_t, std::string_view, const MerkleFrontier& tree) {
+                                     if (auto it = rebuilt_roots.find(tree.size());
+                                         it != rebuilt_roots.end()) {
+                                       it->second = tree.Root();
+                                     }
+                                   });
   if (!scan.ok()) return scan.status();
   report.entries = scan->entry_count;
   report.root = scan->frontier.Root();
+  report.commit_markers = scan->commit_markers;
   if (scan->problem) {
     report.problems.push_back(scan->problem->Describe());
     NoteBadEntry(report, scan->problem->entry_index);
+  } else if (!verifier) {
+    report.notes.push_back(
+        "commit markers checked against the entries but not their signatures (no verifier key)");
   }
-  if (scan->torn_tail) {
-    report.notes.push_back(absl::StrCat("segment ", scan->torn_tail_segment.filename().string(),
-                                        ", entry ", scan->torn_tail->entry_index,
-                                        ": torn record at the tail (never acknowledged; the "
-                                        "server cuts it on start): ",
-                                        scan->torn_tail->what));
+  if (const auto& tail = scan->uncommitted) {
+    const std::string where = absl::StrCat("segment ", tail->segment, " from byte ", tail->offset,
+                                           ", entry ", tail->first_entry, ": ");
+    if (tail->whole_records > 0) {
+      // Never acknowledged by the server: a group commit torn by a crash before its flush
+      // finished, or records added behind its back. Either way not part of the log.
+      report.uncommitted_records = tail->whole_records;
+      report.problems.push_back(absl::StrCat(
+          where, tail->whole_records, " whole record(s), ", tail->bytes,
+          " bytes, after the last commit marker: never acknowledged (a crash during a group "
+          "commit, or records added while the server was stopped); the server moves them to "
+          "quarantine/ at its next start. If it is running, check again."));
+      NoteBadEntry(report, tail->first_entry);
+    } else {
+      report.notes.push_back(absl::StrCat(
+          where, tail->bytes,
+          " bytes of a torn write after the last commit marker (never acknowledged; the server "
+          "moves them to quarantine/ at its next start)",
+          tail->torn ? absl::StrCat(": ", tail->torn->what) : std::string()));
+    }
+  }
+  std::error_code ignored;
+  if (std::filesystem::is_directory(options.dir / "quarantine", ignored)) {
+    size_t files = 0;
+    for (const auto& item :
+         std::filesystem::directory_iterator(options.dir / "quarantine", ignored)) {
+      (void)item;
+      ++files;
+    }
+    if (files > 0) {
+      report.notes.push_back(absl::StrCat(
+          "quarantine/ holds ", files,
+          " file(s) of bytes cut at earlier starts (never part of the log; evidence to examine)"));
+    }
   }
 
   const Checkpoint* previous = nullptr;
