@@ -1,9 +1,9 @@
 #pragma once
 
 // Public surface of the ledger library (no gRPC): an append-only, fsync'd, Merkle-tree query
-// log with signed checkpoints. Contract: DESIGN.md "Ledger". Companions: merkle.h (RFC 6962
-// hashing and proofs), checkpoint.h (C2SP checkpoints and signed notes), reader.h (read-only
-// access without the signing key), verify.h (the auditor's full check).
+// log with signed checkpoints; formats and recovery in the module README. Companions:
+// merkle.h (RFC 6962 hashing and proofs), checkpoint.h (C2SP checkpoints and signed notes),
+// reader.h (read-only access without the signing key), verify.h (the auditor's full check).
 
 #include <array>
 #include <cstdint>
