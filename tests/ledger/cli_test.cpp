@@ -148,6 +148,27 @@ TEST_F(LedgerCliTest, VerifyNamesTheFirstBadEntryAndFails) {
       << "checkpoint must refuse a damaged ledger";
 }
 
+TEST_F(LedgerCliTest, VerifyReportsRecordsAfterTheLastCommitMarker) {
+  // A well-formed entry with a valid CRC, appended while no server runs: never acknowledged.
+  const auto segment = testing::SegmentFiles(dir_).back();
+  testing::WriteFile(segment, testing::ReadFile(segment) +
+                                  testing::EncodeRawRecord(
+                                      testing::SampleEntry(99, "injected").SerializeAsString()));
+  CliRun verify = Probity(VerifyArguments());
+  EXPECT_EQ(verify.exit_code, 1) << verify.out;
+  EXPECT_NE(verify.out.find("after the last commit marker"), std::string::npos) << verify.out;
+  EXPECT_NE(verify.out.find("first bad entry: 30\n"), std::string::npos) << verify.out;
+  EXPECT_NE(Probity("ledger checkpoint --dir " + dir_.string() + " --signing-key " +
+                    (scratch_.path() / "key.pem").string() + " --origin " + testing::kOrigin)
+                .exit_code,
+            0)
+      << "checkpoint must not sign over records the server never acknowledged";
+  // The entries the server acknowledged still show; the injected one does not.
+  CliRun shown = Probity("ledger show --dir " + dir_.string() + " --warrant injected-99");
+  EXPECT_EQ(shown.exit_code, 0) << shown.out;
+  EXPECT_TRUE(JsonLines(shown.out).empty()) << shown.out;
+}
+
 TEST_F(LedgerCliTest, ShowAndExportFilter) {
   CliRun by_warrant = Probity("ledger show --dir " + dir_.string() + " --warrant w-5");
   ASSERT_EQ(by_warrant.exit_code, 0) << by_warrant.out;

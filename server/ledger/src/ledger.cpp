@@ -117,7 +117,8 @@ absl::StatusOr<std::unique_ptr<Ledger>> LedgerImpl::Create(const Options& option
   if (!store.ok()) return store.status();
   ledger->store_ = std::move(*store);
 
-  auto recovered = internal::RecoverLedger(options.dir, *ledger->store_, *verifier, options.origin);
+  auto recovered = internal::RecoverLedger(options.dir, *ledger->store_, *verifier, options.origin,
+                                           options.fsync);
   if (!recovered.ok()) return recovered.status();
   ledger->recovery_ = std::move(recovered->report);
   ledger->frontier_ = std::move(recovered->frontier);

@@ -13,12 +13,13 @@
 namespace probity::ledger::internal {
 namespace {
 
-absl::StatusOr<std::filesystem::path> QuarantineDirectory(const std::filesystem::path& ledger_dir) {
+absl::StatusOr<std::filesystem::path> QuarantineDirectory(const std::filesystem::path& ledger_dir,
+                                                          bool durable) {
   const auto dir = ledger_dir / "quarantine";
   std::error_code error;
   const bool existed = std::filesystem::exists(dir, error);
   if (auto status = CreateOwnerOnlyDirectory(dir); !status.ok()) return status;
-  if (!existed) {
+  if (!existed && durable) {
     if (auto status = SyncDirectory(ledger_dir); !status.ok()) return status;
   }
   return dir;
@@ -35,34 +36,38 @@ std::filesystem::path QuarantineName(const std::filesystem::path& dir,
 
 absl::StatusOr<std::filesystem::path> QuarantineSegmentTail(const std::filesystem::path& ledger_dir,
                                                             const std::filesystem::path& segment,
-                                                            uint64_t offset,
-                                                            std::string_view tail) {
-  auto dir = QuarantineDirectory(ledger_dir);
+                                                            uint64_t offset, std::string_view tail,
+                                                            bool durable) {
+  auto dir = QuarantineDirectory(ledger_dir, durable);
   if (!dir.ok()) return dir.status();
   const auto path = QuarantineName(*dir, segment, absl::StrCat("from-byte-", offset));
   auto fd = OpenOwnerOnlyFile(path, O_WRONLY | O_EXCL);
   if (!fd.ok()) return fd.status();
   if (auto status = WriteAll(fd->get(), tail, 0, path); !status.ok()) return status;
-  if (::fsync(fd->get()) != 0) return ErrnoError("cannot fsync", path);
-  if (auto status = SyncDirectory(*dir); !status.ok()) return status;
+  if (durable) {
+    if (::fsync(fd->get()) != 0) return ErrnoError("cannot fsync", path);
+    if (auto status = SyncDirectory(*dir); !status.ok()) return status;
+  }
   // Only once the evidence is durable is it cut from the segment.
   FileDescriptor segment_fd(::open(segment.c_str(), O_WRONLY | O_CLOEXEC));
   if (segment_fd.get() < 0) return ErrnoError("cannot open", segment);
   if (::ftruncate(segment_fd.get(), static_cast<off_t>(offset)) != 0) {
     return ErrnoError("cannot cut", segment);
   }
-  if (::fsync(segment_fd.get()) != 0) return ErrnoError("cannot fsync", segment);
+  if (durable && ::fsync(segment_fd.get()) != 0) return ErrnoError("cannot fsync", segment);
   return path;
 }
 
 absl::StatusOr<std::filesystem::path> QuarantineWholeSegment(
-    const std::filesystem::path& ledger_dir, const std::filesystem::path& segment) {
-  auto dir = QuarantineDirectory(ledger_dir);
+    const std::filesystem::path& ledger_dir, const std::filesystem::path& segment, bool durable) {
+  auto dir = QuarantineDirectory(ledger_dir, durable);
   if (!dir.ok()) return dir.status();
   const auto path = QuarantineName(*dir, segment, "whole");
   if (std::rename(segment.c_str(), path.c_str()) != 0) return ErrnoError("cannot move", segment);
-  if (auto status = SyncDirectory(*dir); !status.ok()) return status;
-  if (auto status = SyncDirectory(ledger_dir); !status.ok()) return status;
+  if (durable) {
+    if (auto status = SyncDirectory(*dir); !status.ok()) return status;
+    if (auto status = SyncDirectory(ledger_dir); !status.ok()) return status;
+  }
   return path;
 }
 

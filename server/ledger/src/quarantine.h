@@ -11,13 +11,15 @@
 namespace probity::ledger::internal {
 
 // Writes `tail` (the bytes of `segment` from `offset` on) to a new file under quarantine/,
-// makes it durable, then cuts the segment at `offset` and makes that durable.
+// makes it durable, then cuts the segment at `offset` and makes that durable. `durable` false
+// (a ledger opened without fsync, for tests and benchmarks) skips the fsyncs.
 absl::StatusOr<std::filesystem::path> QuarantineSegmentTail(const std::filesystem::path& ledger_dir,
                                                             const std::filesystem::path& segment,
-                                                            uint64_t offset, std::string_view tail);
+                                                            uint64_t offset, std::string_view tail,
+                                                            bool durable);
 
 // Moves a whole segment file into quarantine/.
 absl::StatusOr<std::filesystem::path> QuarantineWholeSegment(
-    const std::filesystem::path& ledger_dir, const std::filesystem::path& segment);
+    const std::filesystem::path& ledger_dir, const std::filesystem::path& segment, bool durable);
 
 }  // namespace probity::ledger::internal

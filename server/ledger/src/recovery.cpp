@@ -96,8 +96,8 @@ absl::StatusOr<std::vector<uint64_t>> LoadEntryOffsets(const SegmentIndex& segme
 }
 
 absl::StatusOr<RecoveredLedger> RecoverLedger(const std::filesystem::path& dir, TreeStore& store,
-                                              const NoteVerifier& verifier,
-                                              std::string_view origin) {
+                                              const NoteVerifier& verifier, std::string_view origin,
+                                              bool durable) {
   RecoveredLedger recovered;
   RecoveryReport& report = recovered.report;
   auto listed = ListSegments(dir);
@@ -251,7 +251,9 @@ absl::StatusOr<RecoveredLedger> RecoverLedger(const std::filesystem::path& dir, 
       if (at >= tail.size() || tail[at] != node.hash) ++report.tree_nodes_rewritten;
     }
     if (auto status = store.Write(nodes); !status.ok()) return status;
-    if (auto status = store.Sync(); !status.ok()) return status;
+    if (durable) {
+      if (auto status = store.Sync(); !status.ok()) return status;
+    }
     if (report.tree_nodes_rewritten > 0) {
       spdlog::warn(
           "ledger {}: rewrote {} stored tree hashes past entry {} that were missing or "
@@ -287,8 +289,9 @@ absl::StatusOr<RecoveredLedger> RecoverLedger(const std::filesystem::path& dir, 
     }
     report.segment = segment.path.filename().string();
     report.bytes_cut += commit_bytes.size() - commit->record.end;
-    auto moved = QuarantineSegmentTail(dir, segment.path, commit->record.end,
-                                       std::string_view(commit_bytes).substr(commit->record.end));
+    auto moved =
+        QuarantineSegmentTail(dir, segment.path, commit->record.end,
+                              std::string_view(commit_bytes).substr(commit->record.end), durable);
     if (!moved.ok()) return moved.status();
     report.quarantined.push_back(*moved);
   }
@@ -299,7 +302,7 @@ absl::StatusOr<RecoveredLedger> RecoverLedger(const std::filesystem::path& dir, 
     if (report.segment.empty()) report.segment = segments[s].path.filename().string();
     report.bytes_cut += bytes;
     whole_records += records;
-    auto moved = QuarantineWholeSegment(dir, segments[s].path);
+    auto moved = QuarantineWholeSegment(dir, segments[s].path, durable);
     if (!moved.ok()) return moved.status();
     report.quarantined.push_back(*moved);
   }

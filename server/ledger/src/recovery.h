@@ -40,9 +40,10 @@ struct RecoveredLedger {
   RecoveryReport report;
 };
 
+// `durable` false (Options::fsync off) skips the fsyncs of the repairs and the quarantine.
 absl::StatusOr<RecoveredLedger> RecoverLedger(const std::filesystem::path& dir, TreeStore& store,
-                                              const NoteVerifier& verifier,
-                                              std::string_view origin);
+                                              const NoteVerifier& verifier, std::string_view origin,
+                                              bool durable);
 
 // The entry record offsets of a segment that is not the active one, which must hold exactly
 // `entries` entries.
