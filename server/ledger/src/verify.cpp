@@ -1,6 +1,7 @@
 #include "probity/ledger/verify.h"
 
 #include <algorithm>
+#include <iterator>
 #include <map>
 
 #include "absl/strings/str_cat.h"
@@ -87,13 +88,10 @@ absl::StatusOr<VerifyReport> VerifyLedger(const VerifyOptions& options) {
     }
   }
   std::error_code ignored;
-  if (std::filesystem::is_directory(options.dir / "quarantine", ignored)) {
-    size_t files = 0;
-    for (const auto& item :
-         std::filesystem::directory_iterator(options.dir / "quarantine", ignored)) {
-      (void)item;
-      ++files;
-    }
+  const auto quarantine = options.dir / "quarantine";
+  if (std::filesystem::is_directory(quarantine, ignored)) {
+    const auto files = std::distance(std::filesystem::directory_iterator(quarantine, ignored),
+                                     std::filesystem::directory_iterator());
     if (files > 0) {
       report.notes.push_back(absl::StrCat(
           "quarantine/ holds ", files,
