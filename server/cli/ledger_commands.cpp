@@ -202,6 +202,7 @@ void AddVerify(CLI::App& group) {
               << "\ncheckpoints verified: " << report->checkpoints_verified.size() << " of "
               << options.signed_checkpoints.size() << "\n";
     for (const auto& note : report->notes) std::cout << "note: " << note << "\n";
+    for (const auto& warning : report->warnings) std::cout << "WARNING: " << warning << "\n";
     for (const auto& problem : report->problems) std::cout << "PROBLEM: " << problem << "\n";
     if (report->first_bad_entry) {
       std::cout << "first bad entry: " << *report->first_bad_entry << "\n";

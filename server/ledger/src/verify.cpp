@@ -70,15 +70,15 @@ absl::StatusOr<VerifyReport> VerifyLedger(const VerifyOptions& options) {
     const std::string where = absl::StrCat("segment ", tail->segment, " from byte ", tail->offset,
                                            ", entry ", tail->first_entry, ": ");
     if (tail->whole_records > 0) {
-      // Never acknowledged by the server: a group commit torn by a crash before its flush
-      // finished, or records added behind its back. Either way not part of the log.
+      // Not part of the log, and not a failure of it: a crash or a failed write during a group
+      // commit leaves exactly this, and so do records added behind the server's back. Whoever
+      // runs verify must look, so it is a warning, not a note.
       report.uncommitted_records = tail->whole_records;
-      report.problems.push_back(absl::StrCat(
+      report.warnings.push_back(absl::StrCat(
           where, tail->whole_records, " whole record(s), ", tail->bytes,
-          " bytes, after the last commit marker: never acknowledged (a crash during a group "
-          "commit, or records added while the server was stopped); the server moves them to "
-          "quarantine/ at its next start. If it is running, check again."));
-      NoteBadEntry(report, tail->first_entry);
+          " bytes, after the last commit marker: never acknowledged and not part of the log "
+          "(a crash or write failure during a group commit, or records added while the server "
+          "was stopped); the server moves them to quarantine/ at its next start"));
     } else {
       report.notes.push_back(absl::StrCat(
           where, tail->bytes,

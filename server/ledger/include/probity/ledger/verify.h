@@ -36,7 +36,10 @@ struct VerifyReport {
   // checkpoint's root disagrees, the damage lies in [first_bad_entry, that checkpoint's size).
   std::optional<uint64_t> first_bad_entry;
   std::vector<std::string> problems;  // each an integrity failure
-  std::vector<std::string> notes;     // observations that are not failures (a torn tail)
+  // Not failures of the log but to be looked at: whole records after the last commit marker
+  // (never acknowledged, never part of the log; a crash mid group commit or an injection).
+  std::vector<std::string> warnings;
+  std::vector<std::string> notes;  // observations that are not failures (a torn tail)
   std::vector<Checkpoint> checkpoints_verified;
   bool ok() const { return problems.empty(); }
 };
