@@ -175,9 +175,10 @@ void AddVerify(CLI::App& group) {
   auto args = std::make_shared<Args>();
   auto* command = group.add_subcommand(
       "verify",
-      "re-hash every entry, rebuild the tree, check the stored hashes and every given signed "
-      "checkpoint (signature, root, consistency); exits 1 and names the first bad entry on any "
-      "problem");
+      "re-hash every entry, rebuild the tree, check the stored hashes, every commit marker "
+      "(signatures too with --key), records after the last commit marker, and every given "
+      "signed checkpoint (signature, root, consistency); exits 1 and names the first bad entry "
+      "on any problem");
   command->add_option("--dir", args->dir, "ledger directory")
       ->required()
       ->check(CLI::ExistingDirectory);
@@ -197,9 +198,11 @@ void AddVerify(CLI::App& group) {
     auto report = ledger::VerifyLedger(options);
     ExitOnError(report.status());
     std::cout << "entries: " << report->entries << "\nroot: " << ledger::ToHex(report->root)
+              << "\ncommit markers: " << report->commit_markers
               << "\ncheckpoints verified: " << report->checkpoints_verified.size() << " of "
               << options.signed_checkpoints.size() << "\n";
     for (const auto& note : report->notes) std::cout << "note: " << note << "\n";
+    for (const auto& warning : report->warnings) std::cout << "WARNING: " << warning << "\n";
     for (const auto& problem : report->problems) std::cout << "PROBLEM: " << problem << "\n";
     if (report->first_bad_entry) {
       std::cout << "first bad entry: " << *report->first_bad_entry << "\n";
@@ -253,7 +256,11 @@ void AddCheckpoint(CLI::App& group) {
   command->callback([args] {
     auto signer = ledger::NoteSigner::Load(args->signing_key, args->origin);
     ExitOnError(signer.status());
-    auto report = ledger::VerifyLedger({args->dir, {}, std::nullopt, ""});
+    auto verifier = ledger::NoteVerifier::FromVerifierKey((*signer)->VerifierKey());
+    ExitOnError(verifier.status());
+    // With the key, commit markers' signatures are checked too: a checkpoint is never signed
+    // over records the server did not acknowledge.
+    auto report = ledger::VerifyLedger({args->dir, {}, *verifier, args->origin});
     ExitOnError(report.status());
     if (!report->ok()) {
       ExitOnError(absl::DataLossError("not signing a damaged ledger: " + report->problems.front()));

@@ -148,6 +148,34 @@ TEST_F(LedgerCliTest, VerifyNamesTheFirstBadEntryAndFails) {
       << "checkpoint must refuse a damaged ledger";
 }
 
+TEST_F(LedgerCliTest, VerifyReportsRecordsAfterTheLastCommitMarker) {
+  // A well-formed entry with a valid CRC, appended while no server runs: never acknowledged.
+  const auto segment = testing::SegmentFiles(dir_).back();
+  testing::WriteFile(segment, testing::ReadFile(segment) +
+                                  testing::EncodeRawRecord(
+                                      testing::SampleEntry(99, "injected").SerializeAsString()));
+  CliRun verify = Probity(VerifyArguments());
+  // Not a failure of the log, which ends at the last marker, but said loudly.
+  EXPECT_EQ(verify.exit_code, 0) << verify.out;
+  EXPECT_NE(verify.out.find("WARNING: segment"), std::string::npos) << verify.out;
+  EXPECT_NE(verify.out.find("after the last commit marker"), std::string::npos) << verify.out;
+  EXPECT_NE(verify.out.find("entries: 30\n"), std::string::npos) << verify.out;
+  // A checkpoint is never signed over records the server never acknowledged.
+  CliRun checkpoint =
+      Probity("ledger checkpoint --dir " + dir_.string() + " --signing-key " +
+              (scratch_.path() / "key.pem").string() + " --origin " + testing::kOrigin);
+  ASSERT_EQ(checkpoint.exit_code, 0) << checkpoint.out;
+  auto opened = OpenSignedCheckpoint(checkpoint.out, *NoteVerifier::FromVerifierKey(verifier_key_),
+                                     testing::kOrigin);
+  ASSERT_TRUE(opened.ok()) << opened.status();
+  EXPECT_EQ(opened->size, 30u);
+  EXPECT_EQ(opened->root, root30_);
+  // The entries the server acknowledged still show; the injected one does not.
+  CliRun shown = Probity("ledger show --dir " + dir_.string() + " --warrant injected-99");
+  EXPECT_EQ(shown.exit_code, 0) << shown.out;
+  EXPECT_TRUE(JsonLines(shown.out).empty()) << shown.out;
+}
+
 TEST_F(LedgerCliTest, ShowAndExportFilter) {
   CliRun by_warrant = Probity("ledger show --dir " + dir_.string() + " --warrant w-5");
   ASSERT_EQ(by_warrant.exit_code, 0) << by_warrant.out;

@@ -86,7 +86,7 @@ TEST(LedgerCrash, AcknowledgedEntriesSurviveSigkill) {
 
     auto ledger = Ledger::Open(options);
     ASSERT_TRUE(ledger.ok()) << "round " << round << ": " << ledger.status();
-    if ((*ledger)->Recovery().torn_tail_cut) ++torn_tails_seen;
+    if ((*ledger)->Recovery().tail_cut) ++torn_tails_seen;
     for (const auto& [index, warrant_id] : acknowledged) {
       ASSERT_LT(index, (*ledger)->Size()) << "acknowledged entry " << index << " was lost";
       auto bytes = (*ledger)->ReadEntry(index);

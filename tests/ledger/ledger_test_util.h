@@ -87,10 +87,16 @@ inline std::vector<std::filesystem::path> SegmentFiles(const std::filesystem::pa
   return files;
 }
 
-// An independent reading of the documented record layout:
-// 20-byte header, then records of u32 length | u32 CRC32C(length || payload) | payload.
+// An independent reading of the documented segment layout (format 2): a 28-byte header, then
+// records of u8 type | u32 length | u32 CRC32C(type || length || payload) | payload.
+inline constexpr size_t kHeaderBytes = 28;
+inline constexpr size_t kRecordHeaderBytes = 9;
+inline constexpr uint8_t kEntryRecord = 1;
+inline constexpr uint8_t kCommitRecord = 2;
+
 struct RawRecord {
   uint64_t offset;
+  uint8_t type;
   std::string payload;
 };
 
@@ -99,35 +105,51 @@ inline uint32_t LoadLittleEndian32(const std::string& bytes, size_t at) {
          uint32_t(uint8_t(bytes[at + 2])) << 16 | uint32_t(uint8_t(bytes[at + 3])) << 24;
 }
 
-inline std::vector<RawRecord> ParseRecords(const std::string& segment) {
+// Every record, entries and commit markers.
+inline std::vector<RawRecord> ParseAllRecords(const std::string& segment) {
   std::vector<RawRecord> records;
-  size_t offset = 20;
-  while (offset + 8 <= segment.size()) {
-    const uint32_t length = LoadLittleEndian32(segment, offset);
-    records.push_back({offset, segment.substr(offset + 8, length)});
-    offset += 8 + length;
+  size_t offset = kHeaderBytes;
+  while (offset + kRecordHeaderBytes <= segment.size()) {
+    const uint32_t length = LoadLittleEndian32(segment, offset + 1);
+    records.push_back(
+        {offset, uint8_t(segment[offset]), segment.substr(offset + kRecordHeaderBytes, length)});
+    offset += kRecordHeaderBytes + length;
   }
   return records;
 }
 
-inline std::string EncodeRawRecord(const std::string& payload) {
-  std::string record;
+// The entry records only.
+inline std::vector<RawRecord> ParseRecords(const std::string& segment) {
+  std::vector<RawRecord> entries;
+  for (auto& record : ParseAllRecords(segment)) {
+    if (record.type == kEntryRecord) entries.push_back(std::move(record));
+  }
+  return entries;
+}
+
+inline std::string EncodeRawRecord(const std::string& payload, uint8_t type = kEntryRecord) {
+  std::string record(1, static_cast<char>(type));
   const uint32_t length = static_cast<uint32_t>(payload.size());
   for (int i = 0; i < 4; ++i) record.push_back(static_cast<char>((length >> (8 * i)) & 0xff));
   boost::crc_optimal<32, 0x1EDC6F41, 0xFFFFFFFF, 0xFFFFFFFF, true, true> crc;
-  crc.process_bytes(record.data(), 4);
+  crc.process_bytes(record.data(), 5);
   crc.process_bytes(payload.data(), payload.size());
   const uint32_t checksum = crc.checksum();
   for (int i = 0; i < 4; ++i) record.push_back(static_cast<char>((checksum >> (8 * i)) & 0xff));
   return record + payload;
 }
 
-// Rebuilds a segment from its header and the given payloads, with valid checksums.
+// Rebuilds a segment from its header and the given records, with valid checksums.
 inline std::string RebuildSegment(const std::string& original,
-                                  const std::vector<std::string>& payloads) {
-  std::string segment = original.substr(0, 20);
-  for (const auto& payload : payloads) segment += EncodeRawRecord(payload);
+                                  const std::vector<RawRecord>& records) {
+  std::string segment = original.substr(0, kHeaderBytes);
+  for (const auto& record : records) segment += EncodeRawRecord(record.payload, record.type);
   return segment;
+}
+
+inline uint64_t FileMode(const std::filesystem::path& path) {
+  return static_cast<uint64_t>(std::filesystem::status(path).permissions() &
+                               std::filesystem::perms::all);
 }
 
 }  // namespace probity::ledger::testing

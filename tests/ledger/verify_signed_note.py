@@ -2,7 +2,9 @@
 
 Verifies a C2SP signed-note with Ed25519 (python3-cryptography), recomputing the key id from
 the verifier key, parses the C2SP tlog-checkpoint body, and, given the ledger directory,
-recomputes the RFC 6962 root over the stored entries from the documented segment layout.
+recomputes the RFC 6962 root over the stored entries from the documented segment layout
+(format 2), checking that every commit marker in the segments is a checkpoint signed by the
+same key whose size and root match the entries before it.
 
 usage: verify_signed_note.py NOTE_FILE VERIFIER_KEY [LEDGER_DIR]; exit 0 when all checks pass.
 """
@@ -72,29 +74,61 @@ def tree_root(leaves):
     return hashlib.sha256(b"\x01" + tree_root(leaves[:k]) + tree_root(leaves[k:])).digest()
 
 
-def read_entries(ledger_dir):
+def crc32c(data):
+    crc = 0xFFFFFFFF
+    for byte in data:
+        crc ^= byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ (0x82F63B78 if crc & 1 else 0)
+    return crc ^ 0xFFFFFFFF
+
+
+def parse_checkpoint(text):
+    lines = text.split("\n")
+    origin, size, root = lines[0], int(lines[1]), base64.b64decode(lines[2], validate=True)
+    if len(root) != 32:
+        fail("checkpoint root malformed")
+    return origin, size, root
+
+
+def read_entries(ledger_dir, key):
+    """Entries covered by the last commit marker; every marker checked on the way."""
     entries = []
+    committed = 0
     for name in sorted(n for n in os.listdir(ledger_dir) if n.startswith("segment-")):
         data = open(os.path.join(ledger_dir, name), "rb").read()
-        if data[:8] != b"PRBLSEG1" or struct.unpack("<Q", data[8:16])[0] != len(entries):
+        if data[:8] != b"PRBLSEG2" or struct.unpack("<Q", data[8:16])[0] != len(entries):
             fail(f"segment {name} does not continue the log")
-        offset = 20
-        while offset + 8 <= len(data):
-            (length,) = struct.unpack("<I", data[offset : offset + 4])
-            entries.append(data[offset + 8 : offset + 8 + length])
-            offset += 8 + length
-    return entries
+        if struct.unpack("<I", data[24:28])[0] != crc32c(data[:24]):
+            fail(f"segment {name}: header checksum")
+        offset = 28
+        while offset + 9 <= len(data):
+            record_type, length, checksum = struct.unpack("<BII", data[offset : offset + 9])
+            payload = data[offset + 9 : offset + 9 + length]
+            if len(payload) < length or crc32c(data[offset : offset + 5] + payload) != checksum:
+                break  # a torn write at the end, after the last commit marker
+            if record_type == 1:
+                entries.append(payload)
+            elif record_type == 2:
+                text = open_note(payload.decode("utf-8"), *key)
+                _, size, root = parse_checkpoint(text)
+                if size != len(entries) or tree_root([leaf_hash(e) for e in entries]) != root:
+                    fail(f"segment {name}: commit marker does not match the entries before it")
+                committed = size
+            else:
+                fail(f"segment {name}: unknown record type {record_type}")
+            offset += 9 + length
+    return entries[:committed]
 
 
 def main():
     note = open(sys.argv[1], encoding="utf-8").read()
-    name, key_id, public_key = parse_verifier_key(sys.argv[2])
-    lines = open_note(note, name, key_id, public_key).split("\n")
-    origin, size, root = lines[0], int(lines[1]), base64.b64decode(lines[2], validate=True)
-    if origin != name or len(root) != 32:
-        fail("checkpoint origin or root malformed")
+    key = parse_verifier_key(sys.argv[2])
+    origin, size, root = parse_checkpoint(open_note(note, *key))
+    if origin != key[0]:
+        fail("checkpoint origin is not the key name")
     if len(sys.argv) > 3:
-        entries = read_entries(sys.argv[3])
+        entries = read_entries(sys.argv[3], key)
         if len(entries) < size or tree_root([leaf_hash(e) for e in entries[:size]]) != root:
             fail("root recomputed from the entries differs from the checkpoint")
     print("OK", origin, size)

@@ -1,9 +1,11 @@
 // The writing ledger: segment files + stored tree + group commit.
 //
-// Durability order per batch: records are written and fsync'd to the segment first, then their
-// subtree hashes are written and fsync'd, then the batch is acknowledged. So a stored leaf
-// hash always means a durable record, and Open can tell a torn, never-acknowledged tail (cut
-// it) from damage to acknowledged entries (refuse to open).
+// One group commit = one write of its entry records followed by a commit marker (the signed
+// checkpoint of the tree after them), then one fdatasync; only then are its appends
+// acknowledged, and only then are its subtree hashes written to the tree files (without an
+// fsync of their own: Open rebuilds a torn tree tail from the records, recovery.h). So every
+// acknowledged entry is covered by a durable, signed marker, and Open can tell what the server
+// acknowledged from anything added behind its back.
 
 #include "probity/ledger/ledger.h"
 
@@ -13,69 +15,25 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <condition_variable>
-#include <cstring>
 #include <deque>
 #include <mutex>
 
 #include "absl/strings/str_cat.h"
-#include "ledger_scan.h"
+#include "owner_only.h"
+#include "posix_file.h"
 #include "probity/ledger/checkpoint.h"
 #include "probity/ledger/merkle.h"
+#include "recovery.h"
 #include "segment_file.h"
-#include "string_util.h"
 #include "tree_store.h"
 
 namespace probity::ledger {
 namespace {
 
-using internal::AsAbsl;
-
+using internal::FileDescriptor;
 using internal::SegmentIndex;
 using internal::TreeStore;
-
-absl::Status ErrnoError(std::string_view what, const std::filesystem::path& path) {
-  return absl::InternalError(
-      absl::StrCat(AsAbsl(what), " ", path.string(), ": ", std::strerror(errno)));
-}
-
-absl::Status WriteAll(int fd, std::string_view bytes, uint64_t offset,
-                      const std::filesystem::path& path) {
-  while (!bytes.empty()) {
-    const ssize_t written = ::pwrite(fd, bytes.data(), bytes.size(), static_cast<off_t>(offset));
-    if (written < 0) {
-      if (errno == EINTR) continue;
-      return ErrnoError("cannot write", path);
-    }
-    bytes.remove_prefix(written);
-    offset += written;
-  }
-  return absl::OkStatus();
-}
-
-class FileDescriptor {
- public:
-  FileDescriptor() = default;
-  explicit FileDescriptor(int fd) : fd_(fd) {}
-  FileDescriptor(FileDescriptor&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-  FileDescriptor& operator=(FileDescriptor&& other) noexcept {
-    if (this != &other) {
-      Reset();
-      fd_ = std::exchange(other.fd_, -1);
-    }
-    return *this;
-  }
-  ~FileDescriptor() { Reset(); }
-  int get() const { return fd_; }
-  void Reset() {
-    if (fd_ >= 0) ::close(fd_);
-    fd_ = -1;
-  }
-
- private:
-  int fd_ = -1;
-};
 
 class LedgerImpl final : public Ledger {
  public:
@@ -99,17 +57,16 @@ class LedgerImpl final : public Ledger {
   RecoveryReport Recovery() const override { return recovery_; }
 
  private:
-  // What one flushed batch adds to the shared state.
+  // What one flushed group commit adds to the shared state.
   struct Commit {
-    std::vector<std::pair<uint64_t, uint64_t>> records;  // (segment first index, offset)
-    std::vector<SegmentIndex> new_segments;
+    std::vector<uint64_t> entry_offsets;  // in the active segment
+    std::optional<SegmentIndex> new_segment;
     std::string checkpoint;
   };
 
   explicit LedgerImpl(Options options) : options_(std::move(options)) {}
-  absl::Status Recover(internal::ScanResult scan);
-  absl::Status StartSegment(uint64_t first_index);
-  absl::StatusOr<Commit> WriteBatch(const std::vector<std::string>& batch, uint64_t first_index);
+  absl::StatusOr<Commit> WriteGroupCommit(const std::vector<std::string>& batch,
+                                          uint64_t first_index);
   absl::Status CheckSize(uint64_t size) const;
   std::string SignCheckpointAt(uint64_t size, const Hash& root) const;
 
@@ -119,12 +76,11 @@ class LedgerImpl final : public Ledger {
   FileDescriptor lock_file_;
   RecoveryReport recovery_;
 
-  // Touched only by the batch leader (one at a time) or during Open.
-  FileDescriptor segment_fd_;
+  // Touched only by the group commit leader (one at a time) or during Open.
+  FileDescriptor segment_fd_;  // the active segment; none before the first append
   std::filesystem::path segment_path_;
   uint64_t segment_first_index_ = 0;
   uint64_t segment_bytes_ = 0;
-  uint64_t segment_records_ = 0;
   MerkleFrontier frontier_;
 
   mutable std::mutex mutex_;
@@ -134,7 +90,7 @@ class LedgerImpl final : public Ledger {
   uint64_t durable_size_ = 0;
   bool flushing_ = false;
   absl::Status failure_;
-  std::vector<SegmentIndex> segments_;
+  mutable std::vector<SegmentIndex> segments_;  // entry offsets of old segments load lazily
   std::string checkpoint_;
 };
 
@@ -144,17 +100,15 @@ absl::StatusOr<std::unique_ptr<Ledger>> LedgerImpl::Create(const Options& option
   auto signer = NoteSigner::Load(options.signing_key, options.origin);
   if (!signer.ok()) return signer.status();
   ledger->signer_ = std::move(*signer);
+  auto verifier = NoteVerifier::FromVerifierKey(ledger->signer_->VerifierKey());
+  if (!verifier.ok()) return verifier.status();
 
-  std::error_code error;
-  std::filesystem::create_directories(options.dir, error);
-  if (error) {
-    return absl::InternalError(absl::StrCat("cannot create ledger directory ", options.dir.string(),
-                                            ": ", error.message()));
-  }
+  if (auto status = internal::CreateOwnerOnlyDirectory(options.dir); !status.ok()) return status;
+  if (auto status = internal::CheckOwnerOnly(options.dir); !status.ok()) return status;
   const auto lock_path = options.dir / "LOCK";
-  ledger->lock_file_ =
-      FileDescriptor(::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
-  if (ledger->lock_file_.get() < 0) return ErrnoError("cannot open", lock_path);
+  auto lock_file = internal::OpenOwnerOnlyFile(lock_path, O_RDWR);
+  if (!lock_file.ok()) return lock_file.status();
+  ledger->lock_file_ = std::move(*lock_file);
   if (::flock(ledger->lock_file_.get(), LOCK_EX | LOCK_NB) != 0) {
     return absl::FailedPreconditionError(
         absl::StrCat("ledger ", options.dir.string(), " is open in another process"));
@@ -162,137 +116,85 @@ absl::StatusOr<std::unique_ptr<Ledger>> LedgerImpl::Create(const Options& option
   auto store = TreeStore::Open(options.dir, /*writable=*/true);
   if (!store.ok()) return store.status();
   ledger->store_ = std::move(*store);
-  auto scan = internal::ScanLedger(options.dir, *ledger->store_);
-  if (!scan.ok()) return scan.status();
-  if (scan->problem) {
-    return absl::DataLossError(
-        absl::StrCat("ledger ", options.dir.string(),
-                     " is damaged, refusing to open: ", scan->problem->Describe()));
+
+  auto recovered = internal::RecoverLedger(options.dir, *ledger->store_, *verifier, options.origin,
+                                           options.fsync);
+  if (!recovered.ok()) return recovered.status();
+  ledger->recovery_ = std::move(recovered->report);
+  ledger->frontier_ = std::move(recovered->frontier);
+  ledger->durable_size_ = ledger->next_index_ = recovered->size;
+  ledger->segments_ = std::move(recovered->segments);
+  ledger->checkpoint_ = recovered->checkpoint.empty() ? ledger->SignCheckpointAt(0, EmptyTreeRoot())
+                                                      : std::move(recovered->checkpoint);
+  if (!ledger->segments_.empty()) {
+    const SegmentIndex& active = ledger->segments_.back();
+    ledger->segment_path_ = active.path;
+    ledger->segment_first_index_ = active.first_index;
+    ledger->segment_bytes_ = recovered->active_bytes;
+    ledger->segment_fd_ = FileDescriptor(::open(active.path.c_str(), O_WRONLY | O_CLOEXEC));
+    if (ledger->segment_fd_.get() < 0) return internal::ErrnoError("cannot open", active.path);
   }
-  if (auto status = ledger->Recover(std::move(*scan)); !status.ok()) return status;
   return std::unique_ptr<Ledger>(std::move(ledger));
 }
 
-absl::Status LedgerImpl::Recover(internal::ScanResult scan) {
-  if (scan.torn_tail) {
-    const auto& damage = *scan.torn_tail;
-    const auto& path = scan.torn_tail_segment;
-    std::error_code error;
-    const uint64_t file_size = std::filesystem::file_size(path, error);
-    if (error) return absl::InternalError(absl::StrCat("cannot stat ", path.string()));
-    recovery_ = RecoveryReport{true, path.filename().string(), damage.entry_index,
-                               file_size - damage.offset, damage.what};
-    spdlog::warn(
-        "ledger {}: cutting a torn record at the tail: segment {}, entry {}, {} bytes "
-        "({})",
-        options_.dir.string(), recovery_.segment, damage.entry_index, recovery_.bytes_cut,
-        damage.what);
-    if (damage.offset < internal::kSegmentHeaderBytes) {
-      std::filesystem::remove(path, error);
-      if (error) return absl::InternalError(absl::StrCat("cannot remove ", path.string()));
-      scan.segments.pop_back();
-      if (auto status = internal::SyncDirectory(options_.dir); !status.ok()) return status;
-    } else {
-      std::filesystem::resize_file(path, damage.offset, error);
-      if (error) return absl::InternalError(absl::StrCat("cannot cut ", path.string()));
-      FileDescriptor fd(::open(path.c_str(), O_RDWR | O_CLOEXEC));
-      if (fd.get() < 0 || ::fsync(fd.get()) != 0) return ErrnoError("cannot fsync", path);
-    }
-  }
-  // Hashes of intact entries that were written but not yet hashed into the store before a crash.
-  const auto unhashed_entries =
-      std::count_if(scan.unstored_nodes.begin(), scan.unstored_nodes.end(),
-                    [](const auto& node) { return node.level == 0; });
-  if (unhashed_entries > 0) {
-    spdlog::warn(
-        "ledger {}: hashing {} intact entries written but never acknowledged before a "
-        "crash",
-        options_.dir.string(), unhashed_entries);
-  }
-  if (auto status = store_->Write(scan.unstored_nodes); !status.ok()) return status;
-  if (auto status = store_->Sync(); !status.ok()) return status;
-
-  frontier_ = scan.frontier;
-  durable_size_ = next_index_ = scan.entry_count;
-  segments_ = std::move(scan.segments);
-  if (segments_.empty()) {
-    if (auto status = StartSegment(durable_size_); !status.ok()) return status;
-    segments_.push_back({segment_path_, durable_size_, {}});
-  } else {
-    const SegmentIndex& last = segments_.back();
-    segment_path_ = last.path;
-    segment_first_index_ = last.first_index;
-    segment_records_ = last.record_offsets.size();
-    std::error_code error;
-    segment_bytes_ = std::filesystem::file_size(last.path, error);
-    if (error) return absl::InternalError(absl::StrCat("cannot stat ", last.path.string()));
-    segment_fd_ = FileDescriptor(::open(last.path.c_str(), O_WRONLY | O_CLOEXEC));
-    if (segment_fd_.get() < 0) return ErrnoError("cannot open", last.path);
-  }
-  checkpoint_ = SignCheckpointAt(durable_size_, frontier_.Root());
-  return absl::OkStatus();
-}
-
-absl::Status LedgerImpl::StartSegment(uint64_t first_index) {
-  const auto path = options_.dir / internal::SegmentFileName(first_index);
-  FileDescriptor fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
-  if (fd.get() < 0) return ErrnoError("cannot create segment", path);
-  const std::string header = internal::EncodeSegmentHeader(first_index);
-  if (auto status = WriteAll(fd.get(), header, 0, path); !status.ok()) return status;
-  if (options_.fsync) {
-    if (::fdatasync(fd.get()) != 0) return ErrnoError("cannot fsync", path);
-    if (auto status = internal::SyncDirectory(options_.dir); !status.ok()) return status;
-  }
-  segment_fd_ = std::move(fd);
-  segment_path_ = path;
-  segment_first_index_ = first_index;
-  segment_bytes_ = header.size();
-  segment_records_ = 0;
-  return absl::OkStatus();
-}
-
-absl::StatusOr<LedgerImpl::Commit> LedgerImpl::WriteBatch(const std::vector<std::string>& batch,
-                                                          uint64_t first_index) {
-  Commit commit;
-  std::string buffer;
-  uint64_t buffer_offset = segment_bytes_;
-  auto flush_buffer = [&]() -> absl::Status {
-    if (auto status = WriteAll(segment_fd_.get(), buffer, buffer_offset, segment_path_);
-        !status.ok())
-      return status;
-    if (options_.fsync && ::fdatasync(segment_fd_.get()) != 0) {
-      return ErrnoError("cannot fsync", segment_path_);
-    }
-    buffer.clear();
-    return absl::OkStatus();
-  };
-  for (size_t i = 0; i < batch.size(); ++i) {
-    const std::string record = internal::EncodeRecord(batch[i]);
-    if (segment_records_ > 0 && segment_bytes_ + record.size() > options_.max_segment_bytes) {
-      if (auto status = flush_buffer(); !status.ok()) return status;
-      if (auto status = StartSegment(first_index + i); !status.ok()) return status;
-      commit.new_segments.push_back({segment_path_, segment_first_index_, {}});
-      buffer_offset = segment_bytes_;
-    }
-    commit.records.emplace_back(segment_first_index_, segment_bytes_);
-    buffer += record;
-    segment_bytes_ += record.size();
-    ++segment_records_;
-  }
-  if (auto status = flush_buffer(); !status.ok()) return status;
-
+absl::StatusOr<LedgerImpl::Commit> LedgerImpl::WriteGroupCommit(
+    const std::vector<std::string>& batch, uint64_t first_index) {
   std::vector<MerkleFrontier::CompletedNode> nodes;
   for (const auto& payload : batch) {
     auto completed = frontier_.Append(HashLeaf(payload));
     nodes.insert(nodes.end(), completed.begin(), completed.end());
   }
-  std::stable_sort(nodes.begin(), nodes.end(),
-                   [](const auto& a, const auto& b) { return a.level < b.level; });
-  if (auto status = store_->Write(nodes); !status.ok()) return status;
-  if (options_.fsync) {
-    if (auto status = store_->Sync(); !status.ok()) return status;
-  }
+  Commit commit;
   commit.checkpoint = SignCheckpointAt(frontier_.size(), frontier_.Root());
+
+  size_t bytes = internal::kRecordHeaderBytes + commit.checkpoint.size();
+  for (const auto& payload : batch) bytes += internal::kRecordHeaderBytes + payload.size();
+  const bool new_segment =
+      segment_fd_.get() < 0 || (segment_bytes_ > internal::kSegmentHeaderBytes &&
+                                segment_bytes_ + bytes > options_.max_segment_bytes);
+  std::string buffer;
+  buffer.reserve(bytes + internal::kSegmentHeaderBytes);
+  if (new_segment) {
+    buffer = internal::EncodeSegmentHeader(
+        first_index, segment_fd_.get() < 0 ? internal::kNoPreviousSegment : segment_first_index_);
+  }
+  const uint64_t base = new_segment ? 0 : segment_bytes_;
+  for (const auto& payload : batch) {
+    commit.entry_offsets.push_back(base + buffer.size());
+    buffer += internal::EncodeRecord(internal::RecordType::kEntry, payload);
+  }
+  buffer += internal::EncodeRecord(internal::RecordType::kCommit, commit.checkpoint);
+
+  if (new_segment) {
+    // The tree of every segment but the active one is durable: Open re-hashes only the last.
+    if (segment_fd_.get() >= 0 && options_.fsync) {
+      if (auto status = store_->Sync(); !status.ok()) return status;
+    }
+    const auto path = options_.dir / internal::SegmentFileName(first_index);
+    auto fd = internal::OpenOwnerOnlyFile(path, O_WRONLY | O_EXCL);
+    if (!fd.ok()) return fd.status();
+    if (auto status = internal::WriteAll(fd->get(), buffer, 0, path); !status.ok()) return status;
+    if (options_.fsync) {
+      if (::fdatasync(fd->get()) != 0) return internal::ErrnoError("cannot fsync", path);
+      if (auto status = internal::SyncDirectory(options_.dir); !status.ok()) return status;
+    }
+    segment_fd_ = *std::move(fd);
+    segment_path_ = path;
+    segment_first_index_ = first_index;
+    segment_bytes_ = buffer.size();
+    commit.new_segment = SegmentIndex{path, first_index, {}, true};
+  } else {
+    if (auto status = internal::WriteAll(segment_fd_.get(), buffer, segment_bytes_, segment_path_);
+        !status.ok()) {
+      return status;
+    }
+    if (options_.fsync && ::fdatasync(segment_fd_.get()) != 0) {
+      return internal::ErrnoError("cannot fsync", segment_path_);
+    }
+    segment_bytes_ += buffer.size();
+  }
+  // Durable and signed: now the cache of subtree hashes (rebuilt by Open if torn).
+  if (auto status = store_->Write(nodes); !status.ok()) return status;
   return commit;
 }
 
@@ -313,7 +215,7 @@ absl::StatusOr<Receipt> LedgerImpl::Append(const v1::LedgerEntry& entry) {
       committed_.wait(lock);
       continue;
     }
-    // Leader: everything queued so far goes to disk under one fsync.
+    // Leader: everything queued so far goes to disk in one write and one fdatasync.
     flushing_ = true;
     std::vector<std::string> batch;
     if (options_.group_commit) {
@@ -326,23 +228,20 @@ absl::StatusOr<Receipt> LedgerImpl::Append(const v1::LedgerEntry& entry) {
     }
     const uint64_t first_index = durable_size_;
     lock.unlock();
-    auto commit = WriteBatch(batch, first_index);
+    auto commit = WriteGroupCommit(batch, first_index);
     lock.lock();
     flushing_ = false;
     if (!commit.ok()) {
-      // Fail closed: the files may hold a partial batch, which only Open can sort out.
+      // Fail closed: the files may hold a partial group commit, which only Open can sort out.
       failure_ = absl::UnavailableError(
           absl::StrCat("ledger write failed, no further appends: ", commit.status().message()));
       spdlog::error("{}", std::string(failure_.message()));
       committed_.notify_all();
       break;
     }
-    for (auto& segment : commit->new_segments) segments_.push_back(std::move(segment));
-    for (const auto& [segment_first, offset] : commit->records) {
-      auto it = std::find_if(segments_.rbegin(), segments_.rend(),
-                             [&](const auto& s) { return s.first_index == segment_first; });
-      it->record_offsets.push_back(offset);
-    }
+    if (commit->new_segment) segments_.push_back(*std::move(commit->new_segment));
+    auto& offsets = segments_.back().entry_offsets;
+    offsets.insert(offsets.end(), commit->entry_offsets.begin(), commit->entry_offsets.end());
     durable_size_ = first_index + batch.size();
     checkpoint_ = std::move(commit->checkpoint);
     committed_.notify_all();
@@ -354,6 +253,8 @@ absl::StatusOr<Receipt> LedgerImpl::Append(const v1::LedgerEntry& entry) {
 absl::StatusOr<std::string> LedgerImpl::ReadEntry(uint64_t index) const {
   std::filesystem::path path;
   uint64_t offset = 0;
+  SegmentIndex to_load;
+  uint64_t entries = 0;
   {
     std::lock_guard lock(mutex_);
     if (index >= durable_size_) {
@@ -363,10 +264,29 @@ absl::StatusOr<std::string> LedgerImpl::ReadEntry(uint64_t index) const {
     auto it = std::upper_bound(segments_.begin(), segments_.end(), index,
                                [](uint64_t i, const auto& s) { return i < s.first_index; });
     --it;
-    path = it->path;
-    offset = it->record_offsets[index - it->first_index];
+    if (it->offsets_loaded) {
+      path = it->path;
+      offset = it->entry_offsets[index - it->first_index];
+    } else {
+      // Not the active segment, so it is immutable: read its offsets outside the lock.
+      to_load = *it;
+      entries = std::next(it)->first_index - it->first_index;
+    }
   }
-  return internal::ReadRecordAt(path, offset);
+  if (path.empty()) {
+    auto offsets = internal::LoadEntryOffsets(to_load, entries);
+    if (!offsets.ok()) return offsets.status();
+    path = to_load.path;
+    offset = (*offsets)[index - to_load.first_index];
+    std::lock_guard lock(mutex_);
+    auto it = std::find_if(segments_.begin(), segments_.end(),
+                           [&](const auto& s) { return s.first_index == to_load.first_index; });
+    if (it != segments_.end() && !it->offsets_loaded) {
+      it->entry_offsets = *std::move(offsets);
+      it->offsets_loaded = true;
+    }
+  }
+  return internal::ReadEntryRecordAt(path, offset);
 }
 
 absl::Status LedgerImpl::CheckSize(uint64_t size) const {

@@ -1,6 +1,7 @@
 #include "ledger_scan.h"
 
 #include "absl/strings/str_cat.h"
+#include "string_util.h"
 
 namespace probity::ledger::internal {
 namespace {
@@ -38,36 +39,54 @@ std::string LedgerProblem::Describe() const {
   return absl::StrCat("segment ", segment, ", entry ", entry_index, ": ", what);
 }
 
+absl::StatusOr<Checkpoint> OpenCommitMarker(std::string_view payload, const NoteVerifier* verifier,
+                                            std::string_view origin) {
+  if (verifier != nullptr) return OpenSignedCheckpoint(payload, *verifier, origin);
+  const size_t split = payload.rfind("\n\n");
+  if (split == std::string_view::npos) {
+    return absl::InvalidArgumentError("commit marker is not a signed note");
+  }
+  auto checkpoint = ParseCheckpoint(payload.substr(0, split + 1));
+  if (!checkpoint.ok()) return checkpoint.status();
+  if (!origin.empty() && checkpoint->origin != origin) {
+    return absl::InvalidArgumentError(absl::StrCat("commit marker origin '", checkpoint->origin,
+                                                   "' is not '", AsAbsl(origin), "'"));
+  }
+  return checkpoint;
+}
+
 absl::StatusOr<ScanResult> ScanLedger(const std::filesystem::path& dir, const TreeStore& store,
+                                      const NoteVerifier* verifier, std::string_view origin,
                                       const ScanVisitor& visit) {
   ScanResult result;
+  std::array<uint64_t, TreeStore::kMaxLevels> stored_counts{};
   std::vector<StoredLevelCursor> cursors;
   for (int level = 0; level < TreeStore::kMaxLevels; ++level) {
     auto stored = store.StoredCount(level);
     if (!stored.ok()) return stored.status();
-    result.stored_counts[level] = *stored;
+    stored_counts[level] = *stored;
     cursors.emplace_back(store, level, *stored);
   }
   auto segments = ListSegments(dir);
   if (!segments.ok()) return segments.status();
 
+  MerkleFrontier tree;          // over every intact entry so far
+  uint64_t committed_size = 0;  // of the last commit marker
+  Uncommitted tail;             // what follows the last commit marker
+  if (!segments->empty()) tail.segment = segments->front().path.filename().string();
   absl::Status io_status;
-  auto check_entry = [&](const SegmentName& segment, uint64_t index, std::string_view payload) {
-    if (result.problem || !io_status.ok()) return;
-    for (const auto& node : result.frontier.Append(HashLeaf(payload))) {
-      if (node.index >= result.stored_counts[node.level]) {
-        result.unstored_nodes.push_back(node);
-        continue;
-      }
+
+  auto check_entry = [&](const std::string& segment, uint64_t index, std::string_view payload) {
+    for (const auto& node : tree.Append(HashLeaf(payload))) {
+      if (node.index >= stored_counts[node.level]) continue;
       auto stored = cursors[node.level].At(node.index);
       if (!stored.ok()) {
         io_status = stored.status();
         return;
       }
       if (*stored != node.hash) {
-        const uint64_t first_leaf = node.index << node.level;
         result.problem = LedgerProblem{
-            first_leaf, segment.path.filename().string(),
+            node.index << node.level, segment,
             node.level == 0
                 ? "entry bytes do not match the stored leaf hash (edited, removed or reordered)"
                 : absl::StrCat("stored subtree hash (level ", node.level,
@@ -75,14 +94,46 @@ absl::StatusOr<ScanResult> ScanLedger(const std::filesystem::path& dir, const Tr
         return;
       }
     }
-    result.entry_count = index + 1;
-    if (visit) visit(index, payload, result.frontier);
+    ++tail.whole_records;
+    if (visit) visit(index, payload, tree);
   };
 
+  auto check_commit = [&](const std::string& segment, const RecordInfo& record,
+                          std::string_view payload) {
+    const std::string where = absl::StrCat("commit marker at byte ", record.offset);
+    auto checkpoint = OpenCommitMarker(payload, verifier, origin);
+    if (!checkpoint.ok()) {
+      result.problem = LedgerProblem{
+          committed_size, segment,
+          absl::StrCat(where, " is not a checkpoint of this log: ", checkpoint.status().message())};
+      return;
+    }
+    if (checkpoint->size != record.entry_index) {
+      result.problem =
+          LedgerProblem{committed_size, segment,
+                        absl::StrCat(where, " covers ", checkpoint->size, " entries but follows ",
+                                     record.entry_index, " (entries were removed or added)")};
+      return;
+    }
+    if (checkpoint->root != tree.Root()) {
+      result.problem = LedgerProblem{
+          committed_size, segment,
+          absl::StrCat(where,
+                       ": its root differs from the tree rebuilt from the entries; an entry in [",
+                       committed_size, ", ", checkpoint->size, ") was changed")};
+      return;
+    }
+    ++result.commit_markers;
+    committed_size = checkpoint->size;
+    result.entry_count = committed_size;
+    result.frontier = tree;
+    tail = Uncommitted{segment, record.end, committed_size, 0, 0, std::nullopt};
+  };
+
+  uint64_t expected = 0;
   for (size_t s = 0; s < segments->size() && !result.problem; ++s) {
     const SegmentName& segment = (*segments)[s];
     const std::string name = segment.path.filename().string();
-    const uint64_t expected = result.entry_count;
     if (segment.first_index != expected) {
       result.problem = LedgerProblem{
           expected, name,
@@ -93,40 +144,49 @@ absl::StatusOr<ScanResult> ScanLedger(const std::filesystem::path& dir, const Tr
                              ", which earlier segments already hold")};
       break;
     }
-    auto contents = ReadSegment(
-        segment.path, segment.first_index,
-        [&](uint64_t index, std::string_view payload) { check_entry(segment, index, payload); });
-    if (!contents.ok()) {
-      result.problem = LedgerProblem{expected, name, std::string(contents.status().message())};
-      break;
-    }
+    auto bytes = ReadWholeFile(segment.path);
+    if (!bytes.ok()) return bytes.status();
+    const SegmentContents contents = DecodeSegment(
+        *bytes, segment.first_index, [&](const RecordInfo& record, std::string_view payload) {
+          if (result.problem || !io_status.ok()) return;
+          if (record.type == RecordType::kEntry) {
+            check_entry(name, record.entry_index, payload);
+          } else {
+            check_commit(name, record, payload);
+          }
+        });
     if (!io_status.ok()) return io_status;
     if (result.problem) break;
-    result.segments.push_back({segment.path, segment.first_index, contents->record_offsets});
-    if (!contents->damage) continue;
-    const RecordDamage& damage = *contents->damage;
-    const bool last_segment = s + 1 == segments->size();
-    if (last_segment && damage.entry_index >= result.stored_counts[0]) {
-      result.torn_tail = damage;
-      result.torn_tail_segment = segment.path;
+    const uint64_t expected_previous = s == 0 ? kNoPreviousSegment : (*segments)[s - 1].first_index;
+    if ((!contents.damage || contents.damage->offset > 0) &&
+        contents.header.previous_first_index != expected_previous) {
+      result.problem = LedgerProblem{
+          segment.first_index, name,
+          "segment header names another previous segment (a segment is missing or was renamed)"};
       break;
     }
-    result.problem = LedgerProblem{
-        damage.entry_index, name,
-        absl::StrCat(damage.what, " at byte ", damage.offset,
-                     last_segment ? " (an acknowledged entry)" : " (not the end of the log)")};
+    tail.bytes += bytes->size() - (tail.segment == name ? tail.offset : 0);
+    expected = segment.first_index + contents.entry_count;
+    if (!contents.damage) continue;
+    const RecordDamage& damage = *contents.damage;
+    if (s + 1 != segments->size()) {
+      result.problem = LedgerProblem{
+          damage.entry_index, name,
+          absl::StrCat(damage.what, " at byte ", damage.offset, " (not the end of the log)")};
+      break;
+    }
+    tail.torn = damage;
   }
-  if (!result.problem) {
-    for (int level = 0; level < TreeStore::kMaxLevels; ++level) {
-      const uint64_t expected_nodes = result.entry_count >> level;
-      if (result.stored_counts[level] > expected_nodes) {
-        result.problem = LedgerProblem{
-            result.entry_count, "",
-            absl::StrCat("the stored tree covers ", result.stored_counts[level] << level,
-                         " entries but the segments hold only ", result.entry_count,
-                         " intact entries (entries were removed or truncated)")};
-        break;
-      }
+  if (result.problem) return result;
+  if (tail.bytes > 0) result.uncommitted = tail;
+  for (int level = 0; level < TreeStore::kMaxLevels; ++level) {
+    if (stored_counts[level] > result.entry_count >> level) {
+      result.problem =
+          LedgerProblem{result.entry_count, "",
+                        absl::StrCat("the stored tree covers ", stored_counts[level] << level,
+                                     " entries but commit markers cover only ", result.entry_count,
+                                     " (entries or commit markers were removed)")};
+      break;
     }
   }
   return result;

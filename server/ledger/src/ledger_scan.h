@@ -1,28 +1,25 @@
 #pragma once
 
-// The one pass that both opening a ledger and auditing it rely on: read every segment in
-// order, re-hash every entry, rebuild the tree and compare it with the stored subtree hashes.
-// It stops at the first problem and names the segment and entry index.
+// The full pass behind `probity ledger verify`: read every segment in order, re-hash every
+// entry, rebuild the tree, compare it with the stored subtree hashes and with every commit
+// marker (the signed checkpoint each group commit ends with). It stops at the first problem
+// and names the segment and entry index. Opening a ledger does not run it (recovery.h).
 
 #include <array>
 #include <filesystem>
 #include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "probity/ledger/checkpoint.h"
 #include "probity/ledger/merkle.h"
 #include "segment_file.h"
 #include "tree_store.h"
 
 namespace probity::ledger::internal {
-
-struct SegmentIndex {
-  std::filesystem::path path;
-  uint64_t first_index = 0;
-  std::vector<uint64_t> record_offsets;
-};
 
 struct LedgerProblem {
   uint64_t entry_index = 0;
@@ -31,25 +28,38 @@ struct LedgerProblem {
   std::string Describe() const;
 };
 
+// Records after the last commit marker: never acknowledged by the server (a group commit torn
+// by a crash, or records added behind its back), which it moves to quarantine/ at its next
+// start.
+struct Uncommitted {
+  std::string segment;               // where they begin
+  uint64_t offset = 0;               // byte offset in that segment
+  uint64_t first_entry = 0;          // index the first of them would have had
+  uint64_t whole_records = 0;        // checksum-valid records among them
+  uint64_t bytes = 0;                // over every segment they span
+  std::optional<RecordDamage> torn;  // the damaged or incomplete record that ends the log
+};
+
 struct ScanResult {
-  std::vector<SegmentIndex> segments;
-  uint64_t entry_count = 0;  // intact entries before the first damage
+  uint64_t entry_count = 0;  // entries covered by the last commit marker
   MerkleFrontier frontier;   // the tree over those entries
-  // Damage at the very end of the log that only touches entries never acknowledged (their
-  // hashes were never stored): a torn write from a crash, safe to cut.
-  std::optional<RecordDamage> torn_tail;
-  std::filesystem::path torn_tail_segment;
-  std::array<uint64_t, TreeStore::kMaxLevels> stored_counts{};
-  // Complete subtrees of the rebuilt tree that the tree files do not hold yet.
-  std::vector<MerkleFrontier::CompletedNode> unstored_nodes;
+  uint64_t commit_markers = 0;
+  std::optional<Uncommitted> uncommitted;
   std::optional<LedgerProblem> problem;
 };
 
-// Called for each intact entry with the tree after that entry was appended.
+// Called for each committed entry with the tree after that entry was appended.
 using ScanVisitor =
     std::function<void(uint64_t index, std::string_view payload, const MerkleFrontier& tree)>;
 
+// With a verifier, every commit marker's signature is checked; without, only its text.
 absl::StatusOr<ScanResult> ScanLedger(const std::filesystem::path& dir, const TreeStore& store,
+                                      const NoteVerifier* verifier, std::string_view origin,
                                       const ScanVisitor& visit = nullptr);
+
+// The checkpoint in a commit marker's payload: signature checked when `verifier` is given,
+// origin checked when `origin` is not empty.
+absl::StatusOr<Checkpoint> OpenCommitMarker(std::string_view payload, const NoteVerifier* verifier,
+                                            std::string_view origin);
 
 }  // namespace probity::ledger::internal

@@ -286,6 +286,20 @@ std::vector<MerkleFrontier::CompletedNode> MerkleFrontier::Append(const Hash& le
   return completed;
 }
 
+absl::StatusOr<MerkleFrontier> MerkleFrontier::FromSubtrees(uint64_t size,
+                                                            const SubtreeHashes& subtrees) {
+  MerkleFrontier frontier;
+  frontier.size_ = size;
+  for (int level = 0; level < 64 && (size >> level) != 0; ++level) {
+    frontier.pending_.resize(level + 1);
+    if (!((size >> level) & 1)) continue;
+    auto hash = subtrees(level, (size >> level) - 1);
+    if (!hash.ok()) return hash.status();
+    frontier.pending_[level] = *hash;
+  }
+  return frontier;
+}
+
 Hash MerkleFrontier::Root() const {
   if (size_ == 0) return EmptyTreeRoot();
   bool have = false;

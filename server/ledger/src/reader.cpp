@@ -11,13 +11,8 @@ absl::Status ReadEntries(const std::filesystem::path& dir, uint64_t begin,
                          const std::function<bool(uint64_t index, std::string_view bytes)>& visit) {
   auto segments = internal::ListSegments(dir);
   if (!segments.ok()) return segments.status();
-  auto store = internal::TreeStore::Open(dir, /*writable=*/false);
-  if (!store.ok()) return store.status();
-  auto acknowledged = (*store)->StoredCount(0);
-  if (!acknowledged.ok()) return acknowledged.status();
   uint64_t expected = 0;
-  bool stopped = false;
-  for (size_t s = 0; s < segments->size() && !stopped; ++s) {
+  for (size_t s = 0; s < segments->size(); ++s) {
     const auto& segment = (*segments)[s];
     const std::string name = segment.path.filename().string();
     if (segment.first_index != expected) {
@@ -25,25 +20,37 @@ absl::Status ReadEntries(const std::filesystem::path& dir, uint64_t begin,
                                               ": segment starts at entry ", segment.first_index));
     }
     const bool last_segment = s + 1 == segments->size();
-    // Segments wholly before `begin` still need reading for their record count, unless the
-    // next segment's name says where they end.
+    // Segments wholly before `begin` need no reading: the next segment's name says where
+    // they end.
     if (!last_segment && (*segments)[s + 1].first_index <= begin) {
       expected = (*segments)[s + 1].first_index;
       continue;
     }
-    auto contents = internal::ReadSegment(segment.path, segment.first_index,
-                                          [&](uint64_t index, std::string_view payload) {
-                                            if (stopped || index < begin) return;
-                                            if (!visit(index, payload)) stopped = true;
-                                          });
-    if (!contents.ok()) return contents.status();
-    expected = segment.first_index + contents->record_offsets.size();
-    // Damage past the acknowledged entries at the very end is a torn write, not tampering.
-    if (contents->damage && !(last_segment && contents->damage->entry_index >= *acknowledged)) {
-      return absl::DataLossError(absl::StrCat("segment ", name, ", entry ",
-                                              contents->damage->entry_index, ": ",
-                                              contents->damage->what));
+    auto bytes = internal::ReadWholeFile(segment.path);
+    if (!bytes.ok()) return bytes.status();
+    const internal::SegmentContents contents = internal::DecodeSegment(*bytes, segment.first_index);
+    // Damage at the very end, after the last commit marker, is a torn write, not tampering.
+    if (contents.damage && !last_segment) {
+      return absl::DataLossError(absl::StrCat(
+          "segment ", name, ", entry ", contents.damage->entry_index, ": ", contents.damage->what));
     }
+    // In the last segment only entries followed by a commit marker were acknowledged.
+    uint64_t end = contents.records.empty() ? 0 : contents.records.back().end;
+    if (last_segment) {
+      end = 0;
+      for (const auto& record : contents.records) {
+        if (record.type == internal::RecordType::kCommit) end = record.offset;
+      }
+    }
+    for (const auto& record : contents.records) {
+      if (record.offset >= end) break;
+      if (record.type != internal::RecordType::kEntry || record.entry_index < begin) continue;
+      const std::string_view payload = std::string_view(*bytes).substr(
+          record.offset + internal::kRecordHeaderBytes,
+          record.end - record.offset - internal::kRecordHeaderBytes);
+      if (!visit(record.entry_index, payload)) return absl::OkStatus();
+    }
+    expected = segment.first_index + contents.entry_count;
   }
   return absl::OkStatus();
 }

@@ -5,21 +5,23 @@
 
 #include <algorithm>
 #include <boost/crc.hpp>
-#include <cerrno>
 #include <charconv>
-#include <cstring>
 #include <fstream>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "posix_file.h"
 #include "string_util.h"
 
 namespace probity::ledger::internal {
 namespace {
 
-constexpr std::string_view kSegmentMagic = "PRBLSEG1";
+constexpr std::string_view kSegmentMagic = "PRBLSEG2";
+constexpr std::string_view kFormat1Magic = "PRBLSEG1";
 constexpr std::string_view kSegmentPrefix = "segment-";
 constexpr std::string_view kSegmentSuffix = ".log";
+
+using Crc32cComputer = boost::crc_optimal<32, 0x1EDC6F41, 0xFFFFFFFF, 0xFFFFFFFF, true, true>;
 
 void PutLittleEndian(std::string& out, uint64_t value, int bytes) {
   for (int i = 0; i < bytes; ++i) out.push_back(static_cast<char>((value >> (8 * i)) & 0xff));
@@ -31,34 +33,41 @@ uint64_t GetLittleEndian(std::string_view in, int bytes) {
   return value;
 }
 
-absl::Status ErrnoError(std::string_view what, const std::filesystem::path& path) {
-  return absl::InternalError(
-      absl::StrCat(AsAbsl(what), " ", path.string(), ": ", std::strerror(errno)));
+// CRC32C over a record's type and length bytes and its payload.
+uint32_t RecordChecksum(std::string_view type_and_length, std::string_view payload) {
+  Crc32cComputer crc;
+  crc.process_bytes(type_and_length.data(), type_and_length.size());
+  crc.process_bytes(payload.data(), payload.size());
+  return crc.checksum();
+}
+
+bool IsKnownType(uint8_t type) {
+  return type == static_cast<uint8_t>(RecordType::kEntry) ||
+         type == static_cast<uint8_t>(RecordType::kCommit);
 }
 
 }  // namespace
 
 uint32_t Crc32c(std::string_view bytes) {
-  boost::crc_optimal<32, 0x1EDC6F41, 0xFFFFFFFF, 0xFFFFFFFF, true, true> crc;
+  Crc32cComputer crc;
   crc.process_bytes(bytes.data(), bytes.size());
   return crc.checksum();
 }
 
-std::string EncodeSegmentHeader(uint64_t first_index) {
+std::string EncodeSegmentHeader(uint64_t first_index, uint64_t previous_first_index) {
   std::string header(kSegmentMagic);
   PutLittleEndian(header, first_index, 8);
+  PutLittleEndian(header, previous_first_index, 8);
   PutLittleEndian(header, Crc32c(header), 4);
   return header;
 }
 
-std::string EncodeRecord(std::string_view payload) {
-  std::string length;
-  PutLittleEndian(length, payload.size(), 4);
-  boost::crc_optimal<32, 0x1EDC6F41, 0xFFFFFFFF, 0xFFFFFFFF, true, true> crc;
-  crc.process_bytes(length.data(), length.size());
-  crc.process_bytes(payload.data(), payload.size());
-  std::string record = length;
-  PutLittleEndian(record, crc.checksum(), 4);
+std::string EncodeRecord(RecordType type, std::string_view payload) {
+  std::string record;
+  record.reserve(kRecordHeaderBytes + payload.size());
+  record.push_back(static_cast<char>(type));
+  PutLittleEndian(record, payload.size(), 4);
+  PutLittleEndian(record, RecordChecksum(record, payload), 4);
   record.append(payload);
   return record;
 }
@@ -98,27 +107,35 @@ absl::StatusOr<std::vector<SegmentName>> ListSegments(const std::filesystem::pat
   return segments;
 }
 
-absl::StatusOr<SegmentContents> ReadSegment(const std::filesystem::path& path, uint64_t first_index,
-                                            const RecordVisitor& visit) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot open segment ", path.string()));
-  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (in.bad()) return absl::InternalError(absl::StrCat("cannot read segment ", path.string()));
-
+SegmentContents DecodeSegment(std::string_view bytes, uint64_t first_index,
+                              const RecordVisitor& visit) {
   SegmentContents contents;
   if (bytes.size() < kSegmentHeaderBytes) {
     contents.damage = RecordDamage{first_index, 0, true, "segment header is incomplete"};
     return contents;
   }
-  const std::string_view header(bytes.data(), kSegmentHeaderBytes);
+  const std::string_view header = bytes.substr(0, kSegmentHeaderBytes);
+  if (header.substr(0, kFormat1Magic.size()) == kFormat1Magic) {
+    contents.damage = RecordDamage{
+        first_index, 0, false,
+        "segment is in format 1 (no commit markers), written by an older Probity; this version "
+        "reads format 2 only"};
+    contents.older_format = true;
+    return contents;
+  }
   if (header.substr(0, kSegmentMagic.size()) != kSegmentMagic ||
-      GetLittleEndian(header.substr(16), 4) != Crc32c(header.substr(0, 16))) {
+      GetLittleEndian(header.substr(24), 4) != Crc32c(header.substr(0, 24))) {
     contents.damage = RecordDamage{first_index, 0, false, "segment header is damaged"};
     return contents;
   }
-  if (const uint64_t stated = GetLittleEndian(header.substr(8), 8); stated != first_index) {
-    return absl::DataLossError(
-        absl::StrCat("segment ", path.filename().string(), ": header says first entry ", stated));
+  contents.header.first_index = GetLittleEndian(header.substr(8), 8);
+  contents.header.previous_first_index = GetLittleEndian(header.substr(16), 8);
+  if (contents.header.first_index != first_index) {
+    contents.damage =
+        RecordDamage{first_index, 0, false,
+                     absl::StrCat("segment header says first entry ", contents.header.first_index,
+                                  ", its file name says ", first_index)};
+    return contents;
   }
   uint64_t offset = kSegmentHeaderBytes;
   uint64_t index = first_index;
@@ -128,66 +145,78 @@ absl::StatusOr<SegmentContents> ReadSegment(const std::filesystem::path& path, u
       contents.damage = RecordDamage{index, offset, true, "record header is incomplete"};
       break;
     }
-    const std::string_view record_header(bytes.data() + offset, kRecordHeaderBytes);
-    const uint64_t length = GetLittleEndian(record_header, 4);
+    const std::string_view record_header = bytes.substr(offset, kRecordHeaderBytes);
+    const uint8_t type = static_cast<uint8_t>(record_header[0]);
+    const uint64_t length = GetLittleEndian(record_header.substr(1), 4);
     if (length > remaining - kRecordHeaderBytes) {
       contents.damage = RecordDamage{
           index, offset, true,
           absl::StrCat("record of ", length, " bytes runs past the end of the segment")};
       break;
     }
-    const std::string_view payload(bytes.data() + offset + kRecordHeaderBytes, length);
-    boost::crc_optimal<32, 0x1EDC6F41, 0xFFFFFFFF, 0xFFFFFFFF, true, true> crc;
-    crc.process_bytes(record_header.data(), 4);
-    crc.process_bytes(payload.data(), payload.size());
-    if (crc.checksum() != GetLittleEndian(record_header.substr(4), 4)) {
+    const std::string_view payload = bytes.substr(offset + kRecordHeaderBytes, length);
+    if (RecordChecksum(record_header.substr(0, 5), payload) !=
+        GetLittleEndian(record_header.substr(5), 4)) {
       contents.damage = RecordDamage{index, offset, false, "record checksum (CRC32C) mismatch"};
       break;
     }
-    contents.record_offsets.push_back(offset);
-    if (visit) visit(index, payload);
-    offset += kRecordHeaderBytes + length;
-    ++index;
+    if (!IsKnownType(type)) {
+      contents.damage =
+          RecordDamage{index, offset, false, absl::StrCat("unknown record type ", int{type})};
+      break;
+    }
+    const RecordInfo record{static_cast<RecordType>(type), offset,
+                            offset + kRecordHeaderBytes + length, index};
+    contents.records.push_back(record);
+    if (visit) visit(record, payload);
+    offset = record.end;
+    if (record.type == RecordType::kEntry) ++index;
   }
+  contents.entry_count = index - first_index;
   contents.intact_bytes = contents.damage ? contents.damage->offset : bytes.size();
   return contents;
 }
 
-absl::StatusOr<std::string> ReadRecordAt(const std::filesystem::path& path, uint64_t offset) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return ErrnoError("cannot open", path);
-  std::string header(kRecordHeaderBytes, '\0');
-  std::string record;
-  absl::Status status;
-  if (::pread(fd, header.data(), header.size(), static_cast<off_t>(offset)) !=
-      static_cast<ssize_t>(header.size())) {
-    status = absl::DataLossError(absl::StrCat("short read of a record in ", path.string()));
-  } else {
-    const uint64_t length = GetLittleEndian(header, 4);
-    std::string payload(length, '\0');
-    if (length > kMaxRecordBytes ||
-        ::pread(fd, payload.data(), length, static_cast<off_t>(offset + kRecordHeaderBytes)) !=
-            static_cast<ssize_t>(length)) {
-      status = absl::DataLossError(absl::StrCat("short read of a record in ", path.string()));
-    } else if (EncodeRecord(payload).substr(0, kRecordHeaderBytes) != header) {
-      status = absl::DataLossError(
-          absl::StrCat("record checksum mismatch at offset ", offset, " of ", path.string()));
-    } else {
-      record = std::move(payload);
-    }
-  }
-  ::close(fd);
-  if (!status.ok()) return status;
-  return record;
+absl::StatusOr<std::string> ReadWholeFile(const std::filesystem::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot open ", path.string()));
+  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (in.bad()) return absl::InternalError(absl::StrCat("cannot read ", path.string()));
+  return bytes;
 }
 
-absl::Status SyncDirectory(const std::filesystem::path& dir) {
-  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return ErrnoError("cannot open directory", dir);
-  const int result = ::fsync(fd);
-  ::close(fd);
-  if (result != 0) return ErrnoError("cannot fsync directory", dir);
-  return absl::OkStatus();
+absl::StatusOr<SegmentContents> ReadSegment(const std::filesystem::path& path, uint64_t first_index,
+                                            const RecordVisitor& visit) {
+  auto bytes = ReadWholeFile(path);
+  if (!bytes.ok()) return bytes.status();
+  return DecodeSegment(*bytes, first_index, visit);
+}
+
+absl::StatusOr<std::string> ReadEntryRecordAt(const std::filesystem::path& path, uint64_t offset) {
+  FileDescriptor fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (fd.get() < 0) return ErrnoError("cannot open", path);
+  std::string header(kRecordHeaderBytes, '\0');
+  if (::pread(fd.get(), header.data(), header.size(), static_cast<off_t>(offset)) !=
+      static_cast<ssize_t>(header.size())) {
+    return absl::DataLossError(absl::StrCat("short read of a record in ", path.string()));
+  }
+  const uint64_t length = GetLittleEndian(std::string_view(header).substr(1), 4);
+  if (static_cast<uint8_t>(header[0]) != static_cast<uint8_t>(RecordType::kEntry) ||
+      length > kMaxRecordBytes) {
+    return absl::DataLossError(
+        absl::StrCat("no entry record at offset ", offset, " of ", path.string()));
+  }
+  std::string payload(length, '\0');
+  if (::pread(fd.get(), payload.data(), length, static_cast<off_t>(offset + kRecordHeaderBytes)) !=
+      static_cast<ssize_t>(length)) {
+    return absl::DataLossError(absl::StrCat("short read of a record in ", path.string()));
+  }
+  if (RecordChecksum(std::string_view(header).substr(0, 5), payload) !=
+      GetLittleEndian(std::string_view(header).substr(5), 4)) {
+    return absl::DataLossError(
+        absl::StrCat("record checksum mismatch at offset ", offset, " of ", path.string()));
+  }
+  return payload;
 }
 
 }  // namespace probity::ledger::internal

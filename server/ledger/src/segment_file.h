@@ -1,9 +1,14 @@
 #pragma once
 
-// On-disk segment format. A segment file "segment-<first entry index, 20 digits>.log" is
-//   header: "PRBLSEG1" | u64 first entry index (LE) | u32 CRC32C of the preceding 16 bytes
-//   records: u32 payload length (LE) | u32 CRC32C(length bytes || payload) | payload
-// The first index in both the name and the header makes a missing segment visible.
+// On-disk segment format (format 2). A segment file "segment-<first entry index, 20 digits>.log"
+// is
+//   header:  "PRBLSEG2" | u64 first entry index | u64 first entry index of the previous segment
+//            (all ones for the first segment) | u32 CRC32C of the preceding 24 bytes
+//   records: u8 type | u32 payload length | u32 CRC32C(type || length || payload) | payload
+// Integers are little-endian. Record types: 1 = entry (payload = the serialized LedgerEntry,
+// exactly the bytes hashed into the tree), 2 = commit marker (payload = the signed checkpoint
+// note of the tree after every entry before it). The first index in both the name and the
+// header, and the link to the previous segment, make a missing or renamed segment visible.
 
 #include <cstdint>
 #include <filesystem>
@@ -17,13 +22,16 @@
 
 namespace probity::ledger::internal {
 
-inline constexpr size_t kSegmentHeaderBytes = 20;
-inline constexpr size_t kRecordHeaderBytes = 8;
+inline constexpr size_t kSegmentHeaderBytes = 28;
+inline constexpr size_t kRecordHeaderBytes = 9;
 inline constexpr uint32_t kMaxRecordBytes = 64u << 20;
+inline constexpr uint64_t kNoPreviousSegment = ~uint64_t{0};
+
+enum class RecordType : uint8_t { kEntry = 1, kCommit = 2 };
 
 uint32_t Crc32c(std::string_view bytes);
-std::string EncodeSegmentHeader(uint64_t first_index);
-std::string EncodeRecord(std::string_view payload);
+std::string EncodeSegmentHeader(uint64_t first_index, uint64_t previous_first_index);
+std::string EncodeRecord(RecordType type, std::string_view payload);
 std::string SegmentFileName(uint64_t first_index);
 std::optional<uint64_t> ParseSegmentFileName(std::string_view name);
 
@@ -35,31 +43,50 @@ struct SegmentName {
 };
 absl::StatusOr<std::vector<SegmentName>> ListSegments(const std::filesystem::path& dir);
 
-// Where reading a segment stopped before its end, and why.
+struct SegmentHeader {
+  uint64_t first_index = 0;
+  uint64_t previous_first_index = kNoPreviousSegment;
+};
+
+// Where decoding a segment stopped before its end, and why.
 struct RecordDamage {
-  uint64_t entry_index = 0;  // index the damaged record would have had
-  uint64_t offset = 0;       // byte offset of its record header (0: the segment header)
-  bool incomplete = false;   // the file ends inside the record (a torn write), else bad CRC
+  uint64_t entry_index = 0;  // index the next entry would have had
+  uint64_t offset = 0;       // byte offset of the damaged record header (0: the segment header)
+  bool incomplete = false;   // the bytes end inside the header or record (a torn write)
   std::string what;
 };
 
-struct SegmentContents {
-  std::vector<uint64_t> record_offsets;  // of each intact record, in order
-  uint64_t intact_bytes = 0;             // header plus intact records
-  std::optional<RecordDamage> damage;
+struct RecordInfo {
+  RecordType type = RecordType::kEntry;
+  uint64_t offset = 0;       // of the record header
+  uint64_t end = 0;          // offset just past the record
+  uint64_t entry_index = 0;  // an entry's index; for a commit marker, the entries before it
 };
 
-// Reads a segment whose header must say `first_index`; calls visit(index, payload) for each
-// intact record until the end or the first damaged record. Errors only for I/O failures and
-// for a header that names another first index.
-using RecordVisitor = std::function<void(uint64_t index, std::string_view payload)>;
+struct SegmentContents {
+  SegmentHeader header;
+  std::vector<RecordInfo> records;  // every intact record, in order
+  uint64_t entry_count = 0;         // intact entry records
+  uint64_t intact_bytes = 0;        // header plus intact records
+  std::optional<RecordDamage> damage;
+  bool older_format = false;  // a format 1 segment (no commit markers): not read
+};
+
+// Decodes a segment's bytes; its header must say `first_index`. Calls visit(record, payload)
+// for each intact record until the end or the first damage (a short or checksum-failing header
+// or record, an unknown record type, a header naming another first index). Never fails:
+// damage is reported in the result. Safe on any input (fuzzed).
+using RecordVisitor = std::function<void(const RecordInfo& record, std::string_view payload)>;
+SegmentContents DecodeSegment(std::string_view bytes, uint64_t first_index,
+                              const RecordVisitor& visit = nullptr);
+
+absl::StatusOr<std::string> ReadWholeFile(const std::filesystem::path& path);
+
+// Reads and decodes a segment file; errors only for I/O failures.
 absl::StatusOr<SegmentContents> ReadSegment(const std::filesystem::path& path, uint64_t first_index,
-                                            const RecordVisitor& visit);
+                                            const RecordVisitor& visit = nullptr);
 
-// Reads one record at `offset` and checks its CRC.
-absl::StatusOr<std::string> ReadRecordAt(const std::filesystem::path& path, uint64_t offset);
-
-// fsync of a directory, so that a file created in it survives a crash.
-absl::Status SyncDirectory(const std::filesystem::path& dir);
+// Reads the entry record at `offset` and checks its type and CRC.
+absl::StatusOr<std::string> ReadEntryRecordAt(const std::filesystem::path& path, uint64_t offset);
 
 }  // namespace probity::ledger::internal

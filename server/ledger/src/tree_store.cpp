@@ -9,18 +9,14 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "segment_file.h"
+#include "owner_only.h"
+#include "posix_file.h"
 #include "string_util.h"
 
 namespace probity::ledger::internal {
 namespace {
 
 constexpr uint64_t kHashBytes = sizeof(Hash);
-
-absl::Status ErrnoError(std::string_view what, const std::filesystem::path& path) {
-  return absl::InternalError(
-      absl::StrCat(AsAbsl(what), " ", path.string(), ": ", std::strerror(errno)));
-}
 
 }  // namespace
 
@@ -43,11 +39,7 @@ absl::StatusOr<std::unique_ptr<TreeStore>> TreeStore::Open(const std::filesystem
   std::filesystem::path tree_dir = ledger_dir / "tree";
   std::error_code error;
   if (writable && !std::filesystem::exists(tree_dir, error)) {
-    std::filesystem::create_directory(tree_dir, error);
-    if (error) {
-      return absl::InternalError(
-          absl::StrCat("cannot create ", tree_dir.string(), ": ", error.message()));
-    }
+    if (auto status = CreateOwnerOnlyDirectory(tree_dir); !status.ok()) return status;
     if (auto status = SyncDirectory(ledger_dir); !status.ok()) return status;
   }
   return std::unique_ptr<TreeStore>(new TreeStore(std::move(tree_dir), writable));
@@ -58,15 +50,19 @@ absl::StatusOr<int> TreeStore::Descriptor(int level, bool create) const {
   std::lock_guard lock(mutex_);
   if (descriptors_[level] >= 0) return descriptors_[level];
   const auto& path = level_paths_[level];
-  int flags = O_CLOEXEC | (writable_ ? O_RDWR : O_RDONLY);
-  if (create) flags |= O_CREAT;
-  const int fd = ::open(path.c_str(), flags, 0644);
+  if (create) {
+    auto created = OpenOwnerOnlyFile(path, O_RDWR);
+    if (!created.ok()) return created.status();
+    descriptors_[level] = created->Release();
+    created_file_ = true;
+    return descriptors_[level];
+  }
+  const int fd = ::open(path.c_str(), O_CLOEXEC | (writable_ ? O_RDWR : O_RDONLY));
   if (fd < 0) {
-    if (errno == ENOENT && !create) return -1;
+    if (errno == ENOENT) return -1;
     return ErrnoError("cannot open", path);
   }
   descriptors_[level] = fd;
-  if (create) created_file_ = true;
   return fd;
 }
 

@@ -1,6 +1,7 @@
 #include "probity/ledger/verify.h"
 
 #include <algorithm>
+#include <iterator>
 #include <map>
 
 #include "absl/strings/str_cat.h"
@@ -46,25 +47,56 @@ absl::StatusOr<VerifyReport> VerifyLedger(const VerifyOptions& options) {
   for (const auto& checkpoint : checkpoints) rebuilt_roots.emplace(checkpoint.size, Hash{});
   auto store = internal::TreeStore::Open(options.dir, /*writable=*/false);
   if (!store.ok()) return store.status();
-  auto scan = internal::ScanLedger(
-      options.dir, **store, [&](uint64_t, std::string_view, const MerkleFrontier& tree) {
-        if (auto it = rebuilt_roots.find(tree.size()); it != rebuilt_roots.end()) {
-          it->second = tree.Root();
-        }
-      });
+  const NoteVerifier* verifier = options.verifier ? &*options.verifier : nullptr;
+  auto scan = internal::ScanLedger(options.dir, **store, verifier, options.origin,
+                                   [&](uint64_t, std::string_view, const MerkleFrontier& tree) {
+                                     if (auto it = rebuilt_roots.find(tree.size());
+                                         it != rebuilt_roots.end()) {
+                                       it->second = tree.Root();
+                                     }
+                                   });
   if (!scan.ok()) return scan.status();
   report.entries = scan->entry_count;
   report.root = scan->frontier.Root();
+  report.commit_markers = scan->commit_markers;
   if (scan->problem) {
     report.problems.push_back(scan->problem->Describe());
     NoteBadEntry(report, scan->problem->entry_index);
+  } else if (!verifier) {
+    report.notes.push_back(
+        "commit markers checked against the entries but not their signatures (no verifier key)");
   }
-  if (scan->torn_tail) {
-    report.notes.push_back(absl::StrCat("segment ", scan->torn_tail_segment.filename().string(),
-                                        ", entry ", scan->torn_tail->entry_index,
-                                        ": torn record at the tail (never acknowledged; the "
-                                        "server cuts it on start): ",
-                                        scan->torn_tail->what));
+  if (const auto& tail = scan->uncommitted) {
+    const std::string where = absl::StrCat("segment ", tail->segment, " from byte ", tail->offset,
+                                           ", entry ", tail->first_entry, ": ");
+    if (tail->whole_records > 0) {
+      // Not part of the log, and not a failure of it: a crash or a failed write during a group
+      // commit leaves exactly this, and so do records added behind the server's back. Whoever
+      // runs verify must look, so it is a warning, not a note.
+      report.uncommitted_records = tail->whole_records;
+      report.warnings.push_back(absl::StrCat(
+          where, tail->whole_records, " whole record(s), ", tail->bytes,
+          " bytes, after the last commit marker: never acknowledged and not part of the log "
+          "(a crash or write failure during a group commit, or records added while the server "
+          "was stopped); the server moves them to quarantine/ at its next start"));
+    } else {
+      report.notes.push_back(absl::StrCat(
+          where, tail->bytes,
+          " bytes of a torn write after the last commit marker (never acknowledged; the server "
+          "moves them to quarantine/ at its next start)",
+          tail->torn ? absl::StrCat(": ", tail->torn->what) : std::string()));
+    }
+  }
+  std::error_code ignored;
+  const auto quarantine = options.dir / "quarantine";
+  if (std::filesystem::is_directory(quarantine, ignored)) {
+    const auto files = std::distance(std::filesystem::directory_iterator(quarantine, ignored),
+                                     std::filesystem::directory_iterator());
+    if (files > 0) {
+      report.notes.push_back(absl::StrCat(
+          "quarantine/ holds ", files,
+          " file(s) of bytes cut at earlier starts (never part of the log; evidence to examine)"));
+    }
   }
 
   const Checkpoint* previous = nullptr;

@@ -1,9 +1,9 @@
 #pragma once
 
 // Public surface of the ledger library (no gRPC): an append-only, fsync'd, Merkle-tree query
-// log with signed checkpoints. Contract: DESIGN.md "Ledger". Companions: merkle.h (RFC 6962
-// hashing and proofs), checkpoint.h (C2SP checkpoints and signed notes), reader.h (read-only
-// access without the signing key), verify.h (the auditor's full check).
+// log with signed checkpoints; formats and recovery in the module README. Companions:
+// merkle.h (RFC 6962 hashing and proofs), checkpoint.h (C2SP checkpoints and signed notes),
+// reader.h (read-only access without the signing key), verify.h (the auditor's full check).
 
 #include <array>
 #include <cstdint>
@@ -46,19 +46,31 @@ struct Receipt {
   std::string signed_checkpoint;  // a signed checkpoint whose tree includes the entry
 };
 
-// What Open found and repaired: a record torn by a crash at the very end of the log (never
-// acknowledged, since its hash was not yet stored) is cut, logged as a warning and shown here.
+// What Open found and repaired. Each group commit ends with a commit marker (the signed
+// checkpoint of the tree after it), written and flushed together with its entries; an append
+// is acknowledged only after that flush. So bytes after the last commit marker were never
+// acknowledged: a group commit torn by a crash, or records added while the server was
+// stopped. Open never adopts them: it moves them to <dir>/quarantine/ (evidence), logs an
+// error and reports them here.
 struct RecoveryReport {
-  bool torn_tail_cut = false;
-  std::string segment;       // file name of the segment that was cut
-  uint64_t entry_index = 0;  // index the torn record would have had
+  bool tail_cut = false;     // bytes after the last commit marker were moved to quarantine
+  std::string segment;       // file name of the segment where the cut bytes began
+  uint64_t entry_index = 0;  // index the first cut entry would have had
   uint64_t bytes_cut = 0;
+  uint64_t whole_records_cut = 0;  // checksum-valid records among them (0: only a torn write)
+  std::vector<std::filesystem::path> quarantined;  // the files now holding the cut bytes
   std::string what;
+  // Open checks the stored tree against the last commit marker's signed root and re-hashes
+  // only the entries past the tree files' durable extent (about the last segment).
+  uint64_t entries_rehashed = 0;
+  uint64_t tree_nodes_rewritten = 0;  // stored subtree hashes Open found missing or torn
 };
 
-// Thread-safe. Append returns only when the entry is durable; concurrent appends share one
-// fsync (group commit). Open cuts a torn tail record (and reports it) and refuses to open on
-// any other damage, naming the segment and entry.
+// Thread-safe. Append returns only when the entry and the commit marker of its group commit
+// are durable (one write, one fdatasync, shared by concurrent appends). Open cuts whatever
+// follows the last commit marker (quarantine, report), checks the stored tree against the
+// marker's signed root, and refuses to open on damage it finds, naming segment and entry; a
+// full re-hash of every entry is VerifyLedger's job (verify.h).
 class Ledger {
  public:
   static absl::StatusOr<std::unique_ptr<Ledger>> Open(const Options& options);

@@ -61,6 +61,9 @@ class MerkleFrontier {
   // Appends a leaf hash; returns every complete subtree that now exists and did not before,
   // from level 0 upwards (level 0 is the leaf itself).
   std::vector<CompletedNode> Append(const Hash& leaf_hash);
+  // The frontier of a tree of `size` leaves from its stored complete subtrees (one per set bit
+  // of size: O(log n) lookups), so appending can resume without re-reading the leaves.
+  static absl::StatusOr<MerkleFrontier> FromSubtrees(uint64_t size, const SubtreeHashes& subtrees);
   uint64_t size() const { return size_; }
   Hash Root() const;  // root of the whole tree so far
 

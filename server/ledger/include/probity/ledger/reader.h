@@ -19,14 +19,18 @@ namespace internal {
 class TreeStore;
 }
 
-// Calls visit(index, stored bytes) for every intact entry from `begin` on, in order; stops
-// early when visit returns false. A torn record at the very end (a crash mid-write) ends the
-// scan quietly; any other damage is an error naming the segment and entry.
+// Calls visit(index, stored bytes) for every acknowledged entry from `begin` on, in order:
+// entries followed by a commit marker (whose signature only VerifyLedger checks); stops early
+// when visit returns false. Commit markers are not visited. Records after the last commit
+// marker (never acknowledged) and a torn record at the very end are skipped quietly; any
+// other damage is an error naming the segment and entry.
 absl::Status ReadEntries(const std::filesystem::path& dir, uint64_t begin,
                          const std::function<bool(uint64_t index, std::string_view bytes)>& visit);
 
 // Proofs from the stored subtree hashes, without re-reading the entries (run `VerifyLedger`
-// to check those). Size() counts the acknowledged entries: those whose leaf hash is stored.
+// to check those). Size() counts the entries whose leaf hash is stored: the tree files are
+// written after each group commit's flush, so these are acknowledged entries (after a power
+// loss, until the server's next start repairs a torn tree tail, proofs may not verify).
 class LedgerReader {
  public:
   static absl::StatusOr<std::unique_ptr<LedgerReader>> Open(const std::filesystem::path& dir);
