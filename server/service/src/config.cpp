@@ -102,6 +102,18 @@ absl::StatusOr<ServerConfig> ParseConfig(const std::string& json_text,
     c.shard_deadline_ms = j.value("shard_deadline_ms", c.shard_deadline_ms);
     c.drain_seconds = j.value("drain_seconds", c.drain_seconds);
     c.refusal_rate_per_second = j.value("refusal_rate_per_second", c.refusal_rate_per_second);
+    if (j.contains("gpu") && !j.at("gpu").is_null()) {
+      const json& g = j.at("gpu");
+      index::GpuOptions gpu;
+      gpu.devices = g.at("devices").get<std::vector<int>>();
+      gpu.float16_lookup_tables = g.value("float16_lookup_tables", gpu.float16_lookup_tables);
+      auto ids = index::ParseGpuIdPlacement(g.value("ids", std::string("gpu")));
+      if (!ids.ok())
+        return absl::InvalidArgumentError(absl::StrCat("config: ", ids.status().message()));
+      gpu.ids = *ids;
+      gpu.temp_memory_mb = g.value("temp_memory_mb", gpu.temp_memory_mb);
+      c.gpu = std::move(gpu);
+    }
     return c;
   } catch (const std::exception& e) {
     return absl::InvalidArgumentError(absl::StrCat("config: ", e.what()));
@@ -158,6 +170,12 @@ std::string ConfigToJson(const ServerConfig& c) {
   j["shard_deadline_ms"] = c.shard_deadline_ms;
   j["drain_seconds"] = c.drain_seconds;
   j["refusal_rate_per_second"] = c.refusal_rate_per_second;
+  if (c.gpu) {
+    j["gpu"] = {{"devices", c.gpu->devices},
+                {"float16_lookup_tables", c.gpu->float16_lookup_tables},
+                {"ids", index::GpuIdPlacementName(c.gpu->ids)},
+                {"temp_memory_mb", c.gpu->temp_memory_mb}};
+  }
   return j.dump(2) + "\n";
 }
 
@@ -189,6 +207,11 @@ absl::Status ValidateConfig(const ServerConfig& c) {
     return absl::InvalidArgumentError(
         absl::StrCat("config: ledger.fsync = false is refused on the non-loopback address ",
                      c.listen, "; a search is answered only once its ledger entry is durable"));
+  }
+  if (c.gpu) {
+    if (absl::Status s = index::ValidateGpuOptions(*c.gpu); !s.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("config: ", s.message()));
+    }
   }
   if (c.max_in_flight < 1) return absl::InvalidArgumentError("config: max_in_flight < 1");
   if (c.omp_threads_per_search < 1) {

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "probity/index/gpu.h"
 
 namespace probity::service {
 
@@ -77,6 +78,9 @@ struct ServerConfig {
   int shard_deadline_ms = 5000;         // per attempt on one shard replica
   int drain_seconds = 10;               // SIGTERM: how long in-flight calls may finish
   double refusal_rate_per_second = 20;  // refusals recorded per second (burst = 5 s worth)
+  // "gpu": the GPUs this server's shards are placed on (absent: CPU). A server configured for
+  // GPUs that it cannot use refuses to start; it never falls back to the CPU.
+  std::optional<index::GpuOptions> gpu;
 };
 
 absl::StatusOr<ServerConfig> ParseConfig(const std::string& json_text,
