@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # README command 2: installs every dependency, checks formatting, builds everything and runs
-# all tests through CTest, then builds the unit tests with ASan+UBSan and runs them, then runs
-# every fuzz_ target (warrant tokens, config, embedding files) for a short fixed time. Every
-# stage builds with -Werror (PROBITY_WERROR). Exits non-zero on the first failure.
+# all tests through CTest, compiles the GPU sources (headers only, no GPU), then builds the
+# unit tests with ASan+UBSan and runs them, then runs every fuzz_ target (warrant tokens,
+# ledger segments, config, embedding files) for a short fixed time. Every stage builds with
+# -Werror (PROBITY_WERROR). Exits non-zero on the first failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,6 +28,18 @@ cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPROBITY_WERROR=
 cmake --build build -j"$jobs"
 run_ctest all --test-dir build --output-on-failure -j"$jobs" --timeout 1500
 
+echo "== stage 1b: GPU sources compile against FAISS's GPU headers and CUDA's (no GPU, no link)"
+if [ -f /usr/local/cuda/include/cuda_runtime.h ]; then
+  bash deploy/build-faiss-gpu.sh --headers-only --prefix build-gpu-check/faiss-headers
+  cmake -S . -B build-gpu-check -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DPROBITY_GPU_COMPILE_CHECK=ON -DPROBITY_FAISS_GPU_PREFIX="$PWD/build-gpu-check/faiss-headers" \
+    -DPROBITY_UNIT_TESTS_ONLY=ON -DPROBITY_BENCHMARKS=OFF -DPROBITY_WERROR=ON
+  cmake --build build-gpu-check -j"$jobs" \
+    --target probity_index_gpu_compile_check index_gpu_tests_compile_check
+else
+  echo "GPU compile check skipped: no CUDA toolkit at /usr/local/cuda"
+fi
+
 echo "== stage 2: unit tests under AddressSanitizer + UndefinedBehaviorSanitizer"
 cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DPROBITY_SANITIZE=ON \
   -DPROBITY_UNIT_TESTS_ONLY=ON -DPROBITY_BENCHMARKS=OFF -DPROBITY_WERROR=ON
@@ -34,7 +47,7 @@ cmake --build build-asan -j"$jobs"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
   run_ctest asan --test-dir build-asan -L unit --output-on-failure -j"$jobs" --timeout 1500
 
-# Seconds per fuzz target: three targets keep the stage near two and a half minutes.
+# Seconds per fuzz target: four targets keep the stage near three minutes.
 fuzz_seconds=${PROBITY_FUZZ_SECONDS:-45}
 echo "== stage 3: parser fuzzing (libFuzzer, ${fuzz_seconds} s per target)"
 cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++ \

@@ -215,6 +215,7 @@ absl::StatusOr<ServerConfig> ParseConfig(const std::string& json_text,
   }
   ServerConfig c;
   c.data_dir = data_dir_default;
+  std::string gpu_ids = "gpu";
   absl::Status status;
   ObjectReader::Read(j, "", &status, [&](ObjectReader& r) {
     r.Optional("data_dir", &c.data_dir);
@@ -269,8 +270,22 @@ absl::StatusOr<ServerConfig> ParseConfig(const std::string& json_text,
       b.Optional("max_batch_queries", &c.batching.max_batch_queries);
       b.Optional("max_wait_us", &c.batching.max_wait_us);
     });
+    r.Object("gpu", [&](ObjectReader& g) {
+      index::GpuOptions& gpu = c.gpu.emplace();
+      g.Required("devices", &gpu.devices);
+      g.Optional("float16_lookup_tables", &gpu.float16_lookup_tables);
+      g.Optional("ids", &gpu_ids);
+      g.Optional("temp_memory_mb", &gpu.temp_memory_mb);
+    });
   });
   if (!status.ok()) return status;
+  if (c.gpu) {
+    auto ids = index::ParseGpuIdPlacement(gpu_ids);
+    if (!ids.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("config: gpu.ids: ", ids.status().message()));
+    }
+    c.gpu->ids = *ids;
+  }
   return c;
 }
 
@@ -330,6 +345,12 @@ std::string ConfigToJson(const ServerConfig& c) {
   j["batching"] = {{"enabled", c.batching.enabled},
                    {"max_batch_queries", c.batching.max_batch_queries},
                    {"max_wait_us", c.batching.max_wait_us}};
+  if (c.gpu) {
+    j["gpu"] = {{"devices", c.gpu->devices},
+                {"float16_lookup_tables", c.gpu->float16_lookup_tables},
+                {"ids", index::GpuIdPlacementName(c.gpu->ids)},
+                {"temp_memory_mb", c.gpu->temp_memory_mb}};
+  }
   return j.dump(2) + "\n";
 }
 
@@ -361,6 +382,11 @@ absl::Status ValidateConfig(const ServerConfig& c) {
     return absl::InvalidArgumentError(
         absl::StrCat("config: ledger.fsync = false is refused on the non-loopback address ",
                      c.listen, "; a search is answered only once its ledger entry is durable"));
+  }
+  if (c.gpu) {
+    if (absl::Status s = index::ValidateGpuOptions(*c.gpu); !s.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("config: ", s.message()));
+    }
   }
   if (c.max_in_flight < 1) return absl::InvalidArgumentError("config: max_in_flight < 1");
   if (c.omp_threads_per_search < 1) {

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "probity/index/gpu.h"
 
 namespace probity::service {
 
@@ -101,6 +102,9 @@ struct ServerConfig {
   int max_queries_per_request = 1024;
   int max_justification_bytes = 2048;
   BatchingConfig batching;
+  // "gpu": the GPUs this server's shards are placed on (absent: CPU). A server configured for
+  // GPUs that it cannot use refuses to start; it never falls back to the CPU.
+  std::optional<index::GpuOptions> gpu;
 };
 
 absl::StatusOr<ServerConfig> ParseConfig(const std::string& json_text,
