@@ -14,6 +14,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "probity/service/admin_service.h"
+#include "probity/service/call_gate.h"
 #include "probity/service/ledger_service.h"
 #include "probity/service/shard_service.h"
 
@@ -188,14 +189,23 @@ class ServerImpl : public Server {
     }
   }
 
-  absl::Status Build(const ServerConfig& config, std::vector<grpc::Service*> services) {
+  // Registers each service (with its full name, e.g. "probity.v1.Admin") behind `gate`, so that
+  // no call reaches a handler without passing the gate.
+  absl::Status Build(const ServerConfig& config, std::unique_ptr<CallGate> gate,
+                     const std::vector<std::pair<grpc::Service*, std::string>>& services) {
+    gate_ = std::move(gate);
     auto credentials = ServerCredentials(config);
     if (!credentials.ok()) return credentials.status();
     grpc::EnableDefaultHealthCheckService(true);
     grpc::reflection::InitProtoReflectionServerBuilderPlugin();
     grpc::ServerBuilder builder;
     builder.AddListeningPort(config.listen, *credentials, &port_);
-    for (grpc::Service* service : services) builder.RegisterService(service);
+    for (const auto& [service, name] : services) {
+      auto guarded = gate_->Guard(*service, name);
+      if (!guarded.ok()) return guarded.status();
+      builder.RegisterService(guarded->get());
+      guarded_services_.push_back(std::move(*guarded));
+    }
     // Each search blocks one thread; the quota bounds them next to the in-flight limit.
     grpc::ResourceQuota quota("probity");
     quota.SetMaxThreads(config.max_in_flight * 2 + 16);
@@ -221,6 +231,8 @@ class ServerImpl : public Server {
   std::unique_ptr<AdminServiceImpl> admin_service_;
   std::unique_ptr<LedgerServiceImpl> ledger_service_;
   std::unique_ptr<ShardServiceImpl> shard_service_;
+  std::unique_ptr<CallGate> gate_;
+  std::vector<std::unique_ptr<grpc::Service>> guarded_services_;  // what gRPC serves
   std::unique_ptr<grpc::Server> grpc_server_;
   int port_ = 0;
   std::once_flag shutdown_once_;
@@ -312,13 +324,15 @@ absl::StatusOr<std::unique_ptr<Server>> Server::StartRouter(ServerConfig config,
   deps.state = state;
   deps.data_dir = config.data_dir;
   deps.omp_threads = config.omp_threads_per_search;
-  server->admin_service_ =
-      std::make_unique<AdminServiceImpl>(deps, RoleGate("operator", config.operators));
-  server->ledger_service_ =
-      std::make_unique<LedgerServiceImpl>(*server->ledger_, RoleGate("auditor", config.auditors));
+  server->admin_service_ = std::make_unique<AdminServiceImpl>(deps);
+  server->ledger_service_ = std::make_unique<LedgerServiceImpl>(*server->ledger_);
+  auto gate = std::make_unique<CallGate>(
+      CallGate::Members{config.operators, config.auditors, config.routers}, server->audit_.get());
   if (auto status =
-          server->Build(config, {server->search_service_.get(), server->admin_service_.get(),
-                                 server->ledger_service_.get()});
+          server->Build(config, std::move(gate),
+                        {{server->search_service_.get(), v1::Search::service_full_name()},
+                         {server->admin_service_.get(), v1::Admin::service_full_name()},
+                         {server->ledger_service_.get(), v1::Ledger::service_full_name()}});
       !status.ok()) {
     return status;
   }
@@ -335,18 +349,20 @@ absl::StatusOr<std::unique_ptr<Server>> Server::StartShard(ServerConfig config) 
   server->catalog_ = std::make_unique<Catalog>();
   const CollectionState state{Resolve(config, config.state_dir)};
   if (auto status = LoadCatalog(config, state, *server->catalog_); !status.ok()) return status;
-  std::optional<RoleGate> routers;
+  CallGate::Members members{config.operators, config.auditors, std::nullopt};
   if (!config.routers.empty()) {
-    routers.emplace("router", config.routers);
+    members.routers = config.routers;
   } else if (config.tls || !IsLoopbackAddress(config.listen)) {
     return absl::InvalidArgumentError(
         "config: a shard server off loopback needs \"routers\": shard servers skip the warrant "
         "check, so only the routers may call them");
   }
   server->shard_service_ = std::make_unique<ShardServiceImpl>(
-      *server->catalog_, config.omp_threads_per_search, server->counters_.shards,
-      std::move(routers), state.state_dir);
-  if (auto status = server->Build(config, {server->shard_service_.get()}); !status.ok()) {
+      *server->catalog_, config.omp_threads_per_search, server->counters_.shards, state.state_dir);
+  // A shard server has no ledger: refused calls are logged only.
+  if (auto status = server->Build(config, std::make_unique<CallGate>(std::move(members), nullptr),
+                                  {{server->shard_service_.get(), v1::Shard::service_full_name()}});
+      !status.ok()) {
     return status;
   }
   spdlog::info("probity shard server on port {}", server->port());
