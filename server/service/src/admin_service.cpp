@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "probity/index/generation.h"
+#include "probity/index/private_files.h"
 #include "probity/service/call_gate.h"
 #include "probity/service/grpc_status.h"
 
@@ -19,14 +20,17 @@ namespace {
 constexpr int64_t kMaxVectorsPerStream = 1 << 22;
 
 absl::Status WriteTextFileAtomically(const std::filesystem::path& file, const std::string& text) {
-  std::error_code ec;
-  std::filesystem::create_directories(file.parent_path(), ec);
+  if (auto status = index::CreatePrivateDirectories(file.parent_path()); !status.ok()) {
+    return absl::UnavailableError(status.message());
+  }
   const std::filesystem::path temp = file.string() + ".tmp";
   {
     std::ofstream out(temp, std::ios::trunc);
     out << text;
     if (!out.flush()) return absl::UnavailableError("cannot write " + temp.string());
   }
+  if (auto status = index::MakeOwnerOnly(temp); !status.ok()) return status;
+  std::error_code ec;
   std::filesystem::rename(temp, file, ec);
   if (ec) return absl::UnavailableError("cannot rename " + temp.string() + ": " + ec.message());
   return absl::OkStatus();
@@ -313,6 +317,7 @@ grpc::Status AdminServiceImpl::LoadGeneration(grpc::ServerContext* /*context*/,
   if (!current.ok()) return ToGrpcStatus(current.status());
   std::filesystem::path dir = request->generation_dir();
   if (dir.is_relative()) dir = deps_.data_dir / dir;
+  if (auto status = index::CheckOwnerOnly(dir); !status.ok()) return ToGrpcStatus(status);
   // Loading only reads; nothing serves the new generation until it is published below.
   auto loaded = Catalog::LoadCollection(request->collection(), dir, {},
                                         deps_.state.ErasureJournal(request->collection()));

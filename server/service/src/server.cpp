@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "probity/index/private_files.h"
 #include "probity/service/admin_service.h"
 #include "probity/service/call_gate.h"
 #include "probity/service/ledger_service.h"
@@ -81,6 +82,44 @@ std::filesystem::path ServingGenerationDir(const ServerConfig& config, const Col
   std::string line;
   if (in && std::getline(in, line) && !line.empty()) return line;
   return Resolve(config, collection.generation_dir);
+}
+
+// Refuses to start when another local user could read a gallery, the state (erasure
+// journals, serving generations) or a private key: they could search the gallery offline or
+// impersonate the service. A missing state dir is created owner-only.
+absl::Status CheckPrivateFiles(const ServerConfig& config, const CollectionState& state,
+                               const std::vector<std::filesystem::path>& key_files) {
+  if (!std::filesystem::exists(state.state_dir)) {
+    if (auto status = index::CreatePrivateDirectories(state.state_dir); !status.ok()) {
+      return status;
+    }
+  }
+  if (auto status = index::CheckOwnerOnly(state.state_dir); !status.ok()) return status;
+  for (const CollectionConfig& collection : config.collections) {
+    const std::filesystem::path dir = ServingGenerationDir(config, state, collection);
+    // A missing generation is reported by the load that follows, with its own message.
+    if (auto status = index::CheckOwnerOnly(dir); !status.ok() && !absl::IsNotFound(status)) {
+      return status;
+    }
+  }
+  for (const std::filesystem::path& key : key_files) {
+    if (auto status = index::CheckOwnerOnly(key); !status.ok() && !absl::IsNotFound(status)) {
+      return status;
+    }
+  }
+  return absl::OkStatus();
+}
+
+// The private keys a server reads: TLS keys, and the ledger's signing key on a router.
+std::vector<std::filesystem::path> PrivateKeyFiles(const ServerConfig& config, bool has_ledger) {
+  std::vector<std::filesystem::path> keys;
+  if (has_ledger && !config.ledger.signing_key.empty()) {
+    keys.push_back(Resolve(config, config.ledger.signing_key));
+  }
+  for (const auto* tls : {&config.tls, &config.shard_client_tls}) {
+    if (*tls && !(*tls)->key_file.empty()) keys.push_back(Resolve(config, (*tls)->key_file));
+  }
+  return keys;
 }
 
 absl::Status LoadCatalog(const ServerConfig& config, const CollectionState& state,
@@ -255,6 +294,9 @@ absl::StatusOr<std::unique_ptr<Server>> Server::StartRouter(ServerConfig config,
   auto server = std::make_unique<ServerImpl>();
   server->config_ = config;
   const CollectionState state{Resolve(config, config.state_dir)};
+  if (auto status = CheckPrivateFiles(config, state, PrivateKeyFiles(config, true)); !status.ok()) {
+    return status;
+  }
 
   if (overrides.ledger) {
     server->ledger_ = std::move(overrides.ledger);
@@ -348,6 +390,10 @@ absl::StatusOr<std::unique_ptr<Server>> Server::StartShard(ServerConfig config) 
   server->config_ = config;
   server->catalog_ = std::make_unique<Catalog>();
   const CollectionState state{Resolve(config, config.state_dir)};
+  if (auto status = CheckPrivateFiles(config, state, PrivateKeyFiles(config, false));
+      !status.ok()) {
+    return status;
+  }
   if (auto status = LoadCatalog(config, state, *server->catalog_); !status.ok()) return status;
   CallGate::Members members{config.operators, config.auditors, std::nullopt};
   if (!config.routers.empty()) {
