@@ -145,6 +145,8 @@ TEST_F(AdminRecordTest, EachActionIsARequestEntryFollowedByItsOutcome) {
   const v1::LedgerEntry outcome = ledger_->Entry(erased.ledger_index());
   EXPECT_EQ(outcome.outcome(), v1::OUTCOME_APPLIED);
   EXPECT_EQ(outcome.admin().action(), "erase");
+  ASSERT_EQ(outcome.admin().ids_size(), 1);
+  EXPECT_EQ(outcome.admin().ids(0), victim);
   const auto detail = nlohmann::json::parse(outcome.admin().detail());
   EXPECT_EQ(detail.at("request_entry").get<uint64_t>(), size_before);
   EXPECT_EQ(detail.at("removed").get<int64_t>(), 1);

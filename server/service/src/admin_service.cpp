@@ -90,10 +90,9 @@ absl::StatusOr<uint64_t> AdminServiceImpl::RecordOutcome(const Action& action,
   nlohmann::json outcome = nlohmann::json::parse(detail.empty() ? "{}" : detail);
   outcome["request_entry"] = action.request_index;
   if (!result.ok()) outcome["error"] = std::string(result.message());
-  // The request's ids are in its own entry; the outcome names that entry instead of repeating
-  // them.
+  // Each entry stands alone: the outcome repeats the request's ids (what was erased).
   auto receipt = deps_.audit->Append(
-      AdminEntry(action.operator_name, action.name, action.reason, action.collection, {},
+      AdminEntry(action.operator_name, action.name, action.reason, action.collection, action.ids,
                  result.ok() ? v1::OUTCOME_APPLIED : v1::OUTCOME_FAILED, outcome.dump()));
   if (!receipt.ok()) {
     spdlog::error("admin action {} {}; ledger entry {} records the request but not its outcome: {}",
