@@ -36,21 +36,6 @@ absl::Status WriteTextFileAtomically(const std::filesystem::path& file, const st
   return absl::OkStatus();
 }
 
-}  // namespace
-
-CollectionRoute LocalRoute(const LoadedCollection& collection, const Catalog& catalog,
-                           int omp_threads, ShardCounters& counters) {
-  CollectionRoute route;
-  route.name = collection.name;
-  route.metric = collection.index->spec().metric;
-  route.dim = collection.index->spec().dim;
-  std::shared_ptr<ShardBackend> local = MakeLocalShardBackend(catalog, omp_threads, counters);
-  route.replicas.assign(collection.index->num_shards(), {local});
-  return route;
-}
-
-namespace {
-
 v1::LedgerEntry AdminEntry(const std::string& operator_name, const std::string& action,
                            const std::string& reason, const std::string& collection,
                            const std::vector<int64_t>& ids, v1::Outcome outcome,
@@ -70,6 +55,17 @@ v1::LedgerEntry AdminEntry(const std::string& operator_name, const std::string& 
 }
 
 }  // namespace
+
+CollectionRoute LocalRoute(const LoadedCollection& collection, const Catalog& catalog,
+                           int omp_threads, ShardCounters& counters) {
+  CollectionRoute route;
+  route.name = collection.name;
+  route.metric = collection.index->spec().metric;
+  route.dim = collection.index->spec().dim;
+  std::shared_ptr<ShardBackend> local = MakeLocalShardBackend(catalog, omp_threads, counters);
+  route.replicas.assign(collection.index->num_shards(), {local});
+  return route;
+}
 
 absl::Status AdminServiceImpl::RecordRequest(Action& action, const std::string& detail) {
   auto receipt =
