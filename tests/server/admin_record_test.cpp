@@ -185,6 +185,25 @@ TEST_F(AdminRecordTest, AddVectorsIsNotAppliedWhenTheLedgerCannotRecordIt) {
   EXPECT_EQ(Best(0).second, "1");
 }
 
+// The addition fails after its request entry (the new generation cannot be written): the
+// outcome is FAILED and, true to it, the added vectors are not served.
+TEST_F(AdminRecordTest, AFailedAdditionIsRecordedAsFailedAndNotServed) {
+  // A file where the new generation's directory must go: even root cannot write it.
+  std::filesystem::create_directories(StateDir());
+  std::ofstream(StateDir() / kCollection) << "not a directory";
+  const uint64_t size_before = ledger_->Size();
+  v1::AddVectorsResponse added;
+  grpc::Status status = AddQueriesAsVectors(&added);
+  EXPECT_FALSE(status.ok());
+  ASSERT_EQ(ledger_->Size(), size_before + 2);
+  EXPECT_EQ(ledger_->Entry(size_before).outcome(), v1::OUTCOME_REQUESTED);
+  const v1::LedgerEntry outcome = ledger_->Entry(size_before + 1);
+  EXPECT_EQ(outcome.outcome(), v1::OUTCOME_FAILED);
+  EXPECT_TRUE(nlohmann::json::parse(outcome.admin().detail()).contains("error"));
+  EXPECT_NE(Best(0).first, 900000);
+  EXPECT_EQ(Best(0).second, "1");
+}
+
 TEST_F(AdminRecordTest, LoadGenerationIsNotAppliedWhenTheLedgerCannotRecordIt) {
   v1::AddVectorsResponse added;
   grpc::Status status = AddQueriesAsVectors(&added);

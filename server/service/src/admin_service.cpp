@@ -123,6 +123,16 @@ absl::Status AdminServiceImpl::Publish(std::shared_ptr<LoadedCollection> collect
   return absl::OkStatus();
 }
 
+absl::Status AdminServiceImpl::ServeFromDisk(const LoadedCollection& collection) {
+  auto reloaded = Catalog::LoadCollection(collection.name, collection.generation_dir, {},
+                                          deps_.state.ErasureJournal(collection.name));
+  if (!reloaded.ok()) return reloaded.status();
+  deps_.catalog->Put(*reloaded);
+  deps_.router->SetRoute(
+      LocalRoute(**reloaded, *deps_.catalog, deps_.omp_threads, deps_.counters->shards));
+  return absl::OkStatus();
+}
+
 grpc::Status AdminServiceImpl::ListCollections(grpc::ServerContext* /*context*/,
                                                const v1::ListCollectionsRequest* /*request*/,
                                                v1::ListCollectionsResponse* response) {
@@ -205,8 +215,10 @@ grpc::Status AdminServiceImpl::AddVectors(grpc::ServerContext* /*context*/,
   const std::string detail = nlohmann::json{{"added", ids.size()}, {"generation", next}}.dump();
   if (auto status = RecordRequest(action, detail); !status.ok()) return ToGrpcStatus(status);
   // The added vectors become a new generation on disk so that a restart keeps them.
+  bool served_index_changed = false;
   auto apply = [&]() -> absl::Status {
     if (auto status = (*collection)->index->Add(vectors, ids); !status.ok()) return status;
+    served_index_changed = true;
     const std::filesystem::path dir =
         deps_.state.state_dir / collection_name / absl::StrCat("gen-", next);
     if (auto status = index::WriteGeneration(*(*collection)->index, next, dir); !status.ok()) {
@@ -217,7 +229,17 @@ grpc::Status AdminServiceImpl::AddVectors(grpc::ServerContext* /*context*/,
     updated->generation_dir = dir;
     return Publish(updated);
   };
-  const absl::Status applied = apply();
+  absl::Status applied = apply();
+  if (!applied.ok() && served_index_changed) {
+    // Add changed the served index in place, but the addition failed: serve the unchanged
+    // generation from disk again, so that what is served is what the outcome entry says.
+    if (auto restored = ServeFromDisk(**collection); !restored.ok()) {
+      applied = absl::Status(applied.code(), absl::StrCat(applied.message(),
+                                                          "; the added vectors are served "
+                                                          "until a restart: ",
+                                                          restored.message()));
+    }
+  }
   auto index = RecordOutcome(action, applied, detail);
   if (!applied.ok()) return ToGrpcStatus(applied);
   if (!index.ok()) return ToGrpcStatus(index.status());

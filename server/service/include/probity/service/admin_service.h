@@ -90,6 +90,8 @@ class AdminServiceImpl final : public v1::Admin::Service {
                                          const std::string& detail);
   absl::StatusOr<std::shared_ptr<LoadedCollection>> LocalCollection(const std::string& name);
   absl::Status Publish(std::shared_ptr<LoadedCollection> collection);
+  // Serves `collection`'s generation as it is on disk again (after a failed AddVectors).
+  absl::Status ServeFromDisk(const LoadedCollection& collection);
   grpc::Status EraseOnShardServers(Action& action, const v1::EraseRequest& request,
                                    v1::EraseResponse* response);
 
