@@ -18,6 +18,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "probity/index/private_files.h"
 #include "sha256.h"
 
 namespace probity::index {
@@ -236,15 +237,15 @@ absl::Status WriteGeneration(const ShardedIndex& index, int64_t generation, cons
   std::error_code error;
   const fs::path target = fs::absolute(dir, error);
   if (error) return absl::InvalidArgumentError(absl::StrCat(dir.string(), ": ", error.message()));
-  fs::create_directories(target.parent_path(), error);
-  if (error) {
-    return absl::InternalError(absl::StrCat(target.parent_path().string(), ": ", error.message()));
-  }
+  // Owner-only from the start: a gallery is never readable by other local users, whatever the
+  // umask.
+  if (absl::Status s = CreatePrivateDirectories(target.parent_path()); !s.ok()) return s;
   std::random_device entropy;
   TempDir temp(target.parent_path() / absl::StrFormat(".%s.tmp-%d-%08x", target.filename().string(),
                                                       ::getpid(), entropy()));
   fs::create_directory(temp.path(), error);
   if (error) return absl::InternalError(absl::StrCat(temp.path().string(), ": ", error.message()));
+  if (absl::Status s = MakeOwnerOnly(temp.path()); !s.ok()) return s;
 
   Manifest manifest;
   manifest.spec = index.spec();
@@ -286,6 +287,7 @@ absl::Status WriteGeneration(const ShardedIndex& index, int64_t generation, cons
     if (!out) return absl::InternalError(absl::StrCat(path.string(), ": write failed"));
   }
   for (const auto& entry : fs::directory_iterator(temp.path())) {
+    if (absl::Status s = MakeOwnerOnly(entry.path()); !s.ok()) return s;
     if (absl::Status s = SyncPath(entry.path()); !s.ok()) return s;
   }
   if (absl::Status s = SyncPath(temp.path()); !s.ok()) return s;

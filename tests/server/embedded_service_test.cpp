@@ -9,6 +9,7 @@
 #include <limits>
 #include <nlohmann/json.hpp>
 
+#include "failing_ledger.h"
 #include "probity/index/generation.h"
 #include "probity/ledger/checkpoint.h"
 #include "probity/ledger/merkle.h"
@@ -25,39 +26,6 @@
 
 namespace probity::service::testing {
 namespace {
-
-// A ledger whose appends can be made to fail, standing in for a full or read-only disk.
-class FailingLedger : public ledger::Ledger {
- public:
-  explicit FailingLedger(std::unique_ptr<ledger::Ledger> inner) : inner_(std::move(inner)) {}
-  std::atomic<bool> fail{false};
-
-  absl::StatusOr<ledger::Receipt> Append(const v1::LedgerEntry& entry) override {
-    if (fail) return absl::UnavailableError("No space left on device (injected)");
-    return inner_->Append(entry);
-  }
-  uint64_t Size() const override { return inner_->Size(); }
-  absl::StatusOr<std::string> ReadEntry(uint64_t index) const override {
-    return inner_->ReadEntry(index);
-  }
-  absl::StatusOr<ledger::Hash> RootAt(uint64_t size) const override { return inner_->RootAt(size); }
-  absl::StatusOr<std::vector<ledger::Hash>> InclusionProof(uint64_t index,
-                                                           uint64_t size) const override {
-    return inner_->InclusionProof(index, size);
-  }
-  absl::StatusOr<std::vector<ledger::Hash>> ConsistencyProof(uint64_t old_size,
-                                                             uint64_t new_size) const override {
-    return inner_->ConsistencyProof(old_size, new_size);
-  }
-  absl::StatusOr<std::string> SignedCheckpoint() const override {
-    return inner_->SignedCheckpoint();
-  }
-  std::string VerifierKey() const override { return inner_->VerifierKey(); }
-  ledger::RecoveryReport Recovery() const override { return inner_->Recovery(); }
-
- private:
-  std::unique_ptr<ledger::Ledger> inner_;
-};
 
 struct Clients {
   explicit Clients(int port) {

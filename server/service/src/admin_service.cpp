@@ -10,6 +10,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "probity/index/generation.h"
+#include "probity/index/private_files.h"
+#include "probity/service/call_gate.h"
 #include "probity/service/grpc_status.h"
 
 namespace probity::service {
@@ -18,17 +20,38 @@ namespace {
 constexpr int64_t kMaxVectorsPerStream = 1 << 22;
 
 absl::Status WriteTextFileAtomically(const std::filesystem::path& file, const std::string& text) {
-  std::error_code ec;
-  std::filesystem::create_directories(file.parent_path(), ec);
+  if (auto status = index::CreatePrivateDirectories(file.parent_path()); !status.ok()) {
+    return absl::UnavailableError(status.message());
+  }
   const std::filesystem::path temp = file.string() + ".tmp";
   {
     std::ofstream out(temp, std::ios::trunc);
     out << text;
     if (!out.flush()) return absl::UnavailableError("cannot write " + temp.string());
   }
+  if (auto status = index::MakeOwnerOnly(temp); !status.ok()) return status;
+  std::error_code ec;
   std::filesystem::rename(temp, file, ec);
   if (ec) return absl::UnavailableError("cannot rename " + temp.string() + ": " + ec.message());
   return absl::OkStatus();
+}
+
+v1::LedgerEntry AdminEntry(const std::string& operator_name, const std::string& action,
+                           const std::string& reason, const std::string& collection,
+                           const std::vector<int64_t>& ids, v1::Outcome outcome,
+                           const std::string& detail) {
+  v1::LedgerEntry entry;
+  entry.set_time_unix_micros(NowMicros());
+  entry.set_kind(v1::ENTRY_KIND_ADMIN);
+  entry.set_outcome(outcome);
+  if (!collection.empty()) entry.add_collections(collection);
+  v1::AdminAction* admin = entry.mutable_admin();
+  admin->set_action(action);
+  admin->set_operator_(operator_name);
+  admin->set_reason(reason);
+  admin->mutable_ids()->Add(ids.begin(), ids.end());
+  admin->set_detail(detail);
+  return entry;
 }
 
 }  // namespace
@@ -43,26 +66,37 @@ CollectionRoute LocalRoute(const LoadedCollection& collection,
   return route;
 }
 
-absl::StatusOr<uint64_t> AdminServiceImpl::Record(
-    const std::string& operator_name, const std::string& action, const std::string& reason,
-    const std::vector<int64_t>& ids, const std::string& collection, const std::string& detail) {
-  v1::LedgerEntry entry;
-  entry.set_time_unix_micros(NowMicros());
-  entry.set_kind(v1::ENTRY_KIND_ADMIN);
-  entry.set_outcome(v1::OUTCOME_APPLIED);
-  if (!collection.empty()) entry.add_collections(collection);
-  v1::AdminAction* admin = entry.mutable_admin();
-  admin->set_action(action);
-  admin->set_operator_(operator_name);
-  admin->set_reason(reason);
-  admin->mutable_ids()->Add(ids.begin(), ids.end());
-  admin->set_detail(detail);
-  auto receipt = deps_.audit->Append(entry);
+absl::Status AdminServiceImpl::RecordRequest(Action& action, const std::string& detail) {
+  auto receipt =
+      deps_.audit->Append(AdminEntry(action.operator_name, action.name, action.reason,
+                                     action.collection, action.ids, v1::OUTCOME_REQUESTED, detail));
   if (!receipt.ok()) {
-    spdlog::error("admin action {} applied but not recorded: {}", action,
+    return absl::UnavailableError(
+        absl::StrCat("the ledger could not record the ", action.name,
+                     " request, so nothing was changed: ", receipt.status().message()));
+  }
+  action.request_index = receipt->index;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<uint64_t> AdminServiceImpl::RecordOutcome(const Action& action,
+                                                         const absl::Status& result,
+                                                         const std::string& detail) {
+  nlohmann::json outcome = nlohmann::json::parse(detail.empty() ? "{}" : detail);
+  outcome["request_entry"] = action.request_index;
+  if (!result.ok()) outcome["error"] = std::string(result.message());
+  // Each entry stands alone: the outcome repeats the request's ids (what was erased).
+  auto receipt = deps_.audit->Append(
+      AdminEntry(action.operator_name, action.name, action.reason, action.collection, action.ids,
+                 result.ok() ? v1::OUTCOME_APPLIED : v1::OUTCOME_FAILED, outcome.dump()));
+  if (!receipt.ok()) {
+    spdlog::error("admin action {} {}; ledger entry {} records the request but not its outcome: {}",
+                  action.name, result.ok() ? "applied" : "failed", action.request_index,
                   std::string(receipt.status().message()));
-    return absl::UnavailableError(absl::StrCat("the ledger could not record the ", action,
-                                               " action: ", receipt.status().message()));
+    return absl::UnavailableError(absl::StrCat(
+        "the ", action.name, result.ok() ? " was applied" : " failed", "; ledger entry ",
+        action.request_index, " records the request but its outcome could not be recorded: ",
+        receipt.status().message()));
   }
   return receipt->index;
 }
@@ -87,10 +121,19 @@ absl::Status AdminServiceImpl::Publish(std::shared_ptr<LoadedCollection> collect
   return absl::OkStatus();
 }
 
-grpc::Status AdminServiceImpl::ListCollections(grpc::ServerContext* context,
+absl::Status AdminServiceImpl::ServeFromDisk(const LoadedCollection& collection) {
+  auto reloaded = Catalog::LoadCollection(collection.name, collection.generation_dir, {},
+                                          deps_.state.ErasureJournal(collection.name));
+  if (!reloaded.ok()) return reloaded.status();
+  deps_.catalog->Put(*reloaded);
+  deps_.router->SetRoute(
+      LocalRoute(**reloaded, deps_.local_shards));
+  return absl::OkStatus();
+}
+
+grpc::Status AdminServiceImpl::ListCollections(grpc::ServerContext* /*context*/,
                                                const v1::ListCollectionsRequest* /*request*/,
                                                v1::ListCollectionsResponse* response) {
-  if (auto who = operators_.Admit(*context); !who.ok()) return ToGrpcStatus(who.status());
   if (deps_.catalog != nullptr) {
     for (const auto& collection : deps_.catalog->List()) {
       v1::CollectionInfo* info = response->add_collections();
@@ -116,10 +159,9 @@ grpc::Status AdminServiceImpl::ListCollections(grpc::ServerContext* context,
   return grpc::Status::OK;
 }
 
-grpc::Status AdminServiceImpl::Stats(grpc::ServerContext* context,
+grpc::Status AdminServiceImpl::Stats(grpc::ServerContext* /*context*/,
                                      const v1::StatsRequest* /*request*/,
                                      v1::StatsResponse* response) {
-  if (auto who = operators_.Admit(*context); !who.ok()) return ToGrpcStatus(who.status());
   const ServiceCounters& counters = *deps_.counters;
   response->set_searches_answered(counters.searches_answered.load());
   response->set_searches_failed(counters.searches_failed.load());
@@ -133,11 +175,9 @@ grpc::Status AdminServiceImpl::Stats(grpc::ServerContext* context,
   return grpc::Status::OK;
 }
 
-grpc::Status AdminServiceImpl::AddVectors(grpc::ServerContext* context,
+grpc::Status AdminServiceImpl::AddVectors(grpc::ServerContext* /*context*/,
                                           grpc::ServerReader<v1::AddVectorsRequest>* reader,
                                           v1::AddVectorsResponse* response) {
-  auto who = operators_.Admit(*context);
-  if (!who.ok()) return ToGrpcStatus(who.status());
   std::string collection_name, reason;
   std::vector<float> vectors;
   std::vector<int64_t> ids;
@@ -170,62 +210,78 @@ grpc::Status AdminServiceImpl::AddVectors(grpc::ServerContext* context,
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                         absl::StrCat("collection dimension is ", (*collection)->index->spec().dim));
   }
-  if (auto status = (*collection)->index->Add(vectors, ids); !status.ok()) {
-    return ToGrpcStatus(status);
-  }
-  // The added vectors become a new generation on disk so that a restart keeps them.
   const int64_t next = std::stoll((*collection)->generation) + 1;
-  const std::filesystem::path dir =
-      deps_.state.state_dir / collection_name / absl::StrCat("gen-", next);
-  if (auto status = index::WriteGeneration(*(*collection)->index, next, dir); !status.ok()) {
-    return ToGrpcStatus(status);
+  Action action(AdmittedCaller(), "add", reason, collection_name);
+  const std::string detail = nlohmann::json{{"added", ids.size()}, {"generation", next}}.dump();
+  if (auto status = RecordRequest(action, detail); !status.ok()) return ToGrpcStatus(status);
+  // The added vectors become a new generation on disk so that a restart keeps them.
+  bool served_index_changed = false;
+  auto apply = [&]() -> absl::Status {
+    if (auto status = (*collection)->index->Add(vectors, ids); !status.ok()) return status;
+    served_index_changed = true;
+    const std::filesystem::path dir =
+        deps_.state.state_dir / collection_name / absl::StrCat("gen-", next);
+    if (auto status = index::WriteGeneration(*(*collection)->index, next, dir); !status.ok()) {
+      return status;
+    }
+    auto updated = std::make_shared<LoadedCollection>(**collection);
+    updated->generation = std::to_string(next);
+    updated->generation_dir = dir;
+    return Publish(updated);
+  };
+  absl::Status applied = apply();
+  if (!applied.ok() && served_index_changed) {
+    // Add changed the served index in place, but the addition failed: serve the unchanged
+    // generation from disk again, so that what is served is what the outcome entry says.
+    if (auto restored = ServeFromDisk(**collection); !restored.ok()) {
+      applied = absl::Status(applied.code(), absl::StrCat(applied.message(),
+                                                          "; the added vectors are served "
+                                                          "until a restart: ",
+                                                          restored.message()));
+    }
   }
-  auto updated = std::make_shared<LoadedCollection>(**collection);
-  updated->generation = std::to_string(next);
-  updated->generation_dir = dir;
-  if (auto status = Publish(updated); !status.ok()) return ToGrpcStatus(status);
-  auto index = Record(*who, "add", reason, {}, collection_name,
-                      nlohmann::json{{"added", ids.size()}, {"generation", next}}.dump());
+  auto index = RecordOutcome(action, applied, detail);
+  if (!applied.ok()) return ToGrpcStatus(applied);
   if (!index.ok()) return ToGrpcStatus(index.status());
   response->set_added(static_cast<int64_t>(ids.size()));
   response->set_ledger_index(*index);
   return grpc::Status::OK;
 }
 
-grpc::Status AdminServiceImpl::Erase(grpc::ServerContext* context, const v1::EraseRequest* request,
-                                     v1::EraseResponse* response) {
-  auto who = operators_.Admit(*context);
-  if (!who.ok()) return ToGrpcStatus(who.status());
+grpc::Status AdminServiceImpl::Erase(grpc::ServerContext* /*context*/,
+                                     const v1::EraseRequest* request, v1::EraseResponse* response) {
   if (request->reason().empty()) {
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT, "an erasure needs a reason");
   }
   std::lock_guard lock(mutation_mutex_);
-  const std::vector<int64_t> ids(request->ids().begin(), request->ids().end());
-  if (deps_.catalog == nullptr) return EraseOnShardServers(*who, *request, response);
+  Action action(AdmittedCaller(), "erase", request->reason(), request->collection(),
+                {request->ids().begin(), request->ids().end()});
+  if (deps_.catalog == nullptr) return EraseOnShardServers(action, *request, response);
   auto collection = LocalCollection(request->collection());
   if (!collection.ok()) return ToGrpcStatus(collection.status());
+  if (auto status = RecordRequest(action, "{}"); !status.ok()) return ToGrpcStatus(status);
   // Journal first: once the erasure is acknowledged it must survive a crash and a restart.
-  if (auto status = AppendErasures(deps_.state.ErasureJournal(request->collection()), ids);
-      !status.ok()) {
-    return ToGrpcStatus(status);
-  }
-  auto removed = (*collection)->index->Remove(ids);
+  const absl::Status journalled =
+      AppendErasures(deps_.state.ErasureJournal(request->collection()), action.ids);
+  const absl::StatusOr<int64_t> removed =
+      journalled.ok() ? (*collection)->index->Remove(action.ids) : journalled;
+  auto index = RecordOutcome(action, removed.status(),
+                             removed.ok() ? nlohmann::json{{"removed", *removed}}.dump() : "{}");
   if (!removed.ok()) return ToGrpcStatus(removed.status());
-  auto index = Record(*who, "erase", request->reason(), ids, request->collection(),
-                      nlohmann::json{{"removed", *removed}}.dump());
   if (!index.ok()) return ToGrpcStatus(index.status());
   response->set_removed(*removed);
   response->set_ledger_index(*index);
   return grpc::Status::OK;
 }
 
-grpc::Status AdminServiceImpl::EraseOnShardServers(const std::string& operator_name,
-                                                   const v1::EraseRequest& request,
+grpc::Status AdminServiceImpl::EraseOnShardServers(Action& action, const v1::EraseRequest& request,
                                                    v1::EraseResponse* response) {
   auto route = deps_.router->Route(request.collection());
   if (!route) {
     return grpc::Status(grpc::StatusCode::NOT_FOUND, "no collection named " + request.collection());
   }
+  // Nothing is forwarded unless the request is in the ledger.
+  if (auto status = RecordRequest(action, "{}"); !status.ok()) return ToGrpcStatus(status);
   // Every server holding any shard (every replica) must erase; each is asked once.
   std::vector<std::shared_ptr<ShardBackend>> servers;
   bool some_shard_unreachable = false;
@@ -237,11 +293,10 @@ grpc::Status AdminServiceImpl::EraseOnShardServers(const std::string& operator_n
       }
     }
   }
-  const std::vector<int64_t> ids(request.ids().begin(), request.ids().end());
   int64_t removed = 0;
   std::vector<std::string> failures, erased_on;
   for (const auto& server : servers) {
-    auto count = server->Erase(request.collection(), ids, request.reason());
+    auto count = server->Erase(request.collection(), action.ids, request.reason());
     if (count.ok()) {
       removed += *count;
       erased_on.push_back(server->Describe());
@@ -250,14 +305,18 @@ grpc::Status AdminServiceImpl::EraseOnShardServers(const std::string& operator_n
     }
   }
   if (some_shard_unreachable) failures.push_back("a shard has no reachable server");
-  // Recorded whatever happened, naming the servers that did and did not erase, so the ledger
-  // shows an incomplete erasure that the operator must repeat.
-  auto index =
-      Record(operator_name, "erase", request.reason(), ids, request.collection(),
-             nlohmann::json{{"removed", removed}, {"erased_on", erased_on}, {"failures", failures}}
-                 .dump());
+  // The outcome names the servers that did and did not erase, so the ledger shows an
+  // incomplete erasure that the operator must repeat.
+  const absl::Status result =
+      failures.empty() ? absl::OkStatus()
+                       : absl::UnavailableError(absl::StrCat("erasure incomplete; repeat it: ",
+                                                             absl::StrJoin(failures, "; ")));
+  auto index = RecordOutcome(
+      action, result,
+      nlohmann::json{{"removed", removed}, {"erased_on", erased_on}, {"failures", failures}}
+          .dump());
   if (!index.ok()) return ToGrpcStatus(index.status());
-  if (!failures.empty()) {
+  if (!result.ok()) {
     return grpc::Status(grpc::StatusCode::UNAVAILABLE,
                         absl::StrCat("erasure incomplete (ledger entry ", *index,
                                      "); repeat it: ", absl::StrJoin(failures, "; ")));
@@ -267,16 +326,15 @@ grpc::Status AdminServiceImpl::EraseOnShardServers(const std::string& operator_n
   return grpc::Status::OK;
 }
 
-grpc::Status AdminServiceImpl::LoadGeneration(grpc::ServerContext* context,
+grpc::Status AdminServiceImpl::LoadGeneration(grpc::ServerContext* /*context*/,
                                               const v1::LoadGenerationRequest* request,
                                               v1::LoadGenerationResponse* response) {
-  auto who = operators_.Admit(*context);
-  if (!who.ok()) return ToGrpcStatus(who.status());
   std::lock_guard lock(mutation_mutex_);
   auto current = LocalCollection(request->collection());
   if (!current.ok()) return ToGrpcStatus(current.status());
   std::filesystem::path dir = request->generation_dir();
   if (dir.is_relative()) dir = deps_.data_dir / dir;
+  if (auto status = index::CheckOwnerOnly(dir); !status.ok()) return ToGrpcStatus(status);
   // On GPUs the new generation is placed next to the one still serving (checked against the
   // free memory left), and the old one is freed when its last search ends.
   auto loaded = Catalog::LoadCollection(request->collection(), dir, {},
@@ -285,10 +343,13 @@ grpc::Status AdminServiceImpl::LoadGeneration(grpc::ServerContext* context,
   if (!loaded.ok()) return ToGrpcStatus(loaded.status());
   const std::string previous = (*current)->generation;
   const std::string generation = (*loaded)->generation;
-  if (auto status = Publish(*loaded); !status.ok()) return ToGrpcStatus(status);
-  auto index =
-      Record(*who, "swap_generation", request->reason(), {}, request->collection(),
-             nlohmann::json{{"from", previous}, {"to", generation}, {"dir", dir.string()}}.dump());
+  const std::string detail =
+      nlohmann::json{{"from", previous}, {"to", generation}, {"dir", dir.string()}}.dump();
+  Action action(AdmittedCaller(), "swap_generation", request->reason(), request->collection());
+  if (auto status = RecordRequest(action, detail); !status.ok()) return ToGrpcStatus(status);
+  const absl::Status published = Publish(*loaded);
+  auto index = RecordOutcome(action, published, detail);
+  if (!published.ok()) return ToGrpcStatus(published);
   if (!index.ok()) return ToGrpcStatus(index.status());
   response->set_index_generation(generation);
   response->set_previous_generation(previous);
@@ -296,13 +357,14 @@ grpc::Status AdminServiceImpl::LoadGeneration(grpc::ServerContext* context,
   return grpc::Status::OK;
 }
 
-grpc::Status AdminServiceImpl::ReloadKeys(grpc::ServerContext* context,
+grpc::Status AdminServiceImpl::ReloadKeys(grpc::ServerContext* /*context*/,
                                           const v1::ReloadKeysRequest* request,
                                           v1::ReloadKeysResponse* response) {
-  auto who = operators_.Admit(*context);
-  if (!who.ok()) return ToGrpcStatus(who.status());
-  if (auto status = deps_.verifier->Reload(); !status.ok()) return ToGrpcStatus(status);
-  auto index = Record(*who, "reload_keys", request->reason(), {}, "", "{}");
+  Action action(AdmittedCaller(), "reload_keys", request->reason());
+  if (auto status = RecordRequest(action, "{}"); !status.ok()) return ToGrpcStatus(status);
+  const absl::Status reloaded = deps_.verifier->Reload();
+  auto index = RecordOutcome(action, reloaded, "{}");
+  if (!reloaded.ok()) return ToGrpcStatus(reloaded);
   if (!index.ok()) return ToGrpcStatus(index.status());
   response->set_ledger_index(*index);
   return grpc::Status::OK;

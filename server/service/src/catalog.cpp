@@ -1,5 +1,6 @@
 #include "probity/service/catalog.h"
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -8,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "probity/index/generation.h"
+#include "probity/index/private_files.h"
 
 namespace probity::service {
 
@@ -69,10 +71,14 @@ std::vector<std::shared_ptr<LoadedCollection>> Catalog::List() const {
 }
 
 absl::Status AppendErasures(const std::filesystem::path& journal, const std::vector<int64_t>& ids) {
-  std::error_code ec;
-  std::filesystem::create_directories(journal.parent_path(), ec);
-  FILE* file = std::fopen(journal.c_str(), "a");
+  // The journal names erased people: owner-only, like the galleries it changes.
+  if (auto status = index::CreatePrivateDirectories(journal.parent_path()); !status.ok()) {
+    return absl::UnavailableError(status.message());
+  }
+  const int fd = ::open(journal.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+  FILE* file = fd < 0 ? nullptr : ::fdopen(fd, "a");
   if (file == nullptr) {
+    if (fd >= 0) ::close(fd);
     return absl::UnavailableError(absl::StrCat("cannot open erasure journal ", journal.string()));
   }
   bool ok = true;

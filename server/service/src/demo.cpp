@@ -10,6 +10,7 @@
 #include "absl/time/clock.h"
 #include "probity/index/embedding_io.h"
 #include "probity/index/generation.h"
+#include "probity/index/private_files.h"
 #include "probity/index/synthetic.h"
 #include "probity/service/auth.h"
 #include "probity/warrant/issue.h"
@@ -73,7 +74,11 @@ absl::Status MakeGallery(const std::filesystem::path& generation_dir,
   if (auto status = index::WriteGeneration(**built, 1, generation_dir); !status.ok()) {
     return status;
   }
-  return index::WriteFloatMatrix(query_file, options.dim, gallery->queries);
+  if (auto status = index::WriteFloatMatrix(query_file, options.dim, gallery->queries);
+      !status.ok()) {
+    return status;
+  }
+  return index::MakeOwnerOnly(query_file);  // probe embeddings are faces too
 }
 
 absl::StatusOr<std::string> EnsureKey(const std::filesystem::path& pem_file) {
@@ -97,8 +102,9 @@ absl::StatusOr<std::string> EnsureToken(const std::filesystem::path& file) {
 }  // namespace
 
 absl::Status WritePrivateFile(const std::filesystem::path& file, const std::string& text) {
-  std::error_code ec;
-  std::filesystem::create_directories(file.parent_path(), ec);
+  if (auto status = index::CreatePrivateDirectories(file.parent_path()); !status.ok()) {
+    return status;
+  }
   const int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) return absl::UnavailableError("cannot create " + file.string());
   const bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
@@ -109,9 +115,8 @@ absl::Status WritePrivateFile(const std::filesystem::path& file, const std::stri
 
 absl::StatusOr<DemoFiles> PrepareDemo(const std::filesystem::path& data_dir,
                                       const std::string& listen, int64_t identities) {
-  std::error_code ec;
-  std::filesystem::create_directories(data_dir, ec);
-  if (ec) return absl::UnavailableError("cannot create " + data_dir.string() + ": " + ec.message());
+  // The demo's data dir holds a gallery, keys and tokens: owner-only when the demo creates it.
+  if (auto status = index::CreatePrivateDirectories(data_dir); !status.ok()) return status;
   DemoFiles files;
   files.collection = kDemoCollection;
   files.config_file = data_dir / "config.json";

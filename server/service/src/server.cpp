@@ -13,8 +13,10 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "probity/index/private_files.h"
 #include "probity/service/admin_service.h"
 #include "probity/service/batching_shard_backend.h"
+#include "probity/service/call_gate.h"
 #include "probity/service/ledger_service.h"
 #include "probity/service/shard_service.h"
 
@@ -94,6 +96,44 @@ absl::StatusOr<std::unique_ptr<Catalog>> MakeCatalog(const ServerConfig& config)
                         absl::StrCat("config \"gpu\": ", gpu.status().message()));
   }
   return std::make_unique<Catalog>(*std::move(gpu));
+}
+
+// Refuses to start when another local user could read a gallery, the state (erasure
+// journals, serving generations) or a private key: they could search the gallery offline or
+// impersonate the service. A missing state dir is created owner-only.
+absl::Status CheckPrivateFiles(const ServerConfig& config, const CollectionState& state,
+                               const std::vector<std::filesystem::path>& key_files) {
+  if (!std::filesystem::exists(state.state_dir)) {
+    if (auto status = index::CreatePrivateDirectories(state.state_dir); !status.ok()) {
+      return status;
+    }
+  }
+  if (auto status = index::CheckOwnerOnly(state.state_dir); !status.ok()) return status;
+  for (const CollectionConfig& collection : config.collections) {
+    const std::filesystem::path dir = ServingGenerationDir(config, state, collection);
+    // A missing generation is reported by the load that follows, with its own message.
+    if (auto status = index::CheckOwnerOnly(dir); !status.ok() && !absl::IsNotFound(status)) {
+      return status;
+    }
+  }
+  for (const std::filesystem::path& key : key_files) {
+    if (auto status = index::CheckOwnerOnly(key); !status.ok() && !absl::IsNotFound(status)) {
+      return status;
+    }
+  }
+  return absl::OkStatus();
+}
+
+// The private keys a server reads: TLS keys, and the ledger's signing key on a router.
+std::vector<std::filesystem::path> PrivateKeyFiles(const ServerConfig& config, bool has_ledger) {
+  std::vector<std::filesystem::path> keys;
+  if (has_ledger && !config.ledger.signing_key.empty()) {
+    keys.push_back(Resolve(config, config.ledger.signing_key));
+  }
+  for (const auto* tls : {&config.tls, &config.shard_client_tls}) {
+    if (*tls && !(*tls)->key_file.empty()) keys.push_back(Resolve(config, (*tls)->key_file));
+  }
+  return keys;
 }
 
 absl::Status LoadCatalog(const ServerConfig& config, const CollectionState& state,
@@ -236,14 +276,23 @@ class ServerImpl : public Server {
     return largest > 0 ? largest : 4096;
   }
 
-  absl::Status Build(const ServerConfig& config, std::vector<grpc::Service*> services) {
+  // Registers each service (with its full name, e.g. "probity.v1.Admin") behind `gate`, so that
+  // no call reaches a handler without passing the gate.
+  absl::Status Build(const ServerConfig& config, std::unique_ptr<CallGate> gate,
+                     const std::vector<std::pair<grpc::Service*, std::string>>& services) {
+    gate_ = std::move(gate);
     auto credentials = ServerCredentials(config);
     if (!credentials.ok()) return credentials.status();
     grpc::EnableDefaultHealthCheckService(true);
     grpc::reflection::InitProtoReflectionServerBuilderPlugin();
     grpc::ServerBuilder builder;
     builder.AddListeningPort(config.listen, *credentials, &port_);
-    for (grpc::Service* service : services) builder.RegisterService(service);
+    for (const auto& [service, name] : services) {
+      auto guarded = gate_->Guard(*service, name);
+      if (!guarded.ok()) return guarded.status();
+      builder.RegisterService(guarded->get());
+      guarded_services_.push_back(std::move(*guarded));
+    }
     // Each search blocks one thread; the quota bounds them next to the in-flight limit.
     grpc::ResourceQuota quota("probity");
     quota.SetMaxThreads(config.max_in_flight * 2 + 16);
@@ -271,6 +320,8 @@ class ServerImpl : public Server {
   std::unique_ptr<AdminServiceImpl> admin_service_;
   std::unique_ptr<LedgerServiceImpl> ledger_service_;
   std::unique_ptr<ShardServiceImpl> shard_service_;
+  std::unique_ptr<CallGate> gate_;
+  std::vector<std::unique_ptr<grpc::Service>> guarded_services_;  // what gRPC serves
   std::unique_ptr<grpc::Server> grpc_server_;
   int port_ = 0;
   std::once_flag shutdown_once_;
@@ -293,6 +344,9 @@ absl::StatusOr<std::unique_ptr<Server>> Server::StartRouter(ServerConfig config,
   auto server = std::make_unique<ServerImpl>();
   server->config_ = config;
   const CollectionState state{Resolve(config, config.state_dir)};
+  if (auto status = CheckPrivateFiles(config, state, PrivateKeyFiles(config, true)); !status.ok()) {
+    return status;
+  }
 
   if (overrides.ledger) {
     server->ledger_ = std::move(overrides.ledger);
@@ -374,13 +428,15 @@ absl::StatusOr<std::unique_ptr<Server>> Server::StartRouter(ServerConfig config,
   deps.state = state;
   deps.data_dir = config.data_dir;
   deps.local_shards = server->local_shards_;
-  server->admin_service_ =
-      std::make_unique<AdminServiceImpl>(deps, RoleGate("operator", config.operators));
-  server->ledger_service_ =
-      std::make_unique<LedgerServiceImpl>(*server->ledger_, RoleGate("auditor", config.auditors));
+  server->admin_service_ = std::make_unique<AdminServiceImpl>(deps);
+  server->ledger_service_ = std::make_unique<LedgerServiceImpl>(*server->ledger_);
+  auto gate = std::make_unique<CallGate>(
+      CallGate::Members{config.operators, config.auditors, config.routers}, server->audit_.get());
   if (auto status =
-          server->Build(config, {server->search_service_.get(), server->admin_service_.get(),
-                                 server->ledger_service_.get()});
+          server->Build(config, std::move(gate),
+                        {{server->search_service_.get(), v1::Search::service_full_name()},
+                         {server->admin_service_.get(), v1::Admin::service_full_name()},
+                         {server->ledger_service_.get(), v1::Ledger::service_full_name()}});
       !status.ok()) {
     return status;
   }
@@ -398,10 +454,14 @@ absl::StatusOr<std::unique_ptr<Server>> Server::StartShard(ServerConfig config) 
   if (!catalog.ok()) return catalog.status();
   server->catalog_ = *std::move(catalog);
   const CollectionState state{Resolve(config, config.state_dir)};
+  if (auto status = CheckPrivateFiles(config, state, PrivateKeyFiles(config, false));
+      !status.ok()) {
+    return status;
+  }
   if (auto status = LoadCatalog(config, state, *server->catalog_); !status.ok()) return status;
-  std::optional<RoleGate> routers;
+  CallGate::Members members{config.operators, config.auditors, std::nullopt};
   if (!config.routers.empty()) {
-    routers.emplace("router", config.routers);
+    members.routers = config.routers;
   } else if (config.tls || !IsLoopbackAddress(config.listen)) {
     return absl::InvalidArgumentError(
         "config: a shard server off loopback needs \"routers\": shard servers skip the warrant "
@@ -409,9 +469,11 @@ absl::StatusOr<std::unique_ptr<Server>> Server::StartShard(ServerConfig config) 
   }
   server->local_shards_ = MakeLocalShards(config, *server->catalog_, server->counters_.shards);
   server->shard_service_ = std::make_unique<ShardServiceImpl>(
-      *server->catalog_, server->local_shards_, server->counters_.shards, std::move(routers),
-      state.state_dir);
-  if (auto status = server->Build(config, {server->shard_service_.get()}); !status.ok()) {
+      *server->catalog_, server->local_shards_, server->counters_.shards, state.state_dir);
+  // A shard server has no ledger: refused calls are logged only.
+  if (auto status = server->Build(config, std::make_unique<CallGate>(std::move(members), nullptr),
+                                  {{server->shard_service_.get(), v1::Shard::service_full_name()}});
+      !status.ok()) {
     return status;
   }
   spdlog::info("probity shard server on port {}", server->port());

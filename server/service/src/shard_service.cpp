@@ -10,9 +10,6 @@ namespace probity::service {
 grpc::Status ShardServiceImpl::SearchShard(grpc::ServerContext* context,
                                            const v1::ShardSearchRequest* request,
                                            v1::ShardSearchResponse* response) {
-  if (routers_) {
-    if (auto who = routers_->Admit(*context); !who.ok()) return ToGrpcStatus(who.status());
-  }
   std::shared_ptr<LoadedCollection> collection = catalog_.Get(request->collection());
   if (collection == nullptr ||
       std::find(collection->held_shards.begin(), collection->held_shards.end(),
@@ -50,12 +47,9 @@ grpc::Status ShardServiceImpl::SearchShard(grpc::ServerContext* context,
   return grpc::Status::OK;
 }
 
-grpc::Status ShardServiceImpl::Info(grpc::ServerContext* context,
+grpc::Status ShardServiceImpl::Info(grpc::ServerContext* /*context*/,
                                     const v1::ShardInfoRequest* /*request*/,
                                     v1::ShardInfoResponse* response) {
-  if (routers_) {
-    if (auto who = routers_->Admit(*context); !who.ok()) return ToGrpcStatus(who.status());
-  }
   for (const auto& collection : catalog_.List()) {
     for (int shard : collection->held_shards) {
       v1::HeldShard* held = response->add_shards();
@@ -72,12 +66,9 @@ grpc::Status ShardServiceImpl::Info(grpc::ServerContext* context,
   return grpc::Status::OK;
 }
 
-grpc::Status ShardServiceImpl::Erase(grpc::ServerContext* context,
+grpc::Status ShardServiceImpl::Erase(grpc::ServerContext* /*context*/,
                                      const v1::ShardEraseRequest* request,
                                      v1::ShardEraseResponse* response) {
-  if (routers_) {
-    if (auto who = routers_->Admit(*context); !who.ok()) return ToGrpcStatus(who.status());
-  }
   std::shared_ptr<LoadedCollection> collection = catalog_.Get(request->collection());
   if (collection == nullptr) {
     return grpc::Status(grpc::StatusCode::NOT_FOUND,

@@ -1,12 +1,15 @@
 #pragma once
 
-// The operator's Admin API. Every state change is an admin entry in the ledger.
+// The operator's Admin API. Every state change is recorded before it is made: an ADMIN entry
+// with outcome REQUESTED is appended first (if that fails nothing changes and the call answers
+// UNAVAILABLE), then the change is applied, then an ADMIN entry with its outcome (APPLIED or
+// FAILED) is appended. Callers reach the handlers only through the CallGate, which admits
+// operators alone.
 
 #include <filesystem>
 #include <mutex>
 
 #include "probity/service/audit_log.h"
-#include "probity/service/auth.h"
 #include "probity/service/catalog.h"
 #include "probity/service/router.h"
 #include "probity/service/search_service.h"
@@ -43,8 +46,7 @@ class AdminServiceImpl final : public v1::Admin::Service {
     std::filesystem::path data_dir;
     std::shared_ptr<ShardBackend> local_shards;  // searches this process's shards
   };
-  AdminServiceImpl(Deps deps, RoleGate operators)
-      : deps_(std::move(deps)), operators_(std::move(operators)) {}
+  explicit AdminServiceImpl(Deps deps) : deps_(std::move(deps)) {}
 
   grpc::Status ListCollections(grpc::ServerContext* context,
                                const v1::ListCollectionsRequest* request,
@@ -63,16 +65,37 @@ class AdminServiceImpl final : public v1::Admin::Service {
                           v1::ReloadKeysResponse* response) override;
 
  private:
-  absl::StatusOr<uint64_t> Record(const std::string& operator_name, const std::string& action,
-                                  const std::string& reason, const std::vector<int64_t>& ids,
-                                  const std::string& collection, const std::string& detail);
+  // One admin action as the ledger names it.
+  struct Action {
+    Action(std::string operator_name, std::string name, std::string reason,
+           std::string collection = "", std::vector<int64_t> ids = {})
+        : operator_name(std::move(operator_name)),
+          name(std::move(name)),
+          reason(std::move(reason)),
+          collection(std::move(collection)),
+          ids(std::move(ids)) {}
+    std::string operator_name;
+    std::string name;  // "add", "erase", "swap_generation", "reload_keys"
+    std::string reason;
+    std::string collection;
+    std::vector<int64_t> ids;
+    uint64_t request_index = 0;  // set by RecordRequest
+  };
+  // Appends the REQUESTED entry. An error means it is not in the ledger: change nothing.
+  absl::Status RecordRequest(Action& action, const std::string& detail);
+  // Appends the outcome entry (APPLIED when `result` is OK, else FAILED with its message) and
+  // returns its index. An error means the change stays as `result` says but only its request
+  // entry is in the ledger.
+  absl::StatusOr<uint64_t> RecordOutcome(const Action& action, const absl::Status& result,
+                                         const std::string& detail);
   absl::StatusOr<std::shared_ptr<LoadedCollection>> LocalCollection(const std::string& name);
   absl::Status Publish(std::shared_ptr<LoadedCollection> collection);
-  grpc::Status EraseOnShardServers(const std::string& operator_name,
-                                   const v1::EraseRequest& request, v1::EraseResponse* response);
+  // Serves `collection`'s generation as it is on disk again (after a failed AddVectors).
+  absl::Status ServeFromDisk(const LoadedCollection& collection);
+  grpc::Status EraseOnShardServers(Action& action, const v1::EraseRequest& request,
+                                   v1::EraseResponse* response);
 
   Deps deps_;
-  RoleGate operators_;
   std::mutex mutation_mutex_;  // one index-changing admin action at a time
 };
 

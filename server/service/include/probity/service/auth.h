@@ -1,8 +1,9 @@
 #pragma once
 
 // Who is calling: the bearer token of `authorization: Bearer ...` and, under mutual TLS, the
-// verified client certificate's identity. RoleGate admits only the operators (Admin) or only
-// the auditors (Ledger) named in the configuration.
+// verified client certificate's identity. RoleGate admits only the members of one role named
+// in the configuration (operators, auditors or routers); CallGate (call_gate.h) decides which
+// role each RPC needs.
 
 #include <optional>
 #include <string>

@@ -1,17 +1,16 @@
 #pragma once
 
-// The auditor's Ledger API: checkpoints, stored entries and RFC 6962 proofs.
+// The auditor's Ledger API: checkpoints, stored entries and RFC 6962 proofs. Callers reach the
+// handlers only through the CallGate, which admits auditors alone.
 
 #include "probity/ledger/ledger.h"
-#include "probity/service/auth.h"
 #include "probity/v1/ledger_service.grpc.pb.h"
 
 namespace probity::service {
 
 class LedgerServiceImpl final : public v1::Ledger::Service {
  public:
-  LedgerServiceImpl(const ledger::Ledger& ledger, RoleGate auditors)
-      : ledger_(ledger), auditors_(std::move(auditors)) {}
+  explicit LedgerServiceImpl(const ledger::Ledger& ledger) : ledger_(ledger) {}
 
   grpc::Status GetCheckpoint(grpc::ServerContext* context, const v1::GetCheckpointRequest* request,
                              v1::GetCheckpointResponse* response) override;
@@ -26,7 +25,6 @@ class LedgerServiceImpl final : public v1::Ledger::Service {
 
  private:
   const ledger::Ledger& ledger_;
-  RoleGate auditors_;
 };
 
 }  // namespace probity::service

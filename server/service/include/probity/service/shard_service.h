@@ -1,12 +1,12 @@
 #pragma once
 
-// What a `probity shard` server offers the router: searches of the shards it holds.
+// What a `probity shard` server offers the router: searches of the shards it holds. Shard
+// servers skip the warrant check; callers reach the handlers only through the CallGate, which
+// admits the configured routers alone.
 
 #include <filesystem>
 #include <mutex>
-#include <optional>
 
-#include "probity/service/auth.h"
 #include "probity/service/catalog.h"
 #include "probity/service/shard_backend.h"
 #include "probity/v1/shard.grpc.pb.h"
@@ -15,16 +15,14 @@ namespace probity::service {
 
 class ShardServiceImpl final : public v1::Shard::Service {
  public:
-  // `routers`: when set, only these callers are served (shard servers skip the warrant check,
-  // so nobody else may reach them).
-  // `shards` searches the catalog's shards (the local backend, batched if configured).
+  // `shards` searches the catalog's shards (the local backend, batched if configured). Only
+  // routers reach this service: the call gate admits no one else.
   ShardServiceImpl(const Catalog& catalog, std::shared_ptr<ShardBackend> shards,
-                   ShardCounters& counters, std::optional<RoleGate> routers,
+                   ShardCounters& counters,
                    std::filesystem::path state_dir)
       : catalog_(catalog),
         shards_(std::move(shards)),
         counters_(counters),
-        routers_(std::move(routers)),
         state_dir_(std::move(state_dir)) {}
 
   grpc::Status SearchShard(grpc::ServerContext* context, const v1::ShardSearchRequest* request,
@@ -38,7 +36,6 @@ class ShardServiceImpl final : public v1::Shard::Service {
   const Catalog& catalog_;
   std::shared_ptr<ShardBackend> shards_;
   ShardCounters& counters_;
-  std::optional<RoleGate> routers_;
   std::filesystem::path state_dir_;
   std::mutex erase_mutex_;
 };
