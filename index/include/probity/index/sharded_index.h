@@ -17,6 +17,19 @@ struct Index;
 
 namespace probity::index {
 
+class GpuRuntime;
+
+struct TrainOptions {
+  // FAISS's verbose training log on stdout (k-means iterations, PQ slices), which
+  // `probity build` turns into a progress bar.
+  bool faiss_verbose = false;
+  // CUDA device that runs the coarse quantizer's k-means (a GPU flat index as the clustering
+  // index, FAISS's billion-scale recipe); -1 trains on the CPU. Needs a GPU build.
+  int gpu_device = -1;
+  // Also run the PQ codebooks' k-means on that GPU.
+  bool gpu_train_pq = false;
+};
+
 // A trained index split into S shards that share one coarse quantizer and PQ codebooks, so
 // that MergeTopK over the shards equals the top-k of one unsharded index with the same data.
 // Vector i goes to shard ShardOf(id). Searches may run concurrently with each other; Add and
@@ -32,6 +45,11 @@ class ShardedIndex {
   static absl::StatusOr<std::unique_ptr<ShardedIndex>> Train(const CollectionSpec& spec,
                                                              std::span<const float> sample,
                                                              int num_shards, bool faiss_verbose);
+  // The same with every training option; the result is always a plain CPU index.
+  static absl::StatusOr<std::unique_ptr<ShardedIndex>> Train(const CollectionSpec& spec,
+                                                             std::span<const float> sample,
+                                                             int num_shards,
+                                                             const TrainOptions& options);
 
   ~ShardedIndex();
   ShardedIndex(const ShardedIndex&) = delete;
@@ -40,6 +58,15 @@ class ShardedIndex {
   // Adds vectors (ids.size() x dim) with the caller's 64-bit ids. Ids erased earlier are
   // refused (they stay erased). Callers stream large inputs through this in chunks.
   absl::Status Add(std::span<const float> vectors, std::span<const int64_t> ids);
+
+  // Clones every held shard onto the runtime's GPUs (round-robin over its devices), after
+  // checking that each GPU has room for what it gets (RESOURCE_EXHAUSTED naming needed vs free
+  // per GPU otherwise; nothing is placed then). From then on searches run on the GPU copies;
+  // Add adds to both copies; Remove removes from the CPU copy and re-clones the shard. Called
+  // once, before the index is shared with searching threads.
+  absl::Status PlaceOnGpus(std::shared_ptr<GpuRuntime> runtime);
+  // The CUDA device a shard is searched on, or -1 for the CPU.
+  int ShardDevice(int shard) const;
 
   // Searches every shard and merges. queries: nq x dim.
   absl::StatusOr<std::vector<HitList>> Search(std::span<const float> queries,

@@ -1,0 +1,142 @@
+#pragma once
+
+// GPU shards: the public face of the GPU path. Everything here compiles in every build; only a
+// build configured with -DPROBITY_GPU=ON (FAISS with its GPU module) can create a GpuRuntime.
+// A CPU-only build refuses a GPU configuration instead of silently searching on the CPU.
+//
+// Placement: every held shard of a collection is cloned onto one GPU, round-robin over
+// GpuOptions::devices in shard order (several shards per GPU are fine). The CPU copy of each
+// shard stays in host memory as the authoritative copy: generations are written from it, and
+// erasure removes from it and re-clones the shard (GpuIndexIVFPQ cannot remove ids in 1.7.3).
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "probity/index/types.h"
+
+namespace faiss {
+struct Index;
+}
+
+namespace probity::index {
+
+// Where a GPU shard keeps the caller's 64-bit ids (faiss::gpu::IndicesOptions).
+enum class GpuIdPlacement {
+  kGpu,  // INDICES_64_BIT: 8 bytes per vector of GPU memory; results come back as ids
+  kCpu,  // INDICES_CPU: no GPU memory for ids; FAISS maps (list, offset) to ids on the host
+};
+std::string GpuIdPlacementName(GpuIdPlacement placement);                     // "gpu" or "cpu"
+absl::StatusOr<GpuIdPlacement> ParseGpuIdPlacement(const std::string& name);  // "gpu", "cpu"
+
+struct GpuOptions {
+  std::vector<int> devices;  // CUDA device ordinals; empty means the CPU path
+  // IVFPQ lookup tables in float16 (GpuClonerOptions::useFloat16): needed for PQ64 and larger,
+  // whose float32 tables do not fit in shared memory; recall changes by about 1e-4.
+  bool float16_lookup_tables = true;
+  GpuIdPlacement ids = GpuIdPlacement::kGpu;
+  // FAISS's scratch memory per GPU (StandardGpuResources::setTempMemory), in MiB; -1 keeps
+  // FAISS's default. FAISS caps it at 1536 MiB (512 MiB on <= 4 GiB GPUs, 1 GiB on <= 8 GiB).
+  int64_t temp_memory_mb = -1;
+};
+
+// Checks devices (non-empty, no duplicates, not negative) and temp_memory_mb (>= -1).
+absl::Status ValidateGpuOptions(const GpuOptions& options);
+
+// True when this binary was built with -DPROBITY_GPU=ON.
+bool GpuBuild();
+
+// ---- Memory estimate (pure functions, no CUDA) ----
+
+// What FAISS will place on a GPU for one shard.
+struct GpuShardShape {
+  enum class Kind { kIvf, kFlat };
+  Kind kind = Kind::kIvf;
+  int dim = 0;  // dimension the GPU index sees (after any pre-transform, which stays on the CPU)
+  int64_t num_vectors = 0;
+  int64_t nlist = 0;      // IVF only
+  int64_t code_size = 0;  // IVF only: bytes per stored code (PQ64x8: 64)
+  int64_t pq_ksub = 0;    // IVFPQ only: centroids per sub-quantizer (256 for 8-bit codes)
+  // IVF only: vectors per inverted list. Empty means num_vectors spread evenly.
+  std::vector<int64_t> list_sizes;
+};
+
+// FAISS allocates each inverted list's codes and ids separately, rounded up to this many bytes
+// (StandardGpuResources rounds to 256; cudaMalloc hands out at least 512).
+inline constexpr int64_t kGpuAllocationGranularity = 512;
+// Per GPU, for the CUDA context's cuBLAS handle and workspace, streams and FAISS's small
+// bookkeeping allocations; kept free on top of the estimate.
+inline constexpr int64_t kGpuReservePerDevice = int64_t{256} << 20;
+
+struct GpuMemoryEstimate {
+  int64_t codes = 0;             // stored codes (IVF) or raw float vectors (Flat)
+  int64_t ids = 0;               // 8 bytes per vector with GpuIdPlacement::kGpu, else 0
+  int64_t list_overhead = 0;     // rounding of per-list allocations, per-list pointers/lengths
+  int64_t coarse_centroids = 0;  // IVF coarse quantizer (float32 centroids and their norms)
+  int64_t pq_tables = 0;         // PQ codebooks (ksub x dim floats)
+  int64_t total() const { return codes + ids + list_overhead + coarse_centroids + pq_tables; }
+};
+
+GpuMemoryEstimate EstimateShardGpuMemory(const GpuShardShape& shape, const GpuOptions& options);
+
+// The shape of a CPU FAISS index as the GPU cloner will see it (needs no CUDA). Refuses index
+// types the GPU cloner cannot take (e.g. fast-scan "x4fs" IVF).
+absl::StatusOr<GpuShardShape> GpuShardShapeOf(const faiss::Index& index);
+
+// FAISS's scratch allocation on a GPU with `device_total_bytes` memory for these options
+// (StandardGpuResourcesImpl::getDefaultTempMemForGPU's rule).
+int64_t GpuTempMemoryBytes(const GpuOptions& options, int64_t device_total_bytes);
+
+// Round-robin: the i-th entry of `shards` goes to devices[i % devices.size()]. Returns the
+// device of each entry of `shards`.
+std::vector<int> PlanGpuPlacement(const std::vector<int>& shards, const std::vector<int>& devices);
+
+// What one GPU must hold for a load, against what it has free now.
+struct GpuDeviceNeed {
+  int device = 0;
+  int num_shards = 0;
+  int64_t shard_bytes = 0;    // sum of the estimates of the shards placed here
+  int64_t temp_bytes = 0;     // FAISS scratch, when its resources are not allocated yet
+  int64_t reserve_bytes = 0;  // kGpuReservePerDevice, when the device is not in use yet
+  int64_t free_bytes = 0;     // cudaMemGetInfo's free memory now
+  int64_t needed() const { return shard_bytes + temp_bytes + reserve_bytes; }
+};
+
+// OK when every GPU has room; otherwise RESOURCE_EXHAUSTED naming, for every GPU short of
+// memory, what it needs and what it has free.
+absl::Status CheckGpuMemory(const std::vector<GpuDeviceNeed>& needs);
+
+// ---- Runtime (needs a GPU build and GPUs) ----
+
+// The GPUs of one process: one faiss::gpu::StandardGpuResources and one mutex per device,
+// shared by every collection and generation placed on it. FAISS's GPU indexes and resources
+// are not safe for concurrent use, so every search, add and clone on a device holds that
+// device's mutex. Loads are serialized so that two loads cannot both pass the memory check.
+class GpuRuntime {
+ public:
+  // Refuses (FAILED_PRECONDITION) in a CPU-only build, when CUDA finds no GPU, when a
+  // configured device does not exist, or when a device is of an architecture this build has
+  // no kernels for.
+  static absl::StatusOr<std::shared_ptr<GpuRuntime>> Create(const GpuOptions& options);
+
+  virtual ~GpuRuntime() = default;
+  const GpuOptions& options() const { return options_; }
+
+  // Free and total memory of a configured device now (cudaMemGetInfo).
+  virtual absl::StatusOr<std::pair<int64_t, int64_t>> MemoryInfo(int device) const = 0;
+
+ protected:
+  explicit GpuRuntime(GpuOptions options) : options_(std::move(options)) {}
+
+ private:
+  GpuOptions options_;
+};
+
+// Number of CUDA devices visible to this process (0 in a CPU-only build or without a driver).
+int GpuDeviceCount();
+
+}  // namespace probity::index
