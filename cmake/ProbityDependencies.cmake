@@ -1,6 +1,36 @@
 # Every third-party dependency comes from Debian 12's packages (deploy/install-deps.sh).
 find_package(OpenMP REQUIRED)
-find_package(faiss REQUIRED)
+if(PROBITY_GPU)
+  # The GPU FAISS is a static library whose exported target links CUDA::cudart and CUDA::cublas.
+  find_package(CUDAToolkit REQUIRED)
+  find_package(faiss REQUIRED CONFIG PATHS "${PROBITY_FAISS_GPU_PREFIX}" NO_DEFAULT_PATH)
+  if(NOT EXISTS "${PROBITY_FAISS_GPU_PREFIX}/include/faiss/gpu/GpuIndexIVFPQ.h")
+    message(FATAL_ERROR "PROBITY_GPU: no FAISS GPU module under ${PROBITY_FAISS_GPU_PREFIX}; "
+                        "run deploy/build-faiss-gpu.sh first")
+  endif()
+  # The kernels exist only for the architectures FAISS was compiled for.
+  set(_probity_stamp "${PROBITY_FAISS_GPU_PREFIX}/probity-faiss-gpu.txt")
+  if(EXISTS "${_probity_stamp}")
+    file(STRINGS "${_probity_stamp}" _probity_built REGEX "^cuda_architectures=")
+    string(REPLACE "cuda_architectures=" "" _probity_built "${_probity_built}")
+    if(NOT _probity_built STREQUAL PROBITY_CUDA_ARCHITECTURES)
+      message(FATAL_ERROR "PROBITY_CUDA_ARCHITECTURES=${PROBITY_CUDA_ARCHITECTURES} but FAISS under "
+                          "${PROBITY_FAISS_GPU_PREFIX} was built for ${_probity_built}; rebuild "
+                          "it with deploy/build-faiss-gpu.sh --cuda-architectures")
+    endif()
+  endif()
+  message(STATUS "probity: GPU path on, FAISS from ${PROBITY_FAISS_GPU_PREFIX} "
+                 "(CUDA architectures ${PROBITY_CUDA_ARCHITECTURES})")
+else()
+  find_package(faiss REQUIRED)
+endif()
+if(PROBITY_GPU_COMPILE_CHECK)
+  find_package(CUDAToolkit REQUIRED)
+  if(NOT EXISTS "${PROBITY_FAISS_GPU_PREFIX}/include/faiss/gpu/GpuIndexIVFPQ.h")
+    message(FATAL_ERROR "PROBITY_GPU_COMPILE_CHECK: no FAISS GPU headers under "
+                        "${PROBITY_FAISS_GPU_PREFIX}; run deploy/build-faiss-gpu.sh --headers-only")
+  endif()
+endif()
 find_package(OpenSSL 3 REQUIRED)
 find_package(absl REQUIRED)
 find_package(Protobuf REQUIRED)
@@ -17,17 +47,6 @@ endif()
 
 find_program(PROBITY_GRPC_CPP_PLUGIN grpc_cpp_plugin REQUIRED)
 find_program(PROBITY_PYTHON3 NAMES python3 PATHS /usr/bin NO_DEFAULT_PATH)
-
-# The GPU path is compiled only when the FAISS found here carries its GPU module
-# (Debian's libfaiss-dev is CPU-only; a CUDA build of FAISS installs faiss/gpu/).
-include(CheckIncludeFileCXX)
-check_include_file_cxx(faiss/gpu/GpuIndexIVFPQ.h PROBITY_FAISS_HAS_GPU)
-if(PROBITY_FAISS_HAS_GPU)
-  find_package(CUDAToolkit REQUIRED)
-  message(STATUS "probity: FAISS GPU module found, building the GPU path")
-else()
-  message(STATUS "probity: FAISS without GPU module, CPU path only")
-endif()
 
 # Tests and benchmarks call helper programs through /usr/bin/python3 so that they use
 # Debian's python3-numpy, python3-faiss, python3-jwt and python3-cryptography.

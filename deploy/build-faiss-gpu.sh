@@ -104,5 +104,8 @@ cmake -S "$source_dir" -B "$build_dir" -G Ninja \
   -DCUDAToolkit_ROOT="$cuda_root"
 cmake --build "$build_dir" -j"$jobs" --target faiss
 cmake --install "$build_dir"
+# What CMake checks against -DPROBITY_CUDA_ARCHITECTURES.
+echo "cuda_architectures=$cuda_architectures" > "$prefix/probity-faiss-gpu.txt"
 echo "== FAISS with GPU module installed under $prefix"
-echo "   configure Probity with: cmake -DPROBITY_GPU=ON -DPROBITY_FAISS_GPU_PREFIX=$prefix ..."
+echo "   configure Probity with: cmake -DPROBITY_GPU=ON -DPROBITY_FAISS_GPU_PREFIX=$prefix" \
+  "-DPROBITY_CUDA_ARCHITECTURES=$cuda_architectures ..."

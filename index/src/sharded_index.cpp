@@ -10,6 +10,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "faiss_search.h"
+#include "gpu_shard.h"
+#include "probity/index/gpu.h"
 
 namespace probity::index {
 
@@ -20,6 +22,10 @@ struct ShardedIndex::State {
   // Serializes searches on index types whose nprobe cannot be passed per call.
   std::vector<std::unique_ptr<std::mutex>> nprobe_locks;
   std::vector<int64_t> erased;  // sorted, unique
+  // After PlaceOnGpus: the GPU copy of each held shard (null for placeholders); empty while
+  // the collection is searched on the CPU. The CPU copies above stay authoritative.
+  std::shared_ptr<GpuRuntime> gpu_runtime;
+  std::vector<std::unique_ptr<internal::GpuShard>> gpu_shards;
 };
 
 namespace {
@@ -33,6 +39,15 @@ absl::Status CheckRows(std::span<const float> data, int dim, absl::string_view w
   if (data.size() % static_cast<size_t>(dim) != 0) {
     return absl::InvalidArgumentError(
         absl::StrCat(what, ": ", data.size(), " floats is not a whole number of rows of ", dim));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckGpuParams(const SearchParams& params) {
+  if (params.k > internal::kGpuMaxSelection || params.nprobe > internal::kGpuMaxSelection) {
+    return absl::InvalidArgumentError(absl::StrCat("GPU shards answer k and nprobe up to ",
+                                                   internal::kGpuMaxSelection, " (asked k ",
+                                                   params.k, ", nprobe ", params.nprobe, ")"));
   }
   return absl::OkStatus();
 }
@@ -63,23 +78,36 @@ ShardedIndex::~ShardedIndex() = default;
 absl::StatusOr<std::unique_ptr<ShardedIndex>> ShardedIndex::Train(const CollectionSpec& spec,
                                                                   std::span<const float> sample,
                                                                   int num_shards) {
-  return Train(spec, sample, num_shards, /*faiss_verbose=*/false);
+  return Train(spec, sample, num_shards, TrainOptions{});
 }
 
 absl::StatusOr<std::unique_ptr<ShardedIndex>> ShardedIndex::Train(const CollectionSpec& spec,
                                                                   std::span<const float> sample,
                                                                   int num_shards,
                                                                   bool faiss_verbose) {
+  return Train(spec, sample, num_shards, TrainOptions{.faiss_verbose = faiss_verbose});
+}
+
+absl::StatusOr<std::unique_ptr<ShardedIndex>> ShardedIndex::Train(const CollectionSpec& spec,
+                                                                  std::span<const float> sample,
+                                                                  int num_shards,
+                                                                  const TrainOptions& options) {
   if (num_shards <= 0) return absl::InvalidArgumentError("the number of shards must be positive");
   if (absl::Status s = CheckRows(sample, spec.dim, "training sample"); !s.ok()) return s;
   std::vector<std::unique_ptr<faiss::Index>> shards;
   try {
     std::unique_ptr<faiss::Index> trained = internal::CreateIndex(spec);
-    if (faiss_verbose) internal::SetVerbose(*trained, true);
+    if (options.faiss_verbose) internal::SetVerbose(*trained, true);
     const int64_t rows = static_cast<int64_t>(sample.size() / spec.dim);
     if (!trained->is_trained) {
       if (rows == 0) return absl::InvalidArgumentError("training sample is empty");
-      trained->train(rows, sample.data());
+      if (options.gpu_device >= 0) {
+        absl::Status s = internal::TrainOnGpu(*trained, rows, sample.data(), options.gpu_device,
+                                              options.gpu_train_pq);
+        if (!s.ok()) return s;
+      } else {
+        trained->train(rows, sample.data());
+      }
     }
     internal::SetVerbose(*trained, false);  // adding and searching stay quiet
     // Every shard is a copy of the same trained, empty index, so all shards share the coarse
@@ -143,14 +171,24 @@ absl::Status ShardedIndex::Add(std::span<const float> vectors, std::span<const i
     const float* row = vectors.data() + i * dim;
     shard_vectors[shard].insert(shard_vectors[shard].end(), row, row + dim);
   }
-  try {
-    for (int s = 0; s < num_shards; ++s) {
-      if (shard_ids[s].empty()) continue;
-      state_->shards[s]->add_with_ids(static_cast<int64_t>(shard_ids[s].size()),
-                                      shard_vectors[s].data(), shard_ids[s].data());
+  for (int s = 0; s < num_shards; ++s) {
+    if (shard_ids[s].empty()) continue;
+    const int64_t n = static_cast<int64_t>(shard_ids[s].size());
+    internal::GpuShard* gpu = state_->gpu_shards.empty() ? nullptr : state_->gpu_shards[s].get();
+    // GPU copy first: if it refuses (no room), the CPU copy is unchanged and both still agree.
+    if (gpu != nullptr) {
+      if (absl::Status status = gpu->Add(n, shard_vectors[s].data(), shard_ids[s].data());
+          !status.ok()) {
+        return status;
+      }
     }
-  } catch (const std::exception& e) {
-    return FromException(e, "adding vectors");
+    try {
+      state_->shards[s]->add_with_ids(n, shard_vectors[s].data(), shard_ids[s].data());
+    } catch (const std::exception& e) {
+      // The GPU copy has vectors the CPU copy lacks: clone the CPU copy again so they agree.
+      if (gpu != nullptr) gpu->Reclone(*state_->shards[s]).IgnoreError();
+      return FromException(e, "adding vectors");
+    }
   }
   return absl::OkStatus();
 }
@@ -166,6 +204,7 @@ absl::StatusOr<std::vector<HitList>> ShardedIndex::Search(std::span<const float>
     if (state_->shards[s]) loaded.push_back(s);
   }
   std::shared_lock lock(mutex_);
+  if (!state_->gpu_shards.empty()) return SearchGpuShardsLocked(loaded, queries, params);
   // One parallel region over blocks of queries, each block searching every shard (FAISS's own
   // parallel loop then runs serially inside). One region per shard instead would pay a
   // fork/join per shard, which dominates on a busy machine with many shards.
@@ -220,12 +259,22 @@ absl::StatusOr<std::vector<HitList>> ShardedIndex::SearchShardLocked(
   const size_t k = static_cast<size_t>(params.k);
   std::vector<float> distances(num_queries * k);
   std::vector<int64_t> labels(num_queries * k);
-  try {
-    internal::SearchWithNprobe(*state_->shards[shard], num_queries, queries.data(), params.k,
-                               params.nprobe, distances.data(), labels.data(),
-                               *state_->nprobe_locks[shard]);
-  } catch (const std::exception& e) {
-    return FromException(e, absl::StrCat("searching shard ", shard));
+  if (!state_->gpu_shards.empty()) {
+    if (absl::Status s = CheckGpuParams(params); !s.ok()) return s;
+    absl::Status searched = state_->gpu_shards[shard]->Search(
+        num_queries, queries.data(), params.k, params.nprobe, distances.data(), labels.data());
+    if (!searched.ok()) {
+      return absl::Status(searched.code(),
+                          absl::StrCat("searching shard ", shard, ": ", searched.message()));
+    }
+  } else {
+    try {
+      internal::SearchWithNprobe(*state_->shards[shard], num_queries, queries.data(), params.k,
+                                 params.nprobe, distances.data(), labels.data(),
+                                 *state_->nprobe_locks[shard]);
+    } catch (const std::exception& e) {
+      return FromException(e, absl::StrCat("searching shard ", shard));
+    }
   }
   std::vector<HitList> hits(num_queries);
   for (int64_t q = 0; q < num_queries; ++q) {
@@ -253,13 +302,21 @@ absl::StatusOr<int64_t> ShardedIndex::Remove(std::span<const int64_t> ids) {
     }
   }
   int64_t removed = 0;
+  absl::Status gpu_status;
   try {
     std::vector<std::vector<int64_t>> shard_ids(num_shards());
     for (int64_t id : ids) shard_ids[ShardOf(id)].push_back(id);
     for (int s = 0; s < num_shards(); ++s) {
       if (!state_->shards[s] || shard_ids[s].empty()) continue;
       faiss::IDSelectorBatch selector(shard_ids[s].size(), shard_ids[s].data());
-      removed += static_cast<int64_t>(state_->shards[s]->remove_ids(selector));
+      const int64_t removed_here = static_cast<int64_t>(state_->shards[s]->remove_ids(selector));
+      removed += removed_here;
+      // GPU indexes cannot remove ids in FAISS 1.7.3: the shard is cloned again from its CPU
+      // copy (under this exclusive lock, so no search sees a half-cloned shard). If that fails
+      // the shard answers UNAVAILABLE instead of returning erased vectors.
+      if (removed_here > 0 && !state_->gpu_shards.empty() && gpu_status.ok()) {
+        gpu_status = state_->gpu_shards[s]->Reclone(*state_->shards[s]);
+      }
     }
   } catch (const std::exception& e) {
     return FromException(e, "removing ids");
@@ -269,6 +326,7 @@ absl::StatusOr<int64_t> ShardedIndex::Remove(std::span<const int64_t> ids) {
   std::sort(state_->erased.begin(), state_->erased.end());
   state_->erased.erase(std::unique(state_->erased.begin(), state_->erased.end()),
                        state_->erased.end());
+  if (!gpu_status.ok()) return gpu_status;
   return removed;
 }
 
@@ -290,6 +348,55 @@ int64_t ShardedIndex::TotalSize() const {
   int64_t total = 0;
   for (int s = 0; s < num_shards(); ++s) total += ShardSize(s);
   return total;
+}
+
+absl::Status ShardedIndex::PlaceOnGpus(std::shared_ptr<GpuRuntime> runtime) {
+  if (runtime == nullptr) return absl::InvalidArgumentError("no GPU runtime");
+  std::unique_lock lock(mutex_);
+  if (!state_->gpu_shards.empty()) {
+    return absl::FailedPreconditionError("the collection is already placed on GPUs");
+  }
+  std::vector<const faiss::Index*> shards;
+  for (const auto& shard : state_->shards) shards.push_back(shard.get());
+  absl::StatusOr<std::vector<std::unique_ptr<internal::GpuShard>>> placed =
+      internal::PlaceShardsOnGpus(*runtime, shards);
+  if (!placed.ok()) return placed.status();
+  state_->gpu_shards = *std::move(placed);
+  state_->gpu_runtime = std::move(runtime);
+  return absl::OkStatus();
+}
+
+int ShardedIndex::ShardDevice(int shard) const {
+  std::shared_lock lock(mutex_);
+  if (shard < 0 || shard >= num_shards() || state_->gpu_shards.empty() ||
+      !state_->gpu_shards[shard]) {
+    return -1;
+  }
+  return state_->gpu_shards[shard]->device();
+}
+
+absl::StatusOr<std::vector<HitList>> ShardedIndex::SearchGpuShardsLocked(
+    const std::vector<int>& loaded, std::span<const float> queries,
+    const SearchParams& params) const {
+  // The whole batch goes to each shard at once (a GPU wants large batches); shards on different
+  // GPUs run at the same time, shards on one GPU queue on its mutex.
+  std::vector<std::vector<HitList>> per_shard(loaded.size());
+  std::vector<absl::Status> errors(loaded.size());
+#pragma omp parallel for schedule(dynamic) if (loaded.size() > 1)
+  for (size_t i = 0; i < loaded.size(); ++i) {
+    absl::StatusOr<std::vector<HitList>> hits = SearchShardLocked(loaded[i], queries, params);
+    if (hits.ok()) {
+      per_shard[i] = *std::move(hits);
+    } else {
+      errors[i] = hits.status();
+    }
+  }
+  for (const absl::Status& error : errors) {
+    if (!error.ok()) return error;
+  }
+  std::vector<HitList> merged = MergeTopK(per_shard, params.k, state_->spec.metric);
+  merged.resize(queries.size() / state_->spec.dim);
+  return merged;
 }
 
 const std::vector<int64_t>& ShardedIndex::erased_ids() const { return state_->erased; }

@@ -33,14 +33,13 @@ absl::Status WriteTextFileAtomically(const std::filesystem::path& file, const st
 
 }  // namespace
 
-CollectionRoute LocalRoute(const LoadedCollection& collection, const Catalog& catalog,
-                           int omp_threads, ShardCounters& counters) {
+CollectionRoute LocalRoute(const LoadedCollection& collection,
+                           std::shared_ptr<ShardBackend> local_shards) {
   CollectionRoute route;
   route.name = collection.name;
   route.metric = collection.index->spec().metric;
   route.dim = collection.index->spec().dim;
-  std::shared_ptr<ShardBackend> local = MakeLocalShardBackend(catalog, omp_threads, counters);
-  route.replicas.assign(collection.index->num_shards(), {local});
+  route.replicas.assign(collection.index->num_shards(), {std::move(local_shards)});
   return route;
 }
 
@@ -84,8 +83,7 @@ absl::Status AdminServiceImpl::Publish(std::shared_ptr<LoadedCollection> collect
                                         collection->generation_dir.string() + "\n");
   if (!status.ok()) return status;
   deps_.catalog->Put(collection);
-  deps_.router->SetRoute(
-      LocalRoute(*collection, *deps_.catalog, deps_.omp_threads, deps_.counters->shards));
+  deps_.router->SetRoute(LocalRoute(*collection, deps_.local_shards));
   return absl::OkStatus();
 }
 
@@ -127,6 +125,7 @@ grpc::Status AdminServiceImpl::Stats(grpc::ServerContext* context,
   response->set_searches_failed(counters.searches_failed.load());
   response->set_refusals(counters.refusals.load());
   response->set_shard_searches_run(counters.shards.searches_run.load());
+  response->set_shard_searches_coalesced(counters.shards.searches_coalesced.load());
   response->set_ledger_size(deps_.audit->ledger().Size());
   response->set_in_flight(std::max<int64_t>(0, counters.in_flight.load()));
   response->set_refusals_not_recorded(deps_.audit->refusals_not_recorded());

@@ -102,6 +102,12 @@ absl::StatusOr<ServerConfig> ParseConfig(const std::string& json_text,
     c.shard_deadline_ms = j.value("shard_deadline_ms", c.shard_deadline_ms);
     c.drain_seconds = j.value("drain_seconds", c.drain_seconds);
     c.refusal_rate_per_second = j.value("refusal_rate_per_second", c.refusal_rate_per_second);
+    if (j.contains("batching") && !j.at("batching").is_null()) {
+      const json& b = j.at("batching");
+      c.batching.enabled = b.value("enabled", true);
+      c.batching.max_batch_queries = b.value("max_batch_queries", c.batching.max_batch_queries);
+      c.batching.max_wait_us = b.value("max_wait_us", c.batching.max_wait_us);
+    }
     return c;
   } catch (const std::exception& e) {
     return absl::InvalidArgumentError(absl::StrCat("config: ", e.what()));
@@ -158,6 +164,10 @@ std::string ConfigToJson(const ServerConfig& c) {
   j["shard_deadline_ms"] = c.shard_deadline_ms;
   j["drain_seconds"] = c.drain_seconds;
   j["refusal_rate_per_second"] = c.refusal_rate_per_second;
+  if (c.batching.enabled) {
+    j["batching"] = {{"max_batch_queries", c.batching.max_batch_queries},
+                     {"max_wait_us", c.batching.max_wait_us}};
+  }
   return j.dump(2) + "\n";
 }
 
@@ -193,6 +203,12 @@ absl::Status ValidateConfig(const ServerConfig& c) {
   if (c.max_in_flight < 1) return absl::InvalidArgumentError("config: max_in_flight < 1");
   if (c.omp_threads_per_search < 1) {
     return absl::InvalidArgumentError("config: omp_threads_per_search < 1");
+  }
+  // The wait is bounded so that a lone search is never held for long.
+  if (c.batching.enabled && (c.batching.max_batch_queries < 1 || c.batching.max_wait_us < 0 ||
+                             c.batching.max_wait_us > 1'000'000)) {
+    return absl::InvalidArgumentError(
+        "config: batching needs max_batch_queries >= 1 and max_wait_us in [0, 1000000]");
   }
   // A credential that opened both Admin and Ledger would mix the operator and auditor roles.
   std::set<std::string> operator_keys;

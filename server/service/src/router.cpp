@@ -62,7 +62,7 @@ RoutedSearch Router::Search(const CollectionRoute& route, std::span<const float>
   for (int shard = 0; shard < num_shards; ++shard) {
     pending.push_back(pool_.Submit([&, shard] {
       ShardOutcome outcome;
-      ShardQuery query{route.name, shard, route.dim, queries, params};
+      ShardQuery query{route.name, shard, route.dim, queries, params, route.metric};
       std::vector<std::string> errors;
       for (const std::shared_ptr<ShardBackend>& replica : route.replicas[shard]) {
         const absl::Time now = absl::Now();

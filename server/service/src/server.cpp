@@ -14,6 +14,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "probity/service/admin_service.h"
+#include "probity/service/batching_shard_backend.h"
 #include "probity/service/ledger_service.h"
 #include "probity/service/shard_service.h"
 
@@ -129,6 +130,18 @@ absl::Status DiscoverShardServer(const std::string& address,
   return absl::OkStatus();
 }
 
+// One backend searches every shard this process holds; batching wraps it when configured.
+std::shared_ptr<ShardBackend> MakeLocalShards(const ServerConfig& config, const Catalog& catalog,
+                                              ShardCounters& counters) {
+  std::shared_ptr<ShardBackend> local =
+      MakeLocalShardBackend(catalog, config.omp_threads_per_search, counters);
+  if (!config.batching.enabled) return local;
+  return MakeBatchingShardBackend(std::move(local),
+                                  BatchingOptions{config.batching.max_batch_queries,
+                                                  absl::Microseconds(config.batching.max_wait_us)},
+                                  counters);
+}
+
 class ServerImpl : public Server {
  public:
   int port() const override { return port_; }
@@ -212,6 +225,7 @@ class ServerImpl : public Server {
   ServerConfig config_;
   ServiceCounters counters_;
   std::unique_ptr<Catalog> catalog_;
+  std::shared_ptr<ShardBackend> local_shards_;  // null in router mode
   std::unique_ptr<Router> router_;
   std::unique_ptr<ledger::Ledger> ledger_;
   std::unique_ptr<AuditLog> audit_;
@@ -272,18 +286,21 @@ absl::StatusOr<std::unique_ptr<Server>> Server::StartRouter(ServerConfig config,
   server->verifier_ = std::move(*verifier);
 
   const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  // Local shard searches are CPU work: about the cores. Remote ones mostly wait on the network.
-  const int fanout_threads = config.fanout_threads > 0      ? config.fanout_threads
-                             : config.shard_servers.empty() ? 2 * cores
-                                                            : 2 * config.max_in_flight;
+  // Local shard searches are CPU work: about the cores. Remote ones mostly wait on the network,
+  // and batched ones wait for their batch (the batcher bounds the FAISS calls), so a fan-out
+  // thread per waiting search lets batches fill.
+  const bool waits = !config.shard_servers.empty() || config.batching.enabled;
+  const int fanout_threads = config.fanout_threads > 0 ? config.fanout_threads
+                             : waits                   ? 2 * config.max_in_flight
+                                                       : 2 * cores;
   server->router_ =
       std::make_unique<Router>(absl::Milliseconds(config.shard_deadline_ms), fanout_threads);
   if (config.shard_servers.empty()) {
     server->catalog_ = std::make_unique<Catalog>();
     if (auto status = LoadCatalog(config, state, *server->catalog_); !status.ok()) return status;
+    server->local_shards_ = MakeLocalShards(config, *server->catalog_, server->counters_.shards);
     for (const auto& collection : server->catalog_->List()) {
-      server->router_->SetRoute(LocalRoute(
-          *collection, *server->catalog_, config.omp_threads_per_search, server->counters_.shards));
+      server->router_->SetRoute(LocalRoute(*collection, server->local_shards_));
     }
   } else {
     auto credentials = ShardChannelCredentials(config);
@@ -311,7 +328,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::StartRouter(ServerConfig config,
   deps.counters = &server->counters_;
   deps.state = state;
   deps.data_dir = config.data_dir;
-  deps.omp_threads = config.omp_threads_per_search;
+  deps.local_shards = server->local_shards_;
   server->admin_service_ =
       std::make_unique<AdminServiceImpl>(deps, RoleGate("operator", config.operators));
   server->ledger_service_ =
@@ -343,9 +360,10 @@ absl::StatusOr<std::unique_ptr<Server>> Server::StartShard(ServerConfig config) 
         "config: a shard server off loopback needs \"routers\": shard servers skip the warrant "
         "check, so only the routers may call them");
   }
+  server->local_shards_ = MakeLocalShards(config, *server->catalog_, server->counters_.shards);
   server->shard_service_ = std::make_unique<ShardServiceImpl>(
-      *server->catalog_, config.omp_threads_per_search, server->counters_.shards,
-      std::move(routers), state.state_dir);
+      *server->catalog_, server->local_shards_, server->counters_.shards, std::move(routers),
+      state.state_dir);
   if (auto status = server->Build(config, {server->shard_service_.get()}); !status.ok()) {
     return status;
   }

@@ -32,7 +32,11 @@ grpc::Status ShardServiceImpl::SearchShard(grpc::ServerContext* context,
   query.params.k = static_cast<int>(request->k());
   query.params.nprobe = static_cast<int>(request->nprobe());
   if (request->has_min_score()) query.params.min_score = request->min_score();
-  auto answer = SearchLocalShard(catalog_, query, omp_threads_, counters_);
+  query.metric = collection->index->spec().metric;
+  const auto deadline = context->deadline();
+  auto answer = shards_->Search(query, deadline == std::chrono::system_clock::time_point::max()
+                                           ? absl::InfiniteFuture()
+                                           : absl::FromChrono(deadline));
   if (!answer.ok()) return ToGrpcStatus(answer.status());
   response->set_index_generation(answer->generation);
   for (const index::HitList& hits : answer->hits) {

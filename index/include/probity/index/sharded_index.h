@@ -105,6 +105,10 @@ class ShardedIndex {
   // SearchShard without taking mutex_ (Search holds it once across all shards).
   absl::StatusOr<std::vector<HitList>> SearchShardLocked(int shard, std::span<const float> queries,
                                                          const SearchParams& params) const;
+  // Search over GPU shards: the whole batch per shard, shards in parallel.
+  absl::StatusOr<std::vector<HitList>> SearchGpuShardsLocked(const std::vector<int>& loaded,
+                                                             std::span<const float> queries,
+                                                             const SearchParams& params) const;
   struct State;
   std::unique_ptr<State> state_;
   mutable std::shared_mutex mutex_;

@@ -27,9 +27,9 @@ struct CollectionState {
   }
 };
 
-// Makes the router's route for a locally served collection (all shards local).
-CollectionRoute LocalRoute(const LoadedCollection& collection, const Catalog& catalog,
-                           int omp_threads, ShardCounters& counters);
+// Makes the router's route for a locally served collection (all shards on `local_shards`).
+CollectionRoute LocalRoute(const LoadedCollection& collection,
+                           std::shared_ptr<ShardBackend> local_shards);
 
 class AdminServiceImpl final : public v1::Admin::Service {
  public:
@@ -41,7 +41,7 @@ class AdminServiceImpl final : public v1::Admin::Service {
     ServiceCounters* counters = nullptr;
     CollectionState state;
     std::filesystem::path data_dir;
-    int omp_threads = 1;
+    std::shared_ptr<ShardBackend> local_shards;  // searches this process's shards
   };
   AdminServiceImpl(Deps deps, RoleGate operators)
       : deps_(std::move(deps)), operators_(std::move(operators)) {}

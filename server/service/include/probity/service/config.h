@@ -42,6 +42,15 @@ struct LedgerConfig {
   uint64_t max_segment_bytes = 64ull << 20;
 };
 
+// Dynamic batching of the shard searches this process runs on its own shards (embedded server,
+// shard server): concurrent searches of one shard with the same nprobe share one FAISS call.
+// Off when the "batching" object is absent or says "enabled": false.
+struct BatchingConfig {
+  bool enabled = false;
+  int max_batch_queries = 256;  // queries per FAISS call, summed over the requests sharing it
+  int max_wait_us = 0;          // how long a call may wait to fill up; 0 = never wait
+};
+
 struct ServerConfig {
   std::filesystem::path data_dir;
   std::string listen = "127.0.0.1:7443";  // port 0 picks a free port
@@ -77,6 +86,7 @@ struct ServerConfig {
   int shard_deadline_ms = 5000;         // per attempt on one shard replica
   int drain_seconds = 10;               // SIGTERM: how long in-flight calls may finish
   double refusal_rate_per_second = 20;  // refusals recorded per second (burst = 5 s worth)
+  BatchingConfig batching;
 };
 
 absl::StatusOr<ServerConfig> ParseConfig(const std::string& json_text,

@@ -26,6 +26,7 @@ struct ShardQuery {
   int dim = 0;
   std::span<const float> queries;  // nq x dim
   index::SearchParams params;
+  index::Metric metric = index::Metric::kInnerProduct;  // the collection's (orders hits)
 };
 
 struct ShardAnswer {
@@ -49,7 +50,9 @@ class ShardBackend {
 
 // Counts shard searches that actually ran, so tests can prove a refused request ran none.
 struct ShardCounters {
-  std::atomic<uint64_t> searches_run{0};
+  std::atomic<uint64_t> searches_run{0};  // FAISS calls on local shards
+  // Shard searches answered from a call shared with other requests (dynamic batching).
+  std::atomic<uint64_t> searches_coalesced{0};
 };
 
 // Runs one shard search on the local catalog with a bounded number of OpenMP threads.

@@ -17,10 +17,12 @@ class ShardServiceImpl final : public v1::Shard::Service {
  public:
   // `routers`: when set, only these callers are served (shard servers skip the warrant check,
   // so nobody else may reach them).
-  ShardServiceImpl(const Catalog& catalog, int omp_threads, ShardCounters& counters,
-                   std::optional<RoleGate> routers, std::filesystem::path state_dir)
+  // `shards` searches the catalog's shards (the local backend, batched if configured).
+  ShardServiceImpl(const Catalog& catalog, std::shared_ptr<ShardBackend> shards,
+                   ShardCounters& counters, std::optional<RoleGate> routers,
+                   std::filesystem::path state_dir)
       : catalog_(catalog),
-        omp_threads_(omp_threads),
+        shards_(std::move(shards)),
         counters_(counters),
         routers_(std::move(routers)),
         state_dir_(std::move(state_dir)) {}
@@ -34,7 +36,7 @@ class ShardServiceImpl final : public v1::Shard::Service {
 
  private:
   const Catalog& catalog_;
-  int omp_threads_;
+  std::shared_ptr<ShardBackend> shards_;
   ShardCounters& counters_;
   std::optional<RoleGate> routers_;
   std::filesystem::path state_dir_;

@@ -1,0 +1,341 @@
+// The GPU runtime of a -DPROBITY_GPU=ON build: one StandardGpuResources and one mutex per
+// device, shard placement with the memory check, and GPU shards that serialize every use of a
+// device. FAISS's errors (exceptions) become absl::Status here.
+
+#include <cuda_runtime.h>
+#include <faiss/Index.h>
+#include <faiss/IndexPreTransform.h>
+#include <faiss/gpu/GpuCloner.h>
+#include <faiss/gpu/GpuClonerOptions.h>
+#include <faiss/gpu/GpuIndexIVF.h>
+#include <faiss/gpu/StandardGpuResources.h>
+#include <faiss/gpu/utils/DeviceUtils.h>
+#include <faiss/impl/FaissException.h>
+
+#include <algorithm>
+#include <map>
+#include <mutex>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "gpu_shard.h"
+#include "probity/index/gpu.h"
+
+#ifndef PROBITY_CUDA_ARCHITECTURES
+#define PROBITY_CUDA_ARCHITECTURES ""
+#endif
+
+namespace probity::index {
+namespace {
+
+absl::Status CudaError(cudaError_t error, absl::string_view what) {
+  return absl::FailedPreconditionError(absl::StrCat(what, ": CUDA error ", cudaGetErrorName(error),
+                                                    " (", cudaGetErrorString(error), ")"));
+}
+
+// The lowest compute capability (major * 10 + minor) FAISS's kernels were built for, or 0
+// when the list does not say (e.g. "native", "all"): a GPU below it has no kernels to run.
+int LowestBuiltArchitecture() {
+  int lowest = 0;
+  for (absl::string_view entry : absl::StrSplit(PROBITY_CUDA_ARCHITECTURES, ';')) {
+    entry = entry.substr(0, entry.find('-'));  // "90-real" -> "90"
+    int arch = 0;
+    if (!absl::SimpleAtoi(entry, &arch)) return 0;
+    lowest = lowest == 0 ? arch : std::min(lowest, arch);
+  }
+  return lowest;
+}
+
+struct Device {
+  int ordinal = 0;
+  int64_t total_bytes = 0;
+  faiss::gpu::StandardGpuResources resources;
+  // Serializes every FAISS call on this device: searches, adds, clones and frees.
+  std::mutex mutex;
+  // Set once something has been cloned here: FAISS's temporary memory is allocated then.
+  bool in_use = false;
+};
+
+class CudaGpuRuntime : public GpuRuntime, public std::enable_shared_from_this<CudaGpuRuntime> {
+ public:
+  explicit CudaGpuRuntime(GpuOptions options) : GpuRuntime(std::move(options)) {}
+
+  absl::Status Init() {
+    for (int ordinal : options().devices) {
+      auto device = std::make_unique<Device>();
+      device->ordinal = ordinal;
+      try {
+        device->total_bytes =
+            static_cast<int64_t>(faiss::gpu::getDeviceProperties(ordinal).totalGlobalMem);
+        if (options().temp_memory_mb >= 0) {
+          device->resources.setTempMemory(static_cast<size_t>(options().temp_memory_mb) << 20);
+        }
+      } catch (const std::exception& e) {
+        return absl::FailedPreconditionError(absl::StrCat("GPU ", ordinal, ": ", e.what()));
+      }
+      devices_[ordinal] = std::move(device);
+    }
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<std::pair<int64_t, int64_t>> MemoryInfo(int device) const override {
+    if (!devices_.contains(device)) {
+      return absl::NotFoundError(absl::StrCat("GPU ", device, " is not configured"));
+    }
+    int previous = 0;
+    if (cudaError_t e = cudaGetDevice(&previous); e != cudaSuccess) {
+      return CudaError(e, "cudaGetDevice");
+    }
+    size_t free_bytes = 0, total_bytes = 0;
+    cudaError_t e = cudaSetDevice(device);
+    if (e == cudaSuccess) e = cudaMemGetInfo(&free_bytes, &total_bytes);
+    cudaSetDevice(previous);
+    if (e != cudaSuccess) return CudaError(e, absl::StrCat("cudaMemGetInfo on GPU ", device));
+    return std::make_pair(static_cast<int64_t>(free_bytes), static_cast<int64_t>(total_bytes));
+  }
+
+  Device& device(int ordinal) { return *devices_.at(ordinal); }
+  std::mutex& placement_mutex() { return placement_mutex_; }
+
+  faiss::gpu::GpuClonerOptions ClonerOptions() const {
+    faiss::gpu::GpuClonerOptions cloner;
+    cloner.useFloat16 = options().float16_lookup_tables;
+    cloner.indicesOptions = options().ids == GpuIdPlacement::kGpu ? faiss::gpu::INDICES_64_BIT
+                                                                  : faiss::gpu::INDICES_CPU;
+    return cloner;
+  }
+
+ private:
+  std::map<int, std::unique_ptr<Device>> devices_;
+  std::mutex placement_mutex_;
+};
+
+// Clones `cpu` onto `device`; the caller holds the device's mutex.
+absl::StatusOr<std::unique_ptr<faiss::Index>> CloneTo(CudaGpuRuntime& runtime, Device& device,
+                                                      const faiss::Index& cpu) {
+  try {
+    const faiss::gpu::GpuClonerOptions options = runtime.ClonerOptions();
+    std::unique_ptr<faiss::Index> gpu(
+        faiss::gpu::index_cpu_to_gpu(&device.resources, device.ordinal, &cpu, &options));
+    device.in_use = true;
+    return gpu;
+  } catch (const std::exception& e) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("cloning a shard onto GPU ", device.ordinal, ": ", e.what()));
+  }
+}
+
+// The GpuIndexIVF under an optional pre-transform (which FAISS keeps on the CPU), or nullptr.
+const faiss::gpu::GpuIndexIVF* FindGpuIvf(const faiss::Index& index) {
+  const faiss::Index* current = &index;
+  if (auto* pre = dynamic_cast<const faiss::IndexPreTransform*>(current)) current = pre->index;
+  return dynamic_cast<const faiss::gpu::GpuIndexIVF*>(current);
+}
+
+class CudaGpuShard : public internal::GpuShard {
+ public:
+  // `bytes_per_vector`: GPU bytes one more stored vector takes (code, and id when on the GPU).
+  CudaGpuShard(std::shared_ptr<CudaGpuRuntime> runtime, int device,
+               std::unique_ptr<faiss::Index> index, int64_t bytes_per_vector)
+      : runtime_(std::move(runtime)),
+        device_(runtime_->device(device)),
+        index_(std::move(index)),
+        bytes_per_vector_(bytes_per_vector) {}
+
+  ~CudaGpuShard() override {
+    // Freeing GPU memory goes through the device's StandardGpuResources (not thread-safe).
+    std::lock_guard lock(device_.mutex);
+    index_.reset();
+  }
+
+  int device() const override { return device_.ordinal; }
+
+  absl::Status Search(int64_t num_queries, const float* queries, int k, int nprobe,
+                      float* distances, int64_t* labels) const override {
+    std::lock_guard lock(device_.mutex);
+    if (index_ == nullptr) return Lost();
+    try {
+      // nprobe goes with the call (SearchParametersIVF), never onto the shared index.
+      if (FindGpuIvf(*index_) == nullptr) {
+        index_->search(num_queries, queries, k, distances, labels);
+      } else if (index_.get() == static_cast<const faiss::Index*>(FindGpuIvf(*index_))) {
+        faiss::SearchParametersIVF ivf_params;
+        ivf_params.nprobe = nprobe;
+        index_->search(num_queries, queries, k, distances, labels, &ivf_params);
+      } else {
+        faiss::SearchParametersIVF ivf_params;
+        ivf_params.nprobe = nprobe;
+        faiss::SearchParametersPreTransform pre_params;
+        pre_params.index_params = &ivf_params;
+        index_->search(num_queries, queries, k, distances, labels, &pre_params);
+      }
+    } catch (const std::exception& e) {
+      return absl::InternalError(
+          absl::StrCat("GPU ", device_.ordinal, ": FAISS error: ", e.what()));
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status Add(int64_t n, const float* vectors, const int64_t* ids) override {
+    std::lock_guard lock(device_.mutex);
+    if (index_ == nullptr) return Lost();
+    absl::StatusOr<std::pair<int64_t, int64_t>> memory = runtime_->MemoryInfo(device_.ordinal);
+    if (!memory.ok()) return memory.status();
+    // Appending grows each touched list to the next power of two, so up to twice the payload
+    // may be allocated while the old list is copied over.
+    const int64_t needed = 2 * n * bytes_per_vector_ + kGpuReservePerDevice;
+    if (needed > memory->first) {
+      return absl::ResourceExhaustedError(absl::StrCat("GPU ", device_.ordinal, ": adding ", n,
+                                                       " vectors needs up to ", needed, " bytes, ",
+                                                       memory->first, " free; nothing was added"));
+    }
+    try {
+      index_->add_with_ids(n, vectors, ids);
+    } catch (const std::exception& e) {
+      return absl::ResourceExhaustedError(
+          absl::StrCat("GPU ", device_.ordinal, ": adding vectors: ", e.what()));
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status Reclone(const faiss::Index& cpu) override {
+    std::lock_guard lock(device_.mutex);
+    index_.reset();  // free first: the new clone needs the room the old one held
+    absl::StatusOr<std::unique_ptr<faiss::Index>> clone = CloneTo(*runtime_, device_, cpu);
+    if (!clone.ok()) return clone.status();
+    index_ = *std::move(clone);
+    return absl::OkStatus();
+  }
+
+ private:
+  absl::Status Lost() const {
+    return absl::UnavailableError(
+        absl::StrCat("this shard lost its copy on GPU ", device_.ordinal,
+                     " (a re-clone failed); reload the collection's generation"));
+  }
+
+  std::shared_ptr<CudaGpuRuntime> runtime_;
+  Device& device_;
+  std::unique_ptr<faiss::Index> index_;
+  const int64_t bytes_per_vector_;
+};
+
+}  // namespace
+
+bool GpuBuild() { return true; }
+
+int GpuDeviceCount() {
+  int count = 0;
+  if (cudaGetDeviceCount(&count) != cudaSuccess) return 0;
+  return count;
+}
+
+absl::StatusOr<std::shared_ptr<GpuRuntime>> GpuRuntime::Create(const GpuOptions& options) {
+  if (absl::Status s = ValidateGpuOptions(options); !s.ok()) return s;
+  int count = 0;
+  if (cudaError_t e = cudaGetDeviceCount(&count); e != cudaSuccess || count == 0) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("GPUs are configured but CUDA finds none (",
+                     e == cudaSuccess ? "0 devices" : cudaGetErrorString(e),
+                     "); refusing to start rather than search on the CPU"));
+  }
+  const int lowest_arch = LowestBuiltArchitecture();
+  for (int device : options.devices) {
+    if (device >= count) {
+      return absl::FailedPreconditionError(absl::StrCat("GPU ", device,
+                                                        " is configured but CUDA "
+                                                        "finds only ",
+                                                        count, " device(s)"));
+    }
+    cudaDeviceProp properties{};
+    if (cudaError_t e = cudaGetDeviceProperties(&properties, device); e != cudaSuccess) {
+      return CudaError(e, absl::StrCat("GPU ", device));
+    }
+    const int capability = properties.major * 10 + properties.minor;
+    if (lowest_arch > 0 && capability < lowest_arch) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "GPU ", device, " (", properties.name, ") has compute capability ", properties.major, ".",
+          properties.minor, " but FAISS's kernels were built for ", PROBITY_CUDA_ARCHITECTURES,
+          "; rebuild with deploy/build-faiss-gpu.sh --cuda-architectures"));
+    }
+  }
+  auto runtime = std::make_shared<CudaGpuRuntime>(options);
+  if (absl::Status s = runtime->Init(); !s.ok()) return s;
+  return runtime;
+}
+
+namespace internal {
+
+absl::StatusOr<std::vector<std::unique_ptr<GpuShard>>> PlaceShardsOnGpus(
+    GpuRuntime& base, const std::vector<const faiss::Index*>& shards) {
+  auto& runtime = static_cast<CudaGpuRuntime&>(base);
+  // One load at a time: two loads must not both pass the check against the same free memory.
+  std::lock_guard one_load_at_a_time(runtime.placement_mutex());
+
+  std::vector<int> held;
+  std::vector<GpuMemoryEstimate> estimates(shards.size());
+  std::vector<int64_t> bytes_per_vector(shards.size(), 0);
+  for (size_t s = 0; s < shards.size(); ++s) {
+    if (shards[s] == nullptr) continue;
+    absl::StatusOr<GpuShardShape> shape = GpuShardShapeOf(*shards[s]);
+    if (!shape.ok()) {
+      return absl::Status(shape.status().code(),
+                          absl::StrCat("shard ", s, ": ", shape.status().message()));
+    }
+    estimates[s] = EstimateShardGpuMemory(*shape, runtime.options());
+    const bool ids_on_gpu = runtime.options().ids == GpuIdPlacement::kGpu;
+    bytes_per_vector[s] = shape->kind == GpuShardShape::Kind::kFlat
+                              ? int64_t{shape->dim} * 4 + 4
+                              : shape->code_size + (ids_on_gpu ? 8 : 0);
+    held.push_back(static_cast<int>(s));
+  }
+  const std::vector<int> placement = PlanGpuPlacement(held, runtime.options().devices);
+
+  // Needed vs free per GPU. Free memory is measured now, so generations and collections
+  // already on a GPU (e.g. the old generation during a swap) are accounted for.
+  std::map<int, GpuDeviceNeed> needs;
+  for (int device : runtime.options().devices) {
+    absl::StatusOr<std::pair<int64_t, int64_t>> memory = runtime.MemoryInfo(device);
+    if (!memory.ok()) return memory.status();
+    GpuDeviceNeed& need = needs[device];
+    need.device = device;
+    need.free_bytes = memory->first;
+    if (!runtime.device(device).in_use) {
+      need.temp_bytes = GpuTempMemoryBytes(runtime.options(), memory->second);
+      need.reserve_bytes = kGpuReservePerDevice;
+    }
+  }
+  for (size_t i = 0; i < held.size(); ++i) {
+    GpuDeviceNeed& need = needs[placement[i]];
+    need.num_shards += 1;
+    need.shard_bytes += estimates[held[i]].total();
+  }
+  std::vector<GpuDeviceNeed> per_device;
+  for (const auto& [device, need] : needs) {
+    if (need.num_shards > 0) per_device.push_back(need);
+  }
+  if (absl::Status s = CheckGpuMemory(per_device); !s.ok()) return s;
+
+  std::shared_ptr<CudaGpuRuntime> owner =
+      std::static_pointer_cast<CudaGpuRuntime>(runtime.shared_from_this());
+  std::vector<std::unique_ptr<GpuShard>> placed(shards.size());
+  for (size_t i = 0; i < held.size(); ++i) {
+    const int s = held[i];
+    Device& device = runtime.device(placement[i]);
+    std::unique_lock lock(device.mutex);
+    absl::StatusOr<std::unique_ptr<faiss::Index>> clone = CloneTo(runtime, device, *shards[s]);
+    lock.unlock();
+    if (!clone.ok()) {
+      // All or nothing: the shards cloned so far are freed as `placed` goes out of scope.
+      return absl::Status(clone.status().code(),
+                          absl::StrCat("shard ", s, ": ", clone.status().message()));
+    }
+    placed[s] = std::make_unique<CudaGpuShard>(owner, device.ordinal, *std::move(clone),
+                                               bytes_per_vector[s]);
+  }
+  return placed;
+}
+
+}  // namespace internal
+}  // namespace probity::index

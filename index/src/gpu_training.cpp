@@ -1,0 +1,68 @@
+// Training on a GPU (-DPROBITY_GPU=ON builds): FAISS's billion-scale recipe. The k-means of the
+// IVF coarse quantizer assigns points through a GPU flat index (IndexIVF::clustering_index),
+// which makes 65,536 to 1,048,576 lists practical; optionally the PQ codebooks' k-means too
+// (ProductQuantizer::assign_index). The trained index is an ordinary CPU index afterwards.
+
+#include <faiss/IndexIVF.h>
+#include <faiss/IndexIVFPQ.h>
+#include <faiss/gpu/GpuIndexFlat.h>
+#include <faiss/gpu/StandardGpuResources.h>
+
+#include "absl/strings/str_cat.h"
+#include "faiss_search.h"
+#include "gpu_shard.h"
+
+namespace probity::index::internal {
+namespace {
+
+// Puts a pointer member back to null however training ends, so the index never keeps a
+// pointer to the GPU index (clone_index and write_index would otherwise see it).
+template <typename T>
+class ResetOnExit {
+ public:
+  explicit ResetOnExit(T*& member) : member_(member) {}
+  ~ResetOnExit() { member_ = nullptr; }
+  ResetOnExit(const ResetOnExit&) = delete;
+  ResetOnExit& operator=(const ResetOnExit&) = delete;
+
+ private:
+  T*& member_;
+};
+
+}  // namespace
+
+absl::Status TrainOnGpu(faiss::Index& index, int64_t n, const float* x, int device, bool train_pq) {
+  auto* ivf = const_cast<faiss::IndexIVF*>(FindIvf(index));
+  if (ivf == nullptr) {
+    return absl::InvalidArgumentError(
+        "--gpu trains the k-means of IVF indexes; this spec has no inverted lists");
+  }
+  try {
+    faiss::gpu::StandardGpuResources resources;
+    faiss::gpu::GpuIndexFlatConfig config;
+    config.device = device;
+    faiss::gpu::GpuIndexFlat coarse(&resources, ivf->d, ivf->quantizer->metric_type, config);
+    ResetOnExit<faiss::Index> reset_coarse(ivf->clustering_index);
+    ivf->clustering_index = &coarse;
+
+    std::unique_ptr<faiss::gpu::GpuIndexFlat> pq_assign;
+    auto* ivfpq = dynamic_cast<faiss::IndexIVFPQ*>(ivf);
+    if (train_pq && ivfpq == nullptr) {
+      return absl::InvalidArgumentError("--gpu-pq needs an IVF-PQ spec");
+    }
+    std::unique_ptr<ResetOnExit<faiss::Index>> reset_pq;
+    if (train_pq) {
+      // PQ k-means is always L2 on sub-vectors of dimension dsub.
+      pq_assign = std::make_unique<faiss::gpu::GpuIndexFlat>(
+          &resources, static_cast<int>(ivfpq->pq.dsub), faiss::METRIC_L2, config);
+      reset_pq = std::make_unique<ResetOnExit<faiss::Index>>(ivfpq->pq.assign_index);
+      ivfpq->pq.assign_index = pq_assign.get();
+    }
+    index.train(n, x);
+  } catch (const std::exception& e) {
+    return absl::InternalError(absl::StrCat("training on GPU ", device, ": ", e.what()));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace probity::index::internal

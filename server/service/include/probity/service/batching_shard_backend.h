@@ -1,0 +1,95 @@
+#pragma once
+
+// Dynamic batching of shard searches: concurrent searches of the same shard with the same
+// FAISS-visible parameters (collection, shard, dimension, metric, nprobe) are coalesced into
+// one call of the wrapped backend and the answer is split back per request. A GPU reaches its
+// throughput only on batches; on CPU batching saves per-call work and lock handoffs.
+//
+// Leader/follower, no timer thread: the first search of an idle shard runs at once (unless a
+// bounded wait is configured); searches arriving while a call runs queue up, and when the call
+// returns the oldest of them becomes the leader of the next call, taking the queue in arrival
+// order up to `max_batch_queries` queries. A request larger than that runs alone.
+//
+// Each request keeps its own deadline (one that passes while waiting gets DEADLINE_EXCEEDED,
+// the others are unaffected), gets its own k and min_score, and gets the batch's error when
+// the call fails. Different k share a call with k = the largest; a request's hits are the
+// first k of that answer (see SplitAnswer for why that is exactly its answer alone).
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <span>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "probity/index/types.h"
+#include "probity/service/shard_backend.h"
+
+namespace probity::service {
+
+struct BatchingOptions {
+  int max_batch_queries = 256;                     // queries (summed over requests) per call
+  absl::Duration max_wait = absl::ZeroDuration();  // how long a call may wait to fill up
+};
+
+// How a request's own answer is cut from an answer computed with a larger k: its first `k`
+// hits that pass its `min_score`. Returns nullopt when that cut is not determined by the
+// larger answer, i.e. when the hit at rank k ties in score with the hit at rank k + 1: FAISS
+// alone keeps whichever tied hit it scanned first, which the larger answer cannot tell. Hits
+// must be best first (index::RanksBefore order), as every shard backend answers.
+std::optional<index::HitList> CutToRequest(const index::HitList& hits, int k,
+                                           std::optional<float> min_score, index::Metric metric);
+
+class BatchingShardBackend : public ShardBackend {
+ public:
+  // `counters.searches_coalesced` counts the searches that shared a call with others.
+  BatchingShardBackend(std::shared_ptr<ShardBackend> inner, BatchingOptions options,
+                       ShardCounters& counters);
+  ~BatchingShardBackend() override;
+
+  absl::StatusOr<ShardAnswer> Search(const ShardQuery& query, absl::Time deadline) override;
+  std::string Describe() const override { return inner_->Describe(); }
+  absl::StatusOr<int64_t> Erase(const std::string& collection, const std::vector<int64_t>& ids,
+                                const std::string& reason) override {
+    return inner_->Erase(collection, ids, reason);
+  }
+
+  // Requests waiting for a call (not counting those in a running call); lets tests wait until
+  // a batch has formed instead of sleeping.
+  size_t queued() const;
+
+ private:
+  struct Waiter;
+  struct Lane;
+  // What FAISS sees: only requests agreeing on all of it may share a call.
+  using LaneKey = std::tuple<std::string, int, int, index::Metric, int>;
+
+  // Runs `batch` as one call of the inner backend and hands every waiter its result.
+  void RunBatch(const std::vector<std::shared_ptr<Waiter>>& batch);
+  // The call itself and the split; may throw (RunBatch turns that into errors).
+  void Answer(const std::vector<std::shared_ptr<Waiter>>& batch,
+              std::vector<std::optional<absl::StatusOr<ShardAnswer>>>& results);
+  // Takes the next batch off the lane's queue (the caller is its oldest waiter, the leader).
+  std::vector<std::shared_ptr<Waiter>> TakeBatch(Lane& lane);
+  // The lane's call is over: make its oldest waiter the next leader, or retire the lane.
+  void HandOver(const LaneKey& key, Lane& lane);
+
+  std::shared_ptr<ShardBackend> inner_;
+  BatchingOptions options_;
+  ShardCounters& counters_;
+  mutable std::mutex mutex_;
+  std::map<LaneKey, std::unique_ptr<Lane>> lanes_;  // only lanes with a leader or waiters
+};
+
+std::unique_ptr<ShardBackend> MakeBatchingShardBackend(std::shared_ptr<ShardBackend> inner,
+                                                       BatchingOptions options,
+                                                       ShardCounters& counters);
+
+}  // namespace probity::service

@@ -1,0 +1,284 @@
+#include "probity/service/batching_shard_backend.h"
+
+#include <algorithm>
+#include <exception>
+
+#include "absl/strings/str_cat.h"
+
+namespace probity::service {
+namespace {
+
+bool Qualifies(float score, std::optional<float> min_score, index::Metric metric) {
+  if (!min_score) return true;
+  return metric == index::Metric::kL2 ? score <= *min_score : score >= *min_score;
+}
+
+int64_t NumQueries(const ShardQuery& query) {
+  return static_cast<int64_t>(query.queries.size()) / query.dim;
+}
+
+void WaitUntil(std::condition_variable& wake, std::unique_lock<std::mutex>& lock,
+               absl::Time until) {
+  if (until == absl::InfiniteFuture()) {
+    wake.wait(lock);
+  } else {
+    wake.wait_until(lock, absl::ToChronoTime(until));
+  }
+}
+
+absl::Status DeadlinePassed() {
+  return absl::DeadlineExceededError(
+      "the deadline passed while waiting for a batched shard search");
+}
+
+}  // namespace
+
+// Why the cut is exact. FAISS keeps a k-heap per query and admits a candidate only when it is
+// strictly better than the heap's worst, so a search with k ends holding k candidates none of
+// which is worse than any candidate it dropped. The candidates and their scores do not depend
+// on k (the same lists are scanned with the same per-query tables), so the answer with
+// K >= k holds the K best of the same candidates. If the score at rank k is strictly better than
+// the score at rank k + 1, the k best form one set that both searches keep; sorting by
+// (score, id) as every backend does then gives the same list, and min_score removes the same
+// suffix from both. If those two scores tie, the search with k keeps whichever tied candidate
+// it scanned first, which the larger answer does not record: the request then runs alone.
+std::optional<index::HitList> CutToRequest(const index::HitList& hits, int k,
+                                           std::optional<float> min_score, index::Metric metric) {
+  const size_t keep = std::min(hits.size(), static_cast<size_t>(std::max(k, 0)));
+  if (keep > 0 && hits.size() > keep && hits[keep - 1].score == hits[keep].score) {
+    return std::nullopt;
+  }
+  index::HitList cut;
+  for (size_t i = 0; i < keep && Qualifies(hits[i].score, min_score, metric); ++i) {
+    cut.push_back(hits[i]);
+  }
+  return cut;
+}
+
+struct BatchingShardBackend::Waiter {
+  ShardQuery query;  // when queued, `query.queries` points into `owned`
+  std::vector<float> owned;
+  absl::Time deadline;
+  absl::Time arrived;
+  std::condition_variable wake;
+  bool leader = false;     // forms and runs the lane's next call
+  bool taken = false;      // part of a call; no longer in the queue
+  bool run_alone = false;  // the shared answer does not determine this request's cut
+  std::optional<absl::StatusOr<ShardAnswer>> result;
+};
+
+struct BatchingShardBackend::Lane {
+  std::deque<std::shared_ptr<Waiter>> queue;  // arrival order; the leader, if waiting, first
+  int64_t queued_queries = 0;
+  bool has_leader = false;  // invariant: a non-empty queue has a leader
+};
+
+BatchingShardBackend::BatchingShardBackend(std::shared_ptr<ShardBackend> inner,
+                                           BatchingOptions options, ShardCounters& counters)
+    : inner_(std::move(inner)), options_(options), counters_(counters) {
+  options_.max_batch_queries = std::max(1, options_.max_batch_queries);
+  options_.max_wait = std::max(absl::ZeroDuration(), options_.max_wait);
+}
+
+// Every waiter blocks in Search on a caller's thread and every call runs on one of them, so
+// when no Search is in progress (the only time the owner can destroy this) nothing is queued.
+BatchingShardBackend::~BatchingShardBackend() = default;
+
+size_t BatchingShardBackend::queued() const {
+  std::lock_guard lock(mutex_);
+  size_t waiting = 0;
+  for (const auto& [key, lane] : lanes_) waiting += lane->queue.size();
+  return waiting;
+}
+
+absl::StatusOr<ShardAnswer> BatchingShardBackend::Search(const ShardQuery& query,
+                                                         absl::Time deadline) {
+  // Malformed searches are refused by the inner backend exactly as without batching.
+  if (query.dim <= 0 || query.queries.empty() || query.queries.size() % query.dim != 0 ||
+      query.params.k <= 0 || query.params.nprobe <= 0) {
+    return inner_->Search(query, deadline);
+  }
+  if (absl::Now() >= deadline) return DeadlinePassed();
+  const LaneKey key{query.collection, query.shard, query.dim, query.metric, query.params.nprobe};
+  auto waiter = std::make_shared<Waiter>();
+  waiter->query = query;
+  waiter->deadline = deadline;
+
+  std::unique_lock lock(mutex_);
+  std::unique_ptr<Lane>& slot = lanes_[key];
+  if (slot == nullptr) slot = std::make_unique<Lane>();
+  Lane& lane = *slot;
+  if (!lane.has_leader && options_.max_wait == absl::ZeroDuration()) {
+    // An idle shard searches at once, on the caller's own queries: a lone request never waits.
+    lane.has_leader = true;
+    waiter->leader = waiter->taken = true;
+    lock.unlock();
+    RunBatch({waiter});
+    lock.lock();
+    HandOver(key, lane);
+    return *std::move(waiter->result);
+  }
+
+  // The caller may stop waiting (deadline) while a call is built from its queries: copy them.
+  waiter->owned.assign(query.queries.begin(), query.queries.end());
+  waiter->query.queries = waiter->owned;
+  waiter->arrived = absl::Now();
+  lane.queue.push_back(waiter);
+  lane.queued_queries += NumQueries(query);
+  if (!lane.has_leader) {
+    lane.has_leader = true;
+    waiter->leader = true;
+  } else if (lane.queued_queries >= options_.max_batch_queries) {
+    lane.queue.front()->wake.notify_one();  // a leader waiting for a fuller batch can go
+  }
+
+  while (!waiter->result && !waiter->run_alone) {
+    const absl::Time now = absl::Now();
+    if (now >= waiter->deadline) {
+      // Still queued: leave (handing the lead on). In a running call: that call's answer for
+      // this request is dropped; the other requests of the call are unaffected.
+      if (!waiter->taken) {
+        lane.queue.erase(std::find(lane.queue.begin(), lane.queue.end(), waiter));
+        lane.queued_queries -= NumQueries(waiter->query);
+        if (waiter->leader) HandOver(key, lane);
+      }
+      return DeadlinePassed();
+    }
+    if (waiter->leader && !waiter->taken) {
+      // Waiting to fill up must not cost the request its deadline: then it goes at once.
+      const absl::Time fill_until = waiter->arrived + options_.max_wait < waiter->deadline
+                                        ? waiter->arrived + options_.max_wait
+                                        : waiter->arrived;
+      if (lane.queued_queries < options_.max_batch_queries && now < fill_until) {
+        WaitUntil(waiter->wake, lock, fill_until);
+        continue;
+      }
+      std::vector<std::shared_ptr<Waiter>> batch = TakeBatch(lane);
+      lock.unlock();
+      RunBatch(batch);
+      lock.lock();
+      HandOver(key, lane);
+      continue;
+    }
+    WaitUntil(waiter->wake, lock, waiter->deadline);
+  }
+  if (waiter->result) return *std::move(waiter->result);
+  lock.unlock();
+  if (absl::Now() >= waiter->deadline) return DeadlinePassed();
+  return inner_->Search(waiter->query, waiter->deadline);
+}
+
+std::vector<std::shared_ptr<BatchingShardBackend::Waiter>> BatchingShardBackend::TakeBatch(
+    Lane& lane) {
+  std::vector<std::shared_ptr<Waiter>> batch;
+  int64_t queries = 0;
+  const absl::Time now = absl::Now();
+  // Strict arrival order (no later, smaller request jumps the queue), so nobody starves.
+  while (!lane.queue.empty()) {
+    std::shared_ptr<Waiter> next = lane.queue.front();
+    const int64_t count = NumQueries(next->query);
+    if (!batch.empty() && queries + count > options_.max_batch_queries) break;
+    lane.queue.pop_front();
+    lane.queued_queries -= count;
+    next->taken = true;
+    if (!batch.empty() && now >= next->deadline) {
+      next->result = DeadlinePassed();
+      next->wake.notify_one();
+      continue;
+    }
+    batch.push_back(std::move(next));
+    queries += count;
+  }
+  return batch;
+}
+
+void BatchingShardBackend::HandOver(const LaneKey& key, Lane& lane) {
+  lane.has_leader = false;
+  if (lane.queue.empty()) {
+    lanes_.erase(key);  // lanes are keyed by caller-chosen nprobe: never keep idle ones
+    return;
+  }
+  lane.has_leader = true;
+  lane.queue.front()->leader = true;
+  lane.queue.front()->wake.notify_one();
+}
+
+void BatchingShardBackend::RunBatch(const std::vector<std::shared_ptr<Waiter>>& batch) {
+  // Unset results after Answer mean "run alone" (the shared answer cannot cut them exactly).
+  std::vector<std::optional<absl::StatusOr<ShardAnswer>>> results(batch.size());
+  // Whatever throws (the inner backend, an allocation), every waiter gets an answer and the
+  // lane gets its next leader.
+  try {
+    Answer(batch, results);
+  } catch (const std::exception& e) {
+    for (auto& result : results) {
+      result = absl::InternalError(absl::StrCat("shard search failed: ", e.what()));
+    }
+  } catch (...) {
+    for (auto& result : results) {
+      result = absl::InternalError("shard search failed with an unknown exception");
+    }
+  }
+  std::lock_guard lock(mutex_);
+  for (size_t i = 0; i < batch.size(); ++i) {
+    if (results[i]) {
+      batch[i]->result = std::move(*results[i]);
+    } else {
+      batch[i]->run_alone = true;
+    }
+    batch[i]->wake.notify_one();
+  }
+}
+
+void BatchingShardBackend::Answer(
+    const std::vector<std::shared_ptr<Waiter>>& batch,
+    std::vector<std::optional<absl::StatusOr<ShardAnswer>>>& results) {
+  if (batch.size() == 1) {
+    results[0] = inner_->Search(batch[0]->query, batch[0]->deadline);
+    return;
+  }
+  const ShardQuery& first = batch[0]->query;
+  ShardQuery shared{first.collection, first.shard, first.dim, {}, first.params, first.metric};
+  shared.params.min_score.reset();  // applied per request below
+  std::vector<float> queries;
+  absl::Time deadline = absl::InfinitePast();
+  for (const auto& waiter : batch) {
+    shared.params.k = std::max(shared.params.k, waiter->query.params.k);
+    queries.insert(queries.end(), waiter->query.queries.begin(), waiter->query.queries.end());
+    deadline = std::max(deadline, waiter->deadline);
+  }
+  shared.queries = queries;
+  counters_.searches_coalesced.fetch_add(batch.size());
+  absl::StatusOr<ShardAnswer> answer = inner_->Search(shared, deadline);
+  if (answer.ok() && answer->hits.size() != static_cast<size_t>(NumQueries(shared))) {
+    answer = absl::InternalError(absl::StrCat(inner_->Describe(), " answered ", answer->hits.size(),
+                                              " of ", NumQueries(shared), " batched queries"));
+  }
+  size_t offset = 0;
+  for (size_t i = 0; i < batch.size(); ++i) {
+    const ShardQuery& own = batch[i]->query;
+    const int64_t count = NumQueries(own);
+    if (!answer.ok()) {
+      results[i] = answer.status();
+      continue;
+    }
+    ShardAnswer mine;
+    mine.generation = answer->generation;
+    for (int64_t q = 0; q < count; ++q) {
+      std::optional<index::HitList> cut =
+          CutToRequest(answer->hits[offset + q], own.params.k, own.params.min_score, own.metric);
+      if (!cut) break;
+      mine.hits.push_back(*std::move(cut));
+    }
+    offset += count;
+    if (mine.hits.size() == static_cast<size_t>(count)) results[i] = std::move(mine);
+  }
+}
+
+std::unique_ptr<ShardBackend> MakeBatchingShardBackend(std::shared_ptr<ShardBackend> inner,
+                                                       BatchingOptions options,
+                                                       ShardCounters& counters) {
+  return std::make_unique<BatchingShardBackend>(std::move(inner), options, counters);
+}
+
+}  // namespace probity::service

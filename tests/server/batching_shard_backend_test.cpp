@@ -1,0 +1,600 @@
+// Dynamic batching of shard searches over a real FAISS IVF-PQ index: every request gets exactly
+// what it gets alone (different queries, k, min_score, nprobe; score ties at the cut), searches
+// really share calls, the maximum batch splits queues in arrival order, deadlines and failures
+// stay per request. A gate in front of the index holds the first call so that batches form
+// deterministically, without sleeping.
+#include "probity/service/batching_shard_backend.h"
+
+#include <gtest/gtest.h>
+
+#include <condition_variable>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <random>
+#include <stdexcept>
+#include <thread>
+
+#include "probity/index/sharded_index.h"
+#include "probity/index/synthetic.h"
+#include "probity/service/config.h"
+
+namespace probity::service {
+namespace {
+
+constexpr int kDim = 32;
+constexpr int kShards = 2;
+
+// Searches a ShardedIndex directly, records every call's size and nprobe, and can hold calls
+// at a gate or fail them.
+class IndexBackend : public ShardBackend {
+ public:
+  explicit IndexBackend(const index::ShardedIndex& index) : index_(index) {}
+
+  absl::StatusOr<ShardAnswer> Search(const ShardQuery& query, absl::Time /*deadline*/) override {
+    {
+      std::unique_lock lock(mutex_);
+      calls_.push_back({static_cast<int>(query.queries.size() / query.dim), query.params.nprobe});
+      ++entered_;
+      changed_.notify_all();
+      changed_.wait(lock, [&] { return open_; });
+    }
+    if (fail_with_) return *fail_with_;
+    if (throw_) throw std::runtime_error("injected");
+    auto hits = index_.SearchShard(query.shard, query.queries, query.params);
+    if (!hits.ok()) return hits.status();
+    return ShardAnswer{*std::move(hits), "gen-1"};
+  }
+  std::string Describe() const override { return "index"; }
+
+  void Close() {
+    std::lock_guard lock(mutex_);
+    open_ = false;
+  }
+  void Open() {
+    std::lock_guard lock(mutex_);
+    open_ = true;
+    changed_.notify_all();
+  }
+  void WaitEntered(int calls) {
+    std::unique_lock lock(mutex_);
+    changed_.wait(lock, [&] { return entered_ >= calls; });
+  }
+  struct Call {
+    int queries;
+    int nprobe;
+  };
+  std::vector<Call> calls() {
+    std::lock_guard lock(mutex_);
+    return calls_;
+  }
+  void Reset() {
+    std::lock_guard lock(mutex_);
+    calls_.clear();
+    entered_ = 0;
+  }
+  std::optional<absl::Status> fail_with_;
+  bool throw_ = false;
+
+ private:
+  const index::ShardedIndex& index_;
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  bool open_ = true;
+  int entered_ = 0;
+  std::vector<Call> calls_;
+};
+
+struct Index {
+  index::SyntheticGallery gallery;
+  std::unique_ptr<index::ShardedIndex> index;
+};
+
+// `duplicates` copies of every gallery vector, added with descending ids, give exact score
+// ties whose FAISS order (scan order) differs from the (score, id) order of the answers.
+Index BuildIndex(index::Metric metric, int duplicates) {
+  Index out;
+  index::SyntheticOptions options;
+  options.identities = 200;
+  options.images_per_identity = 4;
+  options.num_queries = 40;
+  options.dim = kDim;
+  options.intrinsic_dim = 12;
+  options.ground_truth_k = 1;
+  options.seed = 11;
+  out.gallery = *index::GenerateSyntheticGallery(options);
+  index::CollectionSpec spec{"IVF8,PQ8x4np", metric, kDim};
+  auto built = index::ShardedIndex::Train(spec, out.gallery.gallery, kShards);
+  EXPECT_TRUE(built.ok()) << built.status();
+  const int64_t n = static_cast<int64_t>(out.gallery.gallery_labels.size());
+  for (int copy = duplicates - 1; copy >= 0; --copy) {
+    std::vector<int64_t> ids(n);
+    for (int64_t i = 0; i < n; ++i) ids[i] = (n - 1 - i) * duplicates + copy;
+    std::vector<float> reversed(out.gallery.gallery.size());
+    for (int64_t i = 0; i < n; ++i) {
+      std::copy_n(out.gallery.gallery.data() + (n - 1 - i) * kDim, kDim,
+                  reversed.data() + i * kDim);
+    }
+    EXPECT_TRUE((*built)->Add(reversed, ids).ok());
+  }
+  out.index = std::move(*built);
+  return out;
+}
+
+// Trained once per test program (training dominates the run time); searches never change it.
+const Index& MakeIndex(index::Metric metric, int duplicates = 1) {
+  static std::mutex mutex;
+  static std::map<std::pair<index::Metric, int>, Index> built;
+  std::lock_guard lock(mutex);
+  auto it = built.find({metric, duplicates});
+  if (it == built.end()) {
+    it = built.emplace(std::make_pair(metric, duplicates), BuildIndex(metric, duplicates)).first;
+  }
+  return it->second;
+}
+
+struct Request {
+  ShardQuery query;
+  std::vector<float> vectors;
+};
+
+Request MakeRequest(const Index& index, int first_query, int count, int k,
+                    std::optional<float> min_score, int nprobe, index::Metric metric,
+                    int shard = 0) {
+  Request r;
+  r.vectors.assign(index.gallery.queries.begin() + first_query * kDim,
+                   index.gallery.queries.begin() + (first_query + count) * kDim);
+  r.query.collection = "faces";
+  r.query.shard = shard;
+  r.query.dim = kDim;
+  r.query.params.k = k;
+  r.query.params.nprobe = nprobe;
+  r.query.params.min_score = min_score;
+  r.query.metric = metric;
+  return r;
+}
+
+// What the request gets without batching.
+std::vector<index::HitList> Alone(const Index& index, const Request& r) {
+  auto hits = index.index->SearchShard(r.query.shard, r.vectors, r.query.params);
+  EXPECT_TRUE(hits.ok()) << hits.status();
+  return hits.ok() ? *hits : std::vector<index::HitList>{};
+}
+
+void ExpectSameHits(const std::vector<index::HitList>& got,
+                    const std::vector<index::HitList>& expected, const std::string& what) {
+  ASSERT_EQ(got.size(), expected.size()) << what;
+  for (size_t q = 0; q < got.size(); ++q) {
+    ASSERT_EQ(got[q].size(), expected[q].size()) << what << " query " << q;
+    for (size_t r = 0; r < got[q].size(); ++r) {
+      EXPECT_EQ(got[q][r].id, expected[q][r].id) << what << " query " << q << " rank " << r;
+      EXPECT_EQ(got[q][r].score, expected[q][r].score) << what << " query " << q << " rank " << r;
+      EXPECT_EQ(got[q][r].shard, expected[q][r].shard) << what << " query " << q << " rank " << r;
+    }
+  }
+}
+
+// Runs every request on its own thread, returning their answers in order.
+std::vector<absl::StatusOr<ShardAnswer>> RunConcurrently(
+    ShardBackend& backend, std::vector<Request>& requests,
+    std::function<absl::Time(size_t)> deadline = [](size_t) { return absl::InfiniteFuture(); }) {
+  std::vector<absl::StatusOr<ShardAnswer>> answers(requests.size(), absl::UnknownError("not run"));
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < requests.size(); ++i) {
+    threads.emplace_back([&, i] {
+      requests[i].query.queries = requests[i].vectors;
+      answers[i] = backend.Search(requests[i].query, deadline(i));
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  return answers;
+}
+
+void WaitQueued(const BatchingShardBackend& backend, size_t count) {
+  while (backend.queued() < count) std::this_thread::yield();
+}
+
+TEST(CutToRequest, TakesTheFirstKThatPassMinScore) {
+  const index::HitList hits = {{1, 0.9f, 0}, {2, 0.8f, 0}, {3, 0.7f, 0}, {4, 0.6f, 0}};
+  auto cut = CutToRequest(hits, 2, std::nullopt, index::Metric::kInnerProduct);
+  ASSERT_TRUE(cut.has_value());
+  ASSERT_EQ(cut->size(), 2u);
+  EXPECT_EQ((*cut)[1].id, 2);
+  cut = CutToRequest(hits, 3, 0.75f, index::Metric::kInnerProduct);
+  ASSERT_TRUE(cut.has_value());
+  EXPECT_EQ(cut->size(), 2u);
+  cut = CutToRequest(hits, 10, std::nullopt, index::Metric::kInnerProduct);
+  ASSERT_TRUE(cut.has_value());
+  EXPECT_EQ(cut->size(), 4u);
+  // L2: lower is better and min_score is the largest distance kept.
+  const index::HitList l2 = {{1, 0.1f, 0}, {2, 0.2f, 0}, {3, 0.3f, 0}};
+  cut = CutToRequest(l2, 3, 0.25f, index::Metric::kL2);
+  ASSERT_TRUE(cut.has_value());
+  EXPECT_EQ(cut->size(), 2u);
+}
+
+TEST(CutToRequest, RefusesACutThroughATie) {
+  const index::HitList hits = {{1, 0.9f, 0}, {2, 0.8f, 0}, {3, 0.8f, 0}, {4, 0.6f, 0}};
+  EXPECT_FALSE(CutToRequest(hits, 2, std::nullopt, index::Metric::kInnerProduct).has_value());
+  EXPECT_TRUE(CutToRequest(hits, 1, std::nullopt, index::Metric::kInnerProduct).has_value());
+  EXPECT_TRUE(CutToRequest(hits, 3, std::nullopt, index::Metric::kInnerProduct).has_value());
+}
+
+class BatchingTest : public ::testing::TestWithParam<index::Metric> {};
+
+TEST_P(BatchingTest, QueuedSearchesShareOneCallAndEachGetsItsAnswerAlone) {
+  const Index& index = MakeIndex(GetParam());
+  IndexBackend inner(*index.index);
+  ShardCounters counters;
+  BatchingShardBackend batching(std::shared_ptr<ShardBackend>(&inner, [](ShardBackend*) {}),
+                                BatchingOptions{}, counters);
+  // Different queries, k (1 .. 25, so that the shared k is 25), min_score on some, 1 or 2
+  // queries per request (29 queued: FAISS's coarse quantizer takes its BLAS path from 20 on).
+  // The first request holds the gate; the others queue behind it.
+  std::vector<Request> requests;
+  for (int i = 0; i < 20; ++i) {
+    std::optional<float> min_score;
+    if (i % 3 == 1) min_score = GetParam() == index::Metric::kL2 ? 40.0f : 0.5f;
+    requests.push_back(
+        MakeRequest(index, i * 2, 1 + i % 2, 1 + (i * 7) % 25, min_score, 4, GetParam()));
+  }
+  inner.Close();
+  std::vector<absl::StatusOr<ShardAnswer>> answers(requests.size(), absl::UnknownError("not run"));
+  std::vector<std::thread> threads;
+  auto launch = [&](size_t i) {
+    threads.emplace_back([&, i] {
+      requests[i].query.queries = requests[i].vectors;
+      answers[i] = batching.Search(requests[i].query, absl::InfiniteFuture());
+    });
+  };
+  launch(0);
+  inner.WaitEntered(1);
+  for (size_t i = 1; i < requests.size(); ++i) launch(i);
+  WaitQueued(batching, requests.size() - 1);
+  inner.Open();
+  for (std::thread& t : threads) t.join();
+
+  int queued_queries = 0;
+  for (size_t i = 1; i < requests.size(); ++i) queued_queries += 1 + static_cast<int>(i) % 2;
+  const auto calls = inner.calls();
+  ASSERT_GE(calls.size(), 2u);
+  EXPECT_EQ(calls[0].queries, 1);
+  EXPECT_EQ(calls[1].queries, queued_queries) << "the queued requests share one call";
+  for (size_t c = 2; c < calls.size(); ++c) {
+    EXPECT_LT(calls[c].queries, queued_queries) << "only tie re-runs may follow";
+  }
+  EXPECT_EQ(counters.searches_coalesced.load(), requests.size() - 1);
+  for (size_t i = 0; i < requests.size(); ++i) {
+    ASSERT_TRUE(answers[i].ok()) << answers[i].status();
+    EXPECT_EQ(answers[i]->generation, "gen-1");
+    ExpectSameHits(answers[i]->hits, Alone(index, requests[i]), "request " + std::to_string(i));
+  }
+}
+
+TEST_P(BatchingTest, ManyConcurrentClientsGetTheirAnswersAlone) {
+  const Index& index = MakeIndex(GetParam());
+  IndexBackend inner(*index.index);
+  ShardCounters counters;
+  BatchingShardBackend batching(std::shared_ptr<ShardBackend>(&inner, [](ShardBackend*) {}),
+                                BatchingOptions{8, absl::ZeroDuration()}, counters);
+  std::mt19937 random(5);
+  std::vector<Request> requests;
+  for (int i = 0; i < 96; ++i) {
+    std::optional<float> min_score;
+    if (random() % 3 == 0) min_score = GetParam() == index::Metric::kL2 ? 40.0f : 0.5f;
+    requests.push_back(MakeRequest(index, static_cast<int>(random() % 38), 1 + random() % 3,
+                                   1 + static_cast<int>(random() % 30), min_score,
+                                   random() % 2 ? 2 : 6, GetParam(),
+                                   static_cast<int>(i % kShards)));
+  }
+  const auto answers = RunConcurrently(batching, requests);
+  for (size_t i = 0; i < requests.size(); ++i) {
+    ASSERT_TRUE(answers[i].ok()) << answers[i].status();
+    ExpectSameHits(answers[i]->hits, Alone(index, requests[i]), "request " + std::to_string(i));
+  }
+  for (const auto& call : inner.calls()) {
+    EXPECT_LE(call.queries, 8 + 2) << "a call holds at most the maximum batch (or one request)";
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Metrics, BatchingTest,
+                         ::testing::Values(index::Metric::kInnerProduct, index::Metric::kL2),
+                         [](const auto& info) { return index::MetricName(info.param); });
+
+TEST(Batching, DifferentNprobeNeverShareACall) {
+  const Index& index = MakeIndex(index::Metric::kInnerProduct);
+  IndexBackend inner(*index.index);
+  ShardCounters counters;
+  BatchingShardBackend batching(std::shared_ptr<ShardBackend>(&inner, [](ShardBackend*) {}),
+                                BatchingOptions{}, counters);
+  std::vector<Request> requests;
+  for (int i = 0; i < 8; ++i) {
+    requests.push_back(
+        MakeRequest(index, i, 1, 10, std::nullopt, i % 2 ? 2 : 6, index::Metric::kInnerProduct));
+  }
+  inner.Close();
+  std::vector<std::thread> threads;
+  std::vector<absl::StatusOr<ShardAnswer>> answers(requests.size(), absl::UnknownError(""));
+  auto launch = [&](size_t i) {
+    threads.emplace_back([&, i] {
+      requests[i].query.queries = requests[i].vectors;
+      answers[i] = batching.Search(requests[i].query, absl::InfiniteFuture());
+    });
+  };
+  launch(0);
+  launch(1);
+  inner.WaitEntered(2);  // one call per nprobe holds the gate
+  for (size_t i = 2; i < requests.size(); ++i) launch(i);
+  WaitQueued(batching, requests.size() - 2);
+  inner.Open();
+  for (std::thread& t : threads) t.join();
+  const auto calls = inner.calls();
+  ASSERT_EQ(calls.size(), 4u);
+  EXPECT_EQ(calls[2].queries, 3);
+  EXPECT_EQ(calls[3].queries, 3);
+  EXPECT_NE(calls[2].nprobe, calls[3].nprobe);
+  for (size_t i = 0; i < requests.size(); ++i) {
+    ASSERT_TRUE(answers[i].ok()) << answers[i].status();
+    ExpectSameHits(answers[i]->hits, Alone(index, requests[i]), "request " + std::to_string(i));
+  }
+}
+
+TEST(Batching, TheMaximumBatchSplitsTheQueueInArrivalOrder) {
+  const Index& index = MakeIndex(index::Metric::kInnerProduct);
+  IndexBackend inner(*index.index);
+  ShardCounters counters;
+  BatchingShardBackend batching(std::shared_ptr<ShardBackend>(&inner, [](ShardBackend*) {}),
+                                BatchingOptions{4, absl::ZeroDuration()}, counters);
+  // After the gate holder: 3 single queries, one request of 6 (over the maximum: alone), 2
+  // single queries. Arrival order is kept: [3 singles] [the 6] [2 singles].
+  const std::vector<int> sizes = {1, 1, 1, 1, 6, 1, 1};
+  std::vector<Request> requests;
+  for (size_t i = 0; i < sizes.size(); ++i) {
+    requests.push_back(MakeRequest(index, static_cast<int>(i) * 3, sizes[i], 10, std::nullopt, 4,
+                                   index::Metric::kInnerProduct));
+  }
+  inner.Close();
+  std::vector<std::thread> threads;
+  std::vector<absl::StatusOr<ShardAnswer>> answers(requests.size(), absl::UnknownError(""));
+  auto launch = [&](size_t i) {
+    threads.emplace_back([&, i] {
+      requests[i].query.queries = requests[i].vectors;
+      answers[i] = batching.Search(requests[i].query, absl::InfiniteFuture());
+    });
+  };
+  launch(0);
+  inner.WaitEntered(1);
+  for (size_t i = 1; i < requests.size(); ++i) {  // one at a time, to fix the arrival order
+    launch(i);
+    WaitQueued(batching, i);
+  }
+  inner.Open();
+  for (std::thread& t : threads) t.join();
+  const auto calls = inner.calls();
+  ASSERT_EQ(calls.size(), 4u);
+  EXPECT_EQ(calls[0].queries, 1);
+  EXPECT_EQ(calls[1].queries, 3);
+  EXPECT_EQ(calls[2].queries, 6);
+  EXPECT_EQ(calls[3].queries, 2);
+  for (size_t i = 0; i < requests.size(); ++i) {
+    ASSERT_TRUE(answers[i].ok()) << answers[i].status();
+    ExpectSameHits(answers[i]->hits, Alone(index, requests[i]), "request " + std::to_string(i));
+  }
+}
+
+TEST(Batching, ScoreTiesAtTheCutAreAnsweredExactlyByARunAlone) {
+  // Three copies of every vector: identical codes, identical scores, scanned highest id first.
+  const Index& index = MakeIndex(index::Metric::kInnerProduct, 3);
+  std::vector<Request> requests;
+  for (int i = 0; i < 12; ++i) {
+    requests.push_back(
+        MakeRequest(index, i, 1, 1 + i % 5, std::nullopt, 4, index::Metric::kInnerProduct));
+  }
+  requests.push_back(MakeRequest(index, 12, 1, 30, std::nullopt, 4, index::Metric::kInnerProduct));
+  // Cutting the k = 30 answer naively would be wrong for some request: FAISS alone keeps the
+  // tied hit it scanned first, not the lowest id. That is what the run alone is for.
+  int naive_differs = 0;
+  for (size_t i = 0; i + 1 < requests.size(); ++i) {
+    Request wide = requests[i];
+    wide.query.params.k = 30;
+    const auto alone = Alone(index, requests[i]);
+    const auto wide_hits = Alone(index, wide);
+    index::HitList naive(
+        wide_hits[0].begin(),
+        wide_hits[0].begin() + std::min<size_t>(wide_hits[0].size(), requests[i].query.params.k));
+    bool same = naive.size() == alone[0].size();
+    for (size_t r = 0; same && r < naive.size(); ++r) same = naive[r].id == alone[0][r].id;
+    naive_differs += same ? 0 : 1;
+  }
+  ASSERT_GT(naive_differs, 0) << "the data must put a score tie at some request's cut";
+
+  IndexBackend inner(*index.index);
+  ShardCounters counters;
+  BatchingShardBackend batching(std::shared_ptr<ShardBackend>(&inner, [](ShardBackend*) {}),
+                                BatchingOptions{}, counters);
+  inner.Close();
+  std::vector<std::thread> threads;
+  std::vector<absl::StatusOr<ShardAnswer>> answers(requests.size(), absl::UnknownError(""));
+  auto launch = [&](size_t i) {
+    threads.emplace_back([&, i] {
+      requests[i].query.queries = requests[i].vectors;
+      answers[i] = batching.Search(requests[i].query, absl::InfiniteFuture());
+    });
+  };
+  launch(0);
+  inner.WaitEntered(1);
+  for (size_t i = 1; i < requests.size(); ++i) launch(i);
+  WaitQueued(batching, requests.size() - 1);
+  inner.Open();
+  for (std::thread& t : threads) t.join();
+  EXPECT_GT(inner.calls().size(), 2u) << "some request re-ran alone";
+  for (size_t i = 0; i < requests.size(); ++i) {
+    ASSERT_TRUE(answers[i].ok()) << answers[i].status();
+    ExpectSameHits(answers[i]->hits, Alone(index, requests[i]), "request " + std::to_string(i));
+  }
+}
+
+TEST(Batching, ADeadlinePassingInTheQueueFailsOnlyThatRequest) {
+  const Index& index = MakeIndex(index::Metric::kInnerProduct);
+  IndexBackend inner(*index.index);
+  ShardCounters counters;
+  BatchingShardBackend batching(std::shared_ptr<ShardBackend>(&inner, [](ShardBackend*) {}),
+                                BatchingOptions{}, counters);
+  std::vector<Request> requests;
+  for (int i = 0; i < 4; ++i) {
+    requests.push_back(MakeRequest(index, i, 1, 10, std::nullopt, 4, index::Metric::kInnerProduct));
+  }
+  // Already past: refused before anything runs.
+  requests[0].query.queries = requests[0].vectors;
+  EXPECT_EQ(batching.Search(requests[0].query, absl::Now() - absl::Seconds(1)).status().code(),
+            absl::StatusCode::kDeadlineExceeded);
+  EXPECT_TRUE(inner.calls().empty());
+
+  inner.Close();
+  std::vector<std::thread> threads;
+  std::vector<absl::StatusOr<ShardAnswer>> answers(requests.size(), absl::UnknownError(""));
+  auto launch = [&](size_t i, absl::Time deadline) {
+    threads.emplace_back([&, i, deadline] {
+      requests[i].query.queries = requests[i].vectors;
+      answers[i] = batching.Search(requests[i].query, deadline);
+    });
+  };
+  launch(0, absl::InfiniteFuture());
+  inner.WaitEntered(1);
+  launch(1, absl::InfiniteFuture());
+  WaitQueued(batching, 1);
+  launch(2, absl::Now() + absl::Milliseconds(50));  // the gate stays shut until it gave up
+  launch(3, absl::InfiniteFuture());
+  threads[2].join();
+  EXPECT_EQ(answers[2].status().code(), absl::StatusCode::kDeadlineExceeded);
+  inner.Open();
+  for (size_t t = 0; t < threads.size(); ++t) {
+    if (t != 2) threads[t].join();
+  }
+  for (size_t i : {0, 1, 3}) {
+    ASSERT_TRUE(answers[i].ok()) << answers[i].status();
+    ExpectSameHits(answers[i]->hits, Alone(index, requests[i]), "request " + std::to_string(i));
+  }
+  EXPECT_EQ(batching.queued(), 0u);
+}
+
+TEST(Batching, AFailedCallFailsEveryRequestInItAndTheShardKeepsServing) {
+  const Index& index = MakeIndex(index::Metric::kInnerProduct);
+  IndexBackend inner(*index.index);
+  ShardCounters counters;
+  BatchingShardBackend batching(std::shared_ptr<ShardBackend>(&inner, [](ShardBackend*) {}),
+                                BatchingOptions{}, counters);
+  for (bool throws : {false, true}) {
+    SCOPED_TRACE(throws ? "inner backend throws" : "inner backend fails");
+    std::vector<Request> requests;
+    for (int i = 0; i < 5; ++i) {
+      requests.push_back(
+          MakeRequest(index, i, 1, 10, std::nullopt, 4, index::Metric::kInnerProduct));
+    }
+    inner.Reset();
+    inner.Close();
+    std::vector<std::thread> threads;
+    std::vector<absl::StatusOr<ShardAnswer>> answers(requests.size(), absl::UnknownError(""));
+    auto launch = [&](size_t i) {
+      threads.emplace_back([&, i] {
+        requests[i].query.queries = requests[i].vectors;
+        answers[i] = batching.Search(requests[i].query, absl::InfiniteFuture());
+      });
+    };
+    launch(0);
+    inner.WaitEntered(1);
+    for (size_t i = 1; i < requests.size(); ++i) launch(i);
+    WaitQueued(batching, requests.size() - 1);
+    if (throws) {
+      inner.throw_ = true;
+    } else {
+      inner.fail_with_ = absl::UnavailableError("disk on fire (injected)");
+    }
+    inner.Open();
+    for (std::thread& t : threads) t.join();
+    ASSERT_EQ(inner.calls().size(), 2u);
+    for (const auto& answer : answers) {
+      EXPECT_EQ(answer.status().code(),
+                throws ? absl::StatusCode::kInternal : absl::StatusCode::kUnavailable);
+    }
+    inner.fail_with_.reset();
+    inner.throw_ = false;
+    requests[0].query.queries = requests[0].vectors;
+    auto after = batching.Search(requests[0].query, absl::InfiniteFuture());
+    ASSERT_TRUE(after.ok()) << after.status();
+    ExpectSameHits(after->hits, Alone(index, requests[0]), "after the failure");
+  }
+}
+
+TEST(Batching, ABoundedWaitLetsABatchFillBeforeTheFirstCall) {
+  const Index& index = MakeIndex(index::Metric::kInnerProduct);
+  IndexBackend inner(*index.index);
+  ShardCounters counters;
+  // A wait long enough never to end in this test: the call starts when the batch is full.
+  BatchingShardBackend batching(std::shared_ptr<ShardBackend>(&inner, [](ShardBackend*) {}),
+                                BatchingOptions{3, absl::Hours(1)}, counters);
+  std::vector<Request> requests;
+  for (int i = 0; i < 3; ++i) {
+    requests.push_back(
+        MakeRequest(index, i, 1, 5 + i, std::nullopt, 4, index::Metric::kInnerProduct));
+  }
+  const auto answers = RunConcurrently(batching, requests);
+  const auto calls = inner.calls();
+  ASSERT_EQ(calls.size(), 1u);
+  EXPECT_EQ(calls[0].queries, 3);
+  for (size_t i = 0; i < requests.size(); ++i) {
+    ASSERT_TRUE(answers[i].ok()) << answers[i].status();
+    ExpectSameHits(answers[i]->hits, Alone(index, requests[i]), "request " + std::to_string(i));
+  }
+}
+
+TEST(Batching, MalformedSearchesGoStraightToTheInnerBackend) {
+  const Index& index = MakeIndex(index::Metric::kInnerProduct);
+  IndexBackend inner(*index.index);
+  ShardCounters counters;
+  BatchingShardBackend batching(std::shared_ptr<ShardBackend>(&inner, [](ShardBackend*) {}),
+                                BatchingOptions{}, counters);
+  Request r = MakeRequest(index, 0, 1, 0, std::nullopt, 4, index::Metric::kInnerProduct);
+  r.query.queries = r.vectors;
+  EXPECT_EQ(batching.Search(r.query, absl::InfiniteFuture()).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(counters.searches_coalesced.load(), 0u);
+}
+
+TEST(BatchingConfig, IsOffUnlessConfiguredAndRoundTrips) {
+  auto parsed = ParseConfig("{}", "/data");
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_FALSE(parsed->batching.enabled);
+  EXPECT_EQ(ConfigToJson(*parsed).find("batching"), std::string::npos);
+
+  parsed = ParseConfig(R"({"batching": {"max_batch_queries": 64, "max_wait_us": 200}})", "/data");
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_TRUE(parsed->batching.enabled);
+  EXPECT_EQ(parsed->batching.max_batch_queries, 64);
+  EXPECT_EQ(parsed->batching.max_wait_us, 200);
+  auto again = ParseConfig(ConfigToJson(*parsed), "/data");
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(ConfigToJson(*again), ConfigToJson(*parsed));
+
+  parsed = ParseConfig(R"({"batching": {"enabled": false, "max_wait_us": 200}})", "/data");
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_FALSE(parsed->batching.enabled);
+}
+
+TEST(BatchingConfig, RefusesAnUnboundedWaitOrAnEmptyBatch) {
+  ServerConfig config;
+  config.plaintext = true;
+  config.listen = "127.0.0.1:0";
+  config.batching.enabled = true;
+  EXPECT_TRUE(ValidateConfig(config).ok());
+  config.batching.max_wait_us = 2'000'000;
+  EXPECT_EQ(ValidateConfig(config).code(), absl::StatusCode::kInvalidArgument);
+  config.batching.max_wait_us = -1;
+  EXPECT_EQ(ValidateConfig(config).code(), absl::StatusCode::kInvalidArgument);
+  config.batching.max_wait_us = 0;
+  config.batching.max_batch_queries = 0;
+  EXPECT_EQ(ValidateConfig(config).code(), absl::StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace probity::service
