@@ -128,9 +128,11 @@ if [[ $check -eq 1 ]]; then
   tar -C "$check_dir" -xJf "$output"
   unpacked=$check_dir/$name
   bad=0
-  for binary in "$unpacked"/bin/* "$unpacked"/lib/*; do
+  # ldd of a program lists everything it loads, its libraries' libraries included (resolved
+  # through the program's DT_RPATH, as at run time).
+  for binary in "$unpacked"/bin/*; do
     while read -r soname path; do
-      if [[ $path == "$unpacked/lib/"* || $soname =~ $allowed_from_target ]]; then
+      if [[ $(realpath -m "$path") == "$unpacked/lib/"* || $soname =~ $allowed_from_target ]]; then
         continue
       fi
       echo "  $(basename "$binary"): $soname comes from $path, outside the bundle" >&2
@@ -146,4 +148,17 @@ if [[ $check -eq 1 ]]; then
   env -i "$unpacked/run" probity --help > /dev/null
   env -i "$unpacked/run" gpu_bench --help > /dev/null
   echo "== probity --help and gpu_bench --help run from the unpacked bundle"
+  # A CPU-only round trip through the bundled binary: synthetic gallery, build, search.
+  data=$check_dir/data
+  log=$check_dir/check.log
+  if ! env -i "$unpacked/run" probity gen --out "$data/g" --identities 300 \
+    --images-per-identity 4 --queries 10 --dim 64 --ground-truth-k 10 > "$log" 2>&1 ||
+    ! env -i "$unpacked/run" probity build --input "$data/g/gallery.fbin" --spec IVF16,PQ8 \
+      --shards 2 --output "$data/gen-1" --train-size 1200 >> "$log" 2>&1; then
+    cat "$log" >&2
+    exit 1
+  fi
+  env -i "$unpacked/run" probity search --generation "$data/gen-1" \
+    --queries "$data/g/queries.fbin" --count 2 --k 5 --nprobe 4
+  echo "== a CPU search ran from the unpacked bundle"
 fi
