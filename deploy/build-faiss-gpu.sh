@@ -45,8 +45,14 @@ as_root() {
 
 # 1. A deb-src entry for bookworm main (Debian 12's images ship binary entries only).
 has_deb_src() {
-  grep -rqsE '^[[:space:]]*deb-src[[:space:]].*bookworm' /etc/apt/sources.list /etc/apt/sources.list.d/ ||
-    grep -rqsE '^Types:.*deb-src' /etc/apt/sources.list.d/
+  grep -rqsE '^[[:space:]]*deb-src[[:space:]].*[[:space:]]bookworm[[:space:]]' \
+    /etc/apt/sources.list /etc/apt/sources.list.d/ && return 0
+  # deb822 files: a deb-src stanza's file that also names the bookworm suite.
+  local file
+  for file in $(grep -rlsE '^Types:.*deb-src' /etc/apt/sources.list.d/); do
+    grep -qsE '^Suites:.*bookworm([[:space:]]|$)' "$file" && return 0
+  done
+  return 1
 }
 if ! has_deb_src; then
   echo "== adding a deb-src entry for bookworm"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # README command 2: installs every dependency, checks formatting, builds everything and runs
-# all tests through CTest, then builds the unit tests with ASan+UBSan and runs them, then runs
-# the token-parser fuzzer for a short fixed time. Exits non-zero on the first failure.
+# all tests through CTest, compiles the GPU sources (headers only, no GPU), then builds the
+# unit tests with ASan+UBSan and runs them, then runs the token-parser fuzzer for a short
+# fixed time. Exits non-zero on the first failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,6 +26,18 @@ echo "== stage 1: build and run all tests"
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo
 cmake --build build -j"$jobs"
 run_ctest all --test-dir build --output-on-failure -j"$jobs" --timeout 1500
+
+echo "== stage 1b: GPU sources compile against FAISS's GPU headers and CUDA's (no GPU, no link)"
+if [ -f /usr/local/cuda/include/cuda_runtime.h ]; then
+  bash deploy/build-faiss-gpu.sh --headers-only --prefix build-gpu-check/faiss-headers
+  cmake -S . -B build-gpu-check -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DPROBITY_GPU_COMPILE_CHECK=ON -DPROBITY_FAISS_GPU_PREFIX="$PWD/build-gpu-check/faiss-headers" \
+    -DPROBITY_UNIT_TESTS_ONLY=ON -DPROBITY_BENCHMARKS=OFF
+  cmake --build build-gpu-check -j"$jobs" \
+    --target probity_index_gpu_compile_check index_gpu_tests_compile_check
+else
+  echo "GPU compile check skipped: no CUDA toolkit at /usr/local/cuda"
+fi
 
 echo "== stage 2: unit tests under AddressSanitizer + UndefinedBehaviorSanitizer"
 cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DPROBITY_SANITIZE=ON \

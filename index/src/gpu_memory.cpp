@@ -23,14 +23,17 @@ namespace probity::index {
 namespace {
 
 int64_t RoundUp(int64_t bytes, int64_t granularity) {
+  if (granularity <= 1) return bytes;
   return (bytes + granularity - 1) / granularity * granularity;
 }
 
-// What one inverted list costs beyond its payload: each of its allocations (codes, and ids when
-// they live on the GPU) is rounded up to the allocation granularity.
-int64_t ListRounding(int64_t vectors, int64_t code_size, bool ids_on_gpu) {
+// What one inverted list costs beyond its payload: codes padded to whole interleaved blocks, and
+// each of its allocations (codes, and ids when they live on the GPU) rounded up to the
+// allocation granularity.
+int64_t ListRounding(int64_t vectors, int64_t code_size, int64_t interleave, bool ids_on_gpu) {
   if (vectors == 0) return 0;  // FAISS allocates nothing for an empty list
-  int64_t extra = RoundUp(vectors * code_size, kGpuAllocationGranularity) - vectors * code_size;
+  const int64_t code_bytes = RoundUp(vectors, interleave) * code_size;
+  int64_t extra = RoundUp(code_bytes, kGpuAllocationGranularity) - vectors * code_size;
   if (ids_on_gpu) {
     extra += RoundUp(vectors * 8, kGpuAllocationGranularity) - vectors * 8;
   }
@@ -90,11 +93,16 @@ GpuMemoryEstimate EstimateShardGpuMemory(const GpuShardShape& shape, const GpuOp
   estimate.ids = ids_on_gpu ? n * 8 : 0;
   if (shape.list_sizes.empty()) {
     // Unknown distribution: every non-empty list may waste up to one granule per allocation.
+    // Every non-empty list may waste up to one granule per allocation and almost a whole
+    // interleaved block.
     const int64_t nonempty = std::min(n, shape.nlist);
-    estimate.list_overhead = nonempty * kGpuAllocationGranularity * (ids_on_gpu ? 2 : 1);
+    estimate.list_overhead =
+        nonempty * (kGpuAllocationGranularity * (ids_on_gpu ? 2 : 1) +
+                    (std::max<int64_t>(shape.interleave, 1) - 1) * shape.code_size);
   } else {
     for (int64_t size : shape.list_sizes) {
-      estimate.list_overhead += ListRounding(size, shape.code_size, ids_on_gpu);
+      estimate.list_overhead +=
+          ListRounding(size, shape.code_size, std::max<int64_t>(shape.interleave, 1), ids_on_gpu);
     }
   }
   // Per-list device pointer arrays (codes, ids) and lengths.
@@ -143,6 +151,8 @@ absl::StatusOr<GpuShardShape> GpuShardShapeOf(const faiss::Index& index) {
   shape.nlist = static_cast<int64_t>(ivf->nlist);
   shape.code_size = static_cast<int64_t>(ivf->code_size);
   shape.pq_ksub = ivfpq != nullptr ? static_cast<int64_t>(ivfpq->pq.ksub) : 0;
+  // GpuIndexIVFFlatConfig / GpuIndexIVFScalarQuantizerConfig default to interleavedLayout.
+  shape.interleave = ivfpq != nullptr ? 1 : 32;
   shape.list_sizes.resize(ivf->nlist);
   for (size_t list = 0; list < ivf->nlist; ++list) {
     shape.list_sizes[list] = static_cast<int64_t>(ivf->invlists->list_size(list));

@@ -121,8 +121,15 @@ absl::StatusOr<std::unique_ptr<faiss::Index>> CloneTo(CudaGpuRuntime& runtime, D
     device.in_use = true;
     return gpu;
   } catch (const std::exception& e) {
-    return absl::ResourceExhaustedError(
-        absl::StrCat("cloning a shard onto GPU ", device.ordinal, ": ", e.what()));
+    // FAISS reports a failed allocation as an exception naming the memory it wanted; anything
+    // else is a shard the GPU module cannot take (e.g. an unsupported sub-quantizer size).
+    const std::string message = e.what();
+    const std::string what =
+        absl::StrCat("cloning a shard onto GPU ", device.ordinal, ": ", message);
+    if (message.find("memory") != std::string::npos || message.find("alloc") != std::string::npos) {
+      return absl::ResourceExhaustedError(what);
+    }
+    return absl::InvalidArgumentError(what);
   }
 }
 

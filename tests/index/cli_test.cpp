@@ -5,6 +5,7 @@
 #include "cli_test_util.h"
 #include "probity/index/embedding_io.h"
 #include "probity/index/generation.h"
+#include "probity/index/gpu.h"
 #include "test_data.h"
 
 namespace probity::index {
@@ -116,6 +117,25 @@ TEST(IndexCliTest, BadInputFailsWithTheFileAndOffset) {
   EXPECT_EQ(result.exit_code, 1);
   EXPECT_THAT(result.output, HasSubstr(input.string() + ": offset 1764: truncated"));
   EXPECT_FALSE(fs::exists(scratch.path() / "gen"));
+}
+
+TEST(IndexCliTest, BuildOnAGpuIsRefusedWithoutOneAndWritesNothing) {
+  if (GpuBuild() && GpuDeviceCount() > 0) {
+    GTEST_SKIP() << "this build has GPU support and this machine has a GPU";
+  }
+  testing::ScratchDir scratch;
+  auto result = RunProbity("gen --out " + (scratch.path() / "data").string() +
+                               " --identities 50 --images-per-identity 4 --queries 10 --dim 16 "
+                               "--intrinsic-dim 8 --ground-truth-k 10",
+                           scratch.path());
+  ASSERT_EQ(result.exit_code, 0) << result.output;
+  const fs::path generation = scratch.path() / "gen";
+  result = RunProbity("build --input " + (scratch.path() / "data" / "gallery.fbin").string() +
+                          " --spec IVF8,PQ4 --gpu 0 --output " + generation.string(),
+                      scratch.path());
+  EXPECT_EQ(result.exit_code, 1) << result.output;
+  EXPECT_THAT(result.output, HasSubstr("GPU 0"));
+  EXPECT_FALSE(fs::exists(generation));
 }
 
 }  // namespace

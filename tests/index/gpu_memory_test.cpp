@@ -53,6 +53,24 @@ TEST(GpuMemoryEstimateTest, IvfPqCountsEveryPartByFaissAllocationRules) {
                                   estimate.coarse_centroids + estimate.pq_tables);
 }
 
+TEST(GpuMemoryEstimateTest, InterleavedListsArePaddedToWholeBlocks) {
+  // IVF-Flat on the GPU: 40 vectors of 64 float32 dimensions fill two blocks of 32.
+  GpuShardShape shape;
+  shape.kind = GpuShardShape::Kind::kIvf;
+  shape.dim = 64;
+  shape.nlist = 1;
+  shape.code_size = 64 * 4;
+  shape.interleave = 32;
+  shape.num_vectors = 40;
+  shape.list_sizes = {40};
+  GpuOptions options;
+  options.devices = {0};
+  options.ids = GpuIdPlacement::kCpu;
+  const GpuMemoryEstimate estimate = EstimateShardGpuMemory(shape, options);
+  EXPECT_EQ(estimate.codes, 40 * 256);
+  EXPECT_EQ(estimate.list_overhead, RoundUp(64 * 256) - 40 * 256 + RoundUp(1 * (8 + 8 + 4)));
+}
+
 TEST(GpuMemoryEstimateTest, IdsOnTheCpuTakeNoGpuMemory) {
   const GpuShardShape shape = IvfPq(128, 4, 64, {1000, 1000, 1000, 1000});
   GpuOptions on_gpu;
@@ -122,6 +140,7 @@ TEST(GpuShardShapeTest, ReadsTheShapeOfATrainedIvfPqShard) {
   EXPECT_EQ(shape->nlist, 16);
   EXPECT_EQ(shape->code_size, 8);
   EXPECT_EQ(shape->pq_ksub, 256);
+  EXPECT_EQ(shape->interleave, 1);
   EXPECT_EQ(shape->num_vectors, (*index)->ShardSize(0));
   ASSERT_EQ(shape->list_sizes.size(), 16u);
   EXPECT_EQ(std::accumulate(shape->list_sizes.begin(), shape->list_sizes.end(), int64_t{0}),

@@ -276,8 +276,11 @@ grpc::Status AdminServiceImpl::LoadGeneration(grpc::ServerContext* context,
   if (!current.ok()) return ToGrpcStatus(current.status());
   std::filesystem::path dir = request->generation_dir();
   if (dir.is_relative()) dir = deps_.data_dir / dir;
+  // On GPUs the new generation is placed next to the one still serving (checked against the
+  // free memory left), and the old one is freed when its last search ends.
   auto loaded = Catalog::LoadCollection(request->collection(), dir, {},
-                                        deps_.state.ErasureJournal(request->collection()));
+                                        deps_.state.ErasureJournal(request->collection()),
+                                        deps_.catalog->gpu());
   if (!loaded.ok()) return ToGrpcStatus(loaded.status());
   const std::string previous = (*current)->generation;
   const std::string generation = (*loaded)->generation;

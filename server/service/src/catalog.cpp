@@ -13,7 +13,8 @@ namespace probity::service {
 
 absl::StatusOr<std::shared_ptr<LoadedCollection>> Catalog::LoadCollection(
     const std::string& name, const std::filesystem::path& generation_dir,
-    const std::vector<int>& shards, const std::filesystem::path& erasure_journal) {
+    const std::vector<int>& shards, const std::filesystem::path& erasure_journal,
+    const std::shared_ptr<index::GpuRuntime>& gpu) {
   auto manifest = index::ReadManifest(generation_dir);
   if (!manifest.ok()) return manifest.status();
   absl::StatusOr<std::unique_ptr<index::ShardedIndex>> loaded =
@@ -39,6 +40,12 @@ absl::StatusOr<std::shared_ptr<LoadedCollection>> Catalog::LoadCollection(
   if (!erased->empty()) {
     auto removed = collection->index->Remove(*erased);
     if (!removed.ok()) return removed.status();
+  }
+  // Placed after the erasures so that the GPU copies are cloned once, without erased vectors.
+  if (gpu != nullptr) {
+    if (absl::Status placed = collection->index->PlaceOnGpus(gpu); !placed.ok()) {
+      return absl::Status(placed.code(), absl::StrCat("collection ", name, ": ", placed.message()));
+    }
   }
   return collection;
 }

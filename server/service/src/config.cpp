@@ -108,6 +108,18 @@ absl::StatusOr<ServerConfig> ParseConfig(const std::string& json_text,
       c.batching.max_batch_queries = b.value("max_batch_queries", c.batching.max_batch_queries);
       c.batching.max_wait_us = b.value("max_wait_us", c.batching.max_wait_us);
     }
+    if (j.contains("gpu") && !j.at("gpu").is_null()) {
+      const json& g = j.at("gpu");
+      index::GpuOptions gpu;
+      gpu.devices = g.at("devices").get<std::vector<int>>();
+      gpu.float16_lookup_tables = g.value("float16_lookup_tables", gpu.float16_lookup_tables);
+      auto ids = index::ParseGpuIdPlacement(g.value("ids", std::string("gpu")));
+      if (!ids.ok())
+        return absl::InvalidArgumentError(absl::StrCat("config: ", ids.status().message()));
+      gpu.ids = *ids;
+      gpu.temp_memory_mb = g.value("temp_memory_mb", gpu.temp_memory_mb);
+      c.gpu = std::move(gpu);
+    }
     return c;
   } catch (const std::exception& e) {
     return absl::InvalidArgumentError(absl::StrCat("config: ", e.what()));
@@ -168,6 +180,12 @@ std::string ConfigToJson(const ServerConfig& c) {
     j["batching"] = {{"max_batch_queries", c.batching.max_batch_queries},
                      {"max_wait_us", c.batching.max_wait_us}};
   }
+  if (c.gpu) {
+    j["gpu"] = {{"devices", c.gpu->devices},
+                {"float16_lookup_tables", c.gpu->float16_lookup_tables},
+                {"ids", index::GpuIdPlacementName(c.gpu->ids)},
+                {"temp_memory_mb", c.gpu->temp_memory_mb}};
+  }
   return j.dump(2) + "\n";
 }
 
@@ -199,6 +217,11 @@ absl::Status ValidateConfig(const ServerConfig& c) {
     return absl::InvalidArgumentError(
         absl::StrCat("config: ledger.fsync = false is refused on the non-loopback address ",
                      c.listen, "; a search is answered only once its ledger entry is durable"));
+  }
+  if (c.gpu) {
+    if (absl::Status s = index::ValidateGpuOptions(*c.gpu); !s.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("config: ", s.message()));
+    }
   }
   if (c.max_in_flight < 1) return absl::InvalidArgumentError("config: max_in_flight < 1");
   if (c.omp_threads_per_search < 1) {

@@ -83,13 +83,31 @@ std::filesystem::path ServingGenerationDir(const ServerConfig& config, const Col
   return Resolve(config, collection.generation_dir);
 }
 
+// The catalog of a server holding shards: on the configured GPUs, or on the CPU when the
+// config names none. A GPU config that cannot be honoured (CPU-only build, no GPU, unknown
+// device) refuses to start instead of serving from the CPU.
+absl::StatusOr<std::unique_ptr<Catalog>> MakeCatalog(const ServerConfig& config) {
+  if (!config.gpu) return std::make_unique<Catalog>();
+  auto gpu = index::GpuRuntime::Create(*config.gpu);
+  if (!gpu.ok()) {
+    return absl::Status(gpu.status().code(),
+                        absl::StrCat("config \"gpu\": ", gpu.status().message()));
+  }
+  return std::make_unique<Catalog>(*std::move(gpu));
+}
+
 absl::Status LoadCatalog(const ServerConfig& config, const CollectionState& state,
                          Catalog& catalog) {
   for (const CollectionConfig& collection : config.collections) {
-    auto loaded =
-        Catalog::LoadCollection(collection.name, ServingGenerationDir(config, state, collection),
-                                collection.shards, state.ErasureJournal(collection.name));
+    auto loaded = Catalog::LoadCollection(
+        collection.name, ServingGenerationDir(config, state, collection), collection.shards,
+        state.ErasureJournal(collection.name), catalog.gpu());
     if (!loaded.ok()) return loaded.status();
+    for (int shard : (*loaded)->held_shards) {
+      const int device = (*loaded)->index->ShardDevice(shard);
+      if (device >= 0)
+        spdlog::info("collection {}: shard {} on GPU {}", collection.name, shard, device);
+    }
     spdlog::info("collection {}: generation {}, {} vectors, {} shards (holding {})",
                  collection.name, (*loaded)->generation, (*loaded)->index->TotalSize(),
                  (*loaded)->index->num_shards(), (*loaded)->held_shards.size());
@@ -296,12 +314,17 @@ absl::StatusOr<std::unique_ptr<Server>> Server::StartRouter(ServerConfig config,
   server->router_ =
       std::make_unique<Router>(absl::Milliseconds(config.shard_deadline_ms), fanout_threads);
   if (config.shard_servers.empty()) {
-    server->catalog_ = std::make_unique<Catalog>();
+    auto catalog = MakeCatalog(config);
+    if (!catalog.ok()) return catalog.status();
+    server->catalog_ = *std::move(catalog);
     if (auto status = LoadCatalog(config, state, *server->catalog_); !status.ok()) return status;
     server->local_shards_ = MakeLocalShards(config, *server->catalog_, server->counters_.shards);
     for (const auto& collection : server->catalog_->List()) {
       server->router_->SetRoute(LocalRoute(*collection, server->local_shards_));
     }
+  } else if (config.gpu) {
+    return absl::InvalidArgumentError(
+        "config: \"gpu\" is set on a router that holds no shards; set it on the shard servers");
   } else {
     auto credentials = ShardChannelCredentials(config);
     if (!credentials.ok()) return credentials.status();
@@ -349,7 +372,9 @@ absl::StatusOr<std::unique_ptr<Server>> Server::StartShard(ServerConfig config) 
   if (auto status = ValidateConfig(config); !status.ok()) return status;
   auto server = std::make_unique<ServerImpl>();
   server->config_ = config;
-  server->catalog_ = std::make_unique<Catalog>();
+  auto catalog = MakeCatalog(config);
+  if (!catalog.ok()) return catalog.status();
+  server->catalog_ = *std::move(catalog);
   const CollectionState state{Resolve(config, config.state_dir)};
   if (auto status = LoadCatalog(config, state, *server->catalog_); !status.ok()) return status;
   std::optional<RoleGate> routers;

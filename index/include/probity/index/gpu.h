@@ -61,6 +61,9 @@ struct GpuShardShape {
   int64_t nlist = 0;      // IVF only
   int64_t code_size = 0;  // IVF only: bytes per stored code (PQ64x8: 64)
   int64_t pq_ksub = 0;    // IVFPQ only: centroids per sub-quantizer (256 for 8-bit codes)
+  // IVF only: FAISS 1.7.3 lays IVF-Flat and IVF-SQ lists out interleaved in blocks of 32
+  // vectors (codes padded to a whole block); IVF-PQ lists are not interleaved (1).
+  int64_t interleave = 1;
   // IVF only: vectors per inverted list. Empty means num_vectors spread evenly.
   std::vector<int64_t> list_sizes;
 };

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "probity/index/gpu.h"
 #include "probity/index/sharded_index.h"
 
 namespace probity::service {
@@ -27,17 +28,28 @@ struct LoadedCollection {
 
 class Catalog {
  public:
+  // `gpu`: the process's GPUs when the config names some; collections are then placed on them.
+  explicit Catalog(std::shared_ptr<index::GpuRuntime> gpu = nullptr) : gpu_(std::move(gpu)) {}
+
   // Loads a generation directory (all shards, or only `shards`), then re-applies the erasures
   // recorded in `erasure_journal` so that an erasure survives restarts and generation swaps.
+  // With `gpu`, the held shards are then cloned onto the GPUs; the load is refused, naming
+  // needed vs free memory per GPU, when they do not fit next to what the GPUs already hold
+  // (during a generation swap: the generation still serving).
   static absl::StatusOr<std::shared_ptr<LoadedCollection>> LoadCollection(
       const std::string& name, const std::filesystem::path& generation_dir,
-      const std::vector<int>& shards, const std::filesystem::path& erasure_journal);
+      const std::vector<int>& shards, const std::filesystem::path& erasure_journal,
+      const std::shared_ptr<index::GpuRuntime>& gpu = nullptr);
+
+  // The GPUs collections of this catalog are placed on (null: CPU).
+  const std::shared_ptr<index::GpuRuntime>& gpu() const { return gpu_; }
 
   void Put(std::shared_ptr<LoadedCollection> collection);
   std::shared_ptr<LoadedCollection> Get(const std::string& name) const;
   std::vector<std::shared_ptr<LoadedCollection>> List() const;
 
  private:
+  std::shared_ptr<index::GpuRuntime> gpu_;
   mutable std::mutex mutex_;
   std::map<std::string, std::shared_ptr<LoadedCollection>> collections_;
 };

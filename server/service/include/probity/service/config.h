@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "probity/index/gpu.h"
 
 namespace probity::service {
 
@@ -87,6 +88,9 @@ struct ServerConfig {
   int drain_seconds = 10;               // SIGTERM: how long in-flight calls may finish
   double refusal_rate_per_second = 20;  // refusals recorded per second (burst = 5 s worth)
   BatchingConfig batching;
+  // "gpu": the GPUs this server's shards are placed on (absent: CPU). A server configured for
+  // GPUs that it cannot use refuses to start; it never falls back to the CPU.
+  std::optional<index::GpuOptions> gpu;
 };
 
 absl::StatusOr<ServerConfig> ParseConfig(const std::string& json_text,
