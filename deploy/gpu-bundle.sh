@@ -5,6 +5,7 @@
 #
 #   deploy/gpu-bundle.sh [--faiss-prefix DIR] [--build-dir DIR] [--output FILE]
 #                        [--cuda-architectures LIST] [--skip-build] [--no-check]
+#                        [--chroot DIR]
 #
 #   --faiss-prefix DIR          FAISS with its GPU module (deploy/build-faiss-gpu.sh; default
 #                               build-gpu-deps/faiss)
@@ -13,6 +14,9 @@
 #   --cuda-architectures LIST   what FAISS was built for (default 90: H100/H200)
 #   --skip-build                reuse the build tree as it is
 #   --no-check                  do not unpack and check the archive afterwards
+#   --chroot DIR                also run the checks inside DIR, a bare Debian made with
+#                               `debootstrap --variant=minbase bookworm DIR` (no -dev packages),
+#                               with CUDA's cuBLAS copied in to stand for the target's
 #
 # What goes in: bin/probity and bin/gpu_bench, relinked so that every library Debian ships as a
 # static archive (gRPC, protobuf, Abseil, OpenSSL, c-ares, re2, zlib, OpenBLAS with gfortran and
@@ -33,6 +37,7 @@ output=probity-gpu-bundle.tar.xz
 cuda_architectures=90
 skip_build=0
 check=1
+chroot_dir=
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --faiss-prefix) faiss_prefix=$2; shift 2 ;;
@@ -41,7 +46,8 @@ while [[ $# -gt 0 ]]; do
     --cuda-architectures) cuda_architectures=$2; shift 2 ;;
     --skip-build) skip_build=1; shift ;;
     --no-check) check=0; shift ;;
-    -h | --help) sed -n '2,24p' "$0"; exit 0 ;;
+    --chroot) chroot_dir=$2; shift 2 ;;
+    -h | --help) sed -n '2,28p' "$0"; exit 0 ;;
     *) echo "unknown option: $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -161,4 +167,28 @@ if [[ $check -eq 1 ]]; then
   env -i "$unpacked/run" probity search --generation "$data/gen-1" \
     --queries "$data/g/queries.fbin" --count 2 --k 5 --nprobe 4
   echo "== a CPU search ran from the unpacked bundle"
+fi
+
+# 7. The same in a bare Debian: only what minbase installs, cuBLAS where the target has it.
+#    /proc is mounted because the loader finds $ORIGIN through /proc/self/exe.
+if [[ -n $chroot_dir ]]; then
+  target_cuda=$chroot_dir/usr/local/cuda-13.0/targets/x86_64-linux/lib
+  mkdir -p "$target_cuda" "$chroot_dir/opt/probity-check"
+  cp -L "$cuda_root"/lib64/libcublas.so.13 "$cuda_root"/lib64/libcublasLt.so.13 "$target_cuda/"
+  rm -rf "$chroot_dir/opt/probity-check/$name"
+  tar -C "$chroot_dir/opt/probity-check" -xJf "$output"
+  mount -t proc proc "$chroot_dir/proc"
+  trap 'umount "$chroot_dir/proc"; rm -rf "$stage" "${check_dir:-}"' EXIT
+  chroot "$chroot_dir" /bin/sh -ec "
+    cd /opt/probity-check/$name
+    env -i ./run --check || true
+    if env -i ldd bin/probity bin/gpu_bench | grep 'not found'; then exit 1; fi
+    env -i ./run gpu_bench --help > /dev/null
+    env -i ./run probity gen --out /tmp/g --identities 300 --images-per-identity 4 \
+      --queries 10 --dim 64 --ground-truth-k 10 > /tmp/check.log 2>&1
+    env -i ./run probity build --input /tmp/g/gallery.fbin --spec IVF16,PQ8 --shards 2 \
+      --output /tmp/gen-1 --train-size 1200 >> /tmp/check.log 2>&1
+    env -i ./run probity search --generation /tmp/gen-1 --queries /tmp/g/queries.fbin \
+      --count 1 --k 3 --nprobe 4"
+  echo "== the bundle ran a CPU search in the bare Debian at $chroot_dir"
 fi

@@ -256,7 +256,12 @@ void ConfigureServiceForBench(service::ServerConfig& config, const Options& opti
   config.batching.enabled = options.batching;
   config.batching.max_batch_queries = options.batch_max_size;
   config.batching.max_wait_us = options.batch_max_wait_us;
-  (void)use_gpu;
+  if (use_gpu) {
+    // The same placement as the benchmark's own GPU shard: index::GpuOptions' defaults.
+    index::GpuOptions gpu;
+    gpu.devices = {options.device};
+    config.gpu = gpu;
+  }
 }
 
 int Run(const Options& options) {

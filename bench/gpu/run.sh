@@ -8,7 +8,7 @@
 # RESULTS_DIR gets results.md (the tables for bench/RESULTS.md), log.txt, machine.txt (GPU,
 # driver, CPU, memory) and work/ (the generated index and ledgers, a few GB; delete it after).
 # Needs about 4 GB of disk and 16 GB of host memory at the default 20 M x 512 size.
-# --smoke runs a 200,000-vector version in about a minute, also on a machine without a GPU
+# --smoke runs a 200,000-vector version in a few minutes, also on a machine without a GPU
 # (then only the CPU parts run).
 set -euo pipefail
 
