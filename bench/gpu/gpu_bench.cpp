@@ -342,6 +342,16 @@ int Run(const Options& options) {
       options.images_per_identity, kK, num_queries, use_gpu ? ", FAISS GPU" : ", Probity CPU",
       build_seconds);
 
+  // results.md is rewritten after every part, so a run cut short keeps what it measured.
+  auto write_report = [&](const std::string& run_seconds) {
+    std::string text = report.str();
+    const std::string marker = "RUN_SECONDS";
+    text.replace(text.find(marker), marker.size(), run_seconds);
+    std::ofstream(options.out / "results.md") << text;
+    return text;
+  };
+  write_report("(unfinished)");
+
   // ---- 2. Probity GPU shard against FAISS GPU in-process, batch x nprobe ----
   std::vector<std::vector<double>> probity_gpu_qps(options.nprobes.size());
   if (use_gpu) {
@@ -383,6 +393,7 @@ int Run(const Options& options) {
                      "target 0.9x"},
                     rows)
            << "\n";
+    write_report("(unfinished)");
   }
 
   // ---- 3. GPU against every CPU core, and identity hit@10 of both on the same files ----
@@ -443,6 +454,7 @@ int Run(const Options& options) {
                      "GPU - CPU"},
                     rows)
            << "\n";
+    write_report("(unfinished)");
   }
 
   // ---- 4. The embedded service end to end against FAISS in-process batch 1024 ----
@@ -569,10 +581,7 @@ int Run(const Options& options) {
            << "\n";
   }
 
-  std::string text = report.str();
-  const std::string marker = "RUN_SECONDS";
-  text.replace(text.find(marker), marker.size(), Fmt(Seconds(run_begin)));
-  std::ofstream(options.out / "results.md") << text;
+  const std::string text = write_report(Fmt(Seconds(run_begin)));
   std::printf("%s", text.c_str());
   Log(absl::StrCat("results in ", (options.out / "results.md").string()));
   return 0;
