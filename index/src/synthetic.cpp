@@ -81,9 +81,7 @@ void MakeImage(std::mt19937_64& rng, std::span<const float> center, std::span<co
   Normalize(out);
 }
 
-}  // namespace
-
-absl::StatusOr<SyntheticGallery> GenerateSyntheticGallery(const SyntheticOptions& options) {
+absl::Status CheckOptions(const SyntheticOptions& options) {
   if (options.identities <= 0 || options.images_per_identity <= 0 || options.num_queries < 0 ||
       options.dim <= 0 || options.intrinsic_dim <= 0 || options.intrinsic_dim > options.dim ||
       options.ground_truth_k <= 0) {
@@ -91,41 +89,74 @@ absl::StatusOr<SyntheticGallery> GenerateSyntheticGallery(const SyntheticOptions
         "synthetic gallery: identities, images per identity, dim, ground-truth k must be "
         "positive and the intrinsic dimension at most dim");
   }
+  return absl::OkStatus();
+}
+
+// Query q is a held-out image of identity q * identities / num_queries, so the queries of
+// identities below `identity` are those with q * identities < identity * num_queries.
+int64_t FirstQueryOf(const SyntheticOptions& options, int64_t identity) {
+  return (identity * options.num_queries + options.identities - 1) / options.identities;
+}
+
+// Fills the gallery and query rows of identities [first, first + count) into `out`, whose
+// vectors are sized for exactly those rows. Every identity draws from its own random stream
+// and makes its queries right after its gallery images, so any split gives the same rows.
+void FillIdentities(const SyntheticOptions& options, int64_t first, int64_t count,
+                    SyntheticChunk& out) {
   const int dim = options.dim;
   const int64_t per_identity = options.images_per_identity;
-  const int64_t gallery_size = options.identities * per_identity;
-  SyntheticGallery out;
-  out.dim = dim;
-  out.gallery.resize(gallery_size * dim);
-  out.gallery_labels.resize(gallery_size);
-  out.queries.resize(options.num_queries * dim);
-  out.query_labels.resize(options.num_queries);
-  // Query q is a held-out image of identity q * identities / num_queries; count how many each
-  // identity gets so that its random stream produces them right after its gallery images.
-  std::vector<int64_t> first_query(options.identities + 1, 0);
-  for (int64_t q = 0; q < options.num_queries; ++q) {
-    ++first_query[q * options.identities / options.num_queries + 1];
-  }
-  for (int64_t i = 0; i < options.identities; ++i) first_query[i + 1] += first_query[i];
-
   const std::vector<float> basis = OrthonormalBasis(options.seed, dim, options.intrinsic_dim);
 #pragma omp parallel for schedule(dynamic, 64)
-  for (int64_t identity = 0; identity < options.identities; ++identity) {
+  for (int64_t identity = first; identity < first + count; ++identity) {
     std::mt19937_64 rng(StreamSeed(options.seed, identity));
     const std::vector<float> center = RandomUnit(rng, options.intrinsic_dim);
     for (int64_t j = 0; j < per_identity; ++j) {
-      const int64_t row = identity * per_identity + j;
+      const int64_t row = (identity - first) * per_identity + j;
       out.gallery_labels[row] = identity;
       MakeImage(rng, center, basis, dim, std::span<float>(out.gallery.data() + row * dim, dim));
     }
-    for (int64_t q = first_query[identity]; q < first_query[identity + 1]; ++q) {
+    const int64_t query_end = FirstQueryOf(options, identity + 1) - out.first_query;
+    for (int64_t q = FirstQueryOf(options, identity) - out.first_query; q < query_end; ++q) {
       out.query_labels[q] = identity;
       MakeImage(rng, center, basis, dim, std::span<float>(out.queries.data() + q * dim, dim));
     }
   }
+}
+
+}  // namespace
+
+absl::StatusOr<SyntheticChunk> GenerateSyntheticIdentities(const SyntheticOptions& options,
+                                                           int64_t first_identity, int64_t count) {
+  if (absl::Status valid = CheckOptions(options); !valid.ok()) return valid;
+  if (first_identity < 0 || count < 0 || first_identity > options.identities - count) {
+    return absl::InvalidArgumentError("synthetic gallery: identity range outside the gallery");
+  }
+  SyntheticChunk out;
+  out.first_gallery_id = first_identity * options.images_per_identity;
+  out.first_query = FirstQueryOf(options, first_identity);
+  const int64_t rows = count * options.images_per_identity;
+  const int64_t queries = FirstQueryOf(options, first_identity + count) - out.first_query;
+  out.gallery.resize(rows * options.dim);
+  out.gallery_labels.resize(rows);
+  out.queries.resize(queries * options.dim);
+  out.query_labels.resize(queries);
+  FillIdentities(options, first_identity, count, out);
+  return out;
+}
+
+absl::StatusOr<SyntheticGallery> GenerateSyntheticGallery(const SyntheticOptions& options) {
+  absl::StatusOr<SyntheticChunk> all = GenerateSyntheticIdentities(options, 0, options.identities);
+  if (!all.ok()) return all.status();
+  SyntheticGallery out;
+  out.dim = options.dim;
+  out.gallery = std::move(all->gallery);
+  out.gallery_labels = std::move(all->gallery_labels);
+  out.queries = std::move(all->queries);
+  out.query_labels = std::move(all->query_labels);
+  const int64_t gallery_size = static_cast<int64_t>(out.gallery_labels.size());
   out.ground_truth_k = static_cast<int>(std::min<int64_t>(options.ground_truth_k, gallery_size));
   absl::StatusOr<std::vector<int64_t>> truth =
-      ExactTopK(Metric::kInnerProduct, dim, out.gallery, out.queries, out.ground_truth_k);
+      ExactTopK(Metric::kInnerProduct, options.dim, out.gallery, out.queries, out.ground_truth_k);
   if (!truth.ok()) return truth.status();
   out.ground_truth = *std::move(truth);
   return out;

@@ -120,5 +120,43 @@ TEST(SyntheticTest, RejectsNonsense) {
   EXPECT_FALSE(GenerateSyntheticGallery(options).ok());
 }
 
+// Large galleries are generated chunk by chunk; the chunks must be the very rows of the whole
+// gallery, so that a benchmark streaming them searches the gallery the ground truth describes.
+TEST(SyntheticTest, ChunksConcatenateToTheWholeGallery) {
+  SyntheticOptions options = Small();
+  options.num_queries = 70;  // not a divisor of the identity count: uneven query spread
+  auto whole = GenerateSyntheticGallery(options);
+  ASSERT_TRUE(whole.ok()) << whole.status();
+  SyntheticGallery joined;
+  int64_t next_gallery_id = 0;
+  int64_t next_query = 0;
+  const std::vector<int64_t> bounds = {0, 1, 64, 130, options.identities};
+  for (size_t c = 0; c + 1 < bounds.size(); ++c) {
+    auto chunk = GenerateSyntheticIdentities(options, bounds[c], bounds[c + 1] - bounds[c]);
+    ASSERT_TRUE(chunk.ok()) << chunk.status();
+    EXPECT_EQ(chunk->first_gallery_id, next_gallery_id);
+    EXPECT_EQ(chunk->first_query, next_query);
+    next_gallery_id += static_cast<int64_t>(chunk->gallery_labels.size());
+    next_query += static_cast<int64_t>(chunk->query_labels.size());
+    joined.gallery.insert(joined.gallery.end(), chunk->gallery.begin(), chunk->gallery.end());
+    joined.gallery_labels.insert(joined.gallery_labels.end(), chunk->gallery_labels.begin(),
+                                 chunk->gallery_labels.end());
+    joined.queries.insert(joined.queries.end(), chunk->queries.begin(), chunk->queries.end());
+    joined.query_labels.insert(joined.query_labels.end(), chunk->query_labels.begin(),
+                               chunk->query_labels.end());
+  }
+  EXPECT_EQ(joined.gallery, whole->gallery);
+  EXPECT_EQ(joined.gallery_labels, whole->gallery_labels);
+  EXPECT_EQ(joined.queries, whole->queries);
+  EXPECT_EQ(joined.query_labels, whole->query_labels);
+}
+
+TEST(SyntheticTest, RejectsAChunkOutsideTheGallery) {
+  const SyntheticOptions options = Small();
+  EXPECT_FALSE(GenerateSyntheticIdentities(options, -1, 5).ok());
+  EXPECT_FALSE(GenerateSyntheticIdentities(options, options.identities - 4, 5).ok());
+  EXPECT_TRUE(GenerateSyntheticIdentities(options, options.identities - 5, 5).ok());
+}
+
 }  // namespace
 }  // namespace probity::index

@@ -39,6 +39,21 @@ struct SyntheticGallery {
 
 absl::StatusOr<SyntheticGallery> GenerateSyntheticGallery(const SyntheticOptions& options);
 
+// The rows of identities [first_identity, first_identity + count) exactly as
+// GenerateSyntheticGallery makes them for the same options, without ground truth: galleries too
+// large for memory (20 M x 512 floats is 41 GB) are generated and added chunk by chunk.
+struct SyntheticChunk {
+  int64_t first_gallery_id = 0;  // gallery row r here is gallery id first_gallery_id + r
+  int64_t first_query = 0;       // query row r here is query first_query + r
+  std::vector<float> gallery;
+  std::vector<int64_t> gallery_labels;
+  std::vector<float> queries;
+  std::vector<int64_t> query_labels;
+};
+
+absl::StatusOr<SyntheticChunk> GenerateSyntheticIdentities(const SyntheticOptions& options,
+                                                           int64_t first_identity, int64_t count);
+
 // Exact top-k by brute force (FAISS flat index): ids, num_queries x k, best first.
 absl::StatusOr<std::vector<int64_t>> ExactTopK(Metric metric, int dim, std::span<const float> base,
                                                std::span<const float> queries, int k,

@@ -18,8 +18,7 @@ class ShardServiceImpl final : public v1::Shard::Service {
   // `shards` searches the catalog's shards (the local backend, batched if configured). Only
   // routers reach this service: the call gate admits no one else.
   ShardServiceImpl(const Catalog& catalog, std::shared_ptr<ShardBackend> shards,
-                   ShardCounters& counters,
-                   std::filesystem::path state_dir)
+                   ShardCounters& counters, std::filesystem::path state_dir)
       : catalog_(catalog),
         shards_(std::move(shards)),
         counters_(counters),

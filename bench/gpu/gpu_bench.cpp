@@ -1,0 +1,644 @@
+// The GPU benchmark: one program that measures, on one index built in the same run,
+//   1. Probity's GPU shard against FAISS GPU called in-process (batch x nprobe grid),
+//   2. GPU against all CPU cores of the machine, with identity hit@10 of both,
+//   3. the embedded service end to end (warrant check, search, ledger append; fsync on and off)
+//      at 1..512 concurrent single-query clients against FAISS GPU in-process batch-1024,
+// and writes every result as a ratio against its reference into DIR/results.md, ready to paste
+// into bench/RESULTS.md. The gallery (20 M x 512 by default, 41 GB as floats) is generated and
+// added chunk by chunk and is never held in memory.
+//
+// Without a usable GPU (a CPU-only machine, or --cpu-only) it runs the CPU parts only, with
+// FAISS CPU in-process as the reference: that is how `--smoke` checks the program on a small
+// gallery where no GPU is available.
+#include <faiss/IndexIVF.h>
+#include <omp.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "gpu_reference.h"
+#include "probity/index/generation.h"
+#include "probity/index/gpu.h"
+#include "probity/index/sharded_index.h"
+#include "probity/index/synthetic.h"
+#include "probity/ledger/checkpoint.h"
+#include "probity/service/server.h"
+#include "probity/warrant/issue.h"
+#include "service_load.h"
+
+namespace probity::bench {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+constexpr int kK = 10;
+constexpr char kCollection[] = "gpu-bench";
+
+struct Options {
+  std::filesystem::path out;
+  bool smoke = false;
+  bool cpu_only = false;
+  int64_t vectors = 20'000'000;
+  int images_per_identity = 10;
+  int dim = 512;
+  std::string spec = "IVF16384,PQ64";
+  int64_t train_rows = 655'360;  // 40 per coarse centroid
+  int64_t queries = 10'240;
+  int64_t chunk_identities = 100'000;  // 1 M vectors, 2 GB of floats per chunk
+  std::vector<int> nprobes = {8, 16, 32, 64, 128};
+  std::vector<int> batches = {1, 16, 64, 256, 1024};
+  std::vector<int> clients = {1, 16, 128, 512};
+  double seconds_per_point = 1.0;
+  double service_seconds = 4.0;
+  int service_nprobe = 32;
+  int cpu_threads = 0;             // 0: every core
+  int64_t cpu_qps_queries = 2048;  // queries per CPU throughput point
+  int device = 0;
+  // The service's dynamic batching (see the `batching` section of the config).
+  bool batching = true;
+  int batch_max_size = 256;
+  int batch_max_wait_us = 200;
+};
+
+void Log(const std::string& line) {
+  const std::time_t now = std::time(nullptr);
+  char stamp[32];
+  std::strftime(stamp, sizeof stamp, "%H:%M:%S", std::gmtime(&now));
+  std::fprintf(stderr, "[%s] %s\n", stamp, line.c_str());
+}
+
+[[noreturn]] void Fail(const std::string& what, const absl::Status& status) {
+  Log(absl::StrCat("FAILED: ", what, ": ", status.ToString()));
+  std::exit(1);
+}
+
+template <typename T>
+T Must(absl::StatusOr<T> value, const std::string& what) {
+  if (!value.ok()) Fail(what, value.status());
+  return *std::move(value);
+}
+
+void Must(const absl::Status& status, const std::string& what) {
+  if (!status.ok()) Fail(what, status);
+}
+
+double Seconds(Clock::time_point since) {
+  return std::chrono::duration<double>(Clock::now() - since).count();
+}
+
+// Calls `search(first_row, batch)` over consecutive batches of the query set (wrapping) for at
+// least `seconds` and at least two batches after one warm-up batch; returns queries/second.
+double MeasureQps(int64_t num_queries, int64_t batch, double seconds,
+                  const std::function<void(int64_t, int64_t)>& search) {
+  batch = std::min(batch, num_queries);
+  int64_t row = 0;
+  auto next = [&] {
+    if (row + batch > num_queries) row = 0;
+    search(row, batch);
+    row += batch;
+  };
+  next();
+  int64_t done = 0;
+  const auto begin = Clock::now();
+  while (done < 2 * batch || Seconds(begin) < seconds) {
+    next();
+    done += batch;
+  }
+  return static_cast<double>(done) / Seconds(begin);
+}
+
+// Fraction of queries with at least one of their top-k hits from the query's own identity.
+double IdentityHitRate(const std::vector<index::HitList>& hits,
+                       const std::vector<int64_t>& query_labels, int images_per_identity) {
+  int64_t found = 0;
+  for (size_t q = 0; q < hits.size(); ++q) {
+    for (const index::Hit& hit : hits[q]) {
+      if (hit.id >= 0 && hit.id / images_per_identity == query_labels[q]) {
+        ++found;
+        break;
+      }
+    }
+  }
+  return hits.empty() ? 0 : static_cast<double>(found) / static_cast<double>(hits.size());
+}
+
+struct Dataset {
+  index::SyntheticOptions synthetic;
+  std::vector<float> queries;
+  std::vector<int64_t> query_labels;
+};
+
+index::SyntheticOptions SyntheticFor(const Options& options) {
+  index::SyntheticOptions synthetic;
+  synthetic.identities = options.vectors / options.images_per_identity;
+  synthetic.images_per_identity = options.images_per_identity;
+  synthetic.num_queries = options.queries;
+  synthetic.dim = options.dim;
+  synthetic.ground_truth_k = 1;  // unused: chunks carry no ground truth
+  synthetic.seed = 20251126;
+  return synthetic;
+}
+
+// Streams the gallery through `add(chunk)` and keeps the held-out queries.
+void ForEachChunk(const Options& options, Dataset& data,
+                  const std::function<void(const index::SyntheticChunk&)>& add) {
+  const int64_t identities = data.synthetic.identities;
+  for (int64_t first = 0; first < identities; first += options.chunk_identities) {
+    const int64_t count = std::min(options.chunk_identities, identities - first);
+    const auto begin = Clock::now();
+    index::SyntheticChunk chunk =
+        Must(index::GenerateSyntheticIdentities(data.synthetic, first, count), "generate a chunk");
+    const double generated = Seconds(begin);
+    add(chunk);
+    data.queries.insert(data.queries.end(), chunk.queries.begin(), chunk.queries.end());
+    data.query_labels.insert(data.query_labels.end(), chunk.query_labels.begin(),
+                             chunk.query_labels.end());
+    Log(absl::StrFormat("  vectors %d..%d: generated in %.1f s, added in %.1f s",
+                        chunk.first_gallery_id,
+                        chunk.first_gallery_id + static_cast<int64_t>(chunk.gallery_labels.size()),
+                        generated, Seconds(begin) - generated));
+  }
+}
+
+std::vector<int64_t> IdsOf(const index::SyntheticChunk& chunk) {
+  std::vector<int64_t> ids(chunk.gallery_labels.size());
+  for (size_t i = 0; i < ids.size(); ++i) ids[i] = chunk.first_gallery_id + static_cast<int64_t>(i);
+  return ids;
+}
+
+// The training sample: the first train_rows gallery vectors (identities are random, so the
+// first ones are as good a sample as any).
+std::vector<float> TrainingSample(const Options& options, const Dataset& data) {
+  const int64_t identities =
+      std::min(data.synthetic.identities, (options.train_rows + options.images_per_identity - 1) /
+                                              options.images_per_identity);
+  index::SyntheticChunk chunk = Must(
+      index::GenerateSyntheticIdentities(data.synthetic, 0, identities), "generate the sample");
+  chunk.gallery.resize(std::min<size_t>(chunk.gallery.size(), options.train_rows * options.dim));
+  return std::move(chunk.gallery);
+}
+
+// CPU build: Probity's own Train and Add (used where no GPU is available).
+std::unique_ptr<index::ShardedIndex> BuildOnCpu(const Options& options, Dataset& data,
+                                                const index::CollectionSpec& spec) {
+  auto built =
+      Must(index::ShardedIndex::Train(spec, TrainingSample(options, data), 1), "train on the CPU");
+  ForEachChunk(options, data, [&](const index::SyntheticChunk& chunk) {
+    Must(built->Add(chunk.gallery, IdsOf(chunk)), "add on the CPU");
+  });
+  return built;
+}
+
+struct Row {
+  std::vector<std::string> cells;
+};
+
+std::string Table(const std::vector<std::string>& header, const std::vector<Row>& rows) {
+  std::ostringstream out;
+  out << "|";
+  for (const auto& h : header) out << " " << h << " |";
+  out << "\n|";
+  for (size_t i = 0; i < header.size(); ++i) out << "---|";
+  out << "\n";
+  for (const auto& row : rows) {
+    out << "|";
+    for (const auto& cell : row.cells) out << " " << cell << " |";
+    out << "\n";
+  }
+  return out.str();
+}
+
+std::string Fmt(double value, int decimals = 0) { return absl::StrFormat("%.*f", decimals, value); }
+
+std::string Verdict(bool met) { return met ? "met" : "**not met**"; }
+
+struct ServiceWorld {
+  std::string token;
+};
+
+// Issuer key, JWKS, ledger signing key and one long warrant for the benchmark's collection.
+ServiceWorld MakeCredentials(const std::filesystem::path& dir) {
+  auto issuer = Must(warrant::Ed25519PrivateKey::Generate(), "issuer key");
+  const std::string jwk = Must(warrant::PublicJwk(issuer, "k1", "bench-issuer"), "public JWK");
+  std::ofstream(dir / "jwks.json") << Must(warrant::AppendToJwks("", jwk), "JWKS");
+  Must(ledger::GenerateSigningKey(dir / "ledger-key.pem"), "ledger signing key");
+  warrant::Claims claims;
+  claims.iss = "bench-issuer";
+  claims.sub = "bench";
+  claims.aud = "bench";
+  claims.jti = Must(warrant::RandomJti(), "jti");
+  claims.iat = claims.nbf = std::time(nullptr) - 10;
+  claims.exp = std::time(nullptr) + 6 * 3600;
+  claims.case_number = "BENCH";
+  claims.purpose = "GPU benchmark";
+  claims.collections = {kCollection};
+  claims.max_queries = int64_t{1} << 40;
+  claims.max_k = 100;
+  return {Must(warrant::IssueToken(claims, issuer, "k1"), "warrant")};
+}
+
+// The service's GPU and batching settings for this run.
+void ConfigureServiceForBench(service::ServerConfig& config, const Options& options, bool use_gpu) {
+  config.batching.enabled = options.batching;
+  config.batching.max_batch_queries = options.batch_max_size;
+  config.batching.max_wait_us = options.batch_max_wait_us;
+  if (use_gpu) {
+    // The same placement as the benchmark's own GPU shard: index::GpuOptions' defaults.
+    index::GpuOptions gpu;
+    gpu.devices = {options.device};
+    config.gpu = gpu;
+  }
+}
+
+int Run(const Options& options) {
+  const auto run_begin = Clock::now();
+  std::filesystem::create_directories(options.out);
+  const std::filesystem::path work = options.out / "work";
+  std::filesystem::create_directories(work);
+  // The gallery, keys and ledgers are owner-only like every Probity data directory.
+  ::chmod(work.c_str(), 0700);
+
+  const int cpu_threads = options.cpu_threads > 0 ? options.cpu_threads : omp_get_max_threads();
+  const int gpus = options.cpu_only ? 0 : index::GpuDeviceCount();
+  const bool use_gpu = gpus > options.device && GpuReferenceAvailable();
+  const std::string gpu_name = use_gpu ? GpuName(options.device) : "none";
+  Log(absl::StrFormat("GPU build: %s; CUDA devices: %d; GPU used: %s; CPU threads: %d",
+                      index::GpuBuild() ? "yes" : "no", gpus, gpu_name, cpu_threads));
+
+  Dataset data;
+  data.synthetic = SyntheticFor(options);
+  const index::CollectionSpec spec{options.spec, index::Metric::kInnerProduct, options.dim};
+  const int64_t total_vectors = data.synthetic.identities * options.images_per_identity;
+
+  // ---- 1. Build the index once (GPU: FAISS GPU train and add; CPU: Probity's) ----
+  Log(absl::StrFormat("building %s over %d x %d (%s)", options.spec, total_vectors, options.dim,
+                      use_gpu ? "on the GPU" : "on the CPU"));
+  auto build_begin = Clock::now();
+  std::unique_ptr<FaissGpuReference> reference;
+  std::unique_ptr<index::ShardedIndex> built;
+  if (use_gpu) {
+    reference = Must(FaissGpuReference::Train(spec, TrainingSample(options, data), options.device),
+                     "train FAISS GPU");
+    ForEachChunk(options, data, [&](const index::SyntheticChunk& chunk) {
+      Must(reference->Add(chunk.gallery, IdsOf(chunk)), "add to FAISS GPU");
+    });
+    built = Must(reference->ToShardedIndex(spec), "copy the GPU index to the CPU");
+  } else {
+    built = BuildOnCpu(options, data, spec);
+  }
+  const double build_seconds = Seconds(build_begin);
+  const std::filesystem::path generation = work / "gen-1";
+  std::filesystem::remove_all(generation);
+  Must(index::WriteGeneration(*built, 1, generation), "write the generation");
+  built.reset();
+  const int64_t num_queries = static_cast<int64_t>(data.query_labels.size());
+  Log(absl::StrFormat("built in %.1f s; generation written; %d queries", build_seconds,
+                      num_queries));
+
+  auto query_rows = [&](int64_t first, int64_t count) {
+    return std::span<const float>(data.queries).subspan(first * options.dim, count * options.dim);
+  };
+  auto params_for = [](int nprobe) {
+    index::SearchParams params;
+    params.k = kK;
+    params.nprobe = nprobe;
+    return params;
+  };
+
+  // Both Probity indexes come from the same generation files: the CPU one, and one placed on
+  // the GPU through Probity's GPU shard API.
+  auto cpu_index = Must(index::LoadGeneration(generation), "load the generation (CPU)");
+  std::unique_ptr<index::ShardedIndex> gpu_index;
+  if (use_gpu) {
+    gpu_index = Must(index::LoadGeneration(generation), "load the generation (GPU)");
+    index::GpuOptions gpu_options;
+    gpu_options.devices = {options.device};
+    auto runtime = Must(index::GpuRuntime::Create(gpu_options), "GPU runtime");
+    Must(gpu_index->PlaceOnGpus(runtime), "place the shard on the GPU");
+  }
+  omp_set_num_threads(cpu_threads);
+
+  std::ostringstream report;
+  report << "### GPU benchmark (bench/gpu/run.sh)\n\n";
+  report << absl::StrFormat(
+      "GPU: %s. CPU threads: %d. Index: `%s`, inner product, %d x %d synthetic face-like vectors "
+      "(%d identities x %d images), k = %d, %d held-out queries. Build (train + add%s): %.0f s. "
+      "Whole run: RUN_SECONDS s.\n\n",
+      gpu_name, cpu_threads, options.spec, total_vectors, options.dim, data.synthetic.identities,
+      options.images_per_identity, kK, num_queries, use_gpu ? ", FAISS GPU" : ", Probity CPU",
+      build_seconds);
+
+  // results.md is rewritten after every part, so a run cut short keeps what it measured.
+  auto write_report = [&](const std::string& run_seconds) {
+    std::string text = report.str();
+    const std::string marker = "RUN_SECONDS";
+    text.replace(text.find(marker), marker.size(), run_seconds);
+    std::ofstream(options.out / "results.md") << text;
+    return text;
+  };
+  write_report("(unfinished)");
+
+  // ---- 2. Probity GPU shard against FAISS GPU in-process, batch x nprobe ----
+  std::vector<std::vector<double>> probity_gpu_qps(options.nprobes.size());
+  if (use_gpu) {
+    Log("Probity GPU shard vs FAISS GPU in-process");
+    std::vector<Row> rows;
+    double worst = 1e9;
+    for (size_t p = 0; p < options.nprobes.size(); ++p) {
+      const int nprobe = options.nprobes[p];
+      for (int batch : options.batches) {
+        double faiss_qps = 0;
+        double probity_qps = 0;
+        // Interleaved twice; the better of each counts (throughput on an otherwise idle GPU).
+        for (int repeat = 0; repeat < 2; ++repeat) {
+          faiss_qps = std::max(
+              faiss_qps,
+              MeasureQps(num_queries, batch, options.seconds_per_point, [&](int64_t f, int64_t n) {
+                Must(reference->Search(query_rows(f, n), kK, nprobe).status(), "FAISS GPU");
+              }));
+          probity_qps = std::max(
+              probity_qps,
+              MeasureQps(num_queries, batch, options.seconds_per_point, [&](int64_t f, int64_t n) {
+                Must(gpu_index->Search(query_rows(f, n), params_for(nprobe)).status(),
+                     "Probity GPU");
+              }));
+        }
+        probity_gpu_qps[p].push_back(probity_qps);
+        worst = std::min(worst, probity_qps / faiss_qps);
+        rows.push_back(
+            {{std::to_string(nprobe), std::to_string(batch), Fmt(faiss_qps), Fmt(probity_qps),
+              Fmt(probity_qps / faiss_qps, 2), Verdict(probity_qps >= 0.9 * faiss_qps)}});
+        Log(absl::StrFormat("  nprobe %d batch %d: FAISS %.0f q/s, Probity %.0f q/s", nprobe, batch,
+                            faiss_qps, probity_qps));
+      }
+    }
+    report << "#### Probity GPU shard vs FAISS GPU in-process (same index, batch, nprobe)\n\n"
+           << "Target: Probity >= 0.9x FAISS. Lowest ratio: " << Fmt(worst, 2) << " ("
+           << Verdict(worst >= 0.9) << ").\n\n"
+           << Table({"nprobe", "batch", "FAISS GPU q/s", "Probity GPU q/s", "Probity / FAISS",
+                     "target 0.9x"},
+                    rows)
+           << "\n";
+    write_report("(unfinished)");
+  }
+
+  // ---- 3. GPU against every CPU core, and identity hit@10 of both on the same files ----
+  {
+    Log(absl::StrFormat("GPU vs CPU (%d threads); identity hit@%d", cpu_threads, kK));
+    std::vector<Row> rows;
+    double worst_gap = 0;
+    const int64_t cpu_queries = std::min(options.cpu_qps_queries, num_queries);
+    const int64_t batch = std::min<int64_t>(1024, cpu_queries);
+    for (size_t p = 0; p < options.nprobes.size(); ++p) {
+      const int nprobe = options.nprobes[p];
+      const double cpu_qps =
+          MeasureQps(cpu_queries, batch, options.seconds_per_point, [&](int64_t f, int64_t n) {
+            Must(cpu_index->Search(query_rows(f, n), params_for(nprobe)).status(), "CPU search");
+          });
+      const auto cpu_hits =
+          Must(cpu_index->Search(data.queries, params_for(nprobe)), "CPU search (all)");
+      const double cpu_hit =
+          IdentityHitRate(cpu_hits, data.query_labels, options.images_per_identity);
+      if (use_gpu) {
+        const auto gpu_hits =
+            Must(gpu_index->Search(data.queries, params_for(nprobe)), "GPU search (all)");
+        const double gpu_hit =
+            IdentityHitRate(gpu_hits, data.query_labels, options.images_per_identity);
+        // The sweep's batch-1024 column when it was measured, else measure it here.
+        double gpu_qps = 0;
+        for (size_t b = 0; b < options.batches.size(); ++b) {
+          if (options.batches[b] == 1024) gpu_qps = probity_gpu_qps[p][b];
+        }
+        if (gpu_qps == 0) {
+          gpu_qps =
+              MeasureQps(num_queries, 1024, options.seconds_per_point, [&](int64_t f, int64_t n) {
+                Must(gpu_index->Search(query_rows(f, n), params_for(nprobe)).status(),
+                     "GPU search");
+              });
+        }
+        worst_gap = std::max(worst_gap, std::abs(gpu_hit - cpu_hit));
+        rows.push_back(
+            {{std::to_string(nprobe), Fmt(cpu_qps), Fmt(gpu_qps), Fmt(gpu_qps / cpu_qps, 1),
+              Fmt(cpu_hit, 4), Fmt(gpu_hit, 4), Fmt(gpu_hit - cpu_hit, 4)}});
+      } else {
+        rows.push_back(
+            {{std::to_string(nprobe), Fmt(cpu_qps), "-", "-", Fmt(cpu_hit, 4), "-", "-"}});
+      }
+      Log(absl::StrFormat("  nprobe %d: CPU %.0f q/s, CPU hit@%d %.4f", nprobe, cpu_qps, kK,
+                          cpu_hit));
+    }
+    report << absl::StrFormat(
+                  "#### GPU vs all %d CPU threads of the same machine (Probity, batch 1024)\n\n"
+                  "CPU throughput over the first %d queries; identity hit@%d (a hit of the "
+                  "query's own identity among the top %d) over all %d queries, from the same "
+                  "generation files. Target: GPU hit@%d equals CPU's within 0.01. ",
+                  cpu_threads, cpu_queries, kK, kK, num_queries, kK)
+           << (use_gpu ? absl::StrCat("Largest difference: ", Fmt(worst_gap, 4), " (",
+                                      Verdict(worst_gap <= 0.01), ").\n\n")
+                       : std::string("No GPU: CPU only.\n\n"))
+           << Table({"nprobe", "CPU q/s", "GPU q/s", "GPU / CPU", "CPU hit@10", "GPU hit@10",
+                     "GPU - CPU"},
+                    rows)
+           << "\n";
+    write_report("(unfinished)");
+  }
+
+  // ---- 4. The embedded service end to end against FAISS in-process batch 1024 ----
+  {
+    const int nprobe = options.service_nprobe;
+    double reference_qps = 0;
+    if (use_gpu) {
+      reference_qps =
+          MeasureQps(num_queries, 1024, options.seconds_per_point, [&](int64_t f, int64_t n) {
+            Must(reference->Search(query_rows(f, n), kK, nprobe).status(), "FAISS GPU");
+          });
+    } else {
+      // FAISS CPU in-process on the very index Probity serves.
+      const faiss::Index& faiss_cpu = cpu_index->shard_index(0);
+      faiss::SearchParametersIVF ivf;
+      ivf.nprobe = nprobe;
+      std::vector<float> distances(1024 * kK);
+      std::vector<faiss::Index::idx_t> labels(1024 * kK);
+      const int64_t cpu_queries = std::min(options.cpu_qps_queries, num_queries);
+      reference_qps =
+          MeasureQps(cpu_queries, 1024, options.seconds_per_point, [&](int64_t f, int64_t n) {
+            faiss_cpu.search(n, query_rows(f, n).data(), kK, distances.data(), labels.data(), &ivf);
+          });
+    }
+    const std::string reference_name = use_gpu ? "FAISS GPU" : "FAISS CPU";
+    Log(absl::StrFormat("service end to end; reference %s batch 1024 at nprobe %d: %.0f q/s",
+                        reference_name, nprobe, reference_qps));
+    cpu_index.reset();
+    gpu_index.reset();
+
+    const ServiceWorld world = MakeCredentials(work);
+    std::vector<Row> rows;
+    std::string target_line = "not measured";
+    for (bool fsync : {false, true}) {
+      service::ServerConfig config;
+      config.data_dir = work;
+      config.listen = "127.0.0.1:0";
+      config.deployment = "bench";
+      config.jwks_file = "jwks.json";
+      config.ledger.dir = fsync ? "ledger-fsync" : "ledger-no-fsync";
+      config.ledger.signing_key = "ledger-key.pem";
+      config.ledger.fsync = fsync;
+      config.collections.push_back({kCollection, "gen-1", {}});
+      config.plaintext = true;
+      config.max_in_flight = 1024;
+      config.default_nprobe = nprobe;
+      config.refusal_rate_per_second = 1000;
+      ConfigureServiceForBench(config, options, use_gpu);
+      std::filesystem::remove_all(work / config.ledger.dir);
+      ledger::Options ledger_options;
+      ledger_options.dir = work / config.ledger.dir;
+      ledger_options.origin = config.ledger.origin;
+      ledger_options.signing_key = work / config.ledger.signing_key;
+      ledger_options.fsync = fsync;
+      auto counting = std::make_unique<CountingLedger>(
+          Must(ledger::Ledger::Open(ledger_options), "open the ledger"));
+      CountingLedger* ledger = counting.get();
+      service::Server::Overrides overrides;
+      overrides.ledger = std::move(counting);
+      auto server =
+          Must(service::Server::StartRouter(config, std::move(overrides)), "start the service");
+      for (int clients : options.clients) {
+        ClientLoad load;
+        load.port = server->port();
+        load.token = world.token;
+        load.collection = kCollection;
+        load.k = kK;
+        load.nprobe = nprobe;
+        load.dim = options.dim;
+        load.queries = data.queries;
+        load.clients = clients;
+        load.seconds = options.service_seconds;
+        ledger->TakeStats();
+        const uint64_t answered_before = server->counters().searches_answered.load();
+        const uint64_t calls_before = server->counters().shards.searches_run.load();
+        const LoadResult result = RunClients(load);
+        const CountingLedger::Stats stats = ledger->TakeStats();
+        const uint64_t faiss_calls = server->counters().shards.searches_run.load() - calls_before;
+        // One shard: every answered request took part in one FAISS call.
+        const double queries_per_call =
+            faiss_calls == 0 ? 0
+                             : static_cast<double>(server->counters().searches_answered.load() -
+                                                   answered_before) /
+                                   static_cast<double>(faiss_calls);
+        const double ratio = result.qps / reference_qps;
+        rows.push_back({{fsync ? "on" : "off", std::to_string(clients), Fmt(result.qps),
+                         Fmt(ratio, 3), Fmt(result.p50_ms, 2), Fmt(result.p99_ms, 2),
+                         absl::StrFormat("%.1f / %d", stats.mean_in_flight, stats.max_in_flight),
+                         Fmt(queries_per_call, 1), std::to_string(result.failures)}});
+        Log(absl::StrFormat(
+            "  fsync %s, %d clients: %.0f q/s (%.3fx), p50 %.2f ms, p99 %.2f ms, "
+            "appends in flight %.1f / %d, %.1f queries per FAISS call, failures %d %s",
+            fsync ? "on" : "off", clients, result.qps, ratio, result.p50_ms, result.p99_ms,
+            stats.mean_in_flight, stats.max_in_flight, queries_per_call, result.failures,
+            result.first_error));
+        if (!fsync && clients == 128) {
+          const bool met = ratio >= 0.25 && result.p99_ms < 5 && result.failures == 0;
+          target_line =
+              absl::StrFormat("%.3fx at p99 %.2f ms (%s)", ratio, result.p99_ms, Verdict(met));
+        }
+      }
+      server->Shutdown(absl::Seconds(5));
+      server->Wait();
+    }
+    report << absl::StrFormat(
+                  "#### Service end to end vs %s in-process batch 1024 (nprobe %d)\n\n"
+                  "Each client sends one query per Search call over loopback gRPC (warrant "
+                  "check, search, ledger append with a signed checkpoint, answer); %s. "
+                  "Reference: %s in-process, batch 1024, same index and nprobe: %.0f q/s. "
+                  "\"Appends in flight\" is the mean / largest number of ledger appends waiting "
+                  "together, the most one group commit could write with one fsync; \"queries per "
+                  "FAISS call\" is what dynamic batching reached (1 = no sharing). Target "
+                  "(fsync off, 128 clients): >= 0.25x the reference with p99 < 5 ms: %s.\n\n",
+                  reference_name, nprobe,
+                  options.batching
+                      ? absl::StrFormat("dynamic batching on (up to %d queries, "
+                                        "%d us wait)",
+                                        options.batch_max_size, options.batch_max_wait_us)
+                      : "dynamic batching off",
+                  reference_name, reference_qps, target_line)
+           << Table({"fsync", "clients", "q/s", "ratio", "p50 ms", "p99 ms", "appends in flight",
+                     "queries per FAISS call", "failures"},
+                    rows)
+           << "\n";
+  }
+
+  const std::string text = write_report(Fmt(Seconds(run_begin)));
+  std::printf("%s", text.c_str());
+  Log(absl::StrCat("results in ", (options.out / "results.md").string()));
+  return 0;
+}
+
+}  // namespace
+}  // namespace probity::bench
+
+int main(int argc, char** argv) {
+  probity::bench::Options options;
+  CLI::App app{
+      "Probity GPU benchmark: Probity's GPU shard, the service and the CPU against "
+      "FAISS in-process on one synthetic index; writes OUT/results.md"};
+  app.add_option("--out", options.out, "result directory (also holds the index and ledgers)")
+      ->required();
+  app.add_flag("--smoke", options.smoke,
+               "a small run (200,000 vectors, IVF256,PQ64, short points) to check the program");
+  app.add_flag("--cpu-only", options.cpu_only, "ignore GPUs");
+  app.add_option("--vectors", options.vectors, "gallery size");
+  app.add_option("--spec", options.spec, "FAISS factory spec");
+  app.add_option("--train-rows", options.train_rows, "training sample size");
+  app.add_option("--queries", options.queries, "held-out queries");
+  app.add_option("--nprobe", options.nprobes, "nprobe values")->delimiter(',');
+  app.add_option("--batch", options.batches, "batch sizes")->delimiter(',');
+  app.add_option("--clients", options.clients, "concurrent service clients")->delimiter(',');
+  app.add_option("--seconds-per-point", options.seconds_per_point, "time per measured point");
+  app.add_option("--service-seconds", options.service_seconds, "time per service point");
+  app.add_option("--service-nprobe", options.service_nprobe, "nprobe of the service runs");
+  app.add_option("--cpu-threads", options.cpu_threads, "CPU threads (0: all cores)");
+  app.add_option("--cpu-queries", options.cpu_qps_queries, "queries per CPU throughput point");
+  app.add_option("--device", options.device, "CUDA device");
+  app.add_option("--batching", options.batching, "the service's dynamic batching (true/false)");
+  app.add_option("--batch-max-size", options.batch_max_size, "dynamic batching: largest batch");
+  app.add_option("--batch-max-wait-us", options.batch_max_wait_us,
+                 "dynamic batching: longest wait for a batch to fill");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  if (options.smoke) {
+    // Only what was not given explicitly changes.
+    if (app.count("--vectors") == 0) options.vectors = 200'000;
+    if (app.count("--spec") == 0) options.spec = "IVF256,PQ64";
+    if (app.count("--train-rows") == 0) options.train_rows = 10'000;
+    if (app.count("--queries") == 0) options.queries = 2048;
+    if (app.count("--nprobe") == 0) options.nprobes = {8, 32};
+    if (app.count("--batch") == 0) options.batches = {1, 64, 1024};
+    if (app.count("--seconds-per-point") == 0) options.seconds_per_point = 0.2;
+    if (app.count("--service-seconds") == 0) options.service_seconds = 0.5;
+    if (app.count("--service-nprobe") == 0) options.service_nprobe = 8;
+    options.chunk_identities = 5'000;
+  }
+  if (options.vectors < options.images_per_identity || options.queries < 1 ||
+      options.nprobes.empty() || options.batches.empty() || options.clients.empty()) {
+    std::fprintf(stderr, "nothing to measure: check --vectors, --queries, --nprobe, --batch\n");
+    return 2;
+  }
+  return probity::bench::Run(options);
+}

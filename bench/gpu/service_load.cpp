@@ -1,0 +1,118 @@
+#include "service_load.h"
+
+#include <grpcpp/grpcpp.h>
+
+#include <algorithm>
+#include <barrier>
+#include <chrono>
+#include <mutex>
+#include <thread>
+
+#include "probity/v1/search.grpc.pb.h"
+
+namespace probity::bench {
+
+absl::StatusOr<ledger::Receipt> CountingLedger::Append(const v1::LedgerEntry& entry) {
+  const int64_t now = in_flight_.fetch_add(1) + 1;
+  int64_t seen = max_in_flight_.load();
+  while (now > seen && !max_in_flight_.compare_exchange_weak(seen, now)) {
+  }
+  appends_.fetch_add(1);
+  in_flight_sum_.fetch_add(static_cast<uint64_t>(now));
+  absl::StatusOr<ledger::Receipt> receipt = inner_->Append(entry);
+  in_flight_.fetch_sub(1);
+  return receipt;
+}
+
+CountingLedger::Stats CountingLedger::TakeStats() {
+  Stats stats;
+  stats.appends = appends_.exchange(0);
+  const uint64_t sum = in_flight_sum_.exchange(0);
+  stats.max_in_flight = max_in_flight_.exchange(0);
+  stats.mean_in_flight = stats.appends == 0 ? 0 : static_cast<double>(sum) / stats.appends;
+  return stats;
+}
+
+namespace {
+
+double Percentile(std::vector<double>& sorted, double p) {
+  if (sorted.empty()) return 0;
+  return sorted[std::min(sorted.size() - 1, static_cast<size_t>(p * sorted.size()))];
+}
+
+}  // namespace
+
+LoadResult RunClients(const ClientLoad& load) {
+  using Clock = std::chrono::steady_clock;
+  const int64_t rows = static_cast<int64_t>(load.queries.size()) / load.dim;
+  std::mutex mutex;
+  std::vector<double> latencies_ms;
+  LoadResult result;
+  Clock::time_point window_start;
+  Clock::time_point window_end;
+  // Every client connects and answers one call before the window opens, so that connection
+  // set-up is not measured; the last one to arrive sets the window.
+  std::barrier start(load.clients, [&]() noexcept {
+    window_start = Clock::now();
+    window_end = window_start + std::chrono::duration_cast<Clock::duration>(
+                                    std::chrono::duration<double>(load.seconds));
+  });
+
+  auto client = [&](int id) {
+    grpc::ChannelArguments args;
+    args.SetInt("probity_bench_client", id);  // one connection per client, not a shared one
+    auto stub = v1::Search::NewStub(grpc::CreateCustomChannel(
+        "127.0.0.1:" + std::to_string(load.port), grpc::InsecureChannelCredentials(), args));
+    v1::SearchRequest request;
+    request.set_collection(load.collection);
+    request.set_k(load.k);
+    request.set_nprobe(load.nprobe);
+    auto* values = request.add_queries()->mutable_values();
+    values->Resize(load.dim, 0);
+    std::vector<double> mine;
+    uint64_t failures = 0;
+    std::string first_error;
+    int64_t row = (static_cast<int64_t>(id) * 7919) % rows;
+    auto call = [&] {
+      const float* query = load.queries.data() + row * load.dim;
+      row = (row + 1) % rows;
+      std::copy(query, query + load.dim, values->begin());
+      grpc::ClientContext context;
+      context.AddMetadata("authorization", "Bearer " + load.token);
+      v1::SearchResponse response;
+      const auto begin = Clock::now();
+      const grpc::Status status = stub->Search(&context, request, &response);
+      const double ms = std::chrono::duration<double, std::milli>(Clock::now() - begin).count();
+      if (!status.ok()) {
+        ++failures;
+        if (first_error.empty()) first_error = status.error_message();
+      }
+      return ms;
+    };
+    call();
+    start.arrive_and_wait();
+    while (Clock::now() < window_end) {
+      const double ms = call();
+      if (Clock::now() <= window_end) mine.push_back(ms);
+    }
+    std::lock_guard lock(mutex);
+    latencies_ms.insert(latencies_ms.end(), mine.begin(), mine.end());
+    result.failures += failures;
+    if (result.first_error.empty()) result.first_error = first_error;
+  };
+
+  std::vector<std::thread> threads;
+  threads.reserve(load.clients);
+  for (int i = 0; i < load.clients; ++i) threads.emplace_back(client, i);
+  for (auto& thread : threads) thread.join();
+
+  std::sort(latencies_ms.begin(), latencies_ms.end());
+  result.calls = latencies_ms.size();
+  result.seconds = std::chrono::duration<double>(window_end - window_start).count();
+  result.qps = result.seconds > 0 ? static_cast<double>(result.calls) / result.seconds : 0;
+  result.p50_ms = Percentile(latencies_ms, 0.50);
+  result.p99_ms = Percentile(latencies_ms, 0.99);
+  return result;
+}
+
+}  // namespace probity::bench

@@ -1,0 +1,83 @@
+#pragma once
+
+// Load on the embedded service for the GPU benchmark: concurrent single-query clients over
+// loopback gRPC, and a ledger wrapper that measures how many appends wait together (the most
+// one group commit can take in one fsync).
+
+#include <atomic>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "probity/ledger/ledger.h"
+
+namespace probity::bench {
+
+// Forwards everything to the real ledger and counts, at the start of every append, how many
+// appends are in flight including this one. Their mean and maximum bound the group-commit size.
+class CountingLedger final : public ledger::Ledger {
+ public:
+  explicit CountingLedger(std::unique_ptr<ledger::Ledger> inner) : inner_(std::move(inner)) {}
+
+  struct Stats {
+    uint64_t appends = 0;
+    double mean_in_flight = 0;
+    int64_t max_in_flight = 0;
+  };
+  Stats TakeStats();  // and starts counting afresh
+
+  absl::StatusOr<ledger::Receipt> Append(const v1::LedgerEntry& entry) override;
+  uint64_t Size() const override { return inner_->Size(); }
+  absl::StatusOr<std::string> ReadEntry(uint64_t index) const override {
+    return inner_->ReadEntry(index);
+  }
+  absl::StatusOr<ledger::Hash> RootAt(uint64_t size) const override { return inner_->RootAt(size); }
+  absl::StatusOr<std::vector<ledger::Hash>> InclusionProof(uint64_t index,
+                                                           uint64_t size) const override {
+    return inner_->InclusionProof(index, size);
+  }
+  absl::StatusOr<std::vector<ledger::Hash>> ConsistencyProof(uint64_t old_size,
+                                                             uint64_t new_size) const override {
+    return inner_->ConsistencyProof(old_size, new_size);
+  }
+  absl::StatusOr<std::string> SignedCheckpoint() const override {
+    return inner_->SignedCheckpoint();
+  }
+  std::string VerifierKey() const override { return inner_->VerifierKey(); }
+  ledger::RecoveryReport Recovery() const override { return inner_->Recovery(); }
+
+ private:
+  std::unique_ptr<ledger::Ledger> inner_;
+  std::atomic<int64_t> in_flight_{0};
+  std::atomic<int64_t> max_in_flight_{0};
+  std::atomic<uint64_t> appends_{0};
+  std::atomic<uint64_t> in_flight_sum_{0};
+};
+
+struct ClientLoad {
+  int port = 0;
+  std::string token;  // warrant, sent as "authorization: Bearer ..."
+  std::string collection;
+  int k = 10;
+  int nprobe = 16;
+  int dim = 0;
+  std::span<const float> queries;  // rows cycled through by the clients
+  int clients = 1;                 // each on its own channel, one query per call
+  double seconds = 3;              // measured window, after every client's first call
+};
+
+struct LoadResult {
+  uint64_t calls = 0;
+  uint64_t failures = 0;
+  std::string first_error;
+  double seconds = 0;
+  double qps = 0;
+  double p50_ms = 0;
+  double p99_ms = 0;
+};
+
+// Runs `load.clients` threads that each send Search calls back to back until the window ends.
+LoadResult RunClients(const ClientLoad& load);
+
+}  // namespace probity::bench
