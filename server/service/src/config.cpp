@@ -342,9 +342,10 @@ std::string ConfigToJson(const ServerConfig& c) {
   j["refusal_callers_tracked"] = c.refusal_callers_tracked;
   j["max_queries_per_request"] = c.max_queries_per_request;
   j["max_justification_bytes"] = c.max_justification_bytes;
-  j["batching"] = {{"enabled", c.batching.enabled},
-                   {"max_batch_queries", c.batching.max_batch_queries},
-                   {"max_wait_us", c.batching.max_wait_us}};
+  if (c.batching.enabled) {
+    j["batching"] = {{"max_batch_queries", c.batching.max_batch_queries},
+                     {"max_wait_us", c.batching.max_wait_us}};
+  }
   if (c.gpu) {
     j["gpu"] = {{"devices", c.gpu->devices},
                 {"float16_lookup_tables", c.gpu->float16_lookup_tables},
