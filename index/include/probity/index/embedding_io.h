@@ -1,6 +1,6 @@
 #pragma once
 
-// Streamed readers and writers for the embedding file formats of DESIGN.md: TEXMEX
+// Streamed readers and writers for the embedding file formats of docs/ARCHITECTURE.md: TEXMEX
 // .fvecs/.ivecs/.bvecs (int32 dimension before every row), big-ann-benchmarks
 // .fbin/.ibin/.u8bin (uint32 rows, uint32 dim, then rows) and NumPy .npy (2-D, C order;
 // float32 for vectors, int32/int64 also accepted for id and label files). Rows are read in

@@ -12,7 +12,7 @@
 
 namespace probity::index {
 
-// manifest.json of a generation directory (the index file format contract in DESIGN.md).
+// manifest.json of a generation directory (the shard file contract in docs/ARCHITECTURE.md).
 struct ShardFile {
   std::string file;  // relative to the generation directory, e.g. "shard-0003.faissindex"
   int64_t count = 0;

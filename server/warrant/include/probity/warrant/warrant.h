@@ -1,7 +1,7 @@
 #pragma once
 
 // Public surface of the warrant library (no gRPC): verify a compact-JWS warrant and authorize
-// one request under it. Contract: DESIGN.md "Warrant token".
+// one request under it. Contract: docs/ARCHITECTURE.md "Warrant token".
 
 #include <cstdint>
 #include <filesystem>
