@@ -232,6 +232,48 @@ TEST(AuditLogTest, BudgetsAreRebuiltFromSearchEntriesPerIssuerAndWarrant) {
   EXPECT_TRUE(budgets.TryReserve({"b", "w1"}, 1, 5));
 }
 
+// Counts the entries read, to show that a start does not read the whole log.
+class CountingLedger : public FakeLedger {
+ public:
+  absl::StatusOr<std::string> ReadEntry(uint64_t index) const override {
+    ++reads;
+    return FakeLedger::ReadEntry(index);
+  }
+  mutable int reads = 0;
+};
+
+TEST(AuditLogTest, BudgetsAreRebuiltFromTheEntriesSinceTheGivenTimeOnly) {
+  CountingLedger ledger;
+  const absl::Time start = absl::FromUnixSeconds(1'700'000'000);
+  auto search = [&](const std::string& jti, absl::Time when) {
+    v1::LedgerEntry entry;
+    entry.set_time_unix_micros(absl::ToUnixMicros(when));
+    entry.set_kind(v1::ENTRY_KIND_SEARCH);
+    entry.set_issuer("a");
+    entry.set_warrant_id(jti);
+    entry.set_query_count(2);
+    ASSERT_TRUE(ledger.Append(entry).ok());
+  };
+  for (int i = 0; i < 4000; ++i) search("old", start + absl::Seconds(i));
+  const absl::Time since = start + absl::Seconds(4000);
+  search("new", since);
+  search("new", since + absl::Seconds(1));
+  search("new", since + absl::Seconds(2));
+  AuditLog audit(ledger, 10);
+  warrant::BudgetTracker budgets;
+  ASSERT_TRUE(audit.RestoreBudgets(budgets, since).ok());
+  EXPECT_EQ(budgets.Used({"a", "new"}), 6);
+  EXPECT_EQ(budgets.Used({"a", "old"}), 0);
+  // Bisection over 4003 entries (13 reads) and the three recent ones.
+  EXPECT_LE(ledger.reads, 3 + 13);
+
+  warrant::BudgetTracker everything;
+  ledger.reads = 0;
+  ASSERT_TRUE(audit.RestoreBudgets(everything).ok());
+  EXPECT_EQ(everything.Used({"a", "old"}), 8000);
+  EXPECT_EQ(everything.Used({"a", "new"}), 6);
+}
+
 TEST(ConfigTest, RoundTripsThroughJson) {
   ServerConfig config;
   config.data_dir = "/data";

@@ -126,8 +126,7 @@ absl::Status AdminServiceImpl::ServeFromDisk(const LoadedCollection& collection)
                                           deps_.state.ErasureJournal(collection.name));
   if (!reloaded.ok()) return reloaded.status();
   deps_.catalog->Put(*reloaded);
-  deps_.router->SetRoute(
-      LocalRoute(**reloaded, deps_.local_shards));
+  deps_.router->SetRoute(LocalRoute(**reloaded, deps_.local_shards));
   return absl::OkStatus();
 }
 

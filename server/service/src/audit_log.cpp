@@ -1,5 +1,6 @@
 #include "probity/service/audit_log.h"
 
+#include <limits>
 #include <map>
 #include <utility>
 
@@ -46,18 +47,40 @@ absl::StatusOr<std::optional<ledger::Receipt>> AuditLog::AppendRefusal(
   return std::optional<ledger::Receipt>(*receipt);
 }
 
-absl::Status AuditLog::RestoreBudgets(warrant::BudgetTracker& budgets) const {
-  std::map<std::pair<std::string, std::string>, int64_t> used;
-  const uint64_t size = ledger_.Size();
-  for (uint64_t index = 0; index < size; ++index) {
+absl::Status AuditLog::RestoreBudgets(warrant::BudgetTracker& budgets, absl::Time since) const {
+  auto read = [&](uint64_t index) -> absl::StatusOr<v1::LedgerEntry> {
     auto bytes = ledger_.ReadEntry(index);
     if (!bytes.ok()) return bytes.status();
     v1::LedgerEntry entry;
     if (!entry.ParseFromString(*bytes)) {
       return absl::DataLossError(absl::StrCat("ledger entry ", index, " does not parse"));
     }
-    if (entry.kind() == v1::ENTRY_KIND_SEARCH && !entry.warrant_id().empty()) {
-      used[{entry.issuer(), entry.warrant_id()}] += entry.query_count();
+    return entry;
+  };
+  // Entries are appended in time order (up to the few milliseconds a search takes between
+  // stamping its entry and appending it, which the caller's margin covers), so the first entry
+  // at or after `since` is found by bisection: a start reads O(log n) old entries, not all.
+  const int64_t since_micros = since == absl::InfinitePast() ? std::numeric_limits<int64_t>::min()
+                                                             : absl::ToUnixMicros(since);
+  uint64_t begin = 0;
+  uint64_t end = since == absl::InfinitePast() ? 0 : ledger_.Size();
+  while (begin < end) {
+    const uint64_t middle = begin + (end - begin) / 2;
+    auto entry = read(middle);
+    if (!entry.ok()) return entry.status();
+    if (entry->time_unix_micros() < since_micros) {
+      begin = middle + 1;
+    } else {
+      end = middle;
+    }
+  }
+  std::map<std::pair<std::string, std::string>, int64_t> used;
+  const uint64_t size = ledger_.Size();
+  for (uint64_t index = begin; index < size; ++index) {
+    auto entry = read(index);
+    if (!entry.ok()) return entry.status();
+    if (entry->kind() == v1::ENTRY_KIND_SEARCH && !entry->warrant_id().empty()) {
+      used[{entry->issuer(), entry->warrant_id()}] += entry->query_count();
     }
   }
   for (const auto& [warrant, count] : used) {

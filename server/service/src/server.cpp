@@ -365,7 +365,13 @@ absl::StatusOr<std::unique_ptr<Server>> Server::StartRouter(ServerConfig config,
       *server->ledger_,
       RefusalLimits{config.refusal_rate_per_second, config.refusal_rate_per_caller_per_second,
                     static_cast<size_t>(config.refusal_callers_tracked)});
-  if (auto status = server->audit_->RestoreBudgets(server->budgets_); !status.ok()) return status;
+  // Only a warrant still valid can spend again, and it searched within its lifetime; the day's
+  // margin covers entry stamps that are out of order or a clock stepped back.
+  const absl::Time budgets_since = absl::Now() - absl::Hours(config.max_warrant_lifetime_hours) -
+                                   2 * absl::Seconds(config.clock_skew_seconds) - absl::Hours(24);
+  if (auto status = server->audit_->RestoreBudgets(server->budgets_, budgets_since); !status.ok()) {
+    return status;
+  }
 
   warrant::Verifier::Options verifier_options;
   verifier_options.policy.audience = config.deployment;

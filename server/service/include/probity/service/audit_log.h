@@ -44,8 +44,12 @@ class AuditLog {
   absl::StatusOr<std::optional<ledger::Receipt>> AppendRefusal(v1::LedgerEntry entry,
                                                                const RefusalSource& source);
 
-  // Charges every search entry's query_count to its warrant (issuer, warrant id).
-  absl::Status RestoreBudgets(warrant::BudgetTracker& budgets) const;
+  // Charges every search entry's query_count to its warrant (issuer, warrant id), reading only
+  // the entries stamped at or after `since`: a warrant that is still valid cannot have searched
+  // earlier than its maximum lifetime ago, so the server passes now minus that lifetime, the
+  // clock skew and a day's margin, and a start does not read the whole log.
+  absl::Status RestoreBudgets(warrant::BudgetTracker& budgets,
+                              absl::Time since = absl::InfinitePast()) const;
 
   ledger::Ledger& ledger() { return ledger_; }
   uint64_t refusals_not_recorded() const { return refusals_not_recorded_.load(); }
