@@ -17,19 +17,10 @@
 namespace probity::service::testing {
 namespace {
 
-class AdminRecordTest : public ::testing::Test {
+class AdminRecordTest : public SharedWorldTest<AdminRecordTest, 3> {
  protected:
-  static void SetUpTestSuite() { world_ = MakeWorld(3).release(); }
-  static void TearDownTestSuite() {
-    delete world_;
-    world_ = nullptr;
-  }
-
   void SetUp() override {
-    static int counter = 0;
-    config_ = world_->config;
-    config_.ledger.dir = "admin-ledger-" + std::to_string(++counter);
-    config_.state_dir = "admin-state-" + std::to_string(counter);
+    const int counter = UseOwnLedgerAndState("admin-");
     config_.key_reload_seconds = 3600;  // only Admin.ReloadKeys reloads keys in these tests
     // Each test gets its own JWKS, so that adding a key to it changes no other test.
     config_.jwks_file = "admin-jwks-" + std::to_string(counter) + ".json";
@@ -116,15 +107,11 @@ class AdminRecordTest : public ::testing::Test {
 
   std::filesystem::path StateDir() const { return Resolve(config_, config_.state_dir); }
 
-  static TestWorld* world_;
-  ServerConfig config_;
   std::unique_ptr<Server> server_;
   FailingLedger* ledger_ = nullptr;
   std::unique_ptr<v1::Search::Stub> search_;
   std::unique_ptr<v1::Admin::Stub> admin_;
 };
-
-TestWorld* AdminRecordTest::world_ = nullptr;
 
 TEST_F(AdminRecordTest, EachActionIsARequestEntryFollowedByItsOutcome) {
   const int64_t victim = Best(3).first;

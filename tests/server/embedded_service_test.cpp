@@ -44,20 +44,10 @@ void Authorize(grpc::ClientContext& context, const std::string& token) {
   context.AddMetadata("authorization", "Bearer " + token);
 }
 
-class EmbeddedServiceTest : public ::testing::Test {
+class EmbeddedServiceTest : public SharedWorldTest<EmbeddedServiceTest, 3> {
  protected:
-  static void SetUpTestSuite() { world_ = MakeWorld(3).release(); }
-  static void TearDownTestSuite() {
-    delete world_;
-    world_ = nullptr;
-  }
-
   void SetUp() override {
-    // Each test gets its own ledger and state so that entries and budgets do not mix.
-    static int counter = 0;
-    config_ = world_->config;
-    config_.ledger.dir = "ledger-" + std::to_string(++counter);
-    config_.state_dir = "state-" + std::to_string(counter);
+    UseOwnLedgerAndState("");
     StartServer();
   }
 
@@ -123,13 +113,9 @@ class EmbeddedServiceTest : public ::testing::Test {
     return stats;
   }
 
-  static TestWorld* world_;
-  ServerConfig config_;
   std::unique_ptr<Server> server_;
   std::unique_ptr<Clients> clients_;
 };
-
-TestWorld* EmbeddedServiceTest::world_ = nullptr;
 
 TEST_F(EmbeddedServiceTest, ResultsEqualOfflineSearchIdForId) {
   const std::string token = Issue(*world_, GoodClaims());

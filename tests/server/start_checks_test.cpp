@@ -11,19 +11,9 @@ namespace {
 
 namespace fs = std::filesystem;
 
-class StartChecksTest : public ::testing::Test {
+class StartChecksTest : public SharedWorldTest<StartChecksTest, 2> {
  protected:
-  static void SetUpTestSuite() { world_ = MakeWorld(2).release(); }
-  static void TearDownTestSuite() {
-    delete world_;
-    world_ = nullptr;
-  }
-  void SetUp() override {
-    static int counter = 0;
-    config_ = world_->config;
-    config_.ledger.dir = "checks-ledger-" + std::to_string(++counter);
-    config_.state_dir = "checks-state-" + std::to_string(counter);
-  }
+  void SetUp() override { UseOwnLedgerAndState("checks-"); }
 
   // Starts a router and a shard server: both must refuse while `path` has `mode`, naming it,
   // and both start once it is owner-only again.
@@ -45,12 +35,7 @@ class StartChecksTest : public ::testing::Test {
     auto started = Server::StartRouter(config_);
     EXPECT_TRUE(started.ok()) << started.status();
   }
-
-  static TestWorld* world_;
-  ServerConfig config_;
 };
-
-TestWorld* StartChecksTest::world_ = nullptr;
 
 TEST_F(StartChecksTest, StartsWithOwnerOnlyFilesAndCreatesTheStateDirOwnerOnly) {
   auto server = Server::StartRouter(config_);

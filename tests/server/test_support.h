@@ -55,6 +55,31 @@ struct TestWorld {
 // to build in seconds.
 std::unique_ptr<TestWorld> MakeWorld(int num_shards = 3);
 
+// A suite that shares one TestWorld of `kShards` shards (made once: the gallery takes seconds)
+// while each test gets its own copy of the config with a ledger and state dir of its own, so
+// that entries and budgets never mix between tests.
+template <typename Suite, int kShards>
+class SharedWorldTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() { world_ = MakeWorld(kShards).release(); }
+  static void TearDownTestSuite() {
+    delete world_;
+    world_ = nullptr;
+  }
+
+  // Sets config_ to the world's config with "<prefix>ledger-N" and "<prefix>state-N"; returns N.
+  int UseOwnLedgerAndState(const std::string& prefix) {
+    static int counter = 0;
+    config_ = world_->config;
+    config_.ledger.dir = prefix + "ledger-" + std::to_string(++counter);
+    config_.state_dir = prefix + "state-" + std::to_string(counter);
+    return counter;
+  }
+
+  static inline TestWorld* world_ = nullptr;
+  ServerConfig config_;
+};
+
 // Claims valid now for kIssuer, covering kCollection.
 warrant::Claims GoodClaims();
 std::string Issue(const TestWorld& world, const warrant::Claims& claims);
