@@ -4,12 +4,16 @@
 // without the ledger's fsync; and the service (no fsync) with dynamic batching of shard searches
 // on and off at 1, 16 and 64 clients. Each client sends one query per call.
 //
-// Google Benchmark reports queries per second (items_per_second, real time); the latency
-// percentiles of every configuration are printed as a table after the runs.
+// Google Benchmark reports queries per second (items_per_second, real time) and the whole
+// process's CPU time per query (cpu_us_per_query: clients, server and FAISS together, every
+// thread), which is what bounds throughput on a saturated machine and varies far less with other
+// load than wall-clock rates do; the latency percentiles of every configuration are printed as a
+// table after the runs.
 #include <benchmark/benchmark.h>
 #include <grpcpp/grpcpp.h>
 #include <omp.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include <algorithm>
 #include <chrono>
@@ -17,7 +21,9 @@
 #include <fstream>
 #include <map>
 #include <mutex>
+#include <optional>
 
+#include "absl/synchronization/mutex.h"
 #include "probity/index/generation.h"
 #include "probity/index/synthetic.h"
 #include "probity/ledger/checkpoint.h"
@@ -123,6 +129,30 @@ void Record(const std::string& name, const std::vector<double>& samples) {
   all.insert(all.end(), samples.begin(), samples.end());
 }
 
+double ProcessCpuMicros() {
+  timespec now{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &now);
+  return static_cast<double>(now.tv_sec) * 1e6 + static_cast<double>(now.tv_nsec) / 1e3;
+}
+
+// Measures the process's CPU time over the timed loop of every thread: Google Benchmark starts
+// and stops all threads of a run together, so thread 0's begin and end bracket them all, and
+// the counter (summed over threads, divided by all their iterations) is CPU per query.
+class ProcessCpuPerQuery {
+ public:
+  explicit ProcessCpuPerQuery(benchmark::State& state)
+      : state_(state), begin_(state.thread_index() == 0 ? ProcessCpuMicros() : 0) {}
+  ~ProcessCpuPerQuery() {
+    state_.counters["cpu_us_per_query"] =
+        benchmark::Counter(state_.thread_index() == 0 ? ProcessCpuMicros() - begin_ : 0,
+                           benchmark::Counter::kAvgIterations);
+  }
+
+ private:
+  benchmark::State& state_;
+  double begin_;
+};
+
 std::string RunName(const char* what, int threads) {
   return std::string(what) + "/threads:" + std::to_string(threads);
 }
@@ -135,6 +165,7 @@ void BM_FaissInProcess(benchmark::State& state) {
   params.nprobe = kNprobe;
   std::vector<double> samples;
   size_t q = state.thread_index() * 37;
+  std::optional<ProcessCpuPerQuery> cpu(state);
   for (auto _ : state) {
     const auto begin = std::chrono::steady_clock::now();
     auto hits = b.index->Search(
@@ -144,16 +175,17 @@ void BM_FaissInProcess(benchmark::State& state) {
             .count());
     if (!hits.ok()) state.SkipWithError("search failed");
   }
+  cpu.reset();
   state.SetItemsProcessed(state.iterations());
   Record(RunName("faiss_in_process", state.threads()), samples);
 }
 
 // Single-query clients against `server`, recorded under `name`.
-void RunClients(benchmark::State& state, Server& server, const std::string& name) {
+void RunClients(benchmark::State& state, int port, const std::string& name) {
   Bench& b = World();
   // One channel per client: separate HTTP/2 connections, as separate investigators would have.
   auto stub = v1::Search::NewStub(grpc::CreateCustomChannel(
-      "127.0.0.1:" + std::to_string(server.port()), grpc::InsecureChannelCredentials(), [&] {
+      "127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials(), [&] {
         grpc::ChannelArguments args;
         args.SetInt("probity_client", state.thread_index());
         return args;
@@ -166,6 +198,7 @@ void RunClients(benchmark::State& state, Server& server, const std::string& name
   values->Resize(kDim, 0);
   std::vector<double> samples;
   size_t q = state.thread_index() * 37;
+  std::optional<ProcessCpuPerQuery> cpu(state);
   for (auto _ : state) {
     const float* query = b.gallery.queries.data() + (q++ % 1000) * kDim;
     std::copy(query, query + kDim, values->begin());
@@ -182,14 +215,70 @@ void RunClients(benchmark::State& state, Server& server, const std::string& name
       break;
     }
   }
+  cpu.reset();
   state.SetItemsProcessed(state.iterations());
   Record(RunName(name.c_str(), state.threads()), samples);
 }
 
 void BM_ServiceEndToEnd(benchmark::State& state) {
   const bool fsync = state.range(0) != 0;
-  RunClients(state, *World().servers[fsync], fsync ? "service_fsync" : "service_no_fsync");
+  RunClients(state, World().servers[fsync]->port(), fsync ? "service_fsync" : "service_no_fsync");
 }
+
+// gRPC's own floor: a Search service that answers every call with the same response a real
+// search gave (same size, candidates and receipt) and does nothing else: no warrant, no shard
+// search, no ledger. The same clients as above; what it costs per query is what any service
+// over this transport pays before it does any work.
+class CannedSearch final : public v1::Search::Service {
+ public:
+  explicit CannedSearch(v1::SearchResponse response) : response_(std::move(response)) {}
+  grpc::Status Search(grpc::ServerContext*, const v1::SearchRequest*,
+                      v1::SearchResponse* response) override {
+    *response = response_;
+    return grpc::Status::OK;
+  }
+
+ private:
+  const v1::SearchResponse response_;
+};
+
+struct GrpcFloor {
+  std::unique_ptr<CannedSearch> service;
+  std::unique_ptr<grpc::Server> server;
+  int port = 0;
+};
+
+GrpcFloor& Floor() {
+  static GrpcFloor* floor = [] {
+    Bench& b = World();
+    auto stub = v1::Search::NewStub(
+        grpc::CreateChannel("127.0.0.1:" + std::to_string(b.servers[false]->port()),
+                            grpc::InsecureChannelCredentials()));
+    v1::SearchRequest request;
+    request.set_collection(kCollection);
+    request.set_k(kK);
+    request.set_nprobe(kNprobe);
+    request.add_queries()->mutable_values()->Add(b.gallery.queries.begin(),
+                                                 b.gallery.queries.begin() + kDim);
+    grpc::ClientContext context;
+    context.AddMetadata("authorization", "Bearer " + b.token);
+    v1::SearchResponse response;
+    if (!stub->Search(&context, request, &response).ok()) {
+      std::fprintf(stderr, "cannot take a response for the gRPC floor\n");
+      std::exit(1);
+    }
+    auto* f = new GrpcFloor;
+    f->service = std::make_unique<CannedSearch>(std::move(response));
+    grpc::ServerBuilder builder;
+    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &f->port);
+    builder.RegisterService(f->service.get());
+    f->server = builder.BuildAndStart();
+    return f;
+  }();
+  return *floor;
+}
+
+void BM_GrpcFloor(benchmark::State& state) { RunClients(state, Floor().port, "grpc_floor"); }
 
 void BM_ServiceBatching(benchmark::State& state) {
   Bench& b = World();
@@ -200,7 +289,7 @@ void BM_ServiceBatching(benchmark::State& state) {
   const ShardCounters& shards = server.counters().shards;
   const uint64_t calls_before = shards.searches_run.load();
   const uint64_t coalesced_before = shards.searches_coalesced.load();
-  RunClients(state, server, batching ? "service_batching_on" : "service_batching_off");
+  RunClients(state, server.port(), batching ? "service_batching_on" : "service_batching_off");
   if (state.thread_index() == 0) {
     state.counters["faiss_calls"] = static_cast<double>(shards.searches_run.load() - calls_before);
     state.counters["coalesced"] =
@@ -218,6 +307,7 @@ BENCHMARK(BM_ServiceEndToEnd)
     ->Threads(64)
     ->UseRealTime()
     ->MinTime(1.0);
+BENCHMARK(BM_GrpcFloor)->Threads(1)->Threads(8)->Threads(64)->UseRealTime()->MinTime(1.0);
 BENCHMARK(BM_ServiceBatching)
     ->ArgName("batching")
     ->Arg(0)
@@ -240,7 +330,11 @@ double Percentile(std::vector<double> samples, double p) {
 int main(int argc, char** argv) {
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  // As in the probity binary: Debian's Abseil checks every Mutex (gRPC's included) for lock
+  // cycles, a debugging aid that costs about 2% of a search's CPU.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   probity::service::World();  // build before timing anything
+  probity::service::Floor();
   benchmark::RunSpecifiedBenchmarks();
   std::printf("\n%-34s %10s %10s %10s\n", "latency (all runs)", "samples", "p50 us", "p99 us");
   for (const auto& [name, samples] : probity::service::latencies_us) {
