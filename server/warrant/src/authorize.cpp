@@ -1,6 +1,7 @@
+#include "probity/warrant/authorize.h"
+
 #include <algorithm>
 
-#include "probity/warrant/warrant.h"
 #include "refusal.h"
 #include "text.h"
 

@@ -1,8 +1,9 @@
+#include "probity/warrant/budget.h"
+
 #include <mutex>
 #include <utility>
 
 #include "absl/container/flat_hash_map.h"
-#include "probity/warrant/warrant.h"
 
 namespace probity::warrant {
 

@@ -1,6 +1,7 @@
+#include "probity/warrant/claims.h"
+
 #include <limits>
 
-#include "probity/warrant/warrant.h"
 #include "refusal.h"
 #include "strict_json.h"
 #include "text.h"

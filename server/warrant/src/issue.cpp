@@ -3,6 +3,7 @@
 #include <openssl/rand.h>
 
 #include "probity/warrant/jws.h"
+#include "probity/warrant/key_set.h"
 #include "strict_json.h"
 #include "text.h"
 

@@ -1,8 +1,9 @@
+#include "probity/warrant/key_set.h"
+
 #include <fstream>
 #include <sstream>
 
 #include "probity/warrant/jws.h"
-#include "probity/warrant/warrant.h"
 #include "strict_json.h"
 #include "text.h"
 

@@ -1,4 +1,4 @@
-#include "probity/warrant/warrant.h"
+#include "probity/warrant/refusal.h"
 
 namespace probity::warrant {
 

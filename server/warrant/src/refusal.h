@@ -2,7 +2,7 @@
 
 #include <string>
 
-#include "probity/warrant/warrant.h"
+#include "probity/warrant/refusal.h"
 
 namespace probity::warrant::internal {
 

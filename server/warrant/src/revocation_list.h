@@ -17,7 +17,7 @@
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
-#include "probity/warrant/warrant.h"
+#include "probity/warrant/claims.h"
 
 namespace probity::warrant::internal {
 

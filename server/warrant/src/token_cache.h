@@ -10,7 +10,7 @@
 #include <string>
 
 #include "absl/container/flat_hash_map.h"
-#include "probity/warrant/warrant.h"
+#include "probity/warrant/claims.h"
 
 namespace probity::warrant::internal {
 

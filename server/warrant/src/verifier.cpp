@@ -1,10 +1,12 @@
+#include "probity/warrant/verifier.h"
+
 #include <atomic>
 #include <fstream>
 #include <mutex>
 #include <sstream>
 
 #include "probity/warrant/jws.h"
-#include "probity/warrant/warrant.h"
+#include "probity/warrant/key_set.h"
 #include "refusal.h"
 #include "revocation_list.h"
 #include "text.h"

@@ -7,8 +7,8 @@
 #include <string_view>
 
 #include "absl/status/statusor.h"
+#include "probity/warrant/claims.h"
 #include "probity/warrant/ed25519.h"
-#include "probity/warrant/warrant.h"
 
 namespace probity::warrant {
 

@@ -10,7 +10,7 @@
 #include <variant>
 
 #include "probity/warrant/ed25519.h"
-#include "probity/warrant/warrant.h"
+#include "probity/warrant/refusal.h"
 
 namespace probity::warrant {
 
