@@ -106,7 +106,7 @@ TEST(ReportBrowserTest, ChromiumShowsCountsCasesRefusalsAndAChart) {
            "2 searches, 2 refusals, 8 candidates returned, 1 searches with incomplete coverage, "
            "1 reviews (1 candidates kept as leads, 1 rejected).",
            "budget_exhausted\t1",
-           "k_too_large\t1",
+           "k_over_max\t1",
            "invalid_token\t1",
            "robbery at the harbour",
            "court order 17/2026",

@@ -90,7 +90,7 @@ TEST_F(ReportTest, ShowsEachCaseWithItsWarrantsSearchesRefusalsAndReviews) {
   EXPECT_NE(case1.find("1 candidates kept as leads, 1 rejected"), std::string::npos);
   // Refusals by reason, and the warrant: budget 50, 2 used, 48 left, validity from its terms.
   EXPECT_NE(case1.find("<td class=\"code\">budget_exhausted</td><td>1</td>"), std::string::npos);
-  EXPECT_NE(case1.find("<td class=\"code\">k_too_large</td><td>1</td>"), std::string::npos);
+  EXPECT_NE(case1.find("<td class=\"code\">k_over_max</td><td>1</td>"), std::string::npos);
   EXPECT_NE(case1.find("<td class=\"budget-used\">2</td><td class=\"budget-left\">48</td>"),
             std::string::npos);
   EXPECT_NE(case1.find("robbery at the harbour"), std::string::npos);

@@ -77,7 +77,7 @@ inline v1::LedgerEntry RefusalEntry(const std::string& case_number, const std::s
 //  4 search  CASE-2 w2 bo   2 candidates
 //  5 review  CASE-1 w1 ana  of entry 0: 1000 kept, 1001 rejected
 //  6 admin   erase, reason "court order 17/2026"
-//  7 refusal CASE-1 w1 k_too_large
+//  7 refusal CASE-1 w1 k_over_max
 inline void WriteKnownLedger(const ledger::Options& options) {
   auto ledger = ledger::Ledger::Open(options);
   ASSERT_TRUE(ledger.ok()) << ledger.status();
@@ -108,7 +108,7 @@ inline void WriteKnownLedger(const ledger::Options& options) {
   erase.mutable_admin()->set_reason("court order 17/2026");
   erase.mutable_admin()->add_ids(1003);
   append(erase);
-  append(RefusalEntry("CASE-1", "w1", 11000, "k_too_large"));
+  append(RefusalEntry("CASE-1", "w1", 11000, "k_over_max"));
 }
 
 }  // namespace probity::report::testing
