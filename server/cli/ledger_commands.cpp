@@ -2,6 +2,7 @@
 // no signing key except for `checkpoint`), so an oversight body can run them on a copy.
 #include <fcntl.h>
 #include <google/protobuf/util/json_util.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <fstream>

@@ -8,6 +8,7 @@
 #include <iostream>
 #include <sstream>
 
+#include "absl/status/statusor.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "command_registry.h"
