@@ -5,6 +5,10 @@
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
 #include "probity/ledger/reader.h"
 #include "probity/service/review_service.h"
 #include "probity/service/server.h"
@@ -190,6 +194,32 @@ TEST_F(ReviewTest, RefusesWhatItCannotTieToTheWarrantsOwnSearch) {
                                     return true;
                                   })
                   .ok());
+}
+
+TEST_F(ReviewTest, TheInvestigatorsCliRecordsAReview) {
+  const std::string token = Issue(*world_, GoodClaims());
+  const v1::SearchResponse search = Search(token);
+  ASSERT_GE(search.results(0).candidates_size(), 2);
+  const auto dir = world_->dir->path();
+  std::ofstream(dir / "review-warrant.jwt") << token << "\n";
+  const std::string command =
+      ProbityBinary().string() + " review --server 127.0.0.1:" + std::to_string(server_->port()) +
+      " --warrant " + (dir / "review-warrant.jwt").string() + " --search-entry " +
+      std::to_string(search.receipt().entry_index()) + " --keep '" +
+      std::to_string(search.results(0).candidates(0).id()) + ":same scar' --reject '0/" +
+      std::to_string(search.results(0).candidates(1).id()) + ":different ears' > " +
+      (dir / "review.out").string() + " 2>&1";
+  EXPECT_EQ(std::system(command.c_str()), 0);
+  std::ifstream in(dir / "review.out");
+  std::stringstream printed;
+  printed << in.rdbuf();
+  EXPECT_NE(printed.str().find("review recorded: ledger entry"), std::string::npos)
+      << printed.str();
+  const v1::LedgerEntry entry = Entry(search.receipt().entry_index() + 1);
+  EXPECT_EQ(entry.kind(), v1::ENTRY_KIND_REVIEW);
+  ASSERT_EQ(entry.review().candidates_size(), 2);
+  EXPECT_EQ(entry.review().candidates(0).reason(), "same scar");
+  EXPECT_EQ(entry.review().candidates(1).outcome(), v1::REVIEW_OUTCOME_REJECTED);
 }
 
 }  // namespace
