@@ -10,6 +10,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "../ledger/ledger_test_util.h"
 #include "probity/ledger/reader.h"
 #include "probity/service/server.h"
 #include "probity/v1/search.grpc.pb.h"
@@ -204,6 +205,26 @@ TEST_F(ReportHttpTest, EveryOtherCallerIsRefusedAndRecorded) {
     }
   }
   EXPECT_EQ(refusals, 3);
+}
+
+TEST_F(ReportHttpTest, ALedgerThatDoesNotVerifyGetsNoReport) {
+  const int port = server_->report_http_port();
+  ASSERT_EQ(HttpsGet(port, "/report", *pki_, "auditor").status, 200);
+  // Entry 0 (that report's request) changed behind the server's back, checksum fixed.
+  const auto segment = ledger::testing::SegmentFiles(Resolve(config_, config_.ledger.dir)).front();
+  const std::string original = ledger::testing::ReadFile(segment);
+  auto records = ledger::testing::ParseAllRecords(original);
+  ASSERT_FALSE(records.empty());
+  const size_t at = records.front().payload.find("cert-auditor");
+  ASSERT_NE(at, std::string::npos);
+  records.front().payload.replace(at, 12, "cert-auditos");
+  ledger::testing::WriteFile(segment, ledger::testing::RebuildSegment(original, records));
+
+  const HttpResponse refused = HttpsGet(port, "/report", *pki_, "auditor");
+  ASSERT_TRUE(refused.connected);
+  EXPECT_EQ(refused.status, 409);
+  EXPECT_NE(refused.body.find("does not verify"), std::string::npos) << refused.body;
+  EXPECT_EQ(refused.body.find("<html"), std::string::npos);
 }
 
 TEST_F(ReportHttpTest, NeedsMutualTlsConfigured) {
