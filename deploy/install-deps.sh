@@ -15,6 +15,7 @@ packages=(
   clang libclang-rt-14-dev
   python3 python3-numpy python3-faiss python3-jwt python3-cryptography
   python3-grpcio python3-protobuf python3-matplotlib
+  chromium
 )
 
 export DEBIAN_FRONTEND=noninteractive

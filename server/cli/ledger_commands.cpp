@@ -1,6 +1,9 @@
 // `probity ledger ...`: the auditor's tools. They read a ledger directory directly (no server,
 // no signing key except for `checkpoint`), so an oversight body can run them on a copy.
+#include <fcntl.h>
 #include <google/protobuf/util/json_util.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <fstream>
 #include <iostream>
@@ -15,6 +18,7 @@
 #include "probity/ledger/merkle.h"
 #include "probity/ledger/reader.h"
 #include "probity/ledger/verify.h"
+#include "probity/report/report.h"
 
 namespace probity::cli {
 namespace {
@@ -330,14 +334,85 @@ void AddProve(CLI::App& group) {
   });
 }
 
+// The report names who searched for whom: written owner-only, like the ledger itself.
+void WriteOwnerOnly(const std::string& path, const std::string& text) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (fd < 0) ExitOnError(absl::PermissionDeniedError("cannot write " + path));
+  ::fchmod(fd, 0600);
+  size_t written = 0;
+  while (written < text.size()) {
+    const ssize_t n = ::write(fd, text.data() + written, text.size() - written);
+    if (n <= 0) {
+      ::close(fd);
+      ExitOnError(absl::DataLossError("cannot write " + path));
+    }
+    written += static_cast<size_t>(n);
+  }
+  ::close(fd);
+}
+
+void AddReport(CLI::App& group) {
+  struct Args {
+    std::string dir, key, origin, out, case_number, warrant, investigator, since, until;
+    size_t rows = report::ReportLimits{}.rows_per_table;
+    size_t max_cases = report::ReportLimits{}.max_cases;
+  };
+  auto args = std::make_shared<Args>();
+  auto* command = group.add_subcommand(
+      "report",
+      "verify the ledger (refusing one that does not verify), then write one self-contained "
+      "HTML oversight report: per case the warrants, searches over time, refusals by reason, "
+      "candidates, incomplete coverage and reviews, the admin actions, the signed checkpoint "
+      "and an inclusion proof for every entry shown");
+  command->add_option("--dir", args->dir, "ledger directory")
+      ->required()
+      ->check(CLI::ExistingDirectory);
+  command
+      ->add_option("--key", args->key,
+                   "the log's verifier key, a file holding it, or a PEM public key file "
+                   "(with --origin)")
+      ->required();
+  command->add_option("--origin", args->origin, "expected checkpoint origin");
+  command->add_option("--out", args->out, "HTML file to write (owner-only)")->required();
+  command->add_option("--case", args->case_number, "only this case number");
+  command->add_option("--warrant", args->warrant, "only this warrant id (jti)");
+  command->add_option("--investigator", args->investigator,
+                      "only this investigator (warrant subject or TLS identity)");
+  command->add_option("--since", args->since,
+                      "only entries at or after (unix seconds or RFC 3339)");
+  command->add_option("--until", args->until, "only entries before (unix seconds or RFC 3339)");
+  command->add_option("--rows", args->rows, "first and last N rows of each table")
+      ->check(CLI::Range(1, 1000));
+  command->add_option("--max-cases", args->max_cases, "cases shown at most")
+      ->check(CLI::Range(1, 1000));
+  command->callback([args] {
+    report::ReportOptions options;
+    options.ledger_dir = args->dir;
+    options.origin = args->origin;
+    options.filter.case_number = args->case_number;
+    options.filter.warrant_id = args->warrant;
+    options.filter.investigator = args->investigator;
+    options.filter.since_unix_micros = ParseTimeBound(args->since);
+    options.filter.until_unix_micros = ParseTimeBound(args->until);
+    options.limits.rows_per_table = args->rows;
+    options.limits.max_cases = args->max_cases;
+    const ledger::NoteVerifier verifier = LoadVerifier(args->key, args->origin);
+    auto html = report::RenderReport(options, verifier);
+    ExitOnError(html.status());
+    WriteOwnerOnly(args->out, *html);
+    std::cout << "report written to " << args->out << "\n";
+  });
+}
+
 void AddLedgerCommands(CLI::App& root) {
   auto* group = root.add_subcommand(
-      "ledger", "audit the query ledger: verify, show, export, checkpoint, prove, keygen");
+      "ledger", "audit the query ledger: verify, show, export, checkpoint, prove, report, keygen");
   group->require_subcommand(1);
   AddVerify(*group);
   AddShowAndExport(*group);
   AddCheckpoint(*group);
   AddProve(*group);
+  AddReport(*group);
   AddKeygen(*group);
 }
 

@@ -126,6 +126,7 @@ absl::StatusOr<ScanResult> ScanLedger(const std::filesystem::path& dir, const Tr
     ++result.commit_markers;
     committed_size = checkpoint->size;
     result.entry_count = committed_size;
+    result.last_commit_marker = std::string(payload);
     result.frontier = tree;
     tail = Uncommitted{segment, record.end, committed_size, 0, 0, std::nullopt};
   };

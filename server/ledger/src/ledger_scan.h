@@ -44,6 +44,7 @@ struct ScanResult {
   uint64_t entry_count = 0;  // entries covered by the last commit marker
   MerkleFrontier frontier;   // the tree over those entries
   uint64_t commit_markers = 0;
+  std::string last_commit_marker;  // its signed note, covering entry_count entries
   std::optional<Uncommitted> uncommitted;
   std::optional<LedgerProblem> problem;
 };

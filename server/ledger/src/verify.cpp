@@ -59,6 +59,7 @@ absl::StatusOr<VerifyReport> VerifyLedger(const VerifyOptions& options) {
   report.entries = scan->entry_count;
   report.root = scan->frontier.Root();
   report.commit_markers = scan->commit_markers;
+  report.last_signed_checkpoint = scan->last_commit_marker;
   if (scan->problem) {
     report.problems.push_back(scan->problem->Describe());
     NoteBadEntry(report, scan->problem->entry_index);

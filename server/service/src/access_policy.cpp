@@ -7,6 +7,8 @@ namespace probity::service {
 const std::vector<std::pair<std::string_view, CallerRole>>& AccessPolicyTable() {
   static const auto* table = new std::vector<std::pair<std::string_view, CallerRole>>{
       {"/probity.v1.Search/Search", CallerRole::kWarrant},
+      // The investigator's review of a search's candidates: the service checks the warrant.
+      {"/probity.v1.ReviewService/RecordReview", CallerRole::kWarrant},
       {"/probity.v1.Admin/ListCollections", CallerRole::kOperator},
       {"/probity.v1.Admin/Stats", CallerRole::kOperator},
       {"/probity.v1.Admin/AddVectors", CallerRole::kOperator},

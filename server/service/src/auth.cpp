@@ -43,8 +43,11 @@ std::string Sha256Bytes(std::string_view bytes) {
 std::string Sha256Hex(std::string_view bytes) { return absl::BytesToHexString(Sha256Bytes(bytes)); }
 
 absl::StatusOr<std::string> RoleGate::Admit(const grpc::ServerContext& context) const {
-  const std::optional<std::string> token = BearerToken(context);
-  const std::optional<std::string> identity = TlsClientIdentity(context);
+  return Admit(BearerToken(context), TlsClientIdentity(context));
+}
+
+absl::StatusOr<std::string> RoleGate::Admit(const std::optional<std::string>& token,
+                                            const std::optional<std::string>& identity) const {
   if ((!token || token->empty()) && !identity) {
     return absl::UnauthenticatedError(absl::StrCat("the ", role_, " API needs an ", role_,
                                                    " credential (bearer token or client "

@@ -270,6 +270,8 @@ absl::StatusOr<ServerConfig> ParseConfig(const std::string& json_text,
       b.Optional("max_batch_queries", &c.batching.max_batch_queries);
       b.Optional("max_wait_us", &c.batching.max_wait_us);
     });
+    r.Object("report_http",
+             [&](ObjectReader& h) { h.Required("address", &c.report_http.emplace().address); });
     r.Object("gpu", [&](ObjectReader& g) {
       index::GpuOptions& gpu = c.gpu.emplace();
       g.Required("devices", &gpu.devices);
@@ -352,6 +354,7 @@ std::string ConfigToJson(const ServerConfig& c) {
                 {"ids", index::GpuIdPlacementName(c.gpu->ids)},
                 {"temp_memory_mb", c.gpu->temp_memory_mb}};
   }
+  if (c.report_http) j["report_http"] = {{"address", c.report_http->address}};
   return j.dump(2) + "\n";
 }
 

@@ -84,4 +84,19 @@ bool FitRefusalEntry(const v1::SearchRequest& request, size_t max_bytes, v1::Led
   return cut(entry.mutable_investigator()->mutable_tls_identity());
 }
 
+void FillWarrantFields(const warrant::VerifiedWarrant& warrant, v1::LedgerEntry& entry) {
+  const warrant::Claims& claims = warrant.claims;
+  entry.set_warrant_id(claims.jti);
+  entry.set_issuer(claims.iss);
+  entry.mutable_investigator()->set_sub(claims.sub);
+  entry.set_case_number(claims.case_number);
+  entry.set_purpose(claims.purpose);
+  v1::WarrantTerms* terms = entry.mutable_warrant_terms();
+  terms->set_issued_at(claims.iat);
+  terms->set_not_before(claims.nbf);
+  terms->set_expires(claims.exp);
+  terms->set_max_queries(claims.max_queries);
+  terms->set_max_k(claims.max_k);
+}
+
 }  // namespace probity::service

@@ -28,14 +28,6 @@ class InFlightSlot {
   std::atomic<int64_t>& counter_;
 };
 
-void FillWarrant(const warrant::VerifiedWarrant& warrant, v1::LedgerEntry& entry) {
-  entry.set_warrant_id(warrant.claims.jti);
-  entry.set_issuer(warrant.claims.iss);
-  entry.mutable_investigator()->set_sub(warrant.claims.sub);
-  entry.set_case_number(warrant.claims.case_number);
-  entry.set_purpose(warrant.claims.purpose);
-}
-
 grpc::StatusCode StatusCodeOf(const warrant::Refusal& refusal) {
   return refusal.IsAuthentication() ? grpc::StatusCode::UNAUTHENTICATED
                                     : grpc::StatusCode::PERMISSION_DENIED;
@@ -183,7 +175,7 @@ grpc::Status SearchServiceImpl::Search(grpc::ServerContext* context,
                   std::string(warrant::RefusalCodeName(refusal->code)), refusal->message);
   }
   const auto& warrant = std::get<warrant::VerifiedWarrant>(verified);
-  FillWarrant(warrant, entry);
+  FillWarrantFields(warrant, entry);
   source.warrant_verified = true;  // from here every refusal is recorded
   auto refuse = [&](grpc::StatusCode code, const std::string& refusal_code,
                     const std::string& message) {

@@ -18,6 +18,8 @@
 #include "probity/service/batching_shard_backend.h"
 #include "probity/service/call_gate.h"
 #include "probity/service/ledger_service.h"
+#include "probity/service/report_http.h"
+#include "probity/service/review_service.h"
 #include "probity/service/shard_service.h"
 
 namespace probity::service {
@@ -203,6 +205,9 @@ std::shared_ptr<ShardBackend> MakeLocalShards(const ServerConfig& config, const 
 class ServerImpl : public Server {
  public:
   int port() const override { return port_; }
+  int report_http_port() const override {
+    return report_http_ != nullptr ? report_http_->port() : 0;
+  }
 
   void Shutdown(absl::Duration drain) override {
     std::call_once(shutdown_once_, [&] {
@@ -319,6 +324,8 @@ class ServerImpl : public Server {
   std::unique_ptr<SearchServiceImpl> search_service_;
   std::unique_ptr<AdminServiceImpl> admin_service_;
   std::unique_ptr<LedgerServiceImpl> ledger_service_;
+  std::unique_ptr<ReviewServiceImpl> review_service_;
+  std::unique_ptr<ReportHttpServer> report_http_;  // `report_http`: auditors' HTTPS report
   std::unique_ptr<ShardServiceImpl> shard_service_;
   std::unique_ptr<CallGate> gate_;
   std::vector<std::unique_ptr<grpc::Service>> guarded_services_;  // what gRPC serves
@@ -436,15 +443,23 @@ absl::StatusOr<std::unique_ptr<Server>> Server::StartRouter(ServerConfig config,
   deps.local_shards = server->local_shards_;
   server->admin_service_ = std::make_unique<AdminServiceImpl>(deps);
   server->ledger_service_ = std::make_unique<LedgerServiceImpl>(*server->ledger_);
+  server->review_service_ =
+      std::make_unique<ReviewServiceImpl>(*server->verifier_, *server->audit_);
   auto gate = std::make_unique<CallGate>(
       CallGate::Members{config.operators, config.auditors, config.routers}, server->audit_.get());
   if (auto status =
           server->Build(config, std::move(gate),
                         {{server->search_service_.get(), v1::Search::service_full_name()},
                          {server->admin_service_.get(), v1::Admin::service_full_name()},
-                         {server->ledger_service_.get(), v1::Ledger::service_full_name()}});
+                         {server->ledger_service_.get(), v1::Ledger::service_full_name()},
+                         {server->review_service_.get(), v1::ReviewService::service_full_name()}});
       !status.ok()) {
     return status;
+  }
+  if (config.report_http) {
+    auto report_http = ReportHttpServer::Start(config, *server->audit_);
+    if (!report_http.ok()) return report_http.status();
+    server->report_http_ = std::move(*report_http);
   }
   server->StartKeyReloader(absl::Seconds(std::max(1, config.key_reload_seconds)));
   spdlog::info("probity serving on port {} ({} ledger entries, deployment {})", server->port(),

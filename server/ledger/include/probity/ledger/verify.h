@@ -28,9 +28,12 @@ struct VerifyOptions {
 };
 
 struct VerifyReport {
-  uint64_t entries = 0;              // entries covered by the last commit marker, all re-hashed
-  Hash root{};                       // rebuilt root over them
-  uint64_t commit_markers = 0;       // commit markers that matched the entries before them
+  uint64_t entries = 0;         // entries covered by the last commit marker, all re-hashed
+  Hash root{};                  // rebuilt root over them
+  uint64_t commit_markers = 0;  // commit markers that matched the entries before them
+  // The signed checkpoint note of the last commit marker: the tree of `entries` entries, signed
+  // by the log's key (checked when a verifier was given). Empty for an empty log.
+  std::string last_signed_checkpoint;
   uint64_t uncommitted_records = 0;  // whole records after the last commit marker
   // The first entry index where the files and the tree or checkpoints disagree. When only a
   // checkpoint's root disagrees, the damage lies in [first_bad_entry, that checkpoint's size).

@@ -31,6 +31,10 @@ class RoleGate {
       : role_(std::move(role)), members_(std::move(members)) {}
   // The member's name, or UNAUTHENTICATED / PERMISSION_DENIED.
   absl::StatusOr<std::string> Admit(const grpc::ServerContext& context) const;
+  // The same for a caller known by a bearer token and/or a verified certificate identity
+  // (the HTTPS report listener).
+  absl::StatusOr<std::string> Admit(const std::optional<std::string>& token,
+                                    const std::optional<std::string>& identity) const;
 
  private:
   std::string role_;

@@ -55,6 +55,13 @@ struct BatchingConfig {
   int max_wait_us = 0;          // how long a call may wait to fill up; 0 = never wait
 };
 
+// "report_http": the oversight report over HTTPS for auditors (absent: off). The listener uses
+// the server's `tls` certificate and checks client certificates against `tls.client_ca_file`;
+// the caller's role comes from the same `auditors` list as the gRPC Ledger API.
+struct ReportHttpConfig {
+  std::string address;  // host:port (port 0 picks a free port)
+};
+
 struct ServerConfig {
   std::filesystem::path data_dir;
   std::string listen = "127.0.0.1:7443";  // port 0 picks a free port
@@ -105,6 +112,7 @@ struct ServerConfig {
   // "gpu": the GPUs this server's shards are placed on (absent: CPU). A server configured for
   // GPUs that it cannot use refuses to start; it never falls back to the CPU.
   std::optional<index::GpuOptions> gpu;
+  std::optional<ReportHttpConfig> report_http;
 };
 
 absl::StatusOr<ServerConfig> ParseConfig(const std::string& json_text,

@@ -11,6 +11,7 @@
 
 #include "probity/v1/ledger_entry.pb.h"
 #include "probity/v1/search.pb.h"
+#include "probity/warrant/warrant.h"
 
 namespace probity::service {
 
@@ -22,6 +23,10 @@ inline constexpr size_t kCutPrefixBytes = 256;            // what is kept of a t
 // min(max_bytes, kCutPrefixBytes), cut at a UTF-8 character boundary) followed by
 // " [cut: N bytes in all, SHA-256 <hex>]".
 std::string BoundedText(std::string_view text, size_t max_bytes);
+
+// What every entry under a verified warrant carries: its id, issuer, subject, case, purpose and
+// terms (validity, budget, max k), so that an auditor sees them without the token.
+void FillWarrantFields(const warrant::VerifiedWarrant& warrant, v1::LedgerEntry& entry);
 
 // SHA-256 over every query vector of the request in order, each as its value count (uint32,
 // little-endian) followed by its float32 values (little-endian).

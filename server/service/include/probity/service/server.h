@@ -29,6 +29,8 @@ class Server {
 
   virtual ~Server() = default;
   virtual int port() const = 0;
+  // The HTTPS report listener's port (`report_http`); 0 when it is off.
+  virtual int report_http_port() const { return 0; }
   // Stops taking calls (health goes NOT_SERVING), lets calls in flight finish until `drain`
   // is over, then cancels what is left.
   virtual void Shutdown(absl::Duration drain) = 0;

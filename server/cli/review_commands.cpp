@@ -1,0 +1,157 @@
+// probity review: the investigator records, per candidate of a search they reviewed, whether
+// it was kept as a lead or rejected, and why (ReviewService.RecordReview, under the search's
+// warrant; the review is its own ledger entry).
+#if __has_include("probity/service/server.h")
+#include <grpcpp/grpcpp.h>
+
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "command_registry.h"
+#include "probity/v1/review.grpc.pb.h"
+
+namespace probity::cli {
+namespace {
+
+struct ReviewFlags {
+  std::string server = "127.0.0.1:7443";
+  std::string warrant_file;
+  uint64_t search_entry = 0;
+  std::vector<std::string> keep, reject;
+  std::string ca_file, cert_file, key_file;
+  int timeout_seconds = 30;
+};
+
+absl::StatusOr<std::string> ReadText(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return absl::NotFoundError("cannot read " + path);
+  std::stringstream text;
+  text << in.rdbuf();
+  std::string value = text.str();
+  while (!value.empty() && (value.back() == '\n' || value.back() == '\r' || value.back() == ' ')) {
+    value.pop_back();
+  }
+  return value;
+}
+
+// "[QUERY/]ID:REASON": query 0 unless given.
+absl::StatusOr<v1::CandidateReview> ParseDecision(const std::string& text,
+                                                  v1::ReviewOutcome outcome) {
+  const size_t colon = text.find(':');
+  if (colon == std::string::npos || colon + 1 == text.size()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("'", text, "': expected [QUERY/]ID:REASON, e.g. 1234:matches the scar"));
+  }
+  std::string candidate = text.substr(0, colon);
+  v1::CandidateReview review;
+  if (const size_t slash = candidate.find('/'); slash != std::string::npos) {
+    uint32_t query = 0;
+    if (!absl::SimpleAtoi(candidate.substr(0, slash), &query)) {
+      return absl::InvalidArgumentError(absl::StrCat("'", text, "': bad query number"));
+    }
+    review.set_query(query);
+    candidate = candidate.substr(slash + 1);
+  }
+  int64_t id = 0;
+  if (!absl::SimpleAtoi(candidate, &id)) {
+    return absl::InvalidArgumentError(absl::StrCat("'", text, "': bad candidate id"));
+  }
+  review.set_id(id);
+  review.set_outcome(outcome);
+  review.set_reason(text.substr(colon + 1));
+  return review;
+}
+
+absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> Credentials(const ReviewFlags& flags) {
+  if (flags.ca_file.empty()) return grpc::InsecureChannelCredentials();
+  grpc::SslCredentialsOptions options;
+  auto ca = ReadText(flags.ca_file);
+  if (!ca.ok()) return ca.status();
+  options.pem_root_certs = *ca + "\n";
+  if (!flags.cert_file.empty()) {
+    auto cert = ReadText(flags.cert_file);
+    if (!cert.ok()) return cert.status();
+    auto key = ReadText(flags.key_file);
+    if (!key.ok()) return key.status();
+    options.pem_cert_chain = *cert + "\n";
+    options.pem_private_key = *key + "\n";
+  }
+  return grpc::SslCredentials(options);
+}
+
+absl::Status RunReview(const ReviewFlags& flags) {
+  auto token = ReadText(flags.warrant_file);
+  if (!token.ok()) return token.status();
+  v1::RecordReviewRequest request;
+  request.set_search_entry_index(flags.search_entry);
+  for (const auto& [texts, outcome] : {std::pair{&flags.keep, v1::REVIEW_OUTCOME_KEPT},
+                                       std::pair{&flags.reject, v1::REVIEW_OUTCOME_REJECTED}}) {
+    for (const std::string& text : *texts) {
+      auto review = ParseDecision(text, outcome);
+      if (!review.ok()) return review.status();
+      *request.add_reviews() = *review;
+    }
+  }
+  if (request.reviews_size() == 0) {
+    return absl::InvalidArgumentError("name at least one candidate with --keep or --reject");
+  }
+  auto credentials = Credentials(flags);
+  if (!credentials.ok()) return credentials.status();
+  auto stub = v1::ReviewService::NewStub(grpc::CreateChannel(flags.server, *credentials));
+  grpc::ClientContext context;
+  context.AddMetadata("authorization", "Bearer " + *token);
+  context.set_deadline(std::chrono::system_clock::now() +
+                       std::chrono::seconds(flags.timeout_seconds));
+  v1::RecordReviewResponse response;
+  const grpc::Status status = stub->RecordReview(&context, request, &response);
+  if (!status.ok()) {
+    std::string detail = absl::StrCat("review refused or failed (", status.error_code(),
+                                      "): ", status.error_message());
+    const auto& trailers = context.GetServerTrailingMetadata();
+    if (auto it = trailers.find("probity-ledger-index"); it != trailers.end()) {
+      absl::StrAppend(&detail, " [ledger entry ", std::string(it->second.data(), it->second.size()),
+                      "]");
+    }
+    return absl::Status(static_cast<absl::StatusCode>(status.error_code()), detail);
+  }
+  std::cout << "review recorded: ledger entry " << response.receipt().entry_index()
+            << " (of search entry " << flags.search_entry << ", " << request.reviews_size()
+            << " candidates)\n"
+            << "ledger verifier key: " << response.receipt().verifier_key() << "\n"
+            << "signed checkpoint:\n"
+            << response.receipt().signed_checkpoint();
+  return absl::OkStatus();
+}
+
+void AddReviewCommands(CLI::App& root) {
+  auto flags = std::make_shared<ReviewFlags>();
+  CLI::App* review = root.add_subcommand(
+      "review",
+      "record your human review of a search's candidates (kept as a lead or rejected, with a "
+      "reason of at most 512 bytes) under the search's warrant; it becomes a ledger entry");
+  review->add_option("--server", flags->server, "host:port")->capture_default_str();
+  review->add_option("--warrant", flags->warrant_file, "File holding the search's warrant (JWS)")
+      ->required();
+  review
+      ->add_option("--search-entry", flags->search_entry,
+                   "the search's ledger entry (its receipt's entry index)")
+      ->required();
+  review->add_option("--keep", flags->keep, "[QUERY/]ID:REASON kept as a lead (repeatable)");
+  review->add_option("--reject", flags->reject, "[QUERY/]ID:REASON rejected (repeatable)");
+  review->add_option("--ca", flags->ca_file, "CA certificate: use TLS");
+  review->add_option("--cert", flags->cert_file, "Client certificate for mutual TLS");
+  review->add_option("--key", flags->key_file, "Client key for mutual TLS");
+  review->add_option("--timeout", flags->timeout_seconds, "Seconds")->capture_default_str();
+  review->callback([flags] { ExitOnError(RunReview(*flags)); });
+}
+
+}  // namespace
+
+PROBITY_REGISTER_COMMANDS("review", AddReviewCommands);
+
+}  // namespace probity::cli
+#endif
