@@ -33,4 +33,4 @@ echo "$output" | grep -E '^phase' | awk '
     if (name == "all-up") base = v["p50"]
     printf "%-24s attempted %6d answered %6d partial %6d failed %4d p50 %8.2f ms p99 %8.2f ms p50/all-up %5.2fx\n",
            name, v["attempted"], v["answered"], v["partial"], v["failed"], v["p50"], v["p99"],
-           base > 0 ? v["p50"] / base : 0 }'
+           (base > 0 ? v["p50"] / base : 0) }'
