@@ -97,6 +97,33 @@ TEST(ConfigStrictnessTest, MissingCollectionFieldsAndBadJsonAreErrorsNotExceptio
   ExpectRefused("", "config: [json.exception.parse_error");
 }
 
+TEST(ConfigRoutingTest, HedgeAndReconnectKeysParseRoundTripAndAreBounded) {
+  auto parsed = ParseConfig(R"({"plaintext": true, "shard_hedge_min_ms": 3,
+                                "shard_hedge_max_ms": 300, "shard_hedge_budget_percent": 50,
+                                "shard_reconnect_backoff_ms": 2000})",
+                            "/data");
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_EQ(parsed->shard_hedge_min_ms, 3);
+  EXPECT_EQ(parsed->shard_hedge_max_ms, 300);
+  EXPECT_EQ(parsed->shard_hedge_budget_percent, 50);
+  EXPECT_EQ(parsed->shard_reconnect_backoff_ms, 2000);
+  EXPECT_TRUE(ValidateConfig(*parsed).ok());
+  auto again = ParseConfig(ConfigToJson(*parsed), "/data");
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->shard_hedge_max_ms, 300);
+  EXPECT_EQ(again->shard_reconnect_backoff_ms, 2000);
+  ExpectRefused(R"({"shard_hedge_delay_ms": 3})", R"(config: unknown key "shard_hedge_delay_ms")");
+  for (const char* bad :
+       {R"({"plaintext": true, "shard_hedge_min_ms": 0})",
+        R"({"plaintext": true, "shard_hedge_min_ms": 50, "shard_hedge_max_ms": 20})",
+        R"({"plaintext": true, "shard_hedge_budget_percent": 101})",
+        R"({"plaintext": true, "shard_reconnect_backoff_ms": 10})"}) {
+    auto config = ParseConfig(bad, "/data");
+    ASSERT_TRUE(config.ok()) << config.status();
+    EXPECT_EQ(ValidateConfig(*config).code(), absl::StatusCode::kInvalidArgument) << bad;
+  }
+}
+
 TEST(ConfigStrictnessTest, NullTlsMeansNoTls) {
   const auto parsed = ParseConfig(R"({"tls": null, "shard_client_tls": null})", "/data");
   ASSERT_TRUE(parsed.ok()) << parsed.status();

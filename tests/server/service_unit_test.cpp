@@ -88,11 +88,15 @@ TEST(RouterTest, MergesAllShardsIntoOneTopK) {
 TEST(RouterTest, RetriesAFailedShardOnItsReplica) {
   Fleet fleet = MakeFleet({{true, false}, {false}});
   Router router(absl::Seconds(1), 4);
-  RoutedSearch result = router.Search(fleet.route, kTwoQueries, K(2), false);
-  ASSERT_TRUE(result.status.ok()) << result.status;
-  EXPECT_EQ(result.shards_answered, 2u);
+  // Replicas share the load, so the failing one is asked first only in some searches; none of
+  // them fails.
+  for (int search = 0; search < 20 && fleet.backends[0]->calls == 0; ++search) {
+    RoutedSearch result = router.Search(fleet.route, kTwoQueries, K(2), false);
+    ASSERT_TRUE(result.status.ok()) << result.status;
+    EXPECT_EQ(result.shards_answered, 2u);
+  }
   EXPECT_EQ(fleet.backends[0]->calls, 1);
-  EXPECT_EQ(fleet.backends[1]->calls, 1);
+  EXPECT_GE(fleet.backends[1]->calls, 1);
 }
 
 TEST(RouterTest, MissingShardFailsUnlessPartialIsAllowed) {

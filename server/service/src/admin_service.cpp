@@ -13,6 +13,7 @@
 #include "probity/index/private_files.h"
 #include "probity/service/call_gate.h"
 #include "probity/service/grpc_status.h"
+#include "probity/service/router_stats.h"
 
 namespace probity::service {
 namespace {
@@ -171,6 +172,7 @@ grpc::Status AdminServiceImpl::Stats(grpc::ServerContext* /*context*/,
   response->set_in_flight(std::max<int64_t>(0, counters.in_flight.load()));
   response->set_refusals_not_recorded(deps_.audit->refusals_not_recorded());
   response->set_searches_refused_busy(counters.searches_refused_busy.load());
+  FillRouterStats(*deps_.router, *response);
   return grpc::Status::OK;
 }
 

@@ -257,6 +257,10 @@ absl::StatusOr<ServerConfig> ParseConfig(const std::string& json_text,
     r.Optional("fanout_threads", &c.fanout_threads);
     r.Optional("default_nprobe", &c.default_nprobe);
     r.Optional("shard_deadline_ms", &c.shard_deadline_ms);
+    r.Optional("shard_hedge_min_ms", &c.shard_hedge_min_ms);
+    r.Optional("shard_hedge_max_ms", &c.shard_hedge_max_ms);
+    r.Optional("shard_hedge_budget_percent", &c.shard_hedge_budget_percent);
+    r.Optional("shard_reconnect_backoff_ms", &c.shard_reconnect_backoff_ms);
     r.Optional("drain_seconds", &c.drain_seconds);
     r.Optional("refusal_rate_per_second", &c.refusal_rate_per_second);
     r.Optional("refusal_rate_per_caller_per_second", &c.refusal_rate_per_caller_per_second);
@@ -338,6 +342,10 @@ std::string ConfigToJson(const ServerConfig& c) {
   j["fanout_threads"] = c.fanout_threads;
   j["default_nprobe"] = c.default_nprobe;
   j["shard_deadline_ms"] = c.shard_deadline_ms;
+  j["shard_hedge_min_ms"] = c.shard_hedge_min_ms;
+  j["shard_hedge_max_ms"] = c.shard_hedge_max_ms;
+  j["shard_hedge_budget_percent"] = c.shard_hedge_budget_percent;
+  j["shard_reconnect_backoff_ms"] = c.shard_reconnect_backoff_ms;
   j["drain_seconds"] = c.drain_seconds;
   j["refusal_rate_per_second"] = c.refusal_rate_per_second;
   j["refusal_rate_per_caller_per_second"] = c.refusal_rate_per_caller_per_second;
@@ -408,6 +416,14 @@ absl::Status ValidateConfig(const ServerConfig& c) {
   }
   if (c.max_justification_bytes < 0 || c.max_justification_bytes > (1 << 20)) {
     return absl::InvalidArgumentError("config: max_justification_bytes must be 0 .. 1048576");
+  }
+  if (c.shard_deadline_ms < 1 || c.shard_hedge_min_ms < 1 ||
+      c.shard_hedge_max_ms < c.shard_hedge_min_ms || c.shard_hedge_budget_percent < 0 ||
+      c.shard_hedge_budget_percent > 100 || c.shard_reconnect_backoff_ms < 100 ||
+      c.shard_reconnect_backoff_ms > 120'000) {
+    return absl::InvalidArgumentError(
+        "config: needs shard_deadline_ms >= 1, 1 <= shard_hedge_min_ms <= shard_hedge_max_ms, "
+        "shard_hedge_budget_percent 0 .. 100 and shard_reconnect_backoff_ms 100 .. 120000");
   }
   // The wait is bounded so that a lone search is never held for long.
   if (c.batching.enabled && (c.batching.max_batch_queries < 1 || c.batching.max_wait_us < 0 ||

@@ -39,6 +39,34 @@ constexpr size_t kRefusalEntryOverheadBytes = 4096;
 constexpr size_t kVerifiedRefusalOverheadBytes = 64 << 10;  // claims of a signed warrant
 constexpr size_t kQueryRecordBytes = 40;                    // one vector_sha256 record
 
+void FillCoverage(const RoutedSearch& routed, v1::SearchCoverage& coverage) {
+  coverage.set_shards_answered(routed.shards_answered);
+  coverage.set_shards_total(routed.shards_total);
+  coverage.set_partial(routed.shards_answered < routed.shards_total);
+  for (const ShardFailure& failure : routed.failed_shards) {
+    v1::ShardFailure* out = coverage.add_failures();
+    out->set_shard(failure.shard);
+    out->set_code(absl::StatusCodeToString(failure.code));
+    out->mutable_servers()->Add(failure.servers.begin(), failure.servers.end());
+    out->set_message(failure.message);
+  }
+}
+
+// UNAVAILABLE with the coverage as data (a SearchFailure in the status details), so a client
+// need not parse the message to learn which shards were missing and why.
+grpc::Status FailedSearchStatus(const RoutedSearch& routed, uint64_t ledger_index) {
+  const grpc::Status status = ToGrpcStatus(routed.status);
+  v1::SearchFailure failure;
+  FillCoverage(routed, *failure.mutable_coverage());
+  failure.set_ledger_entry_index(ledger_index);
+  failure.set_queries_charged(0);
+  v1::SearchStatus details;
+  details.set_code(static_cast<int32_t>(status.error_code()));
+  details.set_message(status.error_message());
+  details.add_details()->PackFrom(failure);
+  return grpc::Status(status.error_code(), status.error_message(), details.SerializeAsString());
+}
+
 }  // namespace
 
 int MaxSearchMessageBytes(int max_queries_per_request, int largest_dim,
@@ -236,7 +264,12 @@ grpc::Status SearchServiceImpl::Search(grpc::ServerContext* context,
   RoutedSearch routed = router_.Search(*route, queries, params, request->allow_partial(), deadline);
 
   entry.set_kind(v1::ENTRY_KIND_SEARCH);
-  entry.set_query_count(nq);
+  // A failed search returns nothing, so it charges nothing: its entry says 0 queries charged
+  // (and how many it carried), which is what RestoreBudgets adds up at the next start, and the
+  // reservation is given back once the entry is durable.
+  const bool failed = !routed.status.ok();
+  entry.set_query_count(failed ? 0 : nq);
+  if (failed) entry.set_queries_received(static_cast<uint32_t>(nq));
   entry.set_index_generation(routed.generation);
   entry.mutable_coverage()->set_shards_answered(routed.shards_answered);
   entry.mutable_coverage()->set_shards_total(routed.shards_total);
@@ -268,9 +301,10 @@ grpc::Status SearchServiceImpl::Search(grpc::ServerContext* context,
                                      receipt.status().message()));
   }
   context->AddTrailingMetadata(kLedgerIndexTrailer, std::to_string(receipt->index));
-  if (!routed.status.ok()) {
+  if (failed) {
     counters_.searches_failed.fetch_add(1);
-    return ToGrpcStatus(routed.status);
+    budgets_.Release(warrant_id, nq);
+    return FailedSearchStatus(routed, receipt->index);
   }
   counters_.searches_answered.fetch_add(1);
 
@@ -285,9 +319,7 @@ grpc::Status SearchServiceImpl::Search(grpc::ServerContext* context,
       candidate->set_shard(hit.shard);
     }
   }
-  response->mutable_coverage()->set_shards_answered(routed.shards_answered);
-  response->mutable_coverage()->set_shards_total(routed.shards_total);
-  response->mutable_coverage()->set_partial(routed.shards_answered < routed.shards_total);
+  FillCoverage(routed, *response->mutable_coverage());
   response->mutable_receipt()->set_entry_index(receipt->index);
   response->mutable_receipt()->set_signed_checkpoint(receipt->signed_checkpoint);
   response->mutable_receipt()->set_verifier_key(audit_.ledger().VerifierKey());

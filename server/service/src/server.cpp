@@ -164,7 +164,7 @@ absl::Status LoadCatalog(const ServerConfig& config, const CollectionState& stat
 absl::Status DiscoverShardServer(const std::string& address,
                                  const std::shared_ptr<grpc::ChannelCredentials>& credentials,
                                  absl::Duration timeout, Router& router) {
-  auto channel = grpc::CreateChannel(address, credentials);
+  auto channel = MakeShardChannel(address, credentials, router.options().max_reconnect_backoff);
   auto stub = v1::Shard::NewStub(channel);
   grpc::ClientContext context;
   context.set_deadline(absl::ToChronoTime(absl::Now() + timeout));
@@ -399,8 +399,13 @@ absl::StatusOr<std::unique_ptr<Server>> Server::StartRouter(ServerConfig config,
   const int fanout_threads = config.fanout_threads > 0 ? config.fanout_threads
                              : waits                   ? 2 * config.max_in_flight
                                                        : 2 * cores;
-  server->router_ =
-      std::make_unique<Router>(absl::Milliseconds(config.shard_deadline_ms), fanout_threads);
+  RoutingOptions routing;
+  routing.hedge = {absl::Milliseconds(config.shard_hedge_min_ms),
+                   absl::Milliseconds(config.shard_hedge_max_ms),
+                   config.shard_hedge_budget_percent};
+  routing.max_reconnect_backoff = absl::Milliseconds(config.shard_reconnect_backoff_ms);
+  server->router_ = std::make_unique<Router>(absl::Milliseconds(config.shard_deadline_ms),
+                                             fanout_threads, routing);
   if (config.shard_servers.empty()) {
     auto catalog = MakeCatalog(config);
     if (!catalog.ok()) return catalog.status();

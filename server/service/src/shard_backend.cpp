@@ -3,6 +3,8 @@
 #include <grpcpp/grpcpp.h>
 #include <omp.h>
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "probity/service/grpc_status.h"
 #include "probity/v1/shard.grpc.pb.h"
@@ -50,44 +52,83 @@ class LocalShardBackend : public ShardBackend {
   ShardCounters& counters_;
 };
 
+v1::ShardSearchRequest ToShardRequest(const ShardQuery& query) {
+  v1::ShardSearchRequest request;
+  request.set_collection(query.collection);
+  request.set_shard(query.shard);
+  request.set_dim(query.dim);
+  request.mutable_queries()->Add(query.queries.begin(), query.queries.end());
+  request.set_k(query.params.k);
+  request.set_nprobe(query.params.nprobe);
+  if (query.params.min_score) request.set_min_score(*query.params.min_score);
+  return request;
+}
+
+absl::StatusOr<ShardAnswer> FromShardResponse(const std::string& address, int shard,
+                                              size_t num_queries, const grpc::Status& status,
+                                              const v1::ShardSearchResponse& response) {
+  if (!status.ok()) {
+    absl::Status converted = FromGrpcStatus(status);
+    return absl::Status(converted.code(),
+                        absl::StrCat("shard server ", address, ": ", converted.message()));
+  }
+  ShardAnswer answer;
+  answer.generation = response.index_generation();
+  for (const v1::ShardHitList& list : response.results()) {
+    index::HitList hits;
+    for (const v1::ShardHit& hit : list.hits()) {
+      hits.push_back({hit.id(), hit.score(), static_cast<uint32_t>(shard)});
+    }
+    answer.hits.push_back(std::move(hits));
+  }
+  if (answer.hits.size() != num_queries) {
+    return absl::InternalError(
+        absl::StrCat("shard server ", address, " answered the wrong number of queries"));
+  }
+  return answer;
+}
+
+// One asynchronous SearchShard call: owns what gRPC reads and writes until it completes, and is
+// kept alive by both the caller's handle and gRPC's callback, so Cancel() is safe at any time.
+class RemoteShardCall : public ShardCall {
+ public:
+  void Cancel() override { context.TryCancel(); }
+
+  grpc::ClientContext context;
+  v1::ShardSearchRequest request;
+  v1::ShardSearchResponse response;
+};
+
 class RemoteShardBackend : public ShardBackend {
  public:
   RemoteShardBackend(std::string address, std::shared_ptr<grpc::Channel> channel)
       : address_(std::move(address)), stub_(v1::Shard::NewStub(std::move(channel))) {}
 
   absl::StatusOr<ShardAnswer> Search(const ShardQuery& query, absl::Time deadline) override {
-    v1::ShardSearchRequest request;
-    request.set_collection(query.collection);
-    request.set_shard(query.shard);
-    request.set_dim(query.dim);
-    request.mutable_queries()->Add(query.queries.begin(), query.queries.end());
-    request.set_k(query.params.k);
-    request.set_nprobe(query.params.nprobe);
-    if (query.params.min_score) request.set_min_score(*query.params.min_score);
+    v1::ShardSearchRequest request = ToShardRequest(query);
     grpc::ClientContext context;
     context.set_deadline(absl::ToChronoTime(deadline));
     v1::ShardSearchResponse response;
     grpc::Status status = stub_->SearchShard(&context, request, &response);
-    if (!status.ok()) {
-      absl::Status converted = FromGrpcStatus(status);
-      return absl::Status(converted.code(),
-                          absl::StrCat("shard server ", address_, ": ", converted.message()));
-    }
-    ShardAnswer answer;
-    answer.generation = response.index_generation();
-    for (const v1::ShardHitList& list : response.results()) {
-      index::HitList hits;
-      for (const v1::ShardHit& hit : list.hits()) {
-        hits.push_back({hit.id(), hit.score(), static_cast<uint32_t>(query.shard)});
-      }
-      answer.hits.push_back(std::move(hits));
-    }
-    if (answer.hits.size() * query.dim != query.queries.size()) {
-      return absl::InternalError(
-          absl::StrCat("shard server ", address_, " answered the wrong number of queries"));
-    }
-    return answer;
+    return FromShardResponse(address_, query.shard, query.queries.size() / query.dim, status,
+                             response);
   }
+
+  std::shared_ptr<ShardCall> StartSearch(const ShardQuery& query, absl::Time deadline,
+                                         ShardSearchDone done) override {
+    auto call = std::make_shared<RemoteShardCall>();
+    call->request = ToShardRequest(query);
+    call->context.set_deadline(absl::ToChronoTime(deadline));
+    const size_t num_queries = query.queries.size() / query.dim;
+    stub_->async()->SearchShard(
+        &call->context, &call->request, &call->response,
+        [call, address = address_, shard = query.shard, num_queries,
+         done = std::move(done)](grpc::Status status) {
+          done(FromShardResponse(address, shard, num_queries, status, call->response));
+        });
+    return call;
+  }
+
   std::string Describe() const override { return address_; }
 
   absl::StatusOr<int64_t> Erase(const std::string& collection, const std::vector<int64_t>& ids,
@@ -123,6 +164,18 @@ std::unique_ptr<ShardBackend> MakeLocalShardBackend(const Catalog& catalog, int 
 std::unique_ptr<ShardBackend> MakeRemoteShardBackend(std::string address,
                                                      std::shared_ptr<grpc::Channel> channel) {
   return std::make_unique<RemoteShardBackend>(std::move(address), std::move(channel));
+}
+
+std::shared_ptr<grpc::Channel> MakeShardChannel(
+    const std::string& address, const std::shared_ptr<grpc::ChannelCredentials>& credentials,
+    absl::Duration max_reconnect_backoff) {
+  const int max_ms = static_cast<int>(
+      std::clamp<int64_t>(absl::ToInt64Milliseconds(max_reconnect_backoff), 1, 3'600'000));
+  grpc::ChannelArguments arguments;
+  arguments.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, std::min(100, max_ms));
+  arguments.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, std::min(100, max_ms));
+  arguments.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, max_ms);
+  return grpc::CreateCustomChannel(address, credentials, arguments);
 }
 
 }  // namespace probity::service

@@ -96,8 +96,16 @@ struct ServerConfig {
   int omp_threads_per_search = 1;  // FAISS OpenMP threads per shard search
   int fanout_threads = 0;          // shard searches at once; 0 = 2 x cores
   int default_nprobe = 16;
-  int shard_deadline_ms = 5000;  // per attempt on one shard replica
-  int drain_seconds = 10;        // SIGTERM: how long in-flight calls may finish
+  int shard_deadline_ms = 5000;  // per attempt on one shard replica (the caller's deadline too)
+  // Router: a shard search not answered after the hedge delay (observed latency, bounded by
+  // these) is also sent to another replica; hedges per 100 first attempts at most
+  // shard_hedge_budget_percent. A failing replica is passed over, and its server reconnected,
+  // within shard_reconnect_backoff_ms.
+  int shard_hedge_min_ms = 10;
+  int shard_hedge_max_ms = 1000;
+  int shard_hedge_budget_percent = 20;
+  int shard_reconnect_backoff_ms = 1000;
+  int drain_seconds = 10;  // SIGTERM: how long in-flight calls may finish
   // Refusals of callers without a verified warrant recorded per second, all callers together
   // and per caller (TLS identity, else peer address); bursts of 5 s worth. Refusals of a
   // verified warrant are always recorded.

@@ -1,9 +1,16 @@
 #pragma once
 
-// Fans a batch of queries out to every shard of a collection in parallel, retries a failed
-// shard on its next replica, merges with index::MergeTopK and reports coverage. The same code
-// serves local shards (embedded mode) and remote shard servers.
+// Fans a batch of queries out to every shard of a collection in parallel and merges with
+// index::MergeTopK, reporting coverage. Each shard search goes to the replica expected to
+// answer first (two random choices, compared by latency estimate x attempts running, with a
+// replica that just failed passed over for a short while); a failed attempt is retried at once
+// on another replica, and one that has not answered after the hedge delay (derived from observed
+// latency, see HedgePolicy) is hedged on another replica: the first answer is used, the other
+// attempt cancelled, so each shard contributes exactly one answer to the merge. Every attempt
+// ends by the caller's deadline. The same code serves local shards (embedded mode) and remote
+// shard servers.
 
+#include <atomic>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -15,6 +22,7 @@
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "probity/index/types.h"
+#include "probity/service/hedge_policy.h"
 #include "probity/service/shard_backend.h"
 #include "probity/service/thread_pool.h"
 
@@ -24,8 +32,31 @@ struct CollectionRoute {
   std::string name;
   index::Metric metric = index::Metric::kInnerProduct;
   int dim = 0;
-  // replicas[s] lists the backends holding shard s, tried in order; empty = shard unreachable.
+  // replicas[s] lists the backends holding shard s; empty = shard unreachable.
   std::vector<std::vector<std::shared_ptr<ShardBackend>>> replicas;
+};
+
+// A shard that no replica answered.
+struct ShardFailure {
+  uint32_t shard = 0;
+  absl::StatusCode code = absl::StatusCode::kUnavailable;  // of the last error
+  std::vector<std::string> servers;  // the replicas tried, in order (empty: none was tried)
+  std::string message;               // the errors, joined
+};
+
+struct RoutingOptions {
+  HedgeOptions hedge;
+  // A replica that failed is passed over for first_backoff, doubling per consecutive failure up
+  // to max_reconnect_backoff, which is also the longest gRPC waits between reconnection
+  // attempts to a shard server: a restarted server is asked again within about twice that.
+  absl::Duration first_backoff = absl::Milliseconds(25);
+  absl::Duration max_reconnect_backoff = absl::Seconds(1);
+};
+
+// Router-wide counts for Admin.Stats (per-server counts are in each backend's ReplicaHealth).
+struct RouterTotals {
+  uint64_t hedges = 0;   // hedge attempts sent
+  uint64_t retries = 0;  // attempts sent after another replica of the shard failed
 };
 
 struct RoutedSearch {
@@ -33,15 +64,22 @@ struct RoutedSearch {
   std::vector<index::HitList> hits;  // merged, one per query (empty when status is not OK)
   uint32_t shards_answered = 0;
   uint32_t shards_total = 0;
-  std::string generation;             // generations that answered, comma-separated if several
-  std::vector<std::string> failures;  // one line per shard that failed on every replica
+  std::string generation;                   // generations that answered, comma-separated if several
+  std::vector<std::string> failures;        // one line per shard that failed on every replica
+  std::vector<ShardFailure> failed_shards;  // the same, as data
 };
 
 class Router {
  public:
   // `fanout_threads` bounds the shard searches (local or remote calls) running at once.
-  Router(absl::Duration attempt_timeout, int fanout_threads)
-      : attempt_timeout_(attempt_timeout), pool_(fanout_threads) {}
+  // `attempt_timeout` bounds one attempt on one replica (shard_deadline_ms; the caller's
+  // deadline bounds it too). `fanout_threads` bounds the shard searches of backends without
+  // StartSearch (local shards) running at once.
+  Router(absl::Duration attempt_timeout, int fanout_threads, RoutingOptions options = {})
+      : attempt_timeout_(attempt_timeout),
+        options_(options),
+        hedging_(options.hedge),
+        pool_(fanout_threads) {}
 
   void SetRoute(CollectionRoute route);
   // Adds `backend` as a replica of one shard, creating the collection's route on first sight;
@@ -56,8 +94,19 @@ class Router {
                       const index::SearchParams& params, bool allow_partial,
                       absl::Time deadline = absl::InfiniteFuture()) const;
 
+  const RoutingOptions& options() const { return options_; }
+  // One snapshot per distinct backend of every route, ordered by server name.
+  std::vector<ReplicaSnapshot> ReplicaStats() const;
+  RouterTotals Totals() const;
+
  private:
+  class ShardSearchRound;
+
   absl::Duration attempt_timeout_;
+  RoutingOptions options_;
+  mutable HedgePolicy hedging_;
+  mutable std::atomic<uint64_t> hedges_{0};
+  mutable std::atomic<uint64_t> retries_{0};
   mutable ThreadPool pool_;
   mutable std::mutex mutex_;
   std::map<std::string, CollectionRoute> routes_;

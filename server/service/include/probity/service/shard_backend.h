@@ -4,6 +4,7 @@
 // `probity shard` server over gRPC. The router treats both the same way.
 
 #include <atomic>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -13,10 +14,12 @@
 #include "absl/time/time.h"
 #include "probity/index/types.h"
 #include "probity/service/catalog.h"
+#include "probity/service/replica_health.h"
 
 namespace grpc {
 class Channel;
-}
+class ChannelCredentials;
+}  // namespace grpc
 
 namespace probity::service {
 
@@ -34,11 +37,34 @@ struct ShardAnswer {
   std::string generation;
 };
 
+// A shard search started with ShardBackend::StartSearch. Cancel() asks it to end early; its
+// completion callback still runs exactly once (with a CANCELLED error if it was cut short).
+class ShardCall {
+ public:
+  virtual ~ShardCall() = default;
+  virtual void Cancel() = 0;
+};
+
+using ShardSearchDone = std::function<void(absl::StatusOr<ShardAnswer>)>;
+
 class ShardBackend {
  public:
   virtual ~ShardBackend() = default;
+  // Blocks until the shard answers, fails or `deadline` passes.
   virtual absl::StatusOr<ShardAnswer> Search(const ShardQuery& query, absl::Time deadline) = 0;
+  // Starts a search without blocking a thread; `done` runs once, on another thread, when it
+  // ends. Backends that search on the caller's thread (local shards) return nullptr and never
+  // call `done`: the router then runs Search() on its fan-out pool. `query.queries` need only
+  // live until StartSearch returns.
+  virtual std::shared_ptr<ShardCall> StartSearch(const ShardQuery& query, absl::Time deadline,
+                                                 ShardSearchDone done) {
+    (void)query, (void)deadline, (void)done;
+    return nullptr;
+  }
   virtual std::string Describe() const = 0;
+  // The router's record of this replica (load, latency, failures); shared by every shard the
+  // backend serves, so a shard server is judged as a whole.
+  ReplicaHealth& health() const { return health_; }
   // Erases ids from every shard of `collection` the backend holds; returns how many it removed.
   virtual absl::StatusOr<int64_t> Erase(const std::string& collection,
                                         const std::vector<int64_t>& ids,
@@ -46,6 +72,9 @@ class ShardBackend {
     (void)collection, (void)ids, (void)reason;
     return absl::UnimplementedError(Describe() + " cannot erase");
   }
+
+ private:
+  mutable ReplicaHealth health_;
 };
 
 // Counts shard searches that actually ran, so tests can prove a refused request ran none.
@@ -63,5 +92,11 @@ std::unique_ptr<ShardBackend> MakeLocalShardBackend(const Catalog& catalog, int 
                                                     ShardCounters& counters);
 std::unique_ptr<ShardBackend> MakeRemoteShardBackend(std::string address,
                                                      std::shared_ptr<grpc::Channel> channel);
+
+// A channel to a shard server that reconnects after at most `max_reconnect_backoff` (gRPC's own
+// default grows to 120 s, so a restarted server would sit unused for up to two minutes).
+std::shared_ptr<grpc::Channel> MakeShardChannel(
+    const std::string& address, const std::shared_ptr<grpc::ChannelCredentials>& credentials,
+    absl::Duration max_reconnect_backoff);
 
 }  // namespace probity::service

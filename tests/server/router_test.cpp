@@ -1,0 +1,388 @@
+// The router's replica choice, retries and hedging against fake replicas that answer at once,
+// fail, or hold their answer until released or cancelled (a stopped server), and the pieces it
+// decides with: ReplicaHealth (latency estimate, back-off after failures, log rate limit) and
+// HedgePolicy (delay from observed latency, hedge budget). No test depends on how long anything
+// takes: stalled replicas stall until the router cancels them.
+#include "probity/service/router.h"
+
+#include <gtest/gtest.h>
+
+#include <condition_variable>
+#include <future>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "probity/service/hedge_policy.h"
+#include "probity/service/replica_health.h"
+
+namespace probity::service::testing {
+namespace {
+
+// Answers query q of shard s with ids s*100 + q*10 + i (so shards never share an id).
+ShardAnswer AnswerOf(const ShardQuery& query) {
+  ShardAnswer answer;
+  answer.generation = "1";
+  const int nq = static_cast<int>(query.queries.size()) / query.dim;
+  for (int q = 0; q < nq; ++q) {
+    index::HitList hits;
+    for (int i = 0; i < query.params.k; ++i) {
+      hits.push_back({query.shard * 100 + q * 10 + i, 1.0f - 0.1f * i - 0.01f * query.shard,
+                      static_cast<uint32_t>(query.shard)});
+    }
+    answer.hits.push_back(std::move(hits));
+  }
+  return answer;
+}
+
+// A remote-like replica (StartSearch): answers at once, fails at once, or holds every call until
+// Release() or the router cancels it.
+class FakeReplica : public ShardBackend {
+ public:
+  enum class Mode { kAnswer, kFail, kHold };
+  FakeReplica(std::string name, Mode mode) : name_(std::move(name)), mode_(mode) {}
+  ~FakeReplica() override { Release(); }
+
+  absl::StatusOr<ShardAnswer> Search(const ShardQuery&, absl::Time) override {
+    return absl::UnimplementedError("asynchronous only");
+  }
+
+  std::shared_ptr<ShardCall> StartSearch(const ShardQuery& query, absl::Time,
+                                         ShardSearchDone done) override {
+    auto call = std::make_shared<HeldCall>(AnswerOf(query), std::move(done));
+    std::lock_guard lock(mutex_);
+    ++started_;
+    changed_.notify_all();
+    if (mode_ == Mode::kAnswer) {
+      threads_.emplace_back([call] { call->Complete(call->answer); });
+    } else if (mode_ == Mode::kFail) {
+      threads_.emplace_back(
+          [call] { call->Complete(absl::UnavailableError("connection refused")); });
+    } else {
+      held_.push_back(call);
+    }
+    return call;
+  }
+
+  std::string Describe() const override { return name_; }
+
+  // Answers every held call (those not cancelled yet), from this thread.
+  void Release() {
+    std::vector<std::shared_ptr<HeldCall>> held;
+    std::vector<std::thread> threads;
+    {
+      std::lock_guard lock(mutex_);
+      held.swap(held_);
+      threads.swap(threads_);
+    }
+    for (auto& call : held) call->Complete(call->answer);
+    for (auto& thread : threads) thread.join();
+  }
+
+  void WaitForStarted(int count) {
+    std::unique_lock lock(mutex_);
+    changed_.wait(lock, [&] { return started_ >= count; });
+  }
+
+  int started() const {
+    std::lock_guard lock(mutex_);
+    return started_;
+  }
+
+ private:
+  class HeldCall : public ShardCall {
+   public:
+    HeldCall(ShardAnswer a, ShardSearchDone done) : answer(std::move(a)), done_(std::move(done)) {}
+    void Cancel() override { Complete(absl::CancelledError("cancelled by the router")); }
+    void Complete(absl::StatusOr<ShardAnswer> result) {
+      std::lock_guard lock(mutex_);
+      if (completed_) return;
+      completed_ = true;
+      done_(std::move(result));
+    }
+    const ShardAnswer answer;
+
+   private:
+    std::mutex mutex_;
+    bool completed_ = false;
+    ShardSearchDone done_;
+  };
+
+  const std::string name_;
+  const Mode mode_;
+  mutable std::mutex mutex_;
+  std::condition_variable changed_;
+  int started_ = 0;
+  std::vector<std::shared_ptr<HeldCall>> held_;
+  std::vector<std::thread> threads_;
+};
+
+using Mode = FakeReplica::Mode;
+
+CollectionRoute RouteOf(const std::vector<std::vector<std::shared_ptr<FakeReplica>>>& shards) {
+  CollectionRoute route;
+  route.name = "c";
+  route.dim = 2;
+  for (const auto& replicas : shards) {
+    route.replicas.emplace_back(replicas.begin(), replicas.end());
+  }
+  return route;
+}
+
+const std::vector<float> kTwoQueries = {1, 0, 0, 1};
+
+index::SearchParams K(int k) {
+  index::SearchParams params;
+  params.k = k;
+  return params;
+}
+
+// Hedges after 1 ms, with a budget that never runs out in these tests.
+RoutingOptions EagerHedging() {
+  RoutingOptions options;
+  options.hedge = {absl::Milliseconds(1), absl::Milliseconds(1), 100};
+  return options;
+}
+
+std::vector<int64_t> Ids(const index::HitList& hits) {
+  std::vector<int64_t> ids;
+  for (const index::Hit& hit : hits) ids.push_back(hit.id);
+  return ids;
+}
+
+TEST(RouterFaultTest, StalledReplicaIsOvertakenByAHedgeWithinTheCallersDeadline) {
+  auto stalled = std::make_shared<FakeReplica>("stalled", Mode::kHold);
+  auto fast = std::make_shared<FakeReplica>("fast", Mode::kAnswer);
+  auto other = std::make_shared<FakeReplica>("other", Mode::kAnswer);
+  const CollectionRoute route = RouteOf({{stalled, fast}, {other}});
+  // The attempt timeout is far beyond the caller's deadline: only hedging can answer in time.
+  Router router(absl::Hours(1), 2, EagerHedging());
+  for (int search = 0; search < 20 && stalled->started() == 0; ++search) {
+    RoutedSearch result =
+        router.Search(route, kTwoQueries, K(3), false, absl::Now() + absl::Seconds(60));
+    ASSERT_TRUE(result.status.ok()) << result.status;
+    EXPECT_EQ(result.shards_answered, 2u);
+  }
+  ASSERT_GT(stalled->started(), 0) << "the stalled replica was never chosen";
+  const ReplicaSnapshot stalled_stats = stalled->health().Snapshot(absl::Now());
+  EXPECT_EQ(stalled_stats.overtaken, static_cast<uint64_t>(stalled->started()));
+  EXPECT_EQ(stalled_stats.failures, 0u);
+  EXPECT_EQ(stalled_stats.in_flight, 0);
+  // Either the stalled replica went first and a hedge on the fast one won, or the fast one was
+  // slow to answer once and the hedge went to the stalled one: a hedge either way.
+  EXPECT_GE(router.Totals().hedges, 1u);
+  EXPECT_GE(fast->health().Snapshot(absl::Now()).hedges_won + stalled_stats.hedges_sent, 1u);
+}
+
+TEST(RouterFaultTest, AnswersOfBothReplicasAreMergedOnce) {
+  auto first = std::make_shared<FakeReplica>("first", Mode::kHold);
+  auto second = std::make_shared<FakeReplica>("second", Mode::kHold);
+  auto other = std::make_shared<FakeReplica>("other", Mode::kAnswer);
+  const CollectionRoute route = RouteOf({{first, second}, {other}});
+  Router router(absl::Hours(1), 2, EagerHedging());
+  auto search = std::async(std::launch::async, [&] {
+    return router.Search(route, kTwoQueries, K(4), false, absl::Now() + absl::Seconds(60));
+  });
+  // The first attempt is hedged onto the other replica; then both answer.
+  first->WaitForStarted(1);
+  second->WaitForStarted(1);
+  first->Release();
+  second->Release();
+  RoutedSearch result = search.get();
+  ASSERT_TRUE(result.status.ok()) << result.status;
+  ASSERT_EQ(result.hits.size(), 2u);
+  for (const index::HitList& hits : result.hits) {
+    const std::vector<int64_t> ids = Ids(hits);
+    EXPECT_EQ(std::set<int64_t>(ids.begin(), ids.end()).size(), ids.size());
+  }
+  // Exactly what one answer per shard merges to: rank by i, then shard.
+  EXPECT_EQ(Ids(result.hits[1]), (std::vector<int64_t>{10, 110, 11, 111}));
+  const uint64_t answered = first->health().Snapshot(absl::Now()).answered +
+                            second->health().Snapshot(absl::Now()).answered;
+  const uint64_t overtaken = first->health().Snapshot(absl::Now()).overtaken +
+                             second->health().Snapshot(absl::Now()).overtaken;
+  EXPECT_EQ(answered + overtaken, 2u);
+}
+
+TEST(RouterFaultTest, FailedReplicaIsRetriedAtOnceAndThenPassedOver) {
+  auto down = std::make_shared<FakeReplica>("down", Mode::kFail);
+  auto up = std::make_shared<FakeReplica>("up", Mode::kAnswer);
+  const CollectionRoute route = RouteOf({{down, up}});
+  RoutingOptions options;
+  options.first_backoff = options.max_reconnect_backoff = absl::Hours(1);
+  options.hedge.min_delay = options.hedge.max_delay = absl::Hours(1);  // no hedging here
+  Router router(absl::Hours(1), 2, options);
+  for (int search = 0; search < 20 && down->started() == 0; ++search) {
+    RoutedSearch result = router.Search(route, kTwoQueries, K(2), false);
+    ASSERT_TRUE(result.status.ok()) << result.status;
+  }
+  ASSERT_EQ(down->started(), 1);
+  EXPECT_EQ(router.Totals().retries, 1u);
+  EXPECT_TRUE(down->health().BackingOff(absl::Now()));
+  // While it backs off, every search goes to the replica that is up first.
+  const int before = up->started();
+  for (int search = 0; search < 10; ++search) {
+    ASSERT_TRUE(router.Search(route, kTwoQueries, K(2), false).status.ok());
+  }
+  EXPECT_EQ(down->started(), 1);
+  EXPECT_EQ(up->started(), before + 10);
+  const ReplicaSnapshot stats = down->health().Snapshot(absl::Now());
+  EXPECT_EQ(stats.failures, 1u);
+  EXPECT_EQ(stats.consecutive_failures, 1u);
+  EXPECT_EQ(stats.last_failure, "connection refused");
+}
+
+TEST(RouterFaultTest, ConcurrentSearchesSpreadOverReplicasByAttemptsRunning) {
+  auto a = std::make_shared<FakeReplica>("a", Mode::kHold);
+  auto b = std::make_shared<FakeReplica>("b", Mode::kHold);
+  const CollectionRoute route = RouteOf({{a, b}});
+  RoutingOptions no_hedging;
+  no_hedging.hedge.min_delay = no_hedging.hedge.max_delay = absl::Hours(1);
+  Router router(absl::Hours(1), 2, no_hedging);
+  // Ten searches in flight at once, started one after another: each goes to the replica with
+  // fewer attempts running (a coin flip only within 20%), so neither gets far ahead.
+  std::vector<std::future<RoutedSearch>> searches;
+  for (int n = 0; n < 10; ++n) {
+    searches.push_back(std::async(std::launch::async,
+                                  [&] { return router.Search(route, kTwoQueries, K(2), false); }));
+    while (a->started() + b->started() < n + 1) std::this_thread::yield();
+    EXPECT_LE(std::abs(a->started() - b->started()), 2) << "after " << n + 1 << " searches";
+  }
+  EXPECT_GE(a->started(), 4);
+  EXPECT_GE(b->started(), 4);
+  a->Release();
+  b->Release();
+  for (auto& search : searches) EXPECT_TRUE(search.get().status.ok());
+}
+
+TEST(RouterFaultTest, ShardWithEveryReplicaDownIsReportedAsData) {
+  auto down = std::make_shared<FakeReplica>("down-1", Mode::kFail);
+  auto also_down = std::make_shared<FakeReplica>("down-2", Mode::kFail);
+  auto up = std::make_shared<FakeReplica>("up", Mode::kAnswer);
+  const CollectionRoute route = RouteOf({{up}, {down, also_down}});
+  Router router(absl::Hours(1), 2);
+  RoutedSearch strict = router.Search(route, kTwoQueries, K(2), false);
+  EXPECT_EQ(strict.status.code(), absl::StatusCode::kUnavailable);
+  ASSERT_EQ(strict.failed_shards.size(), 1u);
+  const ShardFailure& failure = strict.failed_shards[0];
+  EXPECT_EQ(failure.shard, 1u);
+  EXPECT_EQ(failure.code, absl::StatusCode::kUnavailable);
+  EXPECT_EQ(std::set<std::string>(failure.servers.begin(), failure.servers.end()),
+            (std::set<std::string>{"down-1", "down-2"}));
+  EXPECT_NE(failure.message.find("connection refused"), std::string::npos);
+
+  RoutedSearch partial = router.Search(route, kTwoQueries, K(2), true);
+  ASSERT_TRUE(partial.status.ok());
+  EXPECT_EQ(partial.shards_answered, 1u);
+  ASSERT_EQ(partial.failed_shards.size(), 1u);
+  EXPECT_EQ(partial.failed_shards[0].shard, 1u);
+}
+
+TEST(RouterFaultTest, StalledShardWithoutAReplicaEndsAtTheCallersDeadline) {
+  auto stalled = std::make_shared<FakeReplica>("stalled", Mode::kHold);
+  const CollectionRoute route = RouteOf({{stalled}});
+  Router router(absl::Hours(1), 2, EagerHedging());
+  RoutedSearch result =
+      router.Search(route, kTwoQueries, K(2), false, absl::Now() + absl::Milliseconds(50));
+  EXPECT_EQ(result.status.code(), absl::StatusCode::kUnavailable);
+  ASSERT_EQ(result.failed_shards.size(), 1u);
+  EXPECT_EQ(result.failed_shards[0].code, absl::StatusCode::kDeadlineExceeded);
+  // Cut short by the caller's deadline, not the replica's fault, and nothing left running.
+  const ReplicaSnapshot stats = stalled->health().Snapshot(absl::Now());
+  EXPECT_EQ(stats.failures, 0u);
+  EXPECT_EQ(stats.in_flight, 0);
+}
+
+TEST(ReplicaHealthTest, BackOffDoublesPerConsecutiveFailureUpToTheBoundAndSuccessEndsIt) {
+  ReplicaHealth health;
+  const absl::Time t0 = absl::FromUnixSeconds(1000);
+  const absl::Status down = absl::UnavailableError("down");
+  const absl::Duration first = absl::Milliseconds(25), most = absl::Milliseconds(80);
+  health.Started(false);
+  health.Failed(down, t0, first, most);
+  EXPECT_TRUE(health.BackingOff(t0 + absl::Milliseconds(24)));
+  EXPECT_FALSE(health.BackingOff(t0 + absl::Milliseconds(25)));
+  health.Started(false);
+  health.Failed(down, t0, first, most);
+  EXPECT_TRUE(health.BackingOff(t0 + absl::Milliseconds(49)));
+  EXPECT_FALSE(health.BackingOff(t0 + absl::Milliseconds(50)));
+  for (int i = 0; i < 5; ++i) {
+    health.Started(false);
+    health.Failed(down, t0, first, most);
+  }
+  EXPECT_TRUE(health.BackingOff(t0 + absl::Milliseconds(79)));
+  EXPECT_FALSE(health.BackingOff(t0 + absl::Milliseconds(80)));
+  health.Started(false);
+  health.Answered(absl::Milliseconds(2), t0, false);
+  EXPECT_FALSE(health.BackingOff(t0));
+  EXPECT_EQ(health.Snapshot(t0).consecutive_failures, 0u);
+  EXPECT_EQ(health.Snapshot(t0).failures, 7u);
+}
+
+TEST(ReplicaHealthTest, FailuresAreLoggedOncePerPeriodWithTheCountLeftOut) {
+  ReplicaHealth health;
+  const absl::Time t0 = absl::FromUnixSeconds(1000);
+  const absl::Status down = absl::UnavailableError("down");
+  auto fail = [&](absl::Time at) {
+    health.Started(false);
+    return health.Failed(down, at, absl::Milliseconds(25), absl::Seconds(1));
+  };
+  EXPECT_EQ(fail(t0), 1u);
+  EXPECT_EQ(fail(t0 + absl::Seconds(1)), 0u);
+  EXPECT_EQ(fail(t0 + absl::Seconds(2)), 0u);
+  EXPECT_EQ(fail(t0 + ReplicaHealth::kLogPeriod), 3u);
+}
+
+TEST(ReplicaHealthTest, SlowAnswerRaisesTheCostAtOnceAndIdlenessDecaysIt) {
+  ReplicaHealth health;
+  const absl::Time t0 = absl::FromUnixSeconds(1000);
+  EXPECT_DOUBLE_EQ(health.Cost(t0), ReplicaHealth::kCostFloorMs);  // never heard from
+  health.Started(false);
+  health.Answered(absl::Milliseconds(2), t0, false);
+  EXPECT_DOUBLE_EQ(health.Cost(t0), 2);
+  health.Started(false);
+  health.Overtaken(absl::Milliseconds(200), t0);  // a lower bound above the estimate: taken
+  EXPECT_DOUBLE_EQ(health.Cost(t0), 200);
+  health.Started(false);  // one attempt running doubles the expected wait
+  EXPECT_DOUBLE_EQ(health.Cost(t0), 400);
+  health.Abandoned();
+  EXPECT_DOUBLE_EQ(health.Cost(t0 + 10 * ReplicaHealth::kLatencyDecay),
+                   ReplicaHealth::kCostFloorMs);  // idle: decayed to the floor
+  EXPECT_LT(health.Snapshot(t0 + 10 * ReplicaHealth::kLatencyDecay).latency_ms, 1);
+  const ReplicaSnapshot stats = health.Snapshot(t0);
+  EXPECT_EQ(stats.attempts, 3u);
+  EXPECT_EQ(stats.answered, 1u);
+  EXPECT_EQ(stats.overtaken, 1u);
+  EXPECT_EQ(stats.in_flight, 0);
+}
+
+TEST(HedgePolicyTest, DelayFollowsObservedLatencyWithinItsBounds) {
+  HedgePolicy policy({absl::Milliseconds(5), absl::Milliseconds(100), 20});
+  EXPECT_EQ(policy.Delay(), absl::Milliseconds(100));  // nothing observed: the maximum
+  for (int i = 0; i < 50; ++i) policy.Observe(absl::Milliseconds(2));
+  EXPECT_GE(policy.Delay(), absl::Milliseconds(5));
+  EXPECT_LT(policy.Delay(), absl::Milliseconds(10));
+  for (int i = 0; i < 50; ++i) policy.Observe(absl::Milliseconds(40));
+  EXPECT_GE(policy.Delay(), absl::Milliseconds(40));
+  EXPECT_LE(policy.Delay(), absl::Milliseconds(100));
+  for (int i = 0; i < 50; ++i) policy.Observe(absl::Seconds(5));
+  EXPECT_EQ(policy.Delay(), absl::Milliseconds(100));
+}
+
+TEST(HedgePolicyTest, HedgesAreBoundedByTheBudget) {
+  HedgePolicy policy({absl::Milliseconds(5), absl::Milliseconds(100), 20});
+  int hedges = 0;
+  while (policy.TakeCredit()) ++hedges;
+  EXPECT_EQ(hedges, HedgePolicy::kBurst);
+  for (int first_attempts = 0; first_attempts < 10; ++first_attempts) policy.EarnCredit();
+  hedges = 0;
+  while (policy.TakeCredit()) ++hedges;
+  EXPECT_EQ(hedges, 2);  // 20 per 100 first attempts
+  for (int first_attempts = 0; first_attempts < 1000; ++first_attempts) policy.EarnCredit();
+  hedges = 0;
+  while (policy.TakeCredit()) ++hedges;
+  EXPECT_EQ(hedges, HedgePolicy::kBurst);  // credit never exceeds the burst
+}
+
+}  // namespace
+}  // namespace probity::service::testing
