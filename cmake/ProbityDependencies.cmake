@@ -38,6 +38,8 @@ find_package(gRPC CONFIG REQUIRED)
 find_package(nlohmann_json REQUIRED)
 find_package(CLI11 REQUIRED)
 find_package(spdlog REQUIRED)
+# The metrics endpoint (server/service): prometheus-cpp's core and its civetweb-based exposer.
+find_package(prometheus-cpp CONFIG REQUIRED)
 find_package(Boost REQUIRED)
 find_package(Threads REQUIRED)
 find_package(GTest REQUIRED)
