@@ -1,7 +1,7 @@
 #include "probity/service/metrics.h"
 
+#include <civetweb.h>
 #include <prometheus/counter.h>
-#include <prometheus/exposer.h>
 #include <prometheus/histogram.h>
 #include <prometheus/metric_family.h>
 #include <prometheus/registry.h>
@@ -10,7 +10,9 @@
 
 #include <array>
 #include <exception>
+#include <future>
 #include <map>
+#include <mutex>
 
 #include "absl/strings/str_cat.h"
 #include "probity/ledger/commit_observer.h"
@@ -261,8 +263,7 @@ struct Metrics::Impl {
         shard_searches(prometheus::BuildCounter()
                            .Name("probity_shard_searches_total")
                            .Help("Shard searches by backend (local, or a shard server) and result")
-                           .Register(*registry)),
-        ledger_observer(std::make_shared<LedgerCommitMetrics>(registry)) {
+                           .Register(*registry)) {
     constexpr std::array<std::pair<SearchOutcome, const char*>, 4> kRan = {{
         {SearchOutcome::kAnswered, "answered"},
         {SearchOutcome::kAnsweredPartial, "answered_partial"},
@@ -286,7 +287,7 @@ struct Metrics::Impl {
   prometheus::Counter& shards_missing;
   prometheus::Family<prometheus::Counter>& refusals;
   prometheus::Family<prometheus::Counter>& shard_searches;
-  std::shared_ptr<LedgerCommitMetrics> ledger_observer;
+  std::shared_ptr<LedgerCommitMetrics> ledger_observer;  // made for a process with a ledger
   // Children made at start, so the hot path never looks a label set up under a lock.
   std::array<prometheus::Counter*, 4> by_outcome{};
   prometheus::Counter* refused = nullptr;
@@ -294,12 +295,69 @@ struct Metrics::Impl {
   std::map<std::string, prometheus::Counter*, std::less<>> by_code;  // read-only after start
   prometheus::Counter* other_code = nullptr;
   std::shared_ptr<ScrapeTimeGauges> gauges;
-  std::unique_ptr<prometheus::Exposer> exposer;  // last: stops serving before the rest goes
+  mg_context* http = nullptr;  // stopped first in ~Metrics, before the rest goes
 };
+
+namespace {
+
+// The HTTP side. civetweb (what prometheus-cpp's pull Exposer runs on) comes from Debian built
+// with 100 KiB worker stacks, and its own response paths nearly fill them: at the Exposer's
+// mg_printf of a 200 response 8.4 KiB were left for an 8 KiB buffer, and its error pages
+// (mg_send_http_error: any path but /metrics, any method but GET, a malformed request) ran past
+// the end and crashed the whole process. So civetweb only parses requests here: every answer
+// is written with mg_write alone (no printf, no large buffers), and the metrics text is made
+// on a thread with an ordinary stack.
+
+void WriteResponse(mg_connection* connection, int status, std::string_view reason,
+                   std::string_view extra_headers, std::string_view body, bool send_body) {
+  std::string head = "HTTP/1.1 " + std::to_string(status) + " ";
+  head.append(reason).append("\r\n").append(extra_headers);
+  head += "Content-Length: " + std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n";
+  mg_write(connection, head.data(), head.size());
+  if (send_body && !body.empty()) mg_write(connection, body.data(), body.size());
+}
+
+int AnswerRequest(mg_connection* connection) {
+  const mg_request_info* request = mg_get_request_info(connection);
+  const auto* metrics = static_cast<const Metrics*>(request->user_data);
+  const std::string_view method = request->request_method ? request->request_method : "";
+  const std::string_view path = request->local_uri ? request->local_uri : "";
+  const bool head = method == "HEAD";
+  if (path != "/metrics") {
+    WriteResponse(connection, 404, "Not Found", "Content-Type: text/plain\r\n",
+                  "only /metrics is served here\n", !head);
+    return 404;
+  }
+  if (method != "GET" && !head) {
+    WriteResponse(connection, 405, "Method Not Allowed", "Allow: GET, HEAD\r\n", "", false);
+    return 405;
+  }
+  std::string text;
+  try {
+    text = std::async(std::launch::async, [metrics] { return metrics->Text(); }).get();
+  } catch (const std::exception&) {  // no thread to be had
+    WriteResponse(connection, 503, "Service Unavailable", "", "", false);
+    return 503;
+  }
+  WriteResponse(connection, 200, "OK", "Content-Type: text/plain; version=0.0.4; charset=utf-8\r\n",
+                text, !head);
+  return 200;
+}
+
+// Errors civetweb finds itself (a request it cannot parse, one too large): answered here too,
+// instead of by its own error page (see above).
+int AnswerError(mg_connection* connection, int status, const char* /*message*/) {
+  WriteResponse(connection, status, "Error", "", "", false);
+  return 0;  // handled
+}
+
+}  // namespace
 
 Metrics::Metrics() : impl_(std::make_unique<Impl>()) {}
 
-Metrics::~Metrics() { impl_->exposer.reset(); }
+Metrics::~Metrics() {
+  if (impl_->http != nullptr) mg_stop(impl_->http);  // joins its threads
+}
 
 std::vector<std::string> Metrics::RefusalCodes() {
   std::vector<std::string> codes;
@@ -316,24 +374,32 @@ void Metrics::SetSources(Sources sources) {
 }
 
 absl::Status Metrics::Listen(const std::string& address) {
-  try {
-    // civetweb's own options: the address, and two threads (scrapes are rare and cheap).
-    impl_->exposer = std::make_unique<prometheus::Exposer>(
-        std::vector<std::string>{"listening_ports", address, "num_threads", "2"});
-  } catch (const std::exception& e) {
+  static std::once_flag civetweb_initialized;
+  std::call_once(civetweb_initialized, [] { mg_init_library(0); });
+  // Two threads (scrapes are rare and cheap); a client that stalls is dropped after 10 s, so
+  // it cannot hold them. No document root: nothing but the answers above is served.
+  const char* options[] = {"listening_ports",    address.c_str(), "num_threads", "2",
+                           "request_timeout_ms", "10000",         nullptr};
+  mg_callbacks callbacks{};
+  callbacks.begin_request = AnswerRequest;
+  callbacks.http_error = AnswerError;
+  mg_init_data init{&callbacks, this, options};
+  char error_text[256] = "";
+  unsigned error_code = 0;
+  mg_error_data error{&error_code, error_text, sizeof(error_text)};
+  impl_->http = mg_start2(&init, &error);
+  if (impl_->http == nullptr) {
     return absl::UnavailableError(
-        absl::StrCat("metrics: cannot listen on ", address, ": ", e.what()));
+        absl::StrCat("metrics: cannot listen on ", address, ": ", error_text));
   }
-  impl_->exposer->RegisterCollectable(impl_->registry);
-  if (impl_->gauges != nullptr) impl_->exposer->RegisterCollectable(impl_->gauges);
   spdlog::info("metrics on http://{}/metrics (port {})", address, port());
   return absl::OkStatus();
 }
 
 int Metrics::port() const {
-  if (impl_->exposer == nullptr) return 0;
-  const std::vector<int> ports = impl_->exposer->GetListeningPorts();
-  return ports.empty() ? 0 : ports.front();
+  if (impl_->http == nullptr) return 0;
+  mg_server_port ports[1] = {};
+  return mg_get_server_ports(impl_->http, 1, ports) >= 1 ? ports[0].port : 0;
 }
 
 std::string Metrics::Text() const {
@@ -361,7 +427,10 @@ void Metrics::SearchRan(SearchOutcome outcome, absl::Duration elapsed, uint32_t 
   }
 }
 
-std::shared_ptr<ledger::CommitObserver> Metrics::ledger_observer() const {
+std::shared_ptr<ledger::CommitObserver> Metrics::ledger_observer() {
+  if (impl_->ledger_observer == nullptr) {
+    impl_->ledger_observer = std::make_shared<LedgerCommitMetrics>(impl_->registry);
+  }
   return impl_->ledger_observer;
 }
 

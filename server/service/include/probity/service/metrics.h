@@ -81,8 +81,10 @@ class Metrics {
   void SearchRan(SearchOutcome outcome, absl::Duration elapsed, uint32_t shards_answered,
                  uint32_t shards_total);
 
-  // For ledger::Options::observer: appends, fsync latency, group commit sizes.
-  std::shared_ptr<ledger::CommitObserver> ledger_observer() const;
+  // For ledger::Options::observer: appends, fsync latency, group commit sizes. The ledger
+  // series exist from the first call on (a process without a ledger has none); call it at
+  // start, before serving.
+  std::shared_ptr<ledger::CommitObserver> ledger_observer();
   // `backend` with its shard searches counted by result under its Describe() name ("local",
   // or a shard server's address).
   std::shared_ptr<ShardBackend> Observe(std::shared_ptr<ShardBackend> backend);
