@@ -38,6 +38,10 @@ find_package(gRPC CONFIG REQUIRED)
 find_package(nlohmann_json REQUIRED)
 find_package(CLI11 REQUIRED)
 find_package(spdlog REQUIRED)
+# The metrics endpoint (server/service): prometheus-cpp's core for the metrics and their text,
+# civetweb (which prometheus-cpp's pull exposer runs on; found through prometheus-cpp's config)
+# for HTTP.
+find_package(prometheus-cpp CONFIG REQUIRED)
 find_package(Boost REQUIRED)
 find_package(Threads REQUIRED)
 find_package(GTest REQUIRED)

@@ -159,6 +159,77 @@ TEST(ConfigDemoTest, TheDemoKeyIsRefusedAndOnlyTheFlagRelaxesTheTransportRules) 
   EXPECT_FALSE(absl::StrContains(ConfigToJson(*config), "\"demo\":"));
 }
 
+// Parses and validates a loopback plaintext config with `metrics` as its "metrics" value.
+absl::Status MetricsConfigStatus(const std::string& metrics) {
+  auto config = ParseConfig(
+      absl::StrCat(R"({"listen": "127.0.0.1:7443", "plaintext": true, "metrics": )", metrics, "}"),
+      "/data");
+  if (!config.ok()) return config.status();
+  return ValidateConfig(*config);
+}
+
+TEST(ConfigMetricsTest, AbsentMeansOffAndTheKeyRoundTrips) {
+  auto off = ParseConfig(R"({"listen": "127.0.0.1:7443"})", "/data");
+  ASSERT_TRUE(off.ok()) << off.status();
+  EXPECT_FALSE(off->metrics.has_value());
+  EXPECT_FALSE(absl::StrContains(ConfigToJson(*off), "metrics"));
+
+  auto on = ParseConfig(R"({"metrics": {"address": "127.0.0.1:9464"}})", "/data");
+  ASSERT_TRUE(on.ok()) << on.status();
+  ASSERT_TRUE(on->metrics.has_value());
+  EXPECT_EQ(on->metrics->address, "127.0.0.1:9464");
+  EXPECT_FALSE(on->metrics->allow_non_loopback);
+  auto again = ParseConfig(ConfigToJson(*on), "/data");
+  ASSERT_TRUE(again.ok()) << again.status();
+  ASSERT_TRUE(again->metrics.has_value());
+  EXPECT_EQ(again->metrics->address, "127.0.0.1:9464");
+}
+
+TEST(ConfigMetricsTest, LoopbackAddressesAreAccepted) {
+  for (const char* address : {"127.0.0.1:9464", "127.0.0.1:0", "[::1]:9464"}) {
+    EXPECT_TRUE(MetricsConfigStatus(absl::StrCat(R"({"address": ")", address, R"("})")).ok())
+        << address << ": " << MetricsConfigStatus(absl::StrCat(R"({"address": ")", address, "\"}"));
+  }
+}
+
+TEST(ConfigMetricsTest, MalformedAddressesAndKeysAreRefusedClearly) {
+  for (const char* address : {"localhost:9464", "127.0.0.1", "127.0.0.1:", "127.0.0.1:99999",
+                              "127.0.0.1:94a4", ":9464", "", "::1:9464", "[::1]", "0.0.0.0:-1"}) {
+    const absl::Status status =
+        MetricsConfigStatus(absl::StrCat(R"({"address": ")", address, R"("})"));
+    EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << address;
+    EXPECT_TRUE(absl::StrContains(
+        status.message(), R"(config: "metrics.address" must be an IP address and port such as)"))
+        << address << ": " << status;
+  }
+  auto expect = [](const std::string& metrics, const std::string& message) {
+    const absl::Status status = MetricsConfigStatus(metrics);
+    EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << metrics;
+    EXPECT_TRUE(absl::StrContains(status.message(), message)) << metrics << ": " << status;
+  };
+  expect("{}", R"(config: missing key "metrics.address")");
+  expect(R"({"address": "127.0.0.1:9464", "port": 9464})", R"(config: unknown key "metrics.port")");
+  expect(R"({"address": 9464})", R"(config: "metrics.address" must be a string)");
+  expect(R"("127.0.0.1:9464")", R"(config: "metrics" must be an object)");
+  expect(R"({"address": "0.0.0.0:9464", "allow_non_loopback": "yes"})",
+         R"(config: "metrics.allow_non_loopback" must be true or false)");
+}
+
+TEST(ConfigMetricsTest, ANonLoopbackAddressNeedsTheOperatorsExplicitConsent) {
+  for (const char* address : {"0.0.0.0:9464", "10.1.2.3:9464", "[::]:9464"}) {
+    const absl::Status refused =
+        MetricsConfigStatus(absl::StrCat(R"({"address": ")", address, R"("})"));
+    EXPECT_EQ(refused.code(), absl::StatusCode::kInvalidArgument) << address;
+    EXPECT_TRUE(absl::StrContains(refused.message(), "is not loopback")) << refused;
+    EXPECT_TRUE(absl::StrContains(refused.message(), R"("metrics.allow_non_loopback": true)"))
+        << refused;
+    EXPECT_TRUE(MetricsConfigStatus(
+                    absl::StrCat(R"({"address": ")", address, R"(", "allow_non_loopback": true})"))
+                    .ok())
+        << address;
+  }
+}
+
 // A scratch directory removed at the end of the test.
 class ScratchDir {
  public:
@@ -223,6 +294,9 @@ TEST(ConfigFilesTest, KubernetesConfigMapConfigsParseAndValidate) {
     ASSERT_TRUE(config.ok()) << name << ": " << config.status();
     EXPECT_TRUE(ValidateConfig(*config).ok()) << name << ": " << ValidateConfig(*config);
     EXPECT_TRUE(config->tls.has_value()) << name;
+    // Scraped on the pod IP (deploy/k8s annotations), so off loopback by the operator's choice.
+    ASSERT_TRUE(config->metrics.has_value()) << name;
+    EXPECT_EQ(config->metrics->address, "0.0.0.0:9464") << name;
   }
 }
 

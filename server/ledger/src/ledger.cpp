@@ -55,6 +55,10 @@ class LedgerImpl final : public Ledger {
   }
   std::string VerifierKey() const override { return signer_->VerifierKey(); }
   RecoveryReport Recovery() const override { return recovery_; }
+  uint64_t StoredBytes() const override {
+    std::lock_guard lock(mutex_);
+    return stored_bytes_;
+  }
 
  private:
   // What one flushed group commit adds to the shared state.
@@ -62,9 +66,11 @@ class LedgerImpl final : public Ledger {
     std::vector<uint64_t> entry_offsets;  // in the active segment
     std::optional<SegmentIndex> new_segment;
     std::string checkpoint;
+    GroupCommitStats stats;
   };
 
   explicit LedgerImpl(Options options) : options_(std::move(options)) {}
+  absl::StatusOr<Receipt> AppendDurably(const v1::LedgerEntry& entry);
   absl::StatusOr<Commit> WriteGroupCommit(const std::vector<std::string>& batch,
                                           uint64_t first_index);
   absl::Status CheckSize(uint64_t size) const;
@@ -88,6 +94,7 @@ class LedgerImpl final : public Ledger {
   std::deque<std::string> pending_;  // queued entries, in index order
   uint64_t next_index_ = 0;
   uint64_t durable_size_ = 0;
+  uint64_t stored_bytes_ = 0;  // of the segment files, up to the last durable commit
   bool flushing_ = false;
   absl::Status failure_;
   mutable std::vector<SegmentIndex> segments_;  // entry offsets of old segments load lazily
@@ -131,6 +138,16 @@ absl::StatusOr<std::unique_ptr<Ledger>> LedgerImpl::Create(const Options& option
     ledger->segment_path_ = active.path;
     ledger->segment_first_index_ = active.first_index;
     ledger->segment_bytes_ = recovered->active_bytes;
+    ledger->stored_bytes_ = recovered->active_bytes;
+    for (size_t i = 0; i + 1 < ledger->segments_.size(); ++i) {
+      std::error_code error;
+      const uintmax_t bytes = std::filesystem::file_size(ledger->segments_[i].path, error);
+      if (error) {
+        return absl::InternalError(absl::StrCat("cannot stat ", ledger->segments_[i].path.string(),
+                                                ": ", error.message()));
+      }
+      ledger->stored_bytes_ += bytes;
+    }
     ledger->segment_fd_ = FileDescriptor(::open(active.path.c_str(), O_WRONLY | O_CLOEXEC));
     if (ledger->segment_fd_.get() < 0) return internal::ErrnoError("cannot open", active.path);
   }
@@ -165,18 +182,31 @@ absl::StatusOr<LedgerImpl::Commit> LedgerImpl::WriteGroupCommit(
   }
   buffer += internal::EncodeRecord(internal::RecordType::kCommit, commit.checkpoint);
 
+  commit.stats.entries = batch.size();
+  commit.stats.bytes = buffer.size();
+  const auto timed_sync = [&commit](auto&& sync) {
+    const absl::Time start = absl::Now();
+    auto result = sync();
+    commit.stats.sync_time += absl::Now() - start;
+    return result;
+  };
   if (new_segment) {
     // The tree of every segment but the active one is durable: Open re-hashes only the last.
     if (segment_fd_.get() >= 0 && options_.fsync) {
-      if (auto status = store_->Sync(); !status.ok()) return status;
+      if (auto status = timed_sync([&] { return store_->Sync(); }); !status.ok()) return status;
     }
     const auto path = options_.dir / internal::SegmentFileName(first_index);
     auto fd = internal::OpenOwnerOnlyFile(path, O_WRONLY | O_EXCL);
     if (!fd.ok()) return fd.status();
     if (auto status = internal::WriteAll(fd->get(), buffer, 0, path); !status.ok()) return status;
     if (options_.fsync) {
-      if (::fdatasync(fd->get()) != 0) return internal::ErrnoError("cannot fsync", path);
-      if (auto status = internal::SyncDirectory(options_.dir); !status.ok()) return status;
+      if (timed_sync([&] { return ::fdatasync(fd->get()); }) != 0) {
+        return internal::ErrnoError("cannot fsync", path);
+      }
+      if (auto status = timed_sync([&] { return internal::SyncDirectory(options_.dir); });
+          !status.ok()) {
+        return status;
+      }
     }
     segment_fd_ = *std::move(fd);
     segment_path_ = path;
@@ -188,7 +218,7 @@ absl::StatusOr<LedgerImpl::Commit> LedgerImpl::WriteGroupCommit(
         !status.ok()) {
       return status;
     }
-    if (options_.fsync && ::fdatasync(segment_fd_.get()) != 0) {
+    if (options_.fsync && timed_sync([&] { return ::fdatasync(segment_fd_.get()); }) != 0) {
       return internal::ErrnoError("cannot fsync", segment_path_);
     }
     segment_bytes_ += buffer.size();
@@ -199,6 +229,12 @@ absl::StatusOr<LedgerImpl::Commit> LedgerImpl::WriteGroupCommit(
 }
 
 absl::StatusOr<Receipt> LedgerImpl::Append(const v1::LedgerEntry& entry) {
+  auto receipt = AppendDurably(entry);
+  if (!receipt.ok() && options_.observer != nullptr) options_.observer->OnAppendFailed();
+  return receipt;
+}
+
+absl::StatusOr<Receipt> LedgerImpl::AppendDurably(const v1::LedgerEntry& entry) {
   std::string bytes;
   if (!entry.SerializeToString(&bytes)) {
     return absl::InvalidArgumentError("ledger entry cannot be serialized");
@@ -229,6 +265,8 @@ absl::StatusOr<Receipt> LedgerImpl::Append(const v1::LedgerEntry& entry) {
     const uint64_t first_index = durable_size_;
     lock.unlock();
     auto commit = WriteGroupCommit(batch, first_index);
+    if (commit.ok() && options_.observer != nullptr)
+      options_.observer->OnGroupCommit(commit->stats);
     lock.lock();
     flushing_ = false;
     if (!commit.ok()) {
@@ -243,6 +281,7 @@ absl::StatusOr<Receipt> LedgerImpl::Append(const v1::LedgerEntry& entry) {
     auto& offsets = segments_.back().entry_offsets;
     offsets.insert(offsets.end(), commit->entry_offsets.begin(), commit->entry_offsets.end());
     durable_size_ = first_index + batch.size();
+    stored_bytes_ += commit->stats.bytes;
     checkpoint_ = std::move(commit->checkpoint);
     committed_.notify_all();
   }

@@ -1,5 +1,8 @@
 #include "probity/service/config.h"
 
+#include <arpa/inet.h>
+
+#include <algorithm>
 #include <fstream>
 #include <functional>
 #include <nlohmann/json.hpp>
@@ -283,6 +286,10 @@ absl::StatusOr<ServerConfig> ParseConfig(const std::string& json_text,
       g.Optional("ids", &gpu_ids);
       g.Optional("temp_memory_mb", &gpu.temp_memory_mb);
     });
+    r.Object("metrics", [&](ObjectReader& m) {
+      m.Required("address", &c.metrics.emplace().address);
+      m.Optional("allow_non_loopback", &c.metrics->allow_non_loopback);
+    });
   });
   if (!status.ok()) return status;
   if (c.gpu) {
@@ -363,6 +370,10 @@ std::string ConfigToJson(const ServerConfig& c) {
                 {"temp_memory_mb", c.gpu->temp_memory_mb}};
   }
   if (c.report_http) j["report_http"] = {{"address", c.report_http->address}};
+  if (c.metrics) {
+    j["metrics"] = {{"address", c.metrics->address},
+                    {"allow_non_loopback", c.metrics->allow_non_loopback}};
+  }
   return j.dump(2) + "\n";
 }
 
@@ -370,6 +381,37 @@ bool IsLoopbackAddress(const std::string& host_port) {
   const auto colon = host_port.rfind(':');
   const std::string host = colon == std::string::npos ? host_port : host_port.substr(0, colon);
   return host == "127.0.0.1" || host == "localhost" || host == "[::1]" || host == "::1";
+}
+
+absl::Status ValidateMetricsConfig(const MetricsConfig& metrics) {
+  // The HTTP server binds literal addresses only, so a host name is refused here, not at bind.
+  const std::string& address = metrics.address;
+  const auto colon = address.rfind(':');
+  std::string host = colon == std::string::npos ? "" : address.substr(0, colon);
+  const std::string port = colon == std::string::npos ? "" : address.substr(colon + 1);
+  const bool bracketed = host.size() > 2 && host.front() == '[' && host.back() == ']';
+  if (bracketed) host = host.substr(1, host.size() - 2);
+  unsigned char parsed[sizeof(in6_addr)];
+  const bool host_ok = bracketed ? ::inet_pton(AF_INET6, host.c_str(), parsed) == 1
+                                 : ::inet_pton(AF_INET, host.c_str(), parsed) == 1;
+  const bool port_ok =
+      !port.empty() && port.size() <= 5 &&
+      std::all_of(port.begin(), port.end(), [](char d) { return d >= '0' && d <= '9'; }) &&
+      std::stoi(port) <= 65535;
+  if (!host_ok || !port_ok) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "config: \"metrics.address\" must be an IP address and port such as 127.0.0.1:9464 or "
+        "[::1]:9464, not \"",
+        address, "\""));
+  }
+  if (!IsLoopbackAddress(address) && !metrics.allow_non_loopback) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "config: \"metrics.address\" ", address,
+        " is not loopback; metrics show when and how much this service searches, so serve them "
+        "on loopback, or set \"metrics.allow_non_loopback\": true where only the monitoring "
+        "system can reach that address"));
+  }
+  return absl::OkStatus();
 }
 
 absl::Status ValidateConfig(const ServerConfig& c) {
@@ -399,6 +441,9 @@ absl::Status ValidateConfig(const ServerConfig& c) {
     if (absl::Status s = index::ValidateGpuOptions(*c.gpu); !s.ok()) {
       return absl::InvalidArgumentError(absl::StrCat("config: ", s.message()));
     }
+  }
+  if (c.metrics) {
+    if (absl::Status s = ValidateMetricsConfig(*c.metrics); !s.ok()) return s;
   }
   if (c.max_in_flight < 1) return absl::InvalidArgumentError("config: max_in_flight < 1");
   if (c.omp_threads_per_search < 1) {

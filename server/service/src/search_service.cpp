@@ -141,6 +141,7 @@ grpc::Status SearchServiceImpl::Refuse(grpc::ServerContext* context,
                                        const std::string& refusal_code,
                                        const std::string& message) {
   counters_.refusals.fetch_add(1);
+  if (options_.metrics != nullptr) options_.metrics->SearchRefused(refusal_code);
   entry.set_kind(v1::ENTRY_KIND_REFUSAL);
   entry.set_outcome(v1::OUTCOME_REFUSED);
   entry.set_query_count(0);
@@ -177,9 +178,11 @@ grpc::Status SearchServiceImpl::Refuse(grpc::ServerContext* context,
 grpc::Status SearchServiceImpl::Search(grpc::ServerContext* context,
                                        const v1::SearchRequest* request,
                                        v1::SearchResponse* response) {
+  const absl::Time started = options_.metrics != nullptr ? absl::Now() : absl::InfinitePast();
   if (counters_.in_flight.fetch_add(1) >= options_.max_in_flight) {
     counters_.in_flight.fetch_sub(1);
     counters_.searches_refused_busy.fetch_add(1);
+    if (options_.metrics != nullptr) options_.metrics->SearchBusy();
     return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
                         absl::StrCat("server busy: ", options_.max_in_flight,
                                      " searches in flight; retry with backoff"));
@@ -262,6 +265,11 @@ grpc::Status SearchServiceImpl::Search(grpc::ServerContext* context,
                                   ? absl::InfiniteFuture()
                                   : absl::FromChrono(context->deadline());
   RoutedSearch routed = router_.Search(*route, queries, params, request->allow_partial(), deadline);
+  auto count_search = [&](SearchOutcome outcome) {
+    if (options_.metrics == nullptr) return;
+    options_.metrics->SearchRan(outcome, absl::Now() - started, routed.shards_answered,
+                                routed.shards_total);
+  };
 
   entry.set_kind(v1::ENTRY_KIND_SEARCH);
   // A failed search returns nothing, so it charges nothing: its entry says 0 queries charged
@@ -292,6 +300,7 @@ grpc::Status SearchServiceImpl::Search(grpc::ServerContext* context,
   auto receipt = audit_.Append(entry);
   if (!receipt.ok()) {
     counters_.searches_failed.fetch_add(1);
+    count_search(SearchOutcome::kNotRecorded);
     budgets_.Release(warrant_id, nq);
     spdlog::error("ledger append failed; search not answered: {}",
                   std::string(receipt.status().message()));
@@ -304,9 +313,12 @@ grpc::Status SearchServiceImpl::Search(grpc::ServerContext* context,
   if (failed) {
     counters_.searches_failed.fetch_add(1);
     budgets_.Release(warrant_id, nq);
+    count_search(SearchOutcome::kFailed);
     return FailedSearchStatus(routed, receipt->index);
   }
   counters_.searches_answered.fetch_add(1);
+  count_search(routed.shards_answered == routed.shards_total ? SearchOutcome::kAnswered
+                                                             : SearchOutcome::kAnsweredPartial);
 
   for (const index::HitList& hits : routed.hits) {
     v1::CandidateList* list = response->add_results();

@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <condition_variable>
 #include <fstream>
 #include <map>
@@ -20,6 +21,7 @@
 #include "probity/service/ledger_service.h"
 #include "probity/service/report_http.h"
 #include "probity/service/review_service.h"
+#include "probity/service/metrics.h"
 #include "probity/service/shard_service.h"
 
 namespace probity::service {
@@ -163,7 +165,7 @@ absl::Status LoadCatalog(const ServerConfig& config, const CollectionState& stat
 // later attempt reaches it.
 absl::Status DiscoverShardServer(const std::string& address,
                                  const std::shared_ptr<grpc::ChannelCredentials>& credentials,
-                                 absl::Duration timeout, Router& router) {
+                                 absl::Duration timeout, Router& router, Metrics* metrics) {
   auto channel = MakeShardChannel(address, credentials, router.options().max_reconnect_backoff);
   auto stub = v1::Shard::NewStub(channel);
   grpc::ClientContext context;
@@ -176,6 +178,7 @@ absl::Status DiscoverShardServer(const std::string& address,
         absl::StrCat("shard server ", address, " did not answer: ", status.error_message()));
   }
   std::shared_ptr<ShardBackend> backend = MakeRemoteShardBackend(address, channel);
+  if (metrics != nullptr) backend = metrics->Observe(std::move(backend));
   for (const v1::HeldShard& held : info.shards()) {
     auto metric = index::ParseMetric(held.metric());
     if (!metric.ok()) return metric.status();
@@ -241,13 +244,46 @@ class ServerImpl : public Server {
 
   void RetryUnreachedShardServers() {
     std::vector<std::string> still_unreached;
-    for (const std::string& address : unreached_shard_servers_) {
-      if (!DiscoverShardServer(address, shard_credentials_, absl::Seconds(1), *router_).ok()) {
+    for (const std::string& address : UnreachedShardServers()) {
+      if (!DiscoverShardServer(address, shard_credentials_, absl::Seconds(1), *router_,
+                               metrics_.get())
+               .ok()) {
         still_unreached.push_back(address);
       }
     }
+    std::lock_guard lock(unreached_mutex_);
     unreached_shard_servers_ = std::move(still_unreached);
   }
+
+  std::vector<std::string> UnreachedShardServers() const {
+    std::lock_guard lock(unreached_mutex_);
+    return unreached_shard_servers_;
+  }
+
+  // Serves the metrics endpoint when the config has "metrics", reading what this process has.
+  absl::Status StartMetrics(const ServerConfig& config) {
+    if (metrics_ == nullptr) return absl::OkStatus();
+    Metrics::Sources sources;
+    sources.counters = search_service_ != nullptr ? &counters_ : nullptr;
+    sources.audit = audit_.get();
+    sources.ledger = ledger_.get();
+    sources.router = router_.get();
+    sources.catalog = catalog_.get();
+    if (!config.shard_servers.empty()) {
+      sources.shard_servers = [this, servers = config.shard_servers] {
+        const std::vector<std::string> unreached = UnreachedShardServers();
+        std::vector<std::pair<std::string, bool>> states;
+        for (const std::string& server : servers) {
+          states.emplace_back(
+              server, std::find(unreached.begin(), unreached.end(), server) == unreached.end());
+        }
+        return states;
+      };
+    }
+    metrics_->SetSources(std::move(sources));
+    return metrics_->Listen(config.metrics->address);
+  }
+  int metrics_port() const override { return metrics_ != nullptr ? metrics_->port() : 0; }
 
   ~ServerImpl() override {
     if (reloader_.joinable()) {
@@ -333,11 +369,14 @@ class ServerImpl : public Server {
   int port_ = 0;
   std::once_flag shutdown_once_;
   std::shared_ptr<grpc::ChannelCredentials> shard_credentials_;
-  std::vector<std::string> unreached_shard_servers_;  // touched by the maintenance thread only
+  mutable std::mutex unreached_mutex_;  // the maintenance thread writes, a metrics scrape reads
+  std::vector<std::string> unreached_shard_servers_;
   std::thread reloader_;
   std::mutex reloader_mutex_;
   std::condition_variable reloader_cv_;
   bool stopping_ = false;
+  // Last, so that it stops serving scrapes before anything it reads is destroyed.
+  std::unique_ptr<Metrics> metrics_;
 };
 
 }  // namespace
@@ -350,6 +389,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::StartRouter(ServerConfig config,
   }
   auto server = std::make_unique<ServerImpl>();
   server->config_ = config;
+  if (config.metrics) server->metrics_ = std::make_unique<Metrics>();
   const CollectionState state{Resolve(config, config.state_dir)};
   if (auto status = CheckPrivateFiles(config, state, PrivateKeyFiles(config, true)); !status.ok()) {
     return status;
@@ -364,6 +404,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::StartRouter(ServerConfig config,
     options.signing_key = Resolve(config, config.ledger.signing_key);
     options.max_segment_bytes = config.ledger.max_segment_bytes;
     options.fsync = config.ledger.fsync;
+    if (server->metrics_ != nullptr) options.observer = server->metrics_->ledger_observer();
     auto ledger = ledger::Ledger::Open(options);
     if (!ledger.ok()) return ledger.status();
     server->ledger_ = std::move(*ledger);
@@ -412,6 +453,9 @@ absl::StatusOr<std::unique_ptr<Server>> Server::StartRouter(ServerConfig config,
     server->catalog_ = *std::move(catalog);
     if (auto status = LoadCatalog(config, state, *server->catalog_); !status.ok()) return status;
     server->local_shards_ = MakeLocalShards(config, *server->catalog_, server->counters_.shards);
+    if (server->metrics_ != nullptr) {
+      server->local_shards_ = server->metrics_->Observe(server->local_shards_);
+    }
     for (const auto& collection : server->catalog_->List()) {
       server->router_->SetRoute(LocalRoute(*collection, server->local_shards_));
     }
@@ -423,8 +467,9 @@ absl::StatusOr<std::unique_ptr<Server>> Server::StartRouter(ServerConfig config,
     if (!credentials.ok()) return credentials.status();
     server->shard_credentials_ = *credentials;
     for (const std::string& address : config.shard_servers) {
-      absl::Status status = DiscoverShardServer(
-          address, *credentials, absl::Milliseconds(config.shard_deadline_ms), *server->router_);
+      absl::Status status =
+          DiscoverShardServer(address, *credentials, absl::Milliseconds(config.shard_deadline_ms),
+                              *server->router_, server->metrics_.get());
       if (absl::IsFailedPrecondition(status)) return status;
       if (!status.ok()) {
         spdlog::error("{}; retrying in the background", std::string(status.message()));
@@ -436,7 +481,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::StartRouter(ServerConfig config,
   server->search_service_ = std::make_unique<SearchServiceImpl>(
       *server->verifier_, server->budgets_, *server->audit_, *server->router_, server->counters_,
       SearchServiceImpl::Options{config.max_in_flight, config.default_nprobe,
-                                 config.max_queries_per_request, config.max_justification_bytes});
+                                 config.max_queries_per_request, config.max_justification_bytes,
+                                 server->metrics_.get()});
   AdminServiceImpl::Deps deps;
   deps.catalog = server->catalog_.get();
   deps.router = server->router_.get();
@@ -452,6 +498,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::StartRouter(ServerConfig config,
       std::make_unique<ReviewServiceImpl>(*server->verifier_, *server->audit_);
   auto gate = std::make_unique<CallGate>(
       CallGate::Members{config.operators, config.auditors, config.routers}, server->audit_.get());
+  if (auto status = server->StartMetrics(config); !status.ok()) return status;
   if (auto status =
           server->Build(config, std::move(gate),
                         {{server->search_service_.get(), v1::Search::service_full_name()},
@@ -476,6 +523,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::StartShard(ServerConfig config) 
   if (auto status = ValidateConfig(config); !status.ok()) return status;
   auto server = std::make_unique<ServerImpl>();
   server->config_ = config;
+  if (config.metrics) server->metrics_ = std::make_unique<Metrics>();
   auto catalog = MakeCatalog(config);
   if (!catalog.ok()) return catalog.status();
   server->catalog_ = *std::move(catalog);
@@ -494,8 +542,12 @@ absl::StatusOr<std::unique_ptr<Server>> Server::StartShard(ServerConfig config) 
         "check, so only the routers may call them");
   }
   server->local_shards_ = MakeLocalShards(config, *server->catalog_, server->counters_.shards);
+  if (server->metrics_ != nullptr) {
+    server->local_shards_ = server->metrics_->Observe(server->local_shards_);
+  }
   server->shard_service_ = std::make_unique<ShardServiceImpl>(
       *server->catalog_, server->local_shards_, server->counters_.shards, state.state_dir);
+  if (auto status = server->StartMetrics(config); !status.ok()) return status;
   // A shard server has no ledger: refused calls are logged only.
   if (auto status = server->Build(config, std::make_unique<CallGate>(std::move(members), nullptr),
                                   {{server->shard_service_.get(), v1::Shard::service_full_name()}});

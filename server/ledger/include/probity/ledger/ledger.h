@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "probity/ledger/commit_observer.h"
 #include "probity/v1/ledger_entry.pb.h"
 
 namespace probity::ledger {
@@ -39,6 +40,8 @@ struct Options {
   bool fsync = true;                         // false only for benchmarks comparing the cost
   // false: every append is flushed alone (one fsync each); only for benchmarks comparing it.
   bool group_commit = true;
+  // Told about every group commit and failed append (monitoring); may be null.
+  std::shared_ptr<CommitObserver> observer;
 };
 
 struct Receipt {
@@ -86,6 +89,9 @@ class Ledger {
   virtual absl::StatusOr<std::string> SignedCheckpoint() const = 0;  // at the current size
   virtual std::string VerifierKey() const = 0;
   virtual RecoveryReport Recovery() const = 0;
+  // Bytes of the segment files that hold the log (entries, commit markers, headers; not the
+  // tree cache or quarantine). A ledger that keeps no files (a test double) has none.
+  virtual uint64_t StoredBytes() const { return 0; }
 };
 
 }  // namespace probity::ledger

@@ -62,6 +62,16 @@ struct ReportHttpConfig {
   std::string address;  // host:port (port 0 picks a free port)
 };
 
+// "metrics": a Prometheus text endpoint (GET /metrics) on its own address; off when absent.
+// Metrics carry no personal data, but they show when and how much the service searches, so
+// the endpoint belongs on loopback or a monitoring network, never on a public one.
+struct MetricsConfig {
+  std::string address;  // "IP:port" ("[::1]:port" for IPv6); port 0 picks a free port
+  // A non-loopback address is refused unless the operator says so here (Kubernetes: the pod
+  // IP, reachable only by the scraper through a network policy).
+  bool allow_non_loopback = false;
+};
+
 struct ServerConfig {
   std::filesystem::path data_dir;
   std::string listen = "127.0.0.1:7443";  // port 0 picks a free port
@@ -121,6 +131,7 @@ struct ServerConfig {
   // GPUs that it cannot use refuses to start; it never falls back to the CPU.
   std::optional<index::GpuOptions> gpu;
   std::optional<ReportHttpConfig> report_http;
+  std::optional<MetricsConfig> metrics;
 };
 
 absl::StatusOr<ServerConfig> ParseConfig(const std::string& json_text,
@@ -132,6 +143,8 @@ std::string ConfigToJson(const ServerConfig& config);
 // Checks the transport rules: TLS unless plaintext on loopback or under --demo (config.demo);
 // roles never share a credential.
 absl::Status ValidateConfig(const ServerConfig& config);
+// "metrics": a literal IP address and port, on loopback unless allow_non_loopback says so.
+absl::Status ValidateMetricsConfig(const MetricsConfig& metrics);
 
 // `path` if absolute, else data_dir / path.
 std::filesystem::path Resolve(const ServerConfig& config, const std::filesystem::path& path);

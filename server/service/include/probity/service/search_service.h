@@ -9,6 +9,7 @@
 #include <string>
 
 #include "probity/service/audit_log.h"
+#include "probity/service/metrics.h"
 #include "probity/service/router.h"
 #include "probity/service/shard_backend.h"
 #include "probity/v1/search.grpc.pb.h"
@@ -48,6 +49,7 @@ class SearchServiceImpl final : public v1::Search::Service {
     int default_nprobe = 16;
     int max_queries_per_request = 1024;
     int max_justification_bytes = 2048;
+    Metrics* metrics = nullptr;  // null: no metrics
   };
   SearchServiceImpl(const warrant::Verifier& verifier, warrant::BudgetTracker& budgets,
                     AuditLog& audit, const Router& router, ServiceCounters& counters,

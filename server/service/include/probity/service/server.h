@@ -36,6 +36,8 @@ class Server {
   virtual void Shutdown(absl::Duration drain) = 0;
   virtual void Wait() = 0;
   virtual const ServiceCounters& counters() const = 0;
+  // The port of the metrics endpoint (config "metrics"), 0 when there is none.
+  virtual int metrics_port() const = 0;
 };
 
 // Blocks until SIGTERM or SIGINT, then drains the server. Call before starting other threads
