@@ -15,6 +15,7 @@
 #include <mutex>
 #include <nlohmann/json.hpp>
 #include <ostream>
+#include <random>
 #include <sstream>
 #include <thread>
 
@@ -39,11 +40,20 @@ constexpr char kTrainedName[] = "trained.faissindex";
 
 std::string ShardRecordName(int shard) { return absl::StrFormat("shard-%04d.json", shard); }
 
+// A temporary sibling of `path` that no other process picks: pods of a cluster build share the
+// work directory and often have the same process id.
+fs::path TempNameFor(const fs::path& path) {
+  char host[64] = {};
+  ::gethostname(host, sizeof(host) - 1);
+  std::random_device entropy;
+  return path.parent_path() / absl::StrFormat(".%s.tmp-%s-%d-%08x", path.filename().string(), host,
+                                              ::getpid(), entropy());
+}
+
 // Writes `bytes` to `path` so that a reader sees the old file or the whole new one: a
 // temporary sibling, owner-only, fsynced, renamed, and the directory fsynced.
 absl::Status WriteFileAtomically(const fs::path& path, const std::string& bytes) {
-  const fs::path temp =
-      path.parent_path() / absl::StrCat(".", path.filename().string(), ".tmp-", ::getpid());
+  const fs::path temp = TempNameFor(path);
   const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) {
     return absl::InternalError(absl::StrCat(temp.string(), ": cannot create: ", strerror(errno)));
@@ -310,24 +320,31 @@ void RemoveStaleTemporaries(const fs::path& work_dir, int shard) {
   }
 }
 
-// faiss::write_index to a temporary name, owner-only, fsynced, then renamed to `path`.
-absl::Status WriteIndexAtomically(const faiss::Index& index, const fs::path& path) {
-  const fs::path temp =
-      path.parent_path() / absl::StrCat(".", path.filename().string(), ".tmp-", ::getpid());
+// faiss::write_index to a temporary name, owner-only, fsynced, then renamed to `path`. Returns
+// the SHA-256 of what was renamed (hashed before the rename, so it names this process's file).
+absl::StatusOr<std::string> WriteIndexAtomically(const faiss::Index& index, const fs::path& path) {
+  const fs::path temp = TempNameFor(path);
+  std::error_code ignored;
   try {
     faiss::write_index(&index, temp.c_str());
   } catch (const std::exception& e) {
-    std::error_code ignored;
     fs::remove(temp, ignored);
     return absl::InternalError(absl::StrCat(temp.string(), ": FAISS write failed: ", e.what()));
   }
-  if (absl::Status s = MakeOwnerOnly(temp); !s.ok()) return s;
-  if (absl::Status s = internal::SyncPath(temp); !s.ok()) return s;
-  if (::rename(temp.c_str(), path.c_str()) != 0) {
-    return absl::InternalError(
-        absl::StrCat("cannot rename ", temp.string(), ": ", strerror(errno)));
+  absl::Status status = MakeOwnerOnly(temp);
+  if (status.ok()) status = internal::SyncPath(temp);
+  absl::StatusOr<std::string> sha = internal::Sha256OfFile(temp);
+  if (status.ok() && !sha.ok()) status = sha.status();
+  if (status.ok() && ::rename(temp.c_str(), path.c_str()) != 0) {
+    status =
+        absl::InternalError(absl::StrCat("cannot rename ", temp.string(), ": ", strerror(errno)));
   }
-  return internal::SyncPath(path.parent_path());
+  if (!status.ok()) {
+    fs::remove(temp, ignored);
+    return status;
+  }
+  if (absl::Status s = internal::SyncPath(path.parent_path()); !s.ok()) return s;
+  return sha;
 }
 
 absl::Status PrepareWorkDir(const fs::path& work_dir) {
@@ -444,11 +461,8 @@ absl::StatusOr<BuildSpec> TrainGeneration(const TrainRequest& request, const fs:
   sample->clear();
   sample->shrink_to_fit();
 
-  const fs::path trained_path = work_dir / kTrainedName;
-  if (absl::Status s = WriteIndexAtomically((*trained)->shard_index(0), trained_path); !s.ok()) {
-    return s;
-  }
-  absl::StatusOr<std::string> sha = internal::Sha256OfFile(trained_path);
+  absl::StatusOr<std::string> sha =
+      WriteIndexAtomically((*trained)->shard_index(0), work_dir / kTrainedName);
   if (!sha.ok()) return sha.status();
   wanted.trained_sha256 = *sha;
   // build.json last: it is what marks the step finished.
@@ -566,9 +580,8 @@ absl::StatusOr<ShardBuildResult> BuildShard(const fs::path& work_dir, int shard,
   record.file = internal::ShardFileName(shard);
   record.count = (*index)->ShardSize(shard);
   record.build_sha256 = build->sha256;
-  const fs::path file = work_dir / record.file;
-  if (absl::Status s = WriteIndexAtomically((*index)->shard_index(shard), file); !s.ok()) return s;
-  absl::StatusOr<std::string> sha = internal::Sha256OfFile(file);
+  absl::StatusOr<std::string> sha =
+      WriteIndexAtomically((*index)->shard_index(shard), work_dir / record.file);
   if (!sha.ok()) return sha.status();
   record.sha256 = *sha;
   // The record last: only a shard with a record counts as finished.
