@@ -227,9 +227,11 @@ absl::StatusOr<CapacityPlan> PlanCapacity(const PlanRequest& request) {
       {"input read by all shard builds", static_cast<double>(plan.input_read_bytes), "bytes",
        "every shard build streams the whole float32 input and keeps its own ids"},
       {"shard build time (CPU, shards in parallel)", plan.cpu_build_seconds, "seconds",
-       absl::StrFormat("%.0f vectors/s per core at 128-d measured by Probity's shard build "
-                       "(bench/RESULTS.md), x 128/d, x %d cores; input reading not included",
-                       m::kCpuAddVectorsPerCoreSecond128d, request.build_cores_per_shard)},
+       absl::StrFormat(
+           "%.0f vectors/s per core at 128-d measured by Probity's shard build "
+           "(bench/RESULTS.md; 4 shards, input in the page cache), x 128/d, x %d cores; reading "
+           "the input from storage not included",
+           m::kCpuAddVectorsPerCoreSecond128d, request.build_cores_per_shard)},
       {"GPU add time per shard (FAISS, for comparison)", plan.gpu_add_seconds, "seconds",
        "0.3 M vectors/s: FAISS GPU reference measured on an H200 (0.3-0.4 M/s); probity "
        "build-shard adds on the CPU"},

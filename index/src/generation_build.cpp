@@ -454,7 +454,7 @@ absl::StatusOr<BuildSpec> TrainGeneration(const TrainRequest& request, const fs:
   absl::StatusOr<std::unique_ptr<ShardedIndex>> trained;
   {
     std::shared_ptr<void> scope;
-    if (request.around_training) scope = request.around_training();
+    if (request.around_training) scope = request.around_training(wanted.train_rows);
     trained = ShardedIndex::Train(wanted.spec, *sample, 1, request.train_options);
   }
   if (!trained.ok()) return trained.status();

@@ -230,20 +230,24 @@ class FaissTrainingProgress {
 // The CLI's side of training: FAISS's log as a progress line, then how long training took.
 class TrainingScope {
  public:
-  TrainingScope() : start_(std::chrono::steady_clock::now()) {
-    std::cerr << "training\n";
+  explicit TrainingScope(int64_t sample_rows)
+      : sample_rows_(sample_rows), start_(std::chrono::steady_clock::now()) {
+    std::cerr << "training on " << sample_rows << " vectors\n";
     progress_ = std::make_unique<FaissTrainingProgress>();
   }
   ~TrainingScope() {
     progress_.reset();
     const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
-    std::cerr << absl::StrFormat("\rtrained in %s\x1b[K\n", ProgressBar::FormatDuration(seconds));
+    std::cerr << absl::StrFormat("\rtrained on %d vectors in %s (%.0f vectors/s)\x1b[K\n",
+                                 sample_rows_, ProgressBar::FormatDuration(seconds),
+                                 sample_rows_ / std::max(seconds, 1e-9));
   }
   TrainingScope(const TrainingScope&) = delete;
   TrainingScope& operator=(const TrainingScope&) = delete;
 
  private:
+  int64_t sample_rows_;
   std::chrono::steady_clock::time_point start_;
   std::unique_ptr<FaissTrainingProgress> progress_;
 };
@@ -265,7 +269,9 @@ absl::StatusOr<TrainRequest> MakeTrainRequest(const BuildFlags& flags) {
   request.train_options.faiss_verbose = true;
   request.train_options.gpu_device = flags.gpu;
   request.train_options.gpu_train_pq = flags.gpu_pq;
-  request.around_training = [] { return std::make_shared<TrainingScope>(); };
+  request.around_training = [](int64_t sample_rows) {
+    return std::make_shared<TrainingScope>(sample_rows);
+  };
   return request;
 }
 

@@ -100,9 +100,10 @@ inline constexpr int kReferenceNprobes[] = {8, 16, 32, 64, 128};
 inline constexpr double kReferenceQps[] = {547e3, 385e3, 232e3, 134e3, 72e3};
 inline constexpr double kReferenceVectors = 20e6;
 inline constexpr double kReferenceNlist = 16384;
-// Probity's shard build on the development machine (bench/RESULTS.md, "Shard builds"):
-// vectors added per second per core at 128-d; the plan scales it by 128 / d.
-inline constexpr double kCpuAddVectorsPerCoreSecond128d = 40000;
+// Probity's shard build on the development machine (bench/RESULTS.md, "Shard builds"): a
+// shard's own vectors added per CPU second, one thread, IVF1024,PQ16 at 128-d, 4 shards of
+// 1 M (reading and checking the whole input included); the plan scales it by 128 / d.
+inline constexpr double kCpuAddVectorsPerCoreSecond128d = 45000;
 }  // namespace plan_measurements
 
 }  // namespace probity::index

@@ -50,9 +50,10 @@ struct TrainRequest {
   int64_t train_size = 100000;  // sample rows, evenly strided over the input
   int64_t chunk_rows = 65536;   // rows per read while sampling
   TrainOptions train_options;
-  // Called just before FAISS trains; the returned object is destroyed when training ends
-  // (the CLI turns FAISS's verbose log into a progress line this way). May be empty.
-  std::function<std::shared_ptr<void>()> around_training;
+  // Called with the sample's row count just before FAISS trains; the returned object is
+  // destroyed when training ends (the CLI turns FAISS's verbose log into a progress line this
+  // way). May be empty.
+  std::function<std::shared_ptr<void>(int64_t sample_rows)> around_training;
 };
 
 // build.json: what every later step checks its inputs against.
