@@ -99,7 +99,9 @@ std::string BuildSpecToJson(const BuildSpec& spec) {
                       {"normalize", spec.input.normalize},
                       {"rows", spec.input_rows},
                       {"bytes", spec.input_bytes},
-                      {"mtime_ns", spec.input_mtime_ns}}},
+                      {"mtime_ns", spec.input_mtime_ns},
+                      {"ids_bytes", spec.ids_bytes},
+                      {"ids_mtime_ns", spec.ids_mtime_ns}}},
                     {"train_rows", spec.train_rows},
                     {"trained", {{"file", spec.trained_file}, {"sha256", spec.trained_sha256}}}};
   return doc.dump(2) + "\n";
@@ -128,6 +130,8 @@ absl::StatusOr<BuildSpec> ParseBuildSpec(const fs::path& path) {
     spec.input_rows = input.at("rows").get<int64_t>();
     spec.input_bytes = input.at("bytes").get<int64_t>();
     spec.input_mtime_ns = input.at("mtime_ns").get<int64_t>();
+    spec.ids_bytes = input.at("ids_bytes").get<int64_t>();
+    spec.ids_mtime_ns = input.at("ids_mtime_ns").get<int64_t>();
     spec.train_rows = doc->at("train_rows").get<int64_t>();
     spec.trained_file = doc->at("trained").at("file").get<std::string>();
     spec.trained_sha256 = doc->at("trained").at("sha256").get<std::string>();
@@ -304,6 +308,7 @@ bool SameBuild(const BuildSpec& existing, const BuildSpec& wanted) {
          existing.input.normalize == wanted.input.normalize &&
          existing.input_rows == wanted.input_rows && existing.input_bytes == wanted.input_bytes &&
          existing.input_mtime_ns == wanted.input_mtime_ns &&
+         existing.ids_bytes == wanted.ids_bytes && existing.ids_mtime_ns == wanted.ids_mtime_ns &&
          existing.train_rows == wanted.train_rows;
 }
 
@@ -429,6 +434,12 @@ absl::StatusOr<BuildSpec> TrainGeneration(const TrainRequest& request, const fs:
   wanted.input_rows = rows;
   wanted.input_bytes = identity->bytes;
   wanted.input_mtime_ns = identity->mtime_ns;
+  if (!request.input.ids.empty()) {
+    absl::StatusOr<InputIdentity> ids_identity = IdentityOf(request.input.ids);
+    if (!ids_identity.ok()) return ids_identity.status();
+    wanted.ids_bytes = ids_identity->bytes;
+    wanted.ids_mtime_ns = ids_identity->mtime_ns;
+  }
   wanted.train_rows = std::min(rows, request.train_size);
   wanted.trained_file = kTrainedName;
 
@@ -533,6 +544,17 @@ absl::StatusOr<ShardBuildResult> BuildShard(const fs::path& work_dir, int shard,
   }
   std::unique_ptr<MatrixReader> ids;
   if (!ids_path.empty()) {
+    // Every shard must split the same ids: a changed ids file would put a vector in two shards
+    // or in none.
+    absl::StatusOr<InputIdentity> ids_identity = IdentityOf(ids_path);
+    if (!ids_identity.ok()) return ids_identity.status();
+    if (ids_identity->bytes != build->ids_bytes ||
+        (options.ids.empty() && ids_identity->mtime_ns != build->ids_mtime_ns)) {
+      return absl::FailedPreconditionError(
+          absl::StrCat(ids_path.string(),
+                       " changed since the index was trained (size or "
+                       "modification time differs from build.json); train again"));
+    }
     absl::StatusOr<std::unique_ptr<MatrixReader>> opened = OpenIds(ids_path, build->input_rows);
     if (!opened.ok()) return opened.status();
     ids = *std::move(opened);

@@ -346,6 +346,45 @@ TEST(GenerationBuildTest, ChangedInputAfterTrainingIsRefused) {
   EXPECT_THAT(retrain.status().message(), HasSubstr("holds another build"));
 }
 
+TEST(GenerationBuildTest, IdsFromAFileAreUsedAndAChangedIdsFileIsRefused) {
+  Fixture f;
+  const fs::path ids_file = f.scratch.path() / "ids.ibin";
+  std::vector<int64_t> ids(kRows);
+  for (int64_t r = 0; r < kRows; ++r) ids[r] = 50000 + 7 * r;
+  ASSERT_TRUE(WriteIntMatrix(ids_file, 1, ids).ok());
+  TrainRequest request = f.Request();
+  request.input.ids = ids_file;
+  const fs::path work = f.scratch.path() / "work";
+  ASSERT_TRUE(TrainGeneration(request, work, f.Steps()).ok());
+  ASSERT_TRUE(BuildShard(work, 0, f.Steps()).ok());
+
+  ids[10] = 1;  // same size, other contents, a later modification time
+  ASSERT_TRUE(WriteIntMatrix(ids_file, 1, ids).ok());
+  fs::last_write_time(ids_file, fs::last_write_time(ids_file) + std::chrono::seconds(2));
+  auto shard = BuildShard(work, 1, f.Steps());
+  EXPECT_EQ(shard.status().code(), absl::StatusCode::kFailedPrecondition) << shard.status();
+  EXPECT_THAT(shard.status().message(), HasSubstr("changed since the index was trained"));
+
+  // With the ids as trained, every vector is found under its own id.
+  ids[10] = 50000 + 70;
+  ASSERT_TRUE(WriteIntMatrix(ids_file, 1, ids).ok());
+  BuildGenerationOptions options;
+  options.train = request;
+  options.output = f.scratch.path() / "gen";
+  options.steps = f.Steps();
+  ASSERT_TRUE(BuildGeneration(options).ok());
+  auto index = LoadGeneration(options.output);
+  ASSERT_TRUE(index.ok());
+  EXPECT_EQ((*index)->TotalSize(), kRows);
+  const std::vector<float> probe(f.rows.begin() + 123 * kDim, f.rows.begin() + 124 * kDim);
+  SearchParams params;
+  params.k = 1;
+  params.nprobe = 16;
+  auto hits = (*index)->Search(probe, params);
+  ASSERT_TRUE(hits.ok());
+  EXPECT_EQ((*hits)[0][0].id, 50000 + 7 * 123);
+}
+
 TEST(GenerationBuildTest, ShardOutsideTheBuildIsRefused) {
   Fixture f;
   const fs::path work = f.scratch.path() / "work";

@@ -66,6 +66,9 @@ struct BuildSpec {
   // file still has this size and modification time.
   int64_t input_bytes = 0;
   int64_t input_mtime_ns = 0;
+  // The same for the ids file, when there is one (0 otherwise).
+  int64_t ids_bytes = 0;
+  int64_t ids_mtime_ns = 0;
   int64_t train_rows = 0;      // rows in the sample the index was trained on
   std::string trained_file;    // relative to the work directory
   std::string trained_sha256;  // lowercase hex
