@@ -14,7 +14,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-14-dev
   python3 python3-numpy python3-faiss python3-jwt python3-cryptography
-  python3-grpcio python3-protobuf python3-matplotlib
+  python3-grpcio python3-protobuf python3-matplotlib python3-venv
   chromium
 )
 
@@ -26,4 +26,13 @@ done
 if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+# PyPI tools that Debian 12 does not package, in a virtual environment under build/ (Debian's
+# pip refuses system-wide installs). kubernetes-validate ships the Kubernetes schemas, so
+# validating deploy/k8s needs no network after this.
+python_tools="$(cd "$(dirname "$0")/.." && pwd)/build/python-tools"
+if [ ! -x "$python_tools/bin/kubernetes-validate" ]; then
+  python3 -m venv "$python_tools"
+  "$python_tools/bin/pip" install --quiet --disable-pip-version-check kubernetes-validate==1.37.0
 fi

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# README command 2: installs every dependency, checks formatting, builds everything and runs
+# README command 2: installs every dependency, checks formatting, validates the Kubernetes
+# manifests against the Kubernetes schemas (offline), builds everything and runs
 # all tests through CTest, compiles the GPU sources (headers only, no GPU), then builds the
 # unit tests with ASan+UBSan and runs them, then runs every fuzz_ target (warrant tokens,
 # ledger segments, config, embedding files) for a short fixed time. Every stage builds with
@@ -22,6 +23,10 @@ run_ctest() {
 
 echo "== stage 0: formatting (clang-format, the repository's .clang-format)"
 git ls-files -z '*.cpp' '*.h' | xargs -0 clang-format --dry-run -Werror
+
+echo "== stage 0b: Kubernetes manifests against the Kubernetes schemas (offline, strict)"
+# deploy/install-deps.sh installed the validator with its schemas; nothing is fetched here.
+build/python-tools/bin/kubernetes-validate --strict --quiet deploy/k8s/*.yaml
 
 echo "== stage 1: build and run all tests"
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DPROBITY_WERROR=ON

@@ -248,6 +248,7 @@ absl::StatusOr<std::unique_ptr<MatrixReader>> MatrixReader::Open(const fs::path&
 absl::Status MatrixReader::ReadRaw(int64_t rows, std::vector<char>* raw) {
   const int64_t offset = data_offset_ + next_row_ * row_bytes_;
   raw->resize(rows * row_bytes_);
+  in_.clear();  // a failed or ranged read before must not stop this one
   in_.seekg(offset);
   if (!in_.read(raw->data(), raw->size())) {
     return Bad(path_, offset + in_.gcount(), "truncated: the file ended while reading");
@@ -358,6 +359,27 @@ absl::StatusOr<int64_t> MatrixReader::ReadInts(int64_t max_rows, std::vector<int
   }
   next_row_ += rows;
   return rows;
+}
+
+absl::Status MatrixReader::SeekToRow(int64_t row) {
+  if (row < 0 || row > rows_) {
+    return absl::OutOfRangeError(
+        absl::StrCat(path_.string(), ": row ", row, " is outside the file's ", rows_, " rows"));
+  }
+  next_row_ = row;  // ReadRaw seeks to next_row_'s byte offset before every read
+  return absl::OkStatus();
+}
+
+absl::StatusOr<int64_t> MatrixReader::ReadFloatsAt(int64_t first_row, int64_t max_rows,
+                                                   std::vector<float>* out) {
+  if (absl::Status s = SeekToRow(first_row); !s.ok()) return s;
+  return ReadFloats(max_rows, out);
+}
+
+absl::StatusOr<int64_t> MatrixReader::ReadIntsAt(int64_t first_row, int64_t max_rows,
+                                                 std::vector<int64_t>* out) {
+  if (absl::Status s = SeekToRow(first_row); !s.ok()) return s;
+  return ReadInts(max_rows, out);
 }
 
 absl::StatusOr<FloatMatrix> ReadFloatMatrix(const fs::path& path, const ReadOptions& options) {

@@ -18,6 +18,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "generation_internal.h"
 #include "probity/index/private_files.h"
 #include "sha256.h"
 
@@ -31,8 +32,6 @@ constexpr char kManifestName[] = "manifest.json";
 constexpr char kFormat[] = "probity-generation-1";
 constexpr char kErasedName[] = "erased-ids.txt";
 
-std::string ShardFileName(int shard) { return absl::StrFormat("shard-%04d.faissindex", shard); }
-
 std::string NowRfc3339() {
   const std::time_t now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
   std::tm utc{};
@@ -40,16 +39,6 @@ std::string NowRfc3339() {
   char text[32];
   std::strftime(text, sizeof(text), "%Y-%m-%dT%H:%M:%SZ", &utc);
   return text;
-}
-
-// Durability of the rename protocol needs the data and the directory entries on disk.
-absl::Status SyncPath(const fs::path& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return absl::InternalError(absl::StrCat(path.string(), ": cannot open to sync"));
-  const int rc = ::fsync(fd);
-  ::close(fd);
-  if (rc != 0) return absl::InternalError(absl::StrCat(path.string(), ": fsync failed"));
-  return absl::OkStatus();
 }
 
 // Removes a temporary directory unless it was handed over.
@@ -233,7 +222,22 @@ absl::StatusOr<std::unique_ptr<ShardedIndex>> Load(const fs::path& dir,
 
 }  // namespace
 
-absl::Status WriteGeneration(const ShardedIndex& index, int64_t generation, const fs::path& dir) {
+namespace internal {
+
+std::string ShardFileName(int shard) { return absl::StrFormat("shard-%04d.faissindex", shard); }
+
+absl::Status SyncPath(const fs::path& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return absl::InternalError(absl::StrCat(path.string(), ": cannot open to sync"));
+  const int rc = ::fsync(fd);
+  ::close(fd);
+  if (rc != 0) return absl::InternalError(absl::StrCat(path.string(), ": fsync failed"));
+  return absl::OkStatus();
+}
+
+absl::Status PublishGeneration(const CollectionSpec& spec, int64_t generation,
+                               const std::vector<int64_t>& erased_ids,
+                               const StageShards& stage_shards, const fs::path& dir) {
   std::error_code error;
   const fs::path target = fs::absolute(dir, error);
   if (error) return absl::InvalidArgumentError(absl::StrCat(dir.string(), ": ", error.message()));
@@ -248,34 +252,20 @@ absl::Status WriteGeneration(const ShardedIndex& index, int64_t generation, cons
   if (absl::Status s = MakeOwnerOnly(temp.path()); !s.ok()) return s;
 
   Manifest manifest;
-  manifest.spec = index.spec();
+  manifest.spec = spec;
   manifest.generation = generation;
   manifest.created_at = NowRfc3339();
-  for (int s = 0; s < index.num_shards(); ++s) {
-    if (!index.HasShard(s)) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("cannot write a generation: shard ", s, " is not loaded here"));
-    }
-    ShardFile file{ShardFileName(s), index.ShardSize(s), ""};
-    const fs::path path = temp.path() / file.file;
-    try {
-      faiss::write_index(&index.shard_index(s), path.c_str());
-    } catch (const std::exception& e) {
-      return absl::InternalError(absl::StrCat(path.string(), ": FAISS write failed: ", e.what()));
-    }
-    absl::StatusOr<std::string> sha = internal::Sha256OfFile(path);
-    if (!sha.ok()) return sha.status();
-    file.sha256 = *sha;
-    manifest.shards.push_back(file);
-  }
+  absl::StatusOr<std::vector<ShardFile>> shards = stage_shards(temp.path());
+  if (!shards.ok()) return shards.status();
+  manifest.shards = *std::move(shards);
   {
     manifest.erased_file = kErasedName;
     const fs::path path = temp.path() / kErasedName;
     std::ofstream out(path);
-    for (int64_t id : index.erased_ids()) out << id << "\n";
+    for (int64_t id : erased_ids) out << id << "\n";
     out.close();
     if (!out) return absl::InternalError(absl::StrCat(path.string(), ": write failed"));
-    absl::StatusOr<std::string> sha = internal::Sha256OfFile(path);
+    absl::StatusOr<std::string> sha = Sha256OfFile(path);
     if (!sha.ok()) return sha.status();
     manifest.erased_sha256 = *sha;
   }
@@ -296,6 +286,37 @@ absl::Status WriteGeneration(const ShardedIndex& index, int64_t generation, cons
   // After a swap the temporary path holds the previous generation, which TempDir deletes.
   if (!swapped) temp.Release();
   return SyncPath(target.parent_path());
+}
+
+}  // namespace internal
+
+absl::Status WriteGeneration(const ShardedIndex& index, int64_t generation, const fs::path& dir) {
+  for (int s = 0; s < index.num_shards(); ++s) {
+    if (!index.HasShard(s)) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("cannot write a generation: shard ", s, " is not loaded here"));
+    }
+  }
+  const auto write_shards =
+      [&index](const fs::path& staging) -> absl::StatusOr<std::vector<ShardFile>> {
+    std::vector<ShardFile> files;
+    for (int s = 0; s < index.num_shards(); ++s) {
+      ShardFile file{internal::ShardFileName(s), index.ShardSize(s), ""};
+      const fs::path path = staging / file.file;
+      try {
+        faiss::write_index(&index.shard_index(s), path.c_str());
+      } catch (const std::exception& e) {
+        return absl::InternalError(absl::StrCat(path.string(), ": FAISS write failed: ", e.what()));
+      }
+      absl::StatusOr<std::string> sha = internal::Sha256OfFile(path);
+      if (!sha.ok()) return sha.status();
+      file.sha256 = *sha;
+      files.push_back(file);
+    }
+    return files;
+  };
+  return internal::PublishGeneration(index.spec(), generation, index.erased_ids(), write_shards,
+                                     dir);
 }
 
 absl::StatusOr<Manifest> ReadManifest(const fs::path& dir) {

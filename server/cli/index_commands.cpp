@@ -1,6 +1,8 @@
-// probity gen|build|search|eval: the operator's and researcher's offline tools for the index
-// engine. gen writes a synthetic face-like gallery, build trains and fills a sharded collection
-// and writes it as a generation directory, search runs queries against a generation, and eval
+// probity gen|build|train|build-shard|assemble|plan|search|eval: the operator's and
+// researcher's offline tools for the index engine. gen writes a synthetic face-like gallery;
+// build trains and fills a sharded collection and writes it as a generation directory, running
+// on one machine the three steps that train, build-shard and assemble run separately on a
+// cluster; plan says what a collection needs; search runs queries against a generation; eval
 // measures recall and identity hit rate against exact ground truth for several nprobe values.
 #include <unistd.h>
 
@@ -12,12 +14,15 @@
 #include <iostream>
 #include <thread>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "command_registry.h"
+#include "probity/index/capacity_plan.h"
 #include "probity/index/embedding_io.h"
 #include "probity/index/evaluation.h"
 #include "probity/index/generation.h"
+#include "probity/index/generation_build.h"
 #include "probity/index/progress.h"
 #include "probity/index/sharded_index.h"
 #include "probity/index/synthetic.h"
@@ -114,6 +119,9 @@ struct BuildFlags {
   bool normalize = false;
   int gpu = -1;  // CUDA device for training; -1 trains on the CPU
   bool gpu_pq = false;
+  int workers = 1;
+  std::string work_dir;
+  bool keep_work_dir = false;
 };
 
 // FAISS 1.7.3 has no training callback, but its verbose log names every k-means iteration and
@@ -219,120 +227,102 @@ class FaissTrainingProgress {
   std::chrono::steady_clock::time_point start_, phase_start_, clustering_start_, last_draw_;
 };
 
-absl::StatusOr<std::unique_ptr<MatrixReader>> OpenVectors(const std::string& path,
-                                                          const BuildFlags& flags, Metric metric) {
-  ReadOptions options;
-  options.reject_zero_vectors = metric == Metric::kInnerProduct;
-  options.normalize = flags.normalize;
-  return MatrixReader::Open(path, options);
-}
-
-// An evenly strided sample, read in one streamed pass so memory stays at the sample's size.
-absl::StatusOr<std::vector<float>> ReadTrainingSample(const BuildFlags& flags, Metric metric,
-                                                      int64_t* dim_out, int64_t* rows_out) {
-  absl::StatusOr<std::unique_ptr<MatrixReader>> reader = OpenVectors(flags.input, flags, metric);
-  if (!reader.ok()) return reader.status();
-  const int64_t rows = (*reader)->rows();
-  const int dim = (*reader)->dim();
-  *dim_out = dim;
-  *rows_out = rows;
-  const int64_t wanted = std::min(rows, flags.train_size);
-  std::vector<float> sample;
-  sample.reserve(wanted * dim);
-  ProgressBar bar("reading training sample", rows, "vectors", std::cerr);
-  std::vector<float> chunk;
-  int64_t next_pick = 0;  // index into the sample
-  for (int64_t first = 0; first < rows;) {
-    chunk.clear();
-    absl::StatusOr<int64_t> got = (*reader)->ReadFloats(flags.chunk, &chunk);
-    if (!got.ok()) return got.status();
-    for (int64_t r = 0; r < *got; ++r) {
-      while (next_pick < wanted && next_pick * rows / wanted == first + r) {
-        sample.insert(sample.end(), chunk.begin() + r * dim, chunk.begin() + (r + 1) * dim);
-        ++next_pick;
-      }
-    }
-    first += *got;
-    bar.Set(first);
+// The CLI's side of training: FAISS's log as a progress line, then how long training took.
+class TrainingScope {
+ public:
+  explicit TrainingScope(int64_t sample_rows)
+      : sample_rows_(sample_rows), start_(std::chrono::steady_clock::now()) {
+    std::cerr << "training on " << sample_rows << " vectors\n";
+    progress_ = std::make_unique<FaissTrainingProgress>();
   }
-  bar.Finish();
-  return sample;
-}
+  ~TrainingScope() {
+    progress_.reset();
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+    std::cerr << absl::StrFormat("\rtrained on %d vectors in %s (%.0f vectors/s)\x1b[K\n",
+                                 sample_rows_, ProgressBar::FormatDuration(seconds),
+                                 sample_rows_ / std::max(seconds, 1e-9));
+  }
+  TrainingScope(const TrainingScope&) = delete;
+  TrainingScope& operator=(const TrainingScope&) = delete;
 
-absl::Status RunBuild(const BuildFlags& flags) {
+ private:
+  int64_t sample_rows_;
+  std::chrono::steady_clock::time_point start_;
+  std::unique_ptr<FaissTrainingProgress> progress_;
+};
+
+// Flags shared by build and train: what to train on and how.
+absl::StatusOr<TrainRequest> MakeTrainRequest(const BuildFlags& flags) {
   absl::StatusOr<Metric> metric = ParseMetric(flags.metric);
   if (!metric.ok()) return metric.status();
   if (flags.chunk <= 0 || flags.train_size <= 0) {
     return absl::InvalidArgumentError("--chunk and --train-size must be positive");
   }
-  int64_t dim = 0;
-  int64_t rows = 0;
-  absl::StatusOr<std::vector<float>> sample = ReadTrainingSample(flags, *metric, &dim, &rows);
-  if (!sample.ok()) return sample.status();
-  const CollectionSpec spec{flags.spec, *metric, static_cast<int>(dim)};
+  TrainRequest request;
+  request.input = BuildInput{flags.input, flags.ids, flags.first_id, flags.normalize};
+  request.factory = flags.spec;
+  request.metric = *metric;
+  request.num_shards = flags.shards;
+  request.train_size = flags.train_size;
+  request.chunk_rows = flags.chunk;
+  request.train_options.faiss_verbose = true;
+  request.train_options.gpu_device = flags.gpu;
+  request.train_options.gpu_train_pq = flags.gpu_pq;
+  request.around_training = [](int64_t sample_rows) {
+    return std::make_shared<TrainingScope>(sample_rows);
+  };
+  return request;
+}
 
-  const auto train_start = std::chrono::steady_clock::now();
-  absl::StatusOr<std::unique_ptr<ShardedIndex>> index;
-  {
-    std::cerr << absl::StrFormat("training %s (%s, %d dims) on %d vectors%s\n", spec.factory,
-                                 MetricName(spec.metric), spec.dim, sample->size() / dim,
-                                 flags.gpu >= 0 ? absl::StrCat(" on GPU ", flags.gpu) : "");
-    FaissTrainingProgress progress;
-    TrainOptions options;
-    options.faiss_verbose = true;
-    options.gpu_device = flags.gpu;
-    options.gpu_train_pq = flags.gpu_pq;
-    index = ShardedIndex::Train(spec, *sample, flags.shards, options);
-  }
-  const double train_seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - train_start).count();
-  if (!index.ok()) return index.status();
-  std::cerr << absl::StrFormat("\rtrained on %d vectors in %s (%.0f vectors/s)\x1b[K\n",
-                               sample->size() / dim, ProgressBar::FormatDuration(train_seconds),
-                               (sample->size() / dim) / std::max(train_seconds, 1e-9));
-  sample->clear();
-  sample->shrink_to_fit();
-
-  absl::StatusOr<std::unique_ptr<MatrixReader>> vectors = OpenVectors(flags.input, flags, *metric);
-  if (!vectors.ok()) return vectors.status();
-  std::unique_ptr<MatrixReader> ids;
-  if (!flags.ids.empty()) {
-    absl::StatusOr<std::unique_ptr<MatrixReader>> opened = MatrixReader::Open(flags.ids);
-    if (!opened.ok()) return opened.status();
-    ids = *std::move(opened);
-    if (ids->dim() != 1 || ids->rows() != rows) {
-      return absl::InvalidArgumentError(absl::StrCat(flags.ids, ": expected ", rows,
-                                                     " ids in one column, found ", ids->rows(),
-                                                     " rows of ", ids->dim()));
-    }
-  }
-  {
-    ProgressBar bar(absl::StrCat("adding to ", flags.shards, " shards"), rows, "vectors",
-                    std::cerr);
-    std::vector<float> chunk;
-    std::vector<int64_t> chunk_ids;
-    for (int64_t done = 0; done < rows;) {
-      chunk.clear();
-      chunk_ids.clear();
-      absl::StatusOr<int64_t> got = (*vectors)->ReadFloats(flags.chunk, &chunk);
-      if (!got.ok()) return got.status();
-      if (ids) {
-        absl::StatusOr<int64_t> got_ids = ids->ReadInts(*got, &chunk_ids);
-        if (!got_ids.ok()) return got_ids.status();
-      } else {
-        for (int64_t r = 0; r < *got; ++r) chunk_ids.push_back(flags.first_id + done + r);
-      }
-      if (absl::Status s = (*index)->Add(chunk, chunk_ids); !s.ok()) return s;
-      done += *got;
-      bar.Set(done);
-    }
-  }
-  std::cerr << "writing generation " << flags.generation << " to " << flags.output << "\n";
-  if (absl::Status s = WriteGeneration(**index, flags.generation, flags.output); !s.ok()) return s;
-  std::cout << "generation " << flags.generation << ": " << (*index)->TotalSize() << " vectors in "
-            << flags.shards << " shards, spec " << spec.factory << ", metric "
-            << MetricName(spec.metric) << ", dim " << spec.dim << " -> " << flags.output << "\n";
+absl::Status RunBuild(const BuildFlags& flags) {
+  absl::StatusOr<TrainRequest> request = MakeTrainRequest(flags);
+  if (!request.ok()) return request.status();
+  BuildGenerationOptions options;
+  options.train = *std::move(request);
+  options.generation = flags.generation;
+  options.output = flags.output;
+  options.workers = flags.workers;
+  options.work_dir = flags.work_dir;
+  options.keep_work_dir = flags.keep_work_dir;
+  options.steps.progress = &std::cerr;
+  options.steps.chunk_rows = flags.chunk;
+  absl::StatusOr<BuildSpec> build = BuildGeneration(options);
+  if (!build.ok()) return build.status();
+  std::cout << "generation " << flags.generation << ": " << build->input_rows << " vectors in "
+            << build->num_shards << " shards, spec " << build->spec.factory << ", metric "
+            << MetricName(build->spec.metric) << ", dim " << build->spec.dim << " -> "
+            << flags.output << "\n";
   return absl::OkStatus();
+}
+
+// The flags that say what to train: build and train take the same ones.
+void AddTrainFlags(CLI::App* app, BuildFlags* flags) {
+  app->add_option("--input", flags->input, "vectors: .fvecs, .bvecs, .fbin, .u8bin or float32 .npy")
+      ->required();
+  app->add_option("--ids", flags->ids,
+                  "64-bit ids, one per vector (.ibin/.ivecs int32 or int32/int64 .npy); "
+                  "default: sequential from --first-id");
+  app->add_option("--first-id", flags->first_id, "first sequential id")->capture_default_str();
+  app->add_option("--spec", flags->spec, "FAISS factory spec, e.g. IVF4096,PQ64")
+      ->capture_default_str();
+  app->add_option("--metric", flags->metric, "ip (inner product on unit vectors) or l2")
+      ->capture_default_str();
+  app->add_option("--shards", flags->shards, "number of shards")->capture_default_str();
+  app->add_option("--train-size", flags->train_size,
+                  "training sample size (evenly strided over the input)")
+      ->capture_default_str();
+  app->add_option("--chunk", flags->chunk, "vectors read and added per step")
+      ->capture_default_str();
+  app->add_flag("--normalize", flags->normalize, "scale every input vector to unit length");
+  app->add_option("--gpu", flags->gpu,
+                  "train the coarse quantizer's k-means on this CUDA device (GPU build only); "
+                  "makes 65,536 to 1,048,576 lists practical. The generation is the same plain "
+                  "CPU FAISS files")
+      ->check(CLI::NonNegativeNumber);
+  auto* gpu_pq = app->add_flag("--gpu-pq", flags->gpu_pq,
+                               "also train the PQ codebooks' k-means on the --gpu device");
+  gpu_pq->needs(app->get_option("--gpu"));
 }
 
 void AddBuild(CLI::App& root) {
@@ -340,41 +330,184 @@ void AddBuild(CLI::App& root) {
   CLI::App* build = root.add_subcommand(
       "build",
       "Train a sharded FAISS collection on an embedding file and write it as a generation "
-      "directory (written to a temporary directory and renamed, so an interrupted or failed "
-      "build never damages an existing generation; rerun to restart)");
-  build
-      ->add_option("--input", flags->input,
-                   "vectors: .fvecs, .bvecs, .fbin, .u8bin or float32 .npy")
-      ->required();
-  build->add_option("--ids", flags->ids,
-                    "64-bit ids, one per vector (.ibin/.ivecs int32 or int32/int64 .npy); "
-                    "default: sequential from --first-id");
-  build->add_option("--first-id", flags->first_id, "first sequential id")->capture_default_str();
-  build->add_option("--spec", flags->spec, "FAISS factory spec, e.g. IVF4096,PQ64")
-      ->capture_default_str();
-  build->add_option("--metric", flags->metric, "ip (inner product on unit vectors) or l2")
-      ->capture_default_str();
-  build->add_option("--shards", flags->shards, "number of shards")->capture_default_str();
+      "directory: runs train, build-shard for every shard (--workers at a time) and assemble "
+      "on this machine. Shards are built in a work directory and the generation is published "
+      "by a rename, so an interrupted or failed build never damages an existing generation; "
+      "rerun the same command to resume (finished shards are kept)");
+  AddTrainFlags(build, flags.get());
   build->add_option("--output", flags->output, "generation directory to write")->required();
   build->add_option("--generation", flags->generation, "generation number for the manifest")
       ->capture_default_str();
-  build
-      ->add_option("--train-size", flags->train_size,
-                   "training sample size (evenly strided over the input)")
-      ->capture_default_str();
-  build->add_option("--chunk", flags->chunk, "vectors read and added per step")
-      ->capture_default_str();
-  build->add_flag("--normalize", flags->normalize, "scale every input vector to unit length");
-  build
-      ->add_option("--gpu", flags->gpu,
-                   "train the coarse quantizer's k-means on this CUDA device (GPU build only); "
-                   "makes 65,536 to 1,048,576 lists practical. The generation is the same plain "
-                   "CPU FAISS files")
-      ->check(CLI::NonNegativeNumber);
-  auto* gpu_pq = build->add_flag("--gpu-pq", flags->gpu_pq,
-                                 "also train the PQ codebooks' k-means on the --gpu device");
-  gpu_pq->needs(build->get_option("--gpu"));
+  build->add_option("--workers", flags->workers, "shards built at once (threads)")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  build->add_option("--work-dir", flags->work_dir,
+                    "where the trained index and finished shards wait (default: .NAME.build "
+                    "beside --output)");
+  build->add_flag("--keep-work-dir", flags->keep_work_dir,
+                  "keep the work directory after a successful build");
   build->callback([flags] { ExitOnError(RunBuild(*flags)); });
+}
+
+// ------------------------------------------------------------------- train, build-shard, assemble
+
+absl::Status RunTrain(const BuildFlags& flags) {
+  absl::StatusOr<TrainRequest> request = MakeTrainRequest(flags);
+  if (!request.ok()) return request.status();
+  StepOptions steps;
+  steps.progress = &std::cerr;
+  steps.chunk_rows = flags.chunk;
+  absl::StatusOr<BuildSpec> build = TrainGeneration(*request, flags.work_dir, steps);
+  if (!build.ok()) return build.status();
+  std::cout << "trained " << build->spec.factory << " (" << MetricName(build->spec.metric) << ", "
+            << build->spec.dim << " dims) on " << build->train_rows << " of " << build->input_rows
+            << " vectors for " << build->num_shards << " shards -> " << flags.work_dir
+            << "/build.json (trained index SHA-256 " << build->trained_sha256 << ")\n";
+  return absl::OkStatus();
+}
+
+void AddTrain(CLI::App& root) {
+  auto flags = std::make_shared<BuildFlags>();
+  CLI::App* train = root.add_subcommand(
+      "train",
+      "Cluster build, step 1: train the spec once on a sample of the input and write the "
+      "trained, empty index and build.json to a work directory (shared by every step). A rerun "
+      "with the same flags reuses it");
+  AddTrainFlags(train, flags.get());
+  train->add_option("--work-dir", flags->work_dir, "work directory")->required();
+  train->callback([flags] { ExitOnError(RunTrain(*flags)); });
+}
+
+struct ShardStepFlags {
+  std::string work_dir;
+  int shard = -1;
+  std::string input;
+  std::string ids;
+  int64_t chunk = 65536;
+  int64_t generation = 1;
+  std::string output;
+};
+
+absl::Status RunBuildShard(const ShardStepFlags& flags) {
+  int shard = flags.shard;
+  if (shard < 0) {
+    // An Indexed Job gives each pod its index in JOB_COMPLETION_INDEX.
+    const char* index = std::getenv("JOB_COMPLETION_INDEX");
+    if (index == nullptr || !absl::SimpleAtoi(index, &shard) || shard < 0) {
+      return absl::InvalidArgumentError(
+          "give --shard, or run where JOB_COMPLETION_INDEX holds the shard number");
+    }
+  }
+  StepOptions steps;
+  steps.progress = &std::cerr;
+  steps.chunk_rows = flags.chunk;
+  steps.vectors = flags.input;
+  steps.ids = flags.ids;
+  absl::StatusOr<ShardBuildResult> result = BuildShard(flags.work_dir, shard, steps);
+  if (!result.ok()) return result.status();
+  std::cout << "shard " << shard << " of " << result->record.num_shards << ": "
+            << result->record.count << " vectors, "
+            << (result->reused ? "already built (verified, left untouched)" : "built") << ", "
+            << result->record.file << " SHA-256 " << result->record.sha256 << "\n";
+  return absl::OkStatus();
+}
+
+void AddBuildShard(CLI::App& root) {
+  auto flags = std::make_shared<ShardStepFlags>();
+  CLI::App* app = root.add_subcommand(
+      "build-shard",
+      "Cluster build, step 2: build shard i of the work directory's build on any machine. "
+      "Streams the input in chunks and keeps the rows whose id belongs to shard i; memory is "
+      "one chunk plus the shard's codes. A finished shard that verifies is left untouched, so "
+      "a killed build is simply run again");
+  app->add_option("--work-dir", flags->work_dir, "work directory written by train")->required();
+  app->add_option("--shard", flags->shard, "shard number (default: $JOB_COMPLETION_INDEX)");
+  app->add_option("--input", flags->input,
+                  "the input vectors where this machine sees them (default: build.json's path)");
+  app->add_option("--ids", flags->ids, "the ids file where this machine sees it");
+  app->add_option("--chunk", flags->chunk, "vectors read per step")->capture_default_str();
+  app->callback([flags] { ExitOnError(RunBuildShard(*flags)); });
+}
+
+absl::Status RunAssemble(const ShardStepFlags& flags) {
+  StepOptions steps;
+  steps.progress = &std::cerr;
+  if (absl::Status s = AssembleGeneration(flags.work_dir, flags.generation, flags.output, steps);
+      !s.ok()) {
+    return s;
+  }
+  absl::StatusOr<BuildSpec> build = ReadBuildSpec(flags.work_dir);
+  if (!build.ok()) return build.status();
+  std::cout << "generation " << flags.generation << ": " << build->input_rows << " vectors in "
+            << build->num_shards << " shards, spec " << build->spec.factory << ", metric "
+            << MetricName(build->spec.metric) << ", dim " << build->spec.dim << " -> "
+            << flags.output << "\n";
+  return absl::OkStatus();
+}
+
+void AddAssemble(CLI::App& root) {
+  auto flags = std::make_shared<ShardStepFlags>();
+  CLI::App* app = root.add_subcommand(
+      "assemble",
+      "Cluster build, step 3: check every shard against build.json (present, SHA-256, same "
+      "trained index, counts adding up to the input) and publish the generation directory "
+      "atomically");
+  app->add_option("--work-dir", flags->work_dir, "work directory")->required();
+  app->add_option("--output", flags->output, "generation directory to write")->required();
+  app->add_option("--generation", flags->generation, "generation number for the manifest")
+      ->capture_default_str();
+  app->callback([flags] { ExitOnError(RunAssemble(*flags)); });
+}
+
+// --------------------------------------------------------------------------------------- plan
+
+struct PlanFlags {
+  PlanRequest request;
+  bool json = false;
+};
+
+absl::Status RunPlan(const PlanFlags& flags) {
+  absl::StatusOr<CapacityPlan> plan = PlanCapacity(flags.request);
+  if (!plan.ok()) return plan.status();
+  std::cout << (flags.json ? FormatPlanJson(flags.request, *plan)
+                           : FormatPlanText(flags.request, *plan));
+  return absl::OkStatus();
+}
+
+void AddPlan(CLI::App& root) {
+  auto flags = std::make_shared<PlanFlags>();
+  PlanRequest& request = flags->request;
+  CLI::App* app = root.add_subcommand(
+      "plan",
+      "Shards, GPUs, servers, host RAM, disk, build time and search throughput for a "
+      "collection, from measured bytes per vector and rates (each figure names its basis)");
+  app->add_option("--vectors", request.vectors, "number of vectors")->required();
+  app->add_option("--dim", request.dim, "dimension")->required();
+  app->add_option("--spec", request.factory,
+                  "IVF<nlist>[_HNSW<M>],PQ<m> or IVF<nlist>[_HNSW<M>],Flat")
+      ->required();
+  app->add_option("--gpu-memory-gib", request.gpu_memory_gib, "memory of one GPU (GiB)")
+      ->capture_default_str();
+  app->add_option("--gpus-per-server", request.gpus_per_server, "GPUs in one server")
+      ->capture_default_str();
+  app->add_option("--host-ram-gib", request.host_ram_gib_per_server, "host RAM of one server (GiB)")
+      ->capture_default_str();
+  app->add_option("--gpu-headroom", request.gpu_headroom,
+                  "share of each GPU left free for adds and fragmentation")
+      ->capture_default_str();
+  app->add_option("--build-cores", request.build_cores_per_shard, "CPU cores of each shard build")
+      ->capture_default_str();
+  app->add_option("--ledger-searches", request.ledger_searches,
+                  "searches kept in the ledger over its retention")
+      ->capture_default_str();
+  app->add_option("--ledger-entry-bytes", request.ledger_entry_bytes,
+                  "bytes of one search entry (assumed)")
+      ->capture_default_str();
+  app->add_option("--nprobe", request.nprobes, "nprobe values (8, 16, 32, 64, 128 measured)")
+      ->delimiter(',')
+      ->capture_default_str();
+  app->add_flag("--json", flags->json, "print JSON instead of text");
+  app->callback([flags] { ExitOnError(RunPlan(*flags)); });
 }
 
 // ------------------------------------------------------------------------------------- search
@@ -532,6 +665,10 @@ void AddEval(CLI::App& root) {
 void AddIndexCommands(CLI::App& root) {
   AddGen(root);
   AddBuild(root);
+  AddTrain(root);
+  AddBuildShard(root);
+  AddAssemble(root);
+  AddPlan(root);
   AddSearch(root);
   AddEval(root);
 }

@@ -27,7 +27,8 @@ fs::path SiftDir() {
 
 TEST(IndexCliTest, EverySubcommandHasHelp) {
   testing::ScratchDir scratch;
-  for (const std::string command : {"gen", "build", "search", "eval"}) {
+  for (const std::string command :
+       {"gen", "build", "train", "build-shard", "assemble", "plan", "search", "eval"}) {
     const auto result = RunProbity(command + " --help", scratch.path());
     EXPECT_EQ(result.exit_code, 0) << command;
     EXPECT_THAT(result.output, HasSubstr("Usage:")) << command;
@@ -104,6 +105,83 @@ TEST(IndexCliTest, FailedRebuildLeavesTheExistingGenerationIntact) {
                       scratch.path());
   ASSERT_EQ(result.exit_code, 0) << result.output;
   EXPECT_THAT(result.output, HasSubstr("rank"));
+}
+
+// The cluster steps as separate processes (one through JOB_COMPLETION_INDEX, as an Indexed Job
+// runs it) give the same search results as the one-command build with several workers.
+TEST(IndexCliTest, TrainBuildShardAssembleEqualTheOneCommandBuild) {
+  testing::ScratchDir scratch;
+  auto result = RunProbity("gen --out " + (scratch.path() / "data").string() +
+                               " --identities 150 --images-per-identity 6 --queries 20 --dim 32 "
+                               "--intrinsic-dim 16 --ground-truth-k 10",
+                           scratch.path());
+  ASSERT_EQ(result.exit_code, 0) << result.output;
+  const std::string input = (scratch.path() / "data" / "gallery.fbin").string();
+  const std::string queries = (scratch.path() / "data" / "queries.fbin").string();
+  const std::string work = (scratch.path() / "work").string();
+  const std::string flags = " --spec IVF8,PQ8 --shards 3 --train-size 500";
+  result = RunProbity("build --input " + input + flags + " --workers 2 --output " +
+                          (scratch.path() / "one").string(),
+                      scratch.path());
+  ASSERT_EQ(result.exit_code, 0) << result.output;
+  EXPECT_THAT(result.output, HasSubstr("900 vectors in 3 shards"));
+
+  result = RunProbity("train --input " + input + flags + " --work-dir " + work, scratch.path());
+  ASSERT_EQ(result.exit_code, 0) << result.output;
+  EXPECT_THAT(result.output, HasSubstr("for 3 shards"));
+  result =
+      RunProbity("assemble --work-dir " + work + " --output " + (scratch.path() / "steps").string(),
+                 scratch.path());
+  EXPECT_EQ(result.exit_code, 1);
+  EXPECT_THAT(result.output, HasSubstr("shard 0 of 3 has not been built"));
+  for (const std::string shard : {"--shard 0", "--shard 1"}) {
+    result = RunProbity("build-shard --work-dir " + work + " " + shard, scratch.path());
+    ASSERT_EQ(result.exit_code, 0) << result.output;
+    EXPECT_THAT(result.output, HasSubstr(", built,"));
+  }
+  result = RunProbity("build-shard --work-dir " + work, scratch.path());
+  EXPECT_EQ(result.exit_code, 1);
+  EXPECT_THAT(result.output, HasSubstr("JOB_COMPLETION_INDEX"));
+  ASSERT_EQ(std::system(("JOB_COMPLETION_INDEX=2 " + testing::ProbityBinary() +
+                         " build-shard --work-dir " + work + " > /dev/null 2>&1")
+                            .c_str()),
+            0);
+  result = RunProbity("build-shard --work-dir " + work + " --shard 1", scratch.path());
+  ASSERT_EQ(result.exit_code, 0) << result.output;
+  EXPECT_THAT(result.output, HasSubstr("already built (verified, left untouched)"));
+  result =
+      RunProbity("assemble --work-dir " + work + " --output " + (scratch.path() / "steps").string(),
+                 scratch.path());
+  ASSERT_EQ(result.exit_code, 0) << result.output;
+
+  std::string answers[2];
+  for (int i = 0; i < 2; ++i) {
+    result =
+        RunProbity("search --generation " + (scratch.path() / (i == 0 ? "one" : "steps")).string() +
+                       " --queries " + queries + " --count 20 --k 5 --nprobe 8",
+                   scratch.path());
+    ASSERT_EQ(result.exit_code, 0) << result.output;
+    answers[i] = result.output;
+  }
+  EXPECT_THAT(answers[0], HasSubstr("rank"));
+  EXPECT_EQ(answers[0], answers[1]);
+}
+
+TEST(IndexCliTest, PlanPrintsTextAndJson) {
+  testing::ScratchDir scratch;
+  const std::string request =
+      "plan --vectors 3000000000 --dim 512 --spec IVF1048576_HNSW32,PQ64 --gpu-memory-gib 80 "
+      "--gpus-per-server 8 --host-ram-gib 1024";
+  auto result = RunProbity(request, scratch.path());
+  ASSERT_EQ(result.exit_code, 0) << result.output;
+  EXPECT_THAT(result.output, HasSubstr("coarse quantizer in every shard"));
+  EXPECT_THAT(result.output, HasSubstr("measured on an H200"));
+  result = RunProbity(request + " --json", scratch.path());
+  ASSERT_EQ(result.exit_code, 0) << result.output;
+  EXPECT_THAT(result.output, HasSubstr("\"shards\":"));
+  result = RunProbity("plan --vectors 10 --dim 512 --spec HNSW32", scratch.path());
+  EXPECT_EQ(result.exit_code, 1);
+  EXPECT_THAT(result.output, HasSubstr("IVF<nlist>"));
 }
 
 TEST(IndexCliTest, BadInputFailsWithTheFileAndOffset) {

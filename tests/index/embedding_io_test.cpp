@@ -63,6 +63,50 @@ INSTANTIATE_TEST_SUITE_P(Formats, EmbeddingFormatTest,
                                            ".npy"),
                          [](const auto& info) { return info.param.substr(1); });
 
+// Ranged reads (what shard builds and training samples use) return exactly the rows of a whole
+// read, in every format, from any starting row and in any order.
+TEST_P(EmbeddingFormatTest, RangedReadsEqualTheWholeRead) {
+  testing::ScratchDir scratch;
+  const fs::path path = scratch.path() / ("m" + GetParam());
+  std::vector<float> data = testing::RandomRows(53, 5, 4, false);
+  const bool integral = GetParam() != ".fvecs" && GetParam() != ".fbin" && GetParam() != ".npy";
+  if (integral) {
+    for (float& x : data) x = std::round(std::fabs(x) * 40);
+  }
+  ASSERT_TRUE(WriteFloatMatrix(path, 5, data).ok());
+  auto whole = ReadFloatMatrix(path);
+  ASSERT_TRUE(whole.ok()) << whole.status();
+  ASSERT_EQ(whole->data, data);
+  auto reader = MatrixReader::Open(path);
+  ASSERT_TRUE(reader.ok());
+  const std::vector<std::pair<int64_t, int64_t>> ranges = {{40, 13},  {0, 7}, {7, 20}, {52, 1},
+                                                           {27, 100}, {3, 1}, {53, 4}};
+  for (const auto& [first, count] : ranges) {
+    std::vector<float> got;
+    auto rows = (*reader)->ReadFloatsAt(first, count, &got);
+    ASSERT_TRUE(rows.ok()) << rows.status();
+    const int64_t expected = std::min<int64_t>(count, 53 - first);
+    EXPECT_EQ(*rows, expected) << first;
+    EXPECT_EQ(got,
+              std::vector<float>(data.begin() + first * 5, data.begin() + (first + expected) * 5))
+        << "rows " << first << ".." << first + expected;
+    EXPECT_EQ((*reader)->rows_read(), first + expected);
+  }
+  // After a ranged read, a plain read goes on from where it stopped.
+  std::vector<float> next;
+  ASSERT_TRUE((*reader)->ReadFloatsAt(10, 2, &next).ok());
+  ASSERT_TRUE((*reader)->ReadFloats(3, &next).ok());
+  EXPECT_EQ(next, std::vector<float>(data.begin() + 10 * 5, data.begin() + 15 * 5));
+  EXPECT_EQ((*reader)->SeekToRow(54).code(), absl::StatusCode::kOutOfRange);
+  EXPECT_EQ((*reader)->SeekToRow(-1).code(), absl::StatusCode::kOutOfRange);
+  if (integral) {
+    std::vector<int64_t> ints;
+    ASSERT_TRUE((*reader)->ReadIntsAt(20, 1, &ints).ok());
+    ASSERT_EQ(ints.size(), 5u);
+    EXPECT_EQ(ints[2], static_cast<int64_t>(data[20 * 5 + 2]));
+  }
+}
+
 TEST(EmbeddingIoTest, TruncatedFilesNameFileAndOffset) {
   testing::ScratchDir scratch;
   const std::vector<float> data = testing::RandomRows(10, 4, 1);

@@ -49,6 +49,16 @@ class MatrixReader {
   // The same for integer files (ids, labels, ground truth); float files are refused.
   absl::StatusOr<int64_t> ReadInts(int64_t max_rows, std::vector<int64_t>* out);
 
+  // Ranged reads: the next ReadFloats/ReadInts starts at `row` (0 <= row <= rows()). Rows sit
+  // at fixed byte offsets in every format, so a reader can start anywhere without reading what
+  // comes before: shard builds and training samples read only the rows they need.
+  absl::Status SeekToRow(int64_t row);
+  // SeekToRow(first_row), then ReadFloats(max_rows, out).
+  absl::StatusOr<int64_t> ReadFloatsAt(int64_t first_row, int64_t max_rows,
+                                       std::vector<float>* out);
+  absl::StatusOr<int64_t> ReadIntsAt(int64_t first_row, int64_t max_rows,
+                                     std::vector<int64_t>* out);
+
  private:
   MatrixReader() = default;
   absl::Status ReadRaw(int64_t rows, std::vector<char>* raw);
