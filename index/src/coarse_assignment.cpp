@@ -90,7 +90,9 @@ CoarseAssignment AssignCoarse(const faiss::Index& shard, int64_t num_queries, co
   const int64_t width = assignment.nprobe;
   assignment.lists.resize(num_queries * width);
   assignment.distances.resize(num_queries * width);
-  const IvfSearchParams params(*ivf, assignment.nprobe);
+  // The requested nprobe, as SearchWithNprobe passes it: it also sets an HNSW quantizer's
+  // efSearch, which must not change where nprobe exceeds nlist.
+  const IvfSearchParams params(*ivf, nprobe);
   // IndexIVF::search's split: one slice per thread, searched in parallel unless this runs
   // inside a parallel region already.
   const int slices = static_cast<int>(std::min<int64_t>(omp_get_max_threads(), num_queries));

@@ -90,7 +90,7 @@ TEST_P(SharedAssignmentTest, EqualsPerShardSearchExactlyWithOneAndSeveralThreads
   ASSERT_TRUE(index->SharesCoarseAssignment()) << "8 shards of one training";
   for (int threads : {1, 3}) {
     omp_set_num_threads(threads);
-    for (int nprobe : {1, 4, 16}) {
+    for (int nprobe : {1, 4, 16, 40}) {  // 40: more than the 16 lists
       index->SetShareCoarseAssignment(true);
       const std::vector<HitList> shared = SearchAll(*index, nprobe);
       index->SetShareCoarseAssignment(false);
