@@ -278,7 +278,7 @@ absl::StatusOr<std::vector<HitList>> ShardedIndex::Search(std::span<const float>
   }
   std::shared_lock lock(mutex_);
   if (!state_->gpu_shards.empty()) return SearchGpuShardsLocked(loaded, queries, params);
-  const bool shared = SharesCoarseAssignment();
+  const bool shared = SharesCoarseAssignmentLocked();
   // One parallel region over blocks of queries, each block searching every shard (FAISS's own
   // parallel loop then runs serially inside). One region per shard instead would pay a
   // fork/join per shard, which dominates on a busy machine with many shards.
@@ -387,6 +387,11 @@ absl::StatusOr<std::vector<std::vector<HitList>>> ShardedIndex::SearchSharedAssi
 }
 
 bool ShardedIndex::SharesCoarseAssignment() const {
+  std::shared_lock lock(mutex_);
+  return SharesCoarseAssignmentLocked();
+}
+
+bool ShardedIndex::SharesCoarseAssignmentLocked() const {
   return state_->identical_coarse_quantizers && state_->share_coarse_assignment.load() &&
          state_->gpu_shards.empty();
 }

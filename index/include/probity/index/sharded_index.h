@@ -116,6 +116,7 @@ class ShardedIndex {
   // SearchShard without taking mutex_ (Search holds it once across all shards).
   absl::StatusOr<std::vector<HitList>> SearchShardLocked(int shard, std::span<const float> queries,
                                                          const SearchParams& params) const;
+  bool SharesCoarseAssignmentLocked() const;
   // One block of Search on the CPU: each loaded shard searched on its own.
   absl::StatusOr<std::vector<std::vector<HitList>>> SearchEachShardLocked(
       const std::vector<int>& loaded, std::span<const float> queries,
