@@ -50,15 +50,15 @@ const SyntheticGallery& Gallery() {
   return gallery;
 }
 
-// Trained on the minimum FAISS asks for, 39 x 1024 vectors, and filled with all 40,000; built
-// once per spec for all tests (training dominates their time).
-const ShardedIndex* BuildOnGallery(const std::string& factory) {
+// Trained on the minimum FAISS asks for, 39 x nlist vectors, and filled with all 40,000; built
+// once per spec and process (training dominates the time of these tests).
+const ShardedIndex* BuildOnGallery(const std::string& factory, int64_t nlist) {
   static std::map<std::string, std::unique_ptr<ShardedIndex>> built;
   auto& slot = built[factory];
   if (slot) return slot.get();
   const SyntheticGallery& g = Gallery();
   const auto sample =
-      std::span<const float>(g.gallery).first(kMinTrainingPointsPerList * 1024 * g.dim);
+      std::span<const float>(g.gallery).first(kMinTrainingPointsPerList * nlist * g.dim);
   auto index = ShardedIndex::Train({factory, Metric::kInnerProduct, g.dim}, sample, 2);
   EXPECT_TRUE(index.ok()) << index.status();
   if (!index.ok()) return nullptr;
@@ -80,8 +80,8 @@ double Recall(const ShardedIndex& index, int nprobe) {
 }
 
 TEST(HnswCoarseQuantizerTest, TrainsAddsSearchesAndMatchesTheFlatQuantizersRecall) {
-  const ShardedIndex* flat = BuildOnGallery("IVF1024,PQ16x4");
-  const ShardedIndex* hnsw = BuildOnGallery("IVF1024_HNSW32,PQ16x4");
+  const ShardedIndex* flat = BuildOnGallery("IVF1024,PQ16x4", 1024);
+  const ShardedIndex* hnsw = BuildOnGallery("IVF1024_HNSW32,PQ16x4", 1024);
   ASSERT_TRUE(flat && hnsw);
   const auto* ivf = dynamic_cast<const faiss::IndexIVFPQ*>(&hnsw->shard_index(0));
   ASSERT_NE(ivf, nullptr);
@@ -120,7 +120,7 @@ TEST(HnswCoarseQuantizerTest, NprobeOfAllListsIsExhaustive) {
 }
 
 TEST(HnswCoarseQuantizerTest, GenerationFilesAreFaissIndexesWithTheHnswQuantizer) {
-  const ShardedIndex* index = BuildOnGallery("IVF1024_HNSW32,PQ16x4");
+  const ShardedIndex* index = BuildOnGallery("IVF256_HNSW32,PQ16x4", 256);
   ASSERT_TRUE(index);
   testing::ScratchDir dir;
   ASSERT_TRUE(WriteGeneration(*index, 1, dir.path() / "gen-1").ok());
@@ -211,7 +211,7 @@ TEST(SpecValidationTest, BillionScaleMemoryArithmetic) {
 }
 
 TEST(SpecValidationTest, HnswQuantizerEstimateMatchesTheTrainedQuantizer) {
-  const ShardedIndex* index = BuildOnGallery("IVF1024_HNSW32,PQ16x4");
+  const ShardedIndex* index = BuildOnGallery("IVF256_HNSW32,PQ16x4", 256);
   ASSERT_TRUE(index);
   auto shape = InspectSpec(index->spec());
   ASSERT_TRUE(shape.ok());
