@@ -16,6 +16,7 @@
 #include <faiss/invlists/BlockInvertedLists.h>
 
 #include <algorithm>
+#include <limits>
 
 namespace probity::index::internal {
 namespace {
@@ -144,7 +145,11 @@ bool SupportsRemove(const faiss::Index& index) {
   return dynamic_cast<const faiss::BlockInvertedLists*>(ivf->invlists) == nullptr;
 }
 
-int HnswEfSearch(int nprobe) { return std::max(2 * nprobe, kHnswMinEfSearch); }
+int HnswEfSearch(int nprobe) {
+  // In 64 bits: 2 x nprobe must not overflow for a caller's huge nprobe.
+  return static_cast<int>(
+      std::clamp<int64_t>(2 * int64_t{nprobe}, kHnswMinEfSearch, std::numeric_limits<int>::max()));
+}
 
 IvfSearchParams::IvfSearchParams(const faiss::IndexIVF& index, int nprobe) {
   ivf.nprobe = static_cast<size_t>(nprobe);

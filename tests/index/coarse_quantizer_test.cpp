@@ -10,6 +10,7 @@
 
 #include <cmath>
 #include <iostream>
+#include <limits>
 #include <map>
 #include <memory>
 #include <span>
@@ -117,6 +118,13 @@ TEST(HnswCoarseQuantizerTest, NprobeOfAllListsIsExhaustive) {
   auto exact = ExactTopK(Metric::kInnerProduct, 16, base, queries, 10);
   ASSERT_TRUE(exact.ok());
   EXPECT_EQ(RecallAtK(*hits, *exact, 10, 10), 1.0);
+}
+
+TEST(HnswCoarseQuantizerTest, EfSearchIsTwiceNprobeAtLeast64WithoutOverflow) {
+  EXPECT_EQ(internal::HnswEfSearch(1), internal::kHnswMinEfSearch);
+  EXPECT_EQ(internal::HnswEfSearch(100), 200);
+  EXPECT_EQ(internal::HnswEfSearch(std::numeric_limits<int>::max()),
+            std::numeric_limits<int>::max());
 }
 
 TEST(HnswCoarseQuantizerTest, GenerationFilesAreFaissIndexesWithTheHnswQuantizer) {
