@@ -1,11 +1,13 @@
 // Probity's ShardedIndex against FAISS in-process on identical data: search per nprobe, batch
 // size and shard count, and add throughput. Each Probity benchmark has a FAISS twin with the
-// same arguments; RESULTS.md reports Probity's time over FAISS's time.
+// same arguments; RESULTS.md reports Probity's time over FAISS's time. Sharded searches run
+// with and without the shared coarse assignment, so one run gives both ratios.
 //
 // Data: a synthetic face-like gallery (unit vectors, inner product), 50,000 vectors in 128
 // dimensions, IVF256,PQ32 trained on 10,000 of them.
 #include <benchmark/benchmark.h>
 #include <faiss/IndexIVF.h>
+#include <faiss/IndexIVFPQ.h>
 #include <faiss/clone_index.h>
 #include <faiss/index_factory.h>
 #include <unistd.h>
@@ -50,7 +52,7 @@ std::span<const float> TrainSample() {
 }
 
 // One filled Probity collection per shard count, built on first use.
-const ShardedIndex& Collection(int shards) {
+ShardedIndex& Collection(int shards) {
   static std::map<int, std::unique_ptr<ShardedIndex>> cache;
   auto& slot = cache[shards];
   if (!slot) {
@@ -60,11 +62,21 @@ const ShardedIndex& Collection(int shards) {
   return *slot;
 }
 
+// The reference's untrained index. Polysemous training is skipped as Probity skips it: it
+// changes no search result (polysemous_ht stays 0) and dominated the benchmark's set-up time.
+std::unique_ptr<faiss::Index> UntrainedFaissIndex() {
+  std::unique_ptr<faiss::Index> index(
+      faiss::index_factory(kDim, kSpec, faiss::METRIC_INNER_PRODUCT));
+  if (auto* ivfpq = dynamic_cast<faiss::IndexIVFPQ*>(index.get())) {
+    ivfpq->do_polysemous_training = false;
+  }
+  return index;
+}
+
 // The reference: one plain FAISS index with the same spec and data.
 faiss::Index& FaissIndex() {
   static std::unique_ptr<faiss::Index> index = [] {
-    std::unique_ptr<faiss::Index> built(
-        faiss::index_factory(kDim, kSpec, faiss::METRIC_INNER_PRODUCT));
+    std::unique_ptr<faiss::Index> built = UntrainedFaissIndex();
     const int64_t rows = static_cast<int64_t>(Data().gallery_labels.size());
     built->train(kTrainRows, TrainSample().data());
     const std::vector<int64_t> ids = Ids(rows);
@@ -78,9 +90,11 @@ std::span<const float> Queries(int64_t batch) {
   return std::span<const float>(Data().queries).first(batch * kDim);
 }
 
-// Args: nprobe, batch size, shards.
+// Args: nprobe, batch size, shards, shared (1: one coarse assignment per batch for all shards,
+// ShardedIndex's default; 0: the coarse search repeated per shard, as before it existed).
 void BM_ProbitySearch(benchmark::State& state) {
-  const ShardedIndex& index = Collection(static_cast<int>(state.range(2)));
+  ShardedIndex& index = Collection(static_cast<int>(state.range(2)));
+  index.SetShareCoarseAssignment(state.range(3) != 0);
   SearchParams params;
   params.k = 10;
   params.nprobe = static_cast<int>(state.range(0));
@@ -109,19 +123,23 @@ void BM_FaissSearch(benchmark::State& state) {
 }
 
 void SearchArgs(benchmark::internal::Benchmark* bench, bool sharded) {
-  for (int nprobe : {1, 4, 16, 64}) bench->Args({nprobe, 256, 1});
-  for (int batch : {1, 16, 1024}) bench->Args({16, batch, 1});
+  for (int nprobe : {1, 4, 16, 64}) bench->Args({nprobe, 256, 1, 1});
+  for (int batch : {1, 16, 1024}) bench->Args({16, batch, 1, 1});
   if (sharded) {
-    for (int shards : {2, 4, 8}) bench->Args({16, 256, shards});
+    for (int shared : {0, 1}) {
+      for (int shards : {2, 4, 8}) bench->Args({16, 256, shards, shared});
+    }
   }
 }
 
 BENCHMARK(BM_ProbitySearch)
-    ->Apply([](auto* b) { SearchArgs(b, true); }) -> ArgNames({"nprobe", "batch", "shards"})
-        -> Unit(benchmark::kMicrosecond) -> UseRealTime();
+    ->Apply([](auto* b) { SearchArgs(b, true); })
+        -> ArgNames({"nprobe", "batch", "shards", "shared"}) -> Unit(benchmark::kMicrosecond)
+            -> UseRealTime();
 BENCHMARK(BM_FaissSearch)
-    ->Apply([](auto* b) { SearchArgs(b, false); }) -> ArgNames({"nprobe", "batch", "shards"})
-        -> Unit(benchmark::kMicrosecond) -> UseRealTime();
+    ->Apply([](auto* b) { SearchArgs(b, false); })
+        -> ArgNames({"nprobe", "batch", "shards", "shared"}) -> Unit(benchmark::kMicrosecond)
+            -> UseRealTime();
 
 // Add throughput of 20,000 vectors into a freshly trained, empty collection.
 constexpr int64_t kAddRows = 20000;
@@ -151,8 +169,7 @@ void BM_ProbityAdd(benchmark::State& state) {
 }
 
 void BM_FaissAdd(benchmark::State& state) {
-  std::unique_ptr<faiss::Index> trained(
-      faiss::index_factory(kDim, kSpec, faiss::METRIC_INNER_PRODUCT));
+  std::unique_ptr<faiss::Index> trained = UntrainedFaissIndex();
   trained->train(kTrainRows, TrainSample().data());
   const auto vectors = std::span<const float>(Data().gallery).first(kAddRows * kDim);
   const std::vector<int64_t> ids = Ids(kAddRows);

@@ -4,7 +4,8 @@
 Usage: index_bench --benchmark_out=bench.json --benchmark_out_format=json
        ratios.py bench.json
 Each BM_Probity* row is paired with the BM_Faiss* row of the same arguments (the shard count
-has no FAISS counterpart: FAISS's reference is always one unsharded index).
+and the shared coarse assignment switch have no FAISS counterpart: FAISS's reference is always
+one unsharded index).
 """
 import json
 import re
@@ -30,6 +31,7 @@ def main(path):
         if row["name"].startswith("BM_Faiss"):
             kind, args = key(row["name"])
             args.pop("shards", None)
+            args.pop("shared", None)
             faiss[(kind, tuple(sorted(args.items())))] = row
     print("| benchmark | Probity | FAISS in-process | Probity / FAISS time |")
     print("|---|---:|---:|---:|")
@@ -42,6 +44,7 @@ def main(path):
             continue
         kind, args = key(row["name"])
         args.pop("shards", None)
+        args.pop("shared", None)
         reference = faiss.get((kind, tuple(sorted(args.items()))))
         if reference is None:
             continue

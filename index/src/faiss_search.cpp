@@ -1,5 +1,6 @@
 #include "faiss_search.h"
 
+#include <faiss/IndexHNSW.h>
 #include <faiss/IndexIDMap.h>
 #include <faiss/IndexIVF.h>
 #include <faiss/IndexIVFFastScan.h>
@@ -13,6 +14,9 @@
 #include <faiss/index_factory.h>
 #include <faiss/index_io.h>
 #include <faiss/invlists/BlockInvertedLists.h>
+
+#include <algorithm>
+#include <limits>
 
 namespace probity::index::internal {
 namespace {
@@ -44,6 +48,11 @@ std::unique_ptr<faiss::Index> CreateIndex(const CollectionSpec& spec) {
   std::unique_ptr<faiss::Index> index(
       faiss::index_factory(spec.dim, spec.factory.c_str(), ToFaiss(spec.metric)));
   SkipPolysemousTraining(index.get());
+  if (const faiss::IndexIVF* ivf = FindIvf(*index)) {
+    if (auto* hnsw = dynamic_cast<faiss::IndexHNSW*>(ivf->quantizer)) {
+      hnsw->hnsw.efSearch = kHnswMinEfSearch;
+    }
+  }
   const bool has_ids =
       FindIvf(*index) != nullptr || dynamic_cast<const faiss::IndexIDMap*>(index.get()) != nullptr;
   if (has_ids) return index;
@@ -52,15 +61,30 @@ std::unique_ptr<faiss::Index> CreateIndex(const CollectionSpec& spec) {
   return wrapped;
 }
 
+namespace {
+
+std::unique_ptr<faiss::Index> SerializedCopy(const faiss::Index& index) {
+  faiss::VectorIOWriter writer;
+  faiss::write_index(&index, &writer);
+  faiss::VectorIOReader reader;
+  reader.data = std::move(writer.data);
+  return std::unique_ptr<faiss::Index>(faiss::read_index(&reader));
+}
+
+}  // namespace
+
 std::unique_ptr<faiss::Index> CopyIndex(const faiss::Index& index) {
+  // FAISS 1.7.3's clone_index copies an IndexHNSWFlat as a plain IndexHNSW, which write_index
+  // then refuses ("h != 0"): IVF indexes with an HNSW coarse quantizer are copied through
+  // their serialization, which keeps every type.
+  const faiss::IndexIVF* ivf = FindIvf(index);
+  if (ivf != nullptr && dynamic_cast<const faiss::IndexHNSW*>(ivf->quantizer) != nullptr) {
+    return SerializedCopy(index);
+  }
   try {
     return std::unique_ptr<faiss::Index>(faiss::clone_index(&index));
   } catch (const faiss::FaissException&) {
-    faiss::VectorIOWriter writer;
-    faiss::write_index(&index, &writer);
-    faiss::VectorIOReader reader;
-    reader.data = std::move(writer.data);
-    return std::unique_ptr<faiss::Index>(faiss::read_index(&reader));
+    return SerializedCopy(index);
   }
 }
 
@@ -121,6 +145,20 @@ bool SupportsRemove(const faiss::Index& index) {
   return dynamic_cast<const faiss::BlockInvertedLists*>(ivf->invlists) == nullptr;
 }
 
+int HnswEfSearch(int nprobe) {
+  // In 64 bits: 2 x nprobe must not overflow for a caller's huge nprobe.
+  return static_cast<int>(
+      std::clamp<int64_t>(2 * int64_t{nprobe}, kHnswMinEfSearch, std::numeric_limits<int>::max()));
+}
+
+IvfSearchParams::IvfSearchParams(const faiss::IndexIVF& index, int nprobe) {
+  ivf.nprobe = static_cast<size_t>(nprobe);
+  if (dynamic_cast<const faiss::IndexHNSW*>(index.quantizer) != nullptr) {
+    hnsw.efSearch = HnswEfSearch(nprobe);
+    ivf.quantizer_params = &hnsw;
+  }
+}
+
 void SearchWithNprobe(const faiss::Index& index, int64_t num_queries, const float* queries, int k,
                       int nprobe, float* distances, int64_t* labels, std::mutex& nprobe_lock) {
   const faiss::IndexIVF* ivf = FindIvf(index);
@@ -129,13 +167,12 @@ void SearchWithNprobe(const faiss::Index& index, int64_t num_queries, const floa
     return;
   }
   if (AcceptsSearchParams(index)) {
-    faiss::SearchParametersIVF ivf_params;
-    ivf_params.nprobe = nprobe;
+    IvfSearchParams ivf_params(*ivf, nprobe);
     if (&index == ivf) {
-      index.search(num_queries, queries, k, distances, labels, &ivf_params);
+      index.search(num_queries, queries, k, distances, labels, &ivf_params.ivf);
     } else {
       faiss::SearchParametersPreTransform pre_params;
-      pre_params.index_params = &ivf_params;
+      pre_params.index_params = &ivf_params.ivf;
       index.search(num_queries, queries, k, distances, labels, &pre_params);
     }
     return;

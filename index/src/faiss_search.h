@@ -4,6 +4,9 @@
 // accept per-call search parameters, which ones can remove ids, and how to copy a trained
 // index. Functions here may throw faiss::FaissException; callers turn that into a Status.
 
+#include <faiss/IndexIVF.h>
+#include <faiss/impl/HNSW.h>
+
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -12,7 +15,6 @@
 
 namespace faiss {
 struct Index;
-struct IndexIVF;
 }  // namespace faiss
 
 namespace probity::index::internal {
@@ -22,7 +24,8 @@ namespace probity::index::internal {
 std::unique_ptr<faiss::Index> CreateIndex(const CollectionSpec& spec);
 
 // An independent copy: faiss::clone_index where FAISS 1.7.3 supports the type, otherwise a
-// serialize/deserialize round trip (fast-scan IVF indexes have no clone support in 1.7.3).
+// serialize/deserialize round trip (fast-scan IVF indexes have no clone support in 1.7.3, and
+// its clone of an HNSW coarse quantizer loses the type that write_index needs).
 std::unique_ptr<faiss::Index> CopyIndex(const faiss::Index& index);
 
 // Turns FAISS's log on stdout on or off for the index and everything it wraps.
@@ -38,6 +41,24 @@ bool AcceptsSearchParams(const faiss::Index& index);
 // Fast-scan inverted lists (BlockInvertedLists) cannot remove entries in 1.7.3 and abort the
 // process from inside an OpenMP region when asked to, so erasure must check this first.
 bool SupportsRemove(const faiss::Index& index);
+
+// HNSW coarse quantizers (`IVF262144_HNSW32,...`) find a query's nprobe nearest lists with a
+// beam of efSearch candidates; a beam narrower than nprobe misses lists that a flat quantizer
+// would probe. Each search uses max(2 x nprobe, kHnswMinEfSearch), and trained indexes store
+// kHnswMinEfSearch as their default, which FAISS uses when adding vectors (one list each) and
+// which `faiss.read_index` users get.
+inline constexpr int kHnswMinEfSearch = 64;
+int HnswEfSearch(int nprobe);
+
+// The per-call parameters of an IVF search with `nprobe`: the IVF's nprobe, and for an HNSW
+// coarse quantizer its efSearch (HnswEfSearch). Not copyable: `ivf` points into `hnsw`.
+struct IvfSearchParams {
+  IvfSearchParams(const faiss::IndexIVF& index, int nprobe);
+  IvfSearchParams(const IvfSearchParams&) = delete;
+  IvfSearchParams& operator=(const IvfSearchParams&) = delete;
+  faiss::SearchParametersIVF ivf;
+  faiss::SearchParametersHNSW hnsw;
+};
 
 // Runs index.search with the given nprobe without racing other searches that use a different
 // nprobe: per-call parameters where the type accepts them, otherwise under `nprobe_lock`.

@@ -2,6 +2,12 @@
 // IVF coarse quantizer assigns points through a GPU flat index (IndexIVF::clustering_index),
 // which makes 65,536 to 1,048,576 lists practical; optionally the PQ codebooks' k-means too
 // (ProductQuantizer::assign_index). The trained index is an ordinary CPU index afterwards.
+//
+// HNSW coarse quantizers ("IVF1048576_HNSW32,PQ64", FAISS's recipe for a billion vectors) train
+// the same way: FAISS marks them quantizer_trains_alone = 2, so the k-means runs on the
+// clustering index (here the GPU) and only its final centroids are added to the HNSW graph,
+// which FAISS builds on the CPU. The vectors' assignment for the PQ's residuals then goes
+// through that graph (efSearch kHnswMinEfSearch, set by CreateIndex).
 
 #include <faiss/IndexIVF.h>
 #include <faiss/IndexIVFPQ.h>
@@ -41,7 +47,12 @@ absl::Status TrainOnGpu(faiss::Index& index, int64_t n, const float* x, int devi
     faiss::gpu::StandardGpuResources resources;
     faiss::gpu::GpuIndexFlatConfig config;
     config.device = device;
-    faiss::gpu::GpuIndexFlat coarse(&resources, ivf->d, ivf->quantizer->metric_type, config);
+    // With quantizer_trains_alone = 2 FAISS's CPU k-means assigns with an L2 flat index (for
+    // inner product the clustering is spherical, where L2 and inner product rank alike); the
+    // GPU does the same so that GPU and CPU training agree.
+    const faiss::MetricType assign_metric =
+        ivf->quantizer_trains_alone == 2 ? faiss::METRIC_L2 : ivf->quantizer->metric_type;
+    faiss::gpu::GpuIndexFlat coarse(&resources, ivf->d, assign_metric, config);
     ResetOnExit<faiss::Index> reset_coarse(ivf->clustering_index);
     ivf->clustering_index = &coarse;
 

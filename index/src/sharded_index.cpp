@@ -6,12 +6,16 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <atomic>
 #include <mutex>
+#include <optional>
 
 #include "absl/strings/str_cat.h"
+#include "coarse_assignment.h"
 #include "faiss_search.h"
 #include "gpu_shard.h"
 #include "probity/index/gpu.h"
+#include "probity/index/index_spec.h"
 
 namespace probity::index {
 
@@ -26,6 +30,13 @@ struct ShardedIndex::State {
   // the collection is searched on the CPU. The CPU copies above stay authoritative.
   std::shared_ptr<GpuRuntime> gpu_runtime;
   std::vector<std::unique_ptr<internal::GpuShard>> gpu_shards;
+  // True when every loaded shard (two or more) has the same CoarseFingerprint, computed once at
+  // FromShards: Add and Remove change inverted lists only, never the quantizer or pre-transform,
+  // and a new generation is a new ShardedIndex. CPU searches then run the coarse search once per
+  // batch for all shards.
+  bool identical_coarse_quantizers = false;
+  // Benchmarks and tests switch the shared assignment off to compare with per-shard searches.
+  std::atomic<bool> share_coarse_assignment{true};
 };
 
 namespace {
@@ -71,6 +82,57 @@ bool Qualifies(float score, const SearchParams& params, Metric metric) {
   return metric == Metric::kL2 ? score <= *params.min_score : score >= *params.min_score;
 }
 
+// FAISS's answer for one shard as hit lists: padding (-1) and hits below min_score dropped, each
+// list sorted by score, then id (FAISS leaves equal scores in arbitrary order; the merge
+// contract is score, then id).
+std::vector<HitList> ToHitLists(int shard, int64_t num_queries, const SearchParams& params,
+                                Metric metric, const std::vector<float>& distances,
+                                const std::vector<int64_t>& labels) {
+  const size_t k = static_cast<size_t>(params.k);
+  std::vector<HitList> hits(num_queries);
+  for (int64_t q = 0; q < num_queries; ++q) {
+    for (size_t r = 0; r < k; ++r) {
+      const int64_t id = labels[q * k + r];
+      const float score = distances[q * k + r];
+      if (id < 0 || !Qualifies(score, params, metric)) continue;
+      hits[q].push_back(Hit{id, score, static_cast<uint32_t>(shard)});
+    }
+    std::sort(hits[q].begin(), hits[q].end(),
+              [metric](const Hit& a, const Hit& b) { return RanksBefore(a, b, metric); });
+  }
+  return hits;
+}
+
+// True when the loaded shards (at least two) all have one CoarseFingerprint. Fingerprints are
+// computed in parallel: each serializes a quantizer into SHA-256, which for a million-list
+// HNSW quantizer is a few seconds per shard.
+absl::StatusOr<bool> HaveIdenticalCoarseQuantizers(
+    const std::vector<std::unique_ptr<faiss::Index>>& shards) {
+  std::vector<const faiss::Index*> loaded;
+  for (const auto& shard : shards) {
+    if (shard) loaded.push_back(shard.get());
+  }
+  if (loaded.size() < 2) return false;
+  std::vector<std::optional<std::string>> fingerprints(loaded.size());
+  std::vector<std::string> errors(loaded.size());
+#pragma omp parallel for schedule(dynamic)
+  for (size_t i = 0; i < loaded.size(); ++i) {
+    try {
+      fingerprints[i] = internal::CoarseFingerprint(*loaded[i]);
+    } catch (const std::exception& e) {
+      errors[i] = e.what();
+    }
+  }
+  for (const std::string& error : errors) {
+    if (!error.empty()) {
+      return absl::InternalError(absl::StrCat("fingerprinting coarse quantizers: ", error));
+    }
+  }
+  if (!fingerprints[0]) return false;
+  return std::all_of(fingerprints.begin(), fingerprints.end(),
+                     [&](const auto& fingerprint) { return fingerprint == fingerprints[0]; });
+}
+
 }  // namespace
 
 ShardedIndex::~ShardedIndex() = default;
@@ -94,6 +156,14 @@ absl::StatusOr<std::unique_ptr<ShardedIndex>> ShardedIndex::Train(const Collecti
                                                                   const TrainOptions& options) {
   if (num_shards <= 0) return absl::InvalidArgumentError("the number of shards must be positive");
   if (absl::Status s = CheckRows(sample, spec.dim, "training sample"); !s.ok()) return s;
+  // Refuse a spec that cannot work before hours of training, with a reason a user can act on.
+  absl::StatusOr<SpecShape> shape = InspectSpec(spec);
+  if (!shape.ok()) return shape.status();
+  if (absl::Status s =
+          CheckTrainingSize(spec, *shape, static_cast<int64_t>(sample.size() / spec.dim));
+      !s.ok()) {
+    return s;
+  }
   std::vector<std::unique_ptr<faiss::Index>> shards;
   try {
     std::unique_ptr<faiss::Index> trained = internal::CreateIndex(spec);
@@ -141,6 +211,9 @@ absl::StatusOr<std::unique_ptr<ShardedIndex>> ShardedIndex::FromShards(
     state->nprobe_locks.push_back(std::make_unique<std::mutex>());
   }
   state->erased = std::move(erased_ids);
+  absl::StatusOr<bool> identical = HaveIdenticalCoarseQuantizers(state->shards);
+  if (!identical.ok()) return identical.status();
+  state->identical_coarse_quantizers = *identical;
   std::unique_ptr<ShardedIndex> index(new ShardedIndex());
   index->state_ = std::move(state);
   return index;
@@ -205,6 +278,7 @@ absl::StatusOr<std::vector<HitList>> ShardedIndex::Search(std::span<const float>
   }
   std::shared_lock lock(mutex_);
   if (!state_->gpu_shards.empty()) return SearchGpuShardsLocked(loaded, queries, params);
+  const bool shared = SharesCoarseAssignmentLocked();
   // One parallel region over blocks of queries, each block searching every shard (FAISS's own
   // parallel loop then runs serially inside). One region per shard instead would pay a
   // fork/join per shard, which dominates on a busy machine with many shards.
@@ -218,17 +292,14 @@ absl::StatusOr<std::vector<HitList>> ShardedIndex::Search(std::span<const float>
     const int64_t first = b * block;
     const int64_t count = std::min(block, num_queries - first);
     const auto block_queries = queries.subspan(first * dim, count * dim);
-    std::vector<std::vector<HitList>> per_shard;
-    for (int s : loaded) {
-      absl::StatusOr<std::vector<HitList>> hits = SearchShardLocked(s, block_queries, params);
-      if (!hits.ok()) {
-        errors[b] = hits.status();
-        break;
-      }
-      per_shard.push_back(*std::move(hits));
+    absl::StatusOr<std::vector<std::vector<HitList>>> per_shard =
+        shared ? SearchSharedAssignmentLocked(loaded, block_queries, params)
+               : SearchEachShardLocked(loaded, block_queries, params);
+    if (!per_shard.ok()) {
+      errors[b] = per_shard.status();
+      continue;
     }
-    if (!errors[b].ok()) continue;
-    std::vector<HitList> block_merged = MergeTopK(per_shard, params.k, state_->spec.metric);
+    std::vector<HitList> block_merged = MergeTopK(*per_shard, params.k, state_->spec.metric);
     block_merged.resize(count);
     std::move(block_merged.begin(), block_merged.end(), merged.begin() + first);
   }
@@ -276,20 +347,57 @@ absl::StatusOr<std::vector<HitList>> ShardedIndex::SearchShardLocked(
       return FromException(e, absl::StrCat("searching shard ", shard));
     }
   }
-  std::vector<HitList> hits(num_queries);
-  for (int64_t q = 0; q < num_queries; ++q) {
-    for (size_t r = 0; r < k; ++r) {
-      const int64_t id = labels[q * k + r];
-      const float score = distances[q * k + r];
-      if (id < 0 || !Qualifies(score, params, state_->spec.metric)) continue;
-      hits[q].push_back(Hit{id, score, static_cast<uint32_t>(shard)});
-    }
-    // FAISS leaves equal scores in arbitrary order; the merge contract is score, then id.
-    std::sort(hits[q].begin(), hits[q].end(), [this](const Hit& a, const Hit& b) {
-      return RanksBefore(a, b, state_->spec.metric);
-    });
+  return ToHitLists(shard, num_queries, params, state_->spec.metric, distances, labels);
+}
+
+absl::StatusOr<std::vector<std::vector<HitList>>> ShardedIndex::SearchEachShardLocked(
+    const std::vector<int>& loaded, std::span<const float> queries,
+    const SearchParams& params) const {
+  std::vector<std::vector<HitList>> per_shard;
+  for (int s : loaded) {
+    absl::StatusOr<std::vector<HitList>> hits = SearchShardLocked(s, queries, params);
+    if (!hits.ok()) return hits.status();
+    per_shard.push_back(*std::move(hits));
   }
-  return hits;
+  return per_shard;
+}
+
+absl::StatusOr<std::vector<std::vector<HitList>>> ShardedIndex::SearchSharedAssignmentLocked(
+    const std::vector<int>& loaded, std::span<const float> queries,
+    const SearchParams& params) const {
+  const int64_t num_queries = static_cast<int64_t>(queries.size() / state_->spec.dim);
+  const size_t k = static_cast<size_t>(params.k);
+  std::vector<std::vector<HitList>> per_shard;
+  try {
+    // Any loaded shard's quantizer will do: they are identical (identical_coarse_quantizers).
+    const internal::CoarseAssignment assignment = internal::AssignCoarse(
+        *state_->shards[loaded.front()], num_queries, queries.data(), params.nprobe);
+    std::vector<float> distances(num_queries * k);
+    std::vector<int64_t> labels(num_queries * k);
+    for (int s : loaded) {
+      internal::SearchPreassigned(*state_->shards[s], assignment, params.k, distances.data(),
+                                  labels.data());
+      per_shard.push_back(
+          ToHitLists(s, num_queries, params, state_->spec.metric, distances, labels));
+    }
+  } catch (const std::exception& e) {
+    return FromException(e, "searching shards with a shared coarse assignment");
+  }
+  return per_shard;
+}
+
+bool ShardedIndex::SharesCoarseAssignment() const {
+  std::shared_lock lock(mutex_);
+  return SharesCoarseAssignmentLocked();
+}
+
+bool ShardedIndex::SharesCoarseAssignmentLocked() const {
+  return state_->identical_coarse_quantizers && state_->share_coarse_assignment.load() &&
+         state_->gpu_shards.empty();
+}
+
+void ShardedIndex::SetShareCoarseAssignment(bool share) {
+  state_->share_coarse_assignment.store(share);
 }
 
 absl::StatusOr<int64_t> ShardedIndex::Remove(std::span<const int64_t> ids) {

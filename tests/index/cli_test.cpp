@@ -197,13 +197,29 @@ TEST(IndexCliTest, BadInputFailsWithTheFileAndOffset) {
   EXPECT_FALSE(fs::exists(scratch.path() / "gen"));
 }
 
+TEST(IndexCliTest, BuildRefusesTooFewTrainingVectorsForTheListsAndWritesNothing) {
+  testing::ScratchDir scratch;
+  auto result = RunProbity("gen --out " + (scratch.path() / "data").string() +
+                               " --identities 50 --images-per-identity 4 --queries 10 --dim 16 "
+                               "--intrinsic-dim 8 --ground-truth-k 10",
+                           scratch.path());
+  ASSERT_EQ(result.exit_code, 0) << result.output;
+  const fs::path generation = scratch.path() / "gen";
+  result = RunProbity("build --input " + (scratch.path() / "data" / "gallery.fbin").string() +
+                          " --spec IVF8,PQ4 --output " + generation.string(),
+                      scratch.path());
+  EXPECT_EQ(result.exit_code, 1) << result.output;
+  EXPECT_THAT(result.output, HasSubstr("39 x 8 = 312 training vectors, got 200"));
+  EXPECT_FALSE(fs::exists(generation));
+}
+
 TEST(IndexCliTest, BuildOnAGpuIsRefusedWithoutOneAndWritesNothing) {
   if (GpuBuild() && GpuDeviceCount() > 0) {
     GTEST_SKIP() << "this build has GPU support and this machine has a GPU";
   }
   testing::ScratchDir scratch;
   auto result = RunProbity("gen --out " + (scratch.path() / "data").string() +
-                               " --identities 50 --images-per-identity 4 --queries 10 --dim 16 "
+                               " --identities 80 --images-per-identity 4 --queries 10 --dim 16 "
                                "--intrinsic-dim 8 --ground-truth-k 10",
                            scratch.path());
   ASSERT_EQ(result.exit_code, 0) << result.output;

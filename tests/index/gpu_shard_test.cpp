@@ -2,6 +2,7 @@
 // reason on a machine without a GPU). The CPU copy of a collection is the reference: the GPU
 // copy of the same shards must return the same top-10.
 #include <cuda_runtime.h>
+#include <faiss/IndexHNSW.h>
 #include <faiss/IndexIVFPQ.h>
 #include <gtest/gtest.h>
 
@@ -301,6 +302,53 @@ TEST(GpuTrainingTest, GpuTrainedShardsAreOrdinaryCpuIndexesWithComparableRecall)
   testing::ScratchDir dir;
   ASSERT_TRUE(WriteGeneration(**gpu_trained, 1, dir.path() / "gen-1").ok());
   EXPECT_TRUE(LoadGeneration(dir.path() / "gen-1").ok());
+}
+
+TEST(GpuTrainingTest, HnswCoarseQuantizerTrainsOnGpuAndServesFromGpuShards) {
+  SKIP_WITHOUT_GPU();
+  SyntheticOptions options;
+  options.identities = 2000;
+  options.images_per_identity = 10;
+  options.num_queries = 200;
+  options.dim = 64;
+  options.intrinsic_dim = 48;
+  options.ground_truth_k = 10;
+  auto gallery = GenerateSyntheticGallery(options);
+  ASSERT_TRUE(gallery.ok()) << gallery.status();
+  // 39 x 256 training vectors at least; the HNSW graph is built on the CPU from the GPU's
+  // k-means centroids.
+  const CollectionSpec spec{"IVF256_HNSW32,PQ16", Metric::kInnerProduct, options.dim};
+  auto cpu_trained = ShardedIndex::Train(spec, gallery->gallery, 2);
+  auto gpu_trained = ShardedIndex::Train(spec, gallery->gallery, 2,
+                                         TrainOptions{.gpu_device = 0, .gpu_train_pq = true});
+  ASSERT_TRUE(cpu_trained.ok()) << cpu_trained.status();
+  ASSERT_TRUE(gpu_trained.ok()) << gpu_trained.status();
+  auto* ivfpq = dynamic_cast<const faiss::IndexIVFPQ*>(&(*gpu_trained)->shard_index(0));
+  ASSERT_NE(ivfpq, nullptr);
+  EXPECT_NE(dynamic_cast<const faiss::IndexHNSWFlat*>(ivfpq->quantizer), nullptr);
+  EXPECT_EQ(ivfpq->quantizer->ntotal, 256);
+  EXPECT_EQ(ivfpq->clustering_index, nullptr);
+  EXPECT_TRUE((*gpu_trained)->SharesCoarseAssignment());
+  const std::vector<int64_t> ids = testing::SequentialIds(gallery->gallery_labels.size());
+  ASSERT_TRUE((*cpu_trained)->Add(gallery->gallery, ids).ok());
+  ASSERT_TRUE((*gpu_trained)->Add(gallery->gallery, ids).ok());
+  const SearchParams params = Params(10, 16);
+  auto cpu_hits = (*cpu_trained)->Search(gallery->queries, params);
+  auto gpu_trained_hits = (*gpu_trained)->Search(gallery->queries, params);
+  ASSERT_TRUE(cpu_hits.ok() && gpu_trained_hits.ok());
+  const double cpu_recall = RecallAtK(*cpu_hits, gallery->ground_truth, 10, 10);
+  const double gpu_recall = RecallAtK(*gpu_trained_hits, gallery->ground_truth, 10, 10);
+  EXPECT_GE(gpu_recall, cpu_recall - 0.05) << "CPU-trained " << cpu_recall;
+  testing::ScratchDir dir;
+  ASSERT_TRUE(WriteGeneration(**gpu_trained, 1, dir.path() / "gen-1").ok());
+  auto loaded = LoadGeneration(dir.path() / "gen-1");
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  // GPU shards keep the HNSW quantizer on the host and scan the lists on the GPU.
+  ASSERT_TRUE((*loaded)->PlaceOnGpus(Runtime(true)).ok());
+  EXPECT_FALSE((*loaded)->SharesCoarseAssignment());
+  auto on_gpu = (*loaded)->Search(gallery->queries, params);
+  ASSERT_TRUE(on_gpu.ok()) << on_gpu.status();
+  EXPECT_GE(Overlap(*gpu_trained_hits, *on_gpu), 0.98);
 }
 
 }  // namespace

@@ -94,7 +94,7 @@ TEST_P(ShardingTest, MergedShardsEqualOneUnshardedIndexIdForId) {
 
 INSTANTIATE_TEST_SUITE_P(Specs, ShardingTest,
                          ::testing::Values("Flat", "IVF16,Flat", "IVF16,PQ4x4", "OPQ4,IVF16,PQ4x4",
-                                           "IVF16,PQ4x4fs"),
+                                           "IVF16,PQ4x4fs", "IVF16_HNSW32,PQ4x4"),
                          [](const auto& info) {
                            std::string name = info.param;
                            std::replace_if(

@@ -72,6 +72,17 @@ class ShardedIndex {
   absl::StatusOr<std::vector<HitList>> Search(std::span<const float> queries,
                                               const SearchParams& params) const;
 
+  // True when Search computes the coarse assignment (the nprobe lists of each query) once per
+  // batch and scans every shard's lists with it (IndexIVF::search_preassigned), instead of
+  // repeating the coarse search per shard. That needs two or more loaded CPU shards whose coarse
+  // quantizers and pre-transforms are byte for byte identical (shards of one training are):
+  // checked at load with a SHA-256 of each shard's serialized quantizer and pre-transform.
+  // Results are the same ids and scores as per-shard searches.
+  bool SharesCoarseAssignment() const;
+  // Turns the shared assignment off (or back on where the quantizers allow it), for benchmarks
+  // and tests that compare it with per-shard searches. On by default.
+  void SetShareCoarseAssignment(bool share);
+
   // Searches one shard only (what a shard server runs for the router).
   absl::StatusOr<std::vector<HitList>> SearchShard(int shard, std::span<const float> queries,
                                                    const SearchParams& params) const;
@@ -105,6 +116,15 @@ class ShardedIndex {
   // SearchShard without taking mutex_ (Search holds it once across all shards).
   absl::StatusOr<std::vector<HitList>> SearchShardLocked(int shard, std::span<const float> queries,
                                                          const SearchParams& params) const;
+  bool SharesCoarseAssignmentLocked() const;
+  // One block of Search on the CPU: each loaded shard searched on its own.
+  absl::StatusOr<std::vector<std::vector<HitList>>> SearchEachShardLocked(
+      const std::vector<int>& loaded, std::span<const float> queries,
+      const SearchParams& params) const;
+  // The same with one coarse assignment for all loaded shards (SharesCoarseAssignment).
+  absl::StatusOr<std::vector<std::vector<HitList>>> SearchSharedAssignmentLocked(
+      const std::vector<int>& loaded, std::span<const float> queries,
+      const SearchParams& params) const;
   // Search over GPU shards: the whole batch per shard, shards in parallel.
   absl::StatusOr<std::vector<HitList>> SearchGpuShardsLocked(const std::vector<int>& loaded,
                                                              std::span<const float> queries,
