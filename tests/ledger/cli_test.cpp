@@ -65,7 +65,11 @@ class LedgerCliTest : public ::testing::Test {
     EXPECT_NE(Probity("ledger keygen --out " + key.string() + " --name x").exit_code, 0)
         << "keygen must not overwrite a key";
 
-    Options options{dir_, testing::kOrigin, key, 700, false};
+    Options options{.dir = dir_,
+                    .origin = testing::kOrigin,
+                    .signing_key = key,
+                    .max_segment_bytes = 700,
+                    .fsync = false};
     auto ledger = Ledger::Open(options);
     ASSERT_TRUE(ledger.ok()) << ledger.status();
     for (uint64_t i = 0; i < 30; ++i) {

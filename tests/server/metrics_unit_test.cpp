@@ -12,6 +12,7 @@
 #include "probity/ledger/commit_observer.h"
 #include "probity/service/catalog.h"
 #include "probity/service/metrics.h"
+#include "probity/service/shard_backend.h"
 
 namespace probity::service::testing {
 namespace {
@@ -67,6 +68,50 @@ TEST(MetricsTest, SearchesCountByOutcomeWithLatencyAndMissingShards) {
   EXPECT_EQ(Sample(text, R"(probity_search_duration_seconds_bucket{le="+Inf"})"), 3.0);
   EXPECT_NEAR(*Sample(text, "probity_search_duration_seconds_sum"), 2.033, 1e-9);
   EXPECT_EQ(Sample(text, "probity_search_shards_missing_total"), 4.0);  // 0 + 1 + 3
+}
+
+// A remote-like backend: StartSearch answers at once on the caller's thread; Search is never
+// meant to be used.
+class AsyncOnlyBackend final : public ShardBackend {
+ public:
+  absl::StatusOr<ShardAnswer> Search(const ShardQuery&, absl::Time) override {
+    return absl::UnimplementedError("asynchronous only");
+  }
+  std::shared_ptr<ShardCall> StartSearch(const ShardQuery&, absl::Time,
+                                         ShardSearchDone done) override {
+    done(fail_next ? absl::StatusOr<ShardAnswer>(absl::UnavailableError("down"))
+                   : absl::StatusOr<ShardAnswer>(ShardAnswer{}));
+    return std::make_shared<NoCall>();
+  }
+  std::string Describe() const override { return "shard-server-1:7443"; }
+  bool fail_next = false;
+
+ private:
+  struct NoCall final : ShardCall {
+    void Cancel() override {}
+  };
+};
+
+TEST(MetricsTest, ObservedRemoteBackendsKeepTheirAsynchronousSearchAndCountIt) {
+  Metrics metrics;
+  auto inner = std::make_shared<AsyncOnlyBackend>();
+  std::shared_ptr<ShardBackend> observed = metrics.Observe(inner);
+  int answered = 0, failed = 0;
+  auto done = [&](absl::StatusOr<ShardAnswer> answer) { ++(answer.ok() ? answered : failed); };
+  // The router searches a backend asynchronously only when StartSearch gives it a call; a
+  // wrapper that dropped it would move every remote search onto the router's thread pool.
+  EXPECT_NE(observed->StartSearch(ShardQuery{}, absl::InfiniteFuture(), done), nullptr);
+  inner->fail_next = true;
+  EXPECT_NE(observed->StartSearch(ShardQuery{}, absl::InfiniteFuture(), done), nullptr);
+  EXPECT_EQ(answered, 1);
+  EXPECT_EQ(failed, 1);
+  const std::string text = metrics.Text();
+  EXPECT_EQ(
+      Sample(text, R"(probity_shard_searches_total{backend="shard-server-1:7443",result="ok"})"),
+      1.0);
+  EXPECT_EQ(
+      Sample(text, R"(probity_shard_searches_total{backend="shard-server-1:7443",result="error"})"),
+      1.0);
 }
 
 TEST(MetricsTest, TheLedgerHookFeedsAppendsFsyncAndGroupCommitSizes) {

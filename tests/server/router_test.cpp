@@ -293,6 +293,69 @@ TEST(RouterFaultTest, StalledShardWithoutAReplicaEndsAtTheCallersDeadline) {
   EXPECT_EQ(stats.in_flight, 0);
 }
 
+// A local-like replica (Search only, as the local shard backend): records the threads its
+// searches ran on.
+class ThreadRecordingReplica : public ShardBackend {
+ public:
+  absl::StatusOr<ShardAnswer> Search(const ShardQuery& query, absl::Time) override {
+    std::lock_guard lock(mutex_);
+    threads_.push_back(std::this_thread::get_id());
+    return AnswerOf(query);
+  }
+  std::string Describe() const override { return "local"; }
+  std::vector<std::thread::id> threads() const {
+    std::lock_guard lock(mutex_);
+    return threads_;
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::vector<std::thread::id> threads_;
+};
+
+TEST(RouterTest, WithOneReplicaPerShardTheCallersThreadSearchesTheLastLocalShard) {
+  std::vector<std::shared_ptr<ThreadRecordingReplica>> shards;
+  CollectionRoute route;
+  route.name = "c";
+  route.dim = 2;
+  for (int s = 0; s < 3; ++s) {
+    shards.push_back(std::make_shared<ThreadRecordingReplica>());
+    route.replicas.push_back({shards.back()});
+  }
+  Router router(absl::Hours(1), 2);
+  RoutedSearch result = router.Search(route, kTwoQueries, K(3), false, absl::InfiniteFuture());
+  ASSERT_TRUE(result.status.ok()) << result.status;
+  EXPECT_EQ(result.shards_answered, 3u);
+  ASSERT_EQ(result.hits.size(), 2u);
+  EXPECT_EQ(result.hits[0].size(), 3u);
+  const std::thread::id caller = std::this_thread::get_id();
+  ASSERT_EQ(shards[2]->threads().size(), 1u);
+  EXPECT_EQ(shards[2]->threads()[0], caller) << "the last shard went to the pool";
+  for (int s = 0; s < 2; ++s) {
+    ASSERT_EQ(shards[s]->threads().size(), 1u);
+    EXPECT_NE(shards[s]->threads()[0], caller) << "shard " << s << " did not run in parallel";
+  }
+}
+
+TEST(RouterTest, WithReplicasNoShardIsSearchedOnTheCallersThread) {
+  // Two replicas of one shard: the coordinator must stay free to hedge, so nothing runs on it.
+  auto first = std::make_shared<ThreadRecordingReplica>();
+  auto second = std::make_shared<ThreadRecordingReplica>();
+  CollectionRoute route;
+  route.name = "c";
+  route.dim = 2;
+  route.replicas.push_back({first, second});
+  Router router(absl::Hours(1), 2);
+  for (int search = 0; search < 8; ++search) {
+    RoutedSearch result = router.Search(route, kTwoQueries, K(3), false, absl::InfiniteFuture());
+    ASSERT_TRUE(result.status.ok()) << result.status;
+  }
+  for (const auto& replica : {first, second}) {
+    for (std::thread::id thread : replica->threads()) EXPECT_NE(thread, std::this_thread::get_id());
+  }
+  EXPECT_GE(first->threads().size() + second->threads().size(), 8u);
+}
+
 TEST(ReplicaHealthTest, BackOffDoublesPerConsecutiveFailureUpToTheBoundAndSuccessEndsIt) {
   ReplicaHealth health;
   const absl::Time t0 = absl::FromUnixSeconds(1000);

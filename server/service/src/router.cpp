@@ -116,8 +116,18 @@ class Router::ShardSearchRound {
 
   RoutedSearch Run(bool allow_partial) {
     absl::Time now = absl::Now();
+    // With one replica per shard (embedded mode) nothing can be hedged or retried elsewhere, so
+    // the coordinator would only wait: it searches the last shard itself if that one searches
+    // on the caller's thread (a local shard), which saves a hand-off to the pool and the wake-up
+    // back on every search.
+    const bool single_replicas =
+        std::all_of(route_.replicas.begin(), route_.replicas.end(),
+                    [](const auto& replicas) { return replicas.size() <= 1; });
     for (size_t s = 0; s < shards_.size(); ++s) {
-      if (StartNext(static_cast<int>(s), /*hedge=*/false, now)) router_.hedging_.EarnCredit();
+      const bool may_run_here = single_replicas && s + 1 == shards_.size();
+      if (StartNext(static_cast<int>(s), /*hedge=*/false, now, may_run_here)) {
+        router_.hedging_.EarnCredit();
+      }
     }
     while (!AllSettled() && now < deadline_) {
       absl::Time wake = deadline_;
@@ -195,8 +205,9 @@ class Router::ShardSearchRound {
   }
 
   // Starts an attempt on the shard's best untried replica; false when none is left or the
-  // caller's deadline has passed.
-  bool StartNext(int s, bool hedge, absl::Time now) {
+  // caller's deadline has passed. `may_run_here`: a replica that searches on the caller's
+  // thread runs on this one (and has completed when this returns) instead of on the pool.
+  bool StartNext(int s, bool hedge, absl::Time now, bool may_run_here = false) {
     Shard& shard = shards_[s];
     if (route_.replicas[s].empty()) {
       shard.errors.push_back("no replica configured");
@@ -230,6 +241,8 @@ class Router::ShardSearchRound {
     std::shared_ptr<ShardCall> call = backend->StartSearch(shard.query, attempt_deadline, done);
     if (call != nullptr) {
       shard.attempts[attempt].call = std::move(call);
+    } else if (may_run_here) {
+      done(backend->Search(shard.query, attempt_deadline));
     } else {
       router_.pool_.Submit([backend, query = shard.query, attempt_deadline, done] {
         done(backend->Search(query, attempt_deadline));

@@ -41,7 +41,7 @@ struct Options {
   // false: every append is flushed alone (one fsync each); only for benchmarks comparing it.
   bool group_commit = true;
   // Told about every group commit and failed append (monitoring); may be null.
-  std::shared_ptr<CommitObserver> observer;
+  std::shared_ptr<CommitObserver> observer = nullptr;
 };
 
 struct Receipt {
