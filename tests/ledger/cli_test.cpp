@@ -176,6 +176,20 @@ TEST_F(LedgerCliTest, VerifyReportsRecordsAfterTheLastCommitMarker) {
   EXPECT_TRUE(JsonLines(shown.out).empty()) << shown.out;
 }
 
+TEST_F(LedgerCliTest, ShowStopsAtAnEntryThatIsNotALedgerEntryAndFails) {
+  // Records with valid CRCs behind a commit marker (whose signature only verify checks): the
+  // reader hands the entry over, and show's error ends the scan and then the process.
+  const auto segment = testing::SegmentFiles(dir_).back();
+  testing::WriteFile(segment, testing::ReadFile(segment) +
+                                  testing::EncodeRawRecord(std::string("\x07not a message")) +
+                                  testing::EncodeRawRecord("marker", testing::kCommitRecord));
+  CliRun shown = Probity("ledger show --dir " + dir_.string() + " --from 28");
+  EXPECT_EQ(shown.exit_code, 1) << shown.out;
+  EXPECT_NE(shown.out.find("probity: entry 30 is not a LedgerEntry message"), std::string::npos)
+      << shown.out;
+  EXPECT_NE(shown.out.find("{\"index\":29,"), std::string::npos) << "entries before it print";
+}
+
 TEST_F(LedgerCliTest, ShowAndExportFilter) {
   CliRun by_warrant = Probity("ledger show --dir " + dir_.string() + " --warrant w-5");
   ASSERT_EQ(by_warrant.exit_code, 0) << by_warrant.out;

@@ -1,6 +1,7 @@
 #include "probity/ledger/checkpoint.h"
 
 #include <fcntl.h>
+#include <openssl/err.h>
 #include <openssl/pem.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -60,15 +61,18 @@ class Ed25519NoteSigner final : public NoteSigner {
         public_key_(public_key),
         key_id_(NoteKeyId(name_, public_key_)) {}
 
-  std::string Sign(const std::string& note_text) const override {
+  absl::StatusOr<std::string> Sign(const std::string& note_text) const override {
     std::array<uint8_t, kEd25519SignatureBytes> signature{};
     size_t length = signature.size();
     MdContextPtr context(EVP_MD_CTX_new());
-    // Ed25519 signing with a valid key cannot fail short of memory exhaustion.
+    // Ed25519 signing with a valid key fails only short of memory; the caller decides what
+    // an unsigned checkpoint means (the ledger stops appending).
     if (!context || EVP_DigestSignInit(context.get(), nullptr, nullptr, nullptr, key_.get()) != 1 ||
         EVP_DigestSign(context.get(), signature.data(), &length,
-                       reinterpret_cast<const uint8_t*>(note_text.data()), note_text.size()) != 1) {
-      std::abort();
+                       reinterpret_cast<const uint8_t*>(note_text.data()), note_text.size()) != 1 ||
+        length != signature.size()) {
+      ERR_clear_error();
+      return absl::InternalError(absl::StrCat("cannot sign the note as ", name_));
     }
     std::string blob;
     for (int shift = 24; shift >= 0; shift -= 8) blob.push_back(char((key_id_ >> shift) & 0xff));

@@ -27,7 +27,8 @@ class NoteSigner {
   static absl::StatusOr<std::unique_ptr<NoteSigner>> Load(const std::filesystem::path& pem,
                                                           std::string key_name);
   virtual ~NoteSigner() = default;
-  virtual std::string Sign(const std::string& note_text) const = 0;  // whole signed note
+  // The whole signed note; an error when the signature cannot be made (OpenSSL failure).
+  virtual absl::StatusOr<std::string> Sign(const std::string& note_text) const = 0;
   // The verifier key string "<name>+<hex key id>+<base64(0x01||pubkey)>" for auditors.
   virtual std::string VerifierKey() const = 0;
 };
@@ -42,6 +43,9 @@ struct Options {
   bool group_commit = true;
   // Told about every group commit and failed append (monitoring); may be null.
   std::shared_ptr<CommitObserver> observer;
+  // When set, signs the checkpoints instead of the key at signing_key (which is then not
+  // read); its key name must be `origin`. For a signer kept elsewhere, and for tests.
+  std::shared_ptr<const NoteSigner> signer;
 };
 
 struct Receipt {
