@@ -8,6 +8,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/time.h"
 #include "html.h"
+#include "probity/ledger/checkpoint.h"
 #include "probity/ledger/merkle.h"
 #include "probity/ledger/reader.h"
 #include "probity/ledger/verify.h"
