@@ -116,12 +116,14 @@ void PrintEntries(const EntryFilter& filter, bool full, std::ostream& out) {
   json_options.preserve_proto_field_names = true;
   json_options.always_print_primitive_fields = true;  // id 0, score 0, shard 0 are data
   uint64_t printed = 0;
-  absl::Status status =
-      ledger::ReadEntries(filter.dir, filter.from, [&](uint64_t index, std::string_view bytes) {
+  absl::Status status = ledger::ReadEntries(
+      filter.dir, filter.from, [&](uint64_t index, std::string_view bytes) -> absl::StatusOr<bool> {
+        // Errors go back through ReadEntries as its result: nothing is thrown through the
+        // ledger library; the process exits below, after the scan has returned.
         v1::LedgerEntry entry;
         if (!entry.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
-          ExitOnError(absl::DataLossError("entry " + std::to_string(index) +
-                                          " is not a LedgerEntry message"));
+          return absl::DataLossError("entry " + std::to_string(index) +
+                                     " is not a LedgerEntry message");
         }
         if (!filter.warrant.empty() && entry.warrant_id() != filter.warrant) return true;
         if (!filter.case_number.empty() && entry.case_number() != filter.case_number) return true;
@@ -129,7 +131,7 @@ void PrintEntries(const EntryFilter& filter, bool full, std::ostream& out) {
         if (until && entry.time_unix_micros() >= *until) return true;
         std::string json;
         if (!google::protobuf::util::MessageToJsonString(entry, &json, json_options).ok()) {
-          ExitOnError(absl::InternalError("cannot render entry " + std::to_string(index)));
+          return absl::InternalError("cannot render entry " + std::to_string(index));
         }
         out << "{\"index\":" << index;
         if (full) {
@@ -269,10 +271,11 @@ void AddCheckpoint(CLI::App& group) {
     if (!report->ok()) {
       ExitOnError(absl::DataLossError("not signing a damaged ledger: " + report->problems.front()));
     }
-    const std::string note = (*signer)->Sign(
+    auto note = (*signer)->Sign(
         ledger::FormatCheckpoint({args->origin, report->entries, report->root, {}}));
-    if (!args->out.empty()) std::ofstream(args->out, std::ios::binary) << note;
-    std::cout << note;
+    ExitOnError(note.status());
+    if (!args->out.empty()) std::ofstream(args->out, std::ios::binary) << *note;
+    std::cout << *note;
   });
 }
 

@@ -1,7 +1,6 @@
 // probity review: the investigator records, per candidate of a search they reviewed, whether
 // it was kept as a lead or rejected, and why (ReviewService.RecordReview, under the search's
 // warrant; the review is its own ledger entry).
-#if __has_include("probity/service/server.h")
 #include <grpcpp/grpcpp.h>
 
 #include <fstream>
@@ -154,4 +153,3 @@ void AddReviewCommands(CLI::App& root) {
 PROBITY_REGISTER_COMMANDS("review", AddReviewCommands);
 
 }  // namespace probity::cli
-#endif

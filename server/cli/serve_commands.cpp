@@ -1,8 +1,5 @@
 // probity serve (router + Search/Admin/Ledger; embedded shards or --shards), probity shard (a
 // shard server) and probity query (the investigator's client).
-// A checkout without the service library (probity_service needs the index, warrant and ledger
-// libraries) builds the CLI without these commands.
-#if __has_include("probity/service/server.h")
 #include <google/protobuf/util/json_util.h>
 #include <grpcpp/grpcpp.h>
 #include <spdlog/spdlog.h>
@@ -281,5 +278,3 @@ void AddServeCommands(CLI::App& root) {
 PROBITY_REGISTER_COMMANDS("serve", AddServeCommands);
 
 }  // namespace probity::cli
-
-#endif  // __has_include("probity/service/server.h")

@@ -57,7 +57,7 @@ class SignedNoteTest : public ::testing::Test {
 
 TEST_F(SignedNoteTest, SignatureLineFollowsTheSignedNoteFormat) {
   const std::string text = FormatCheckpoint(SampleCheckpoint());
-  const std::string note = signer_->Sign(text);
+  const std::string note = signer_->Sign(text).value();
   ASSERT_TRUE(note.starts_with(text + "\n"));
   const std::string line = note.substr(text.size() + 1);
   // "— <name> <base64 of 4-byte key id and 64-byte signature>\n", em dash as UTF-8.
@@ -73,7 +73,7 @@ TEST_F(SignedNoteTest, SignatureLineFollowsTheSignedNoteFormat) {
 
 TEST_F(SignedNoteTest, VerifiesWithTheVerifierKeyOnly) {
   const std::string text = FormatCheckpoint(SampleCheckpoint());
-  const std::string note = signer_->Sign(text);
+  const std::string note = signer_->Sign(text).value();
   auto verifier = NoteVerifier::FromVerifierKey(signer_->VerifierKey());
   ASSERT_TRUE(verifier.ok()) << verifier.status();
   EXPECT_EQ(verifier->VerifierKey(), signer_->VerifierKey());
@@ -93,15 +93,16 @@ TEST_F(SignedNoteTest, VerifiesWithTheVerifierKeyOnly) {
   changed_signature[note.size() - 10] = changed_signature[note.size() - 10] == 'A' ? 'B' : 'A';
   EXPECT_FALSE(verifier->Open(changed_signature).ok());
   EXPECT_FALSE(verifier->Open(text + "\n").ok());
-  EXPECT_FALSE(verifier->Open(signer_->Sign("a\tb\n")).ok()) << "control characters in text";
+  EXPECT_FALSE(verifier->Open(signer_->Sign("a\tb\n").value()).ok())
+      << "control characters in text";
   EXPECT_FALSE(verifier->Open(text).ok());
 
   ASSERT_TRUE(GenerateSigningKey(scratch_.path() / "other.pem").ok());
   auto other = NoteSigner::Load(scratch_.path() / "other.pem", "probity.test/ledger");
   ASSERT_TRUE(other.ok());
-  EXPECT_FALSE(verifier->Open((*other)->Sign(text)).ok());
+  EXPECT_FALSE(verifier->Open((*other)->Sign(text).value()).ok());
   // Another key's extra signature line is ignored; ours still has to verify.
-  const std::string cosigned = note + (*other)->Sign(text).substr(text.size() + 1);
+  const std::string cosigned = note + (*other)->Sign(text).value().substr(text.size() + 1);
   EXPECT_TRUE(verifier->Open(cosigned).ok());
 }
 

@@ -65,11 +65,12 @@ class LedgerCliTest : public ::testing::Test {
     EXPECT_NE(Probity("ledger keygen --out " + key.string() + " --name x").exit_code, 0)
         << "keygen must not overwrite a key";
 
-    Options options{.dir = dir_,
-                    .origin = testing::kOrigin,
-                    .signing_key = key,
-                    .max_segment_bytes = 700,
-                    .fsync = false};
+    Options options;
+    options.dir = dir_;
+    options.origin = testing::kOrigin;
+    options.signing_key = key;
+    options.max_segment_bytes = 700;
+    options.fsync = false;
     auto ledger = Ledger::Open(options);
     ASSERT_TRUE(ledger.ok()) << ledger.status();
     for (uint64_t i = 0; i < 30; ++i) {
@@ -178,6 +179,20 @@ TEST_F(LedgerCliTest, VerifyReportsRecordsAfterTheLastCommitMarker) {
   CliRun shown = Probity("ledger show --dir " + dir_.string() + " --warrant injected-99");
   EXPECT_EQ(shown.exit_code, 0) << shown.out;
   EXPECT_TRUE(JsonLines(shown.out).empty()) << shown.out;
+}
+
+TEST_F(LedgerCliTest, ShowStopsAtAnEntryThatIsNotALedgerEntryAndFails) {
+  // Records with valid CRCs behind a commit marker (whose signature only verify checks): the
+  // reader hands the entry over, and show's error ends the scan and then the process.
+  const auto segment = testing::SegmentFiles(dir_).back();
+  testing::WriteFile(segment, testing::ReadFile(segment) +
+                                  testing::EncodeRawRecord(std::string("\x07not a message")) +
+                                  testing::EncodeRawRecord("marker", testing::kCommitRecord));
+  CliRun shown = Probity("ledger show --dir " + dir_.string() + " --from 28");
+  EXPECT_EQ(shown.exit_code, 1) << shown.out;
+  EXPECT_NE(shown.out.find("probity: entry 30 is not a LedgerEntry message"), std::string::npos)
+      << shown.out;
+  EXPECT_NE(shown.out.find("{\"index\":29,"), std::string::npos) << "entries before it print";
 }
 
 TEST_F(LedgerCliTest, ShowAndExportFilter) {

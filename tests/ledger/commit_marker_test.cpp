@@ -139,10 +139,12 @@ TEST_F(CommitMarkerTest, EntryWithAMarkerSignedByAnotherKeyIsNotAdopted) {
   for (const auto& entry : genuine_) leaves.push_back(HashLeaf(entry));
   leaves.push_back(HashLeaf(SampleEntry(99, "injected").SerializeAsString()));
   const std::string note =
-      (*forger)->Sign(FormatCheckpoint({testing::kOrigin,
-                                        kEntries + 1,
-                                        *RootAt(kEntries + 1, SubtreeHashesFromLeaves(leaves)),
-                                        {}}));
+      (*forger)
+          ->Sign(FormatCheckpoint({testing::kOrigin,
+                                   kEntries + 1,
+                                   *RootAt(kEntries + 1, SubtreeHashesFromLeaves(leaves)),
+                                   {}}))
+          .value();
   const std::string injected =
       InjectedEntry() + testing::EncodeRawRecord(note, testing::kCommitRecord);
   testing::WriteFile(segment_, testing::ReadFile(segment_) + injected);

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <set>
 #include <thread>
 
@@ -285,6 +286,104 @@ TEST(Ledger, TornTreeTailIsRepairedAndDamagedDurableTreeRefused) {
   EXPECT_TRUE(VerifyInclusion(3, kEntries, HashLeaf(SampleEntry(3).SerializeAsString()),
                               *(*rebuilt)->InclusionProof(3, kEntries), root)
                   .ok());
+}
+
+// A signer that signs with a real key until told to fail, as an OpenSSL failure would.
+class FailingSigner final : public NoteSigner {
+ public:
+  explicit FailingSigner(std::unique_ptr<NoteSigner> real) : real_(std::move(real)) {}
+  absl::StatusOr<std::string> Sign(const std::string& note_text) const override {
+    if (fail) return absl::InternalError("signing failed (test)");
+    return real_->Sign(note_text);
+  }
+  std::string VerifierKey() const override { return real_->VerifierKey(); }
+
+  std::atomic<bool> fail = false;
+
+ private:
+  std::unique_ptr<NoteSigner> real_;
+};
+
+TEST(Ledger, FailedSignatureFailsTheGroupCommitClosedAndWritesNothing) {
+  ScratchDir scratch;
+  auto options = MakeOptions(scratch);
+  auto real = NoteSigner::Load(options.signing_key, options.origin);
+  ASSERT_TRUE(real.ok()) << real.status();
+  auto signer = std::make_shared<FailingSigner>(*std::move(real));
+  options.signer = signer;
+  std::string checkpoint_before;
+  {
+    auto ledger = Ledger::Open(options);
+    ASSERT_TRUE(ledger.ok()) << ledger.status();
+    ASSERT_TRUE((*ledger)->Append(SampleEntry(0)).ok());
+    checkpoint_before = *(*ledger)->SignedCheckpoint();
+
+    signer->fail = true;
+    auto failed = (*ledger)->Append(SampleEntry(1));
+    EXPECT_EQ(failed.status().code(), absl::StatusCode::kUnavailable) << failed.status();
+    EXPECT_NE(failed.status().message().find("signing failed (test)"), std::string::npos);
+    // Closed, as after a failed write: a signer that recovers does not reopen it.
+    signer->fail = false;
+    EXPECT_FALSE((*ledger)->Append(SampleEntry(2)).ok());
+    EXPECT_EQ((*ledger)->Size(), 1u);
+    EXPECT_EQ(*(*ledger)->SignedCheckpoint(), checkpoint_before);
+  }
+  // Nothing reached the files: reopened with the key alone, nothing is cut and one entry is left.
+  options.signer = nullptr;
+  auto reopened = Ledger::Open(options);
+  ASSERT_TRUE(reopened.ok()) << reopened.status();
+  EXPECT_FALSE((*reopened)->Recovery().tail_cut);
+  EXPECT_EQ((*reopened)->Size(), 1u);
+  EXPECT_EQ(*(*reopened)->SignedCheckpoint(), checkpoint_before);
+}
+
+TEST(Ledger, OpenFailsWhenTheEmptyTreeCannotBeSigned) {
+  ScratchDir scratch;
+  auto options = MakeOptions(scratch);
+  auto real = NoteSigner::Load(options.signing_key, options.origin);
+  ASSERT_TRUE(real.ok()) << real.status();
+  auto signer = std::make_shared<FailingSigner>(*std::move(real));
+  signer->fail = true;
+  options.signer = signer;
+  EXPECT_EQ(Ledger::Open(options).status().code(), absl::StatusCode::kInternal);
+}
+
+TEST(Ledger, SignerMustBeNamedForTheOrigin) {
+  ScratchDir scratch;
+  auto options = MakeOptions(scratch);
+  auto other = NoteSigner::Load(options.signing_key, "another.origin/log");
+  ASSERT_TRUE(other.ok()) << other.status();
+  options.signer = *std::move(other);
+  EXPECT_EQ(Ledger::Open(options).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(Ledger, AVisitorErrorStopsReadEntriesAndIsReturned) {
+  ScratchDir scratch;
+  auto options = MakeOptions(scratch, /*max_segment_bytes=*/500);  // several segments
+  {
+    auto ledger = Ledger::Open(options);
+    ASSERT_TRUE(ledger.ok()) << ledger.status();
+    for (uint64_t i = 0; i < 20; ++i) ASSERT_TRUE((*ledger)->Append(SampleEntry(i)).ok());
+  }
+  std::vector<uint64_t> visited;
+  const absl::Status status =
+      ReadEntries(options.dir, 0, [&](uint64_t index, std::string_view) -> absl::StatusOr<bool> {
+        visited.push_back(index);
+        if (index == 12) return absl::DataLossError("entry 12 is bad (test)");
+        return true;
+      });
+  EXPECT_EQ(status.code(), absl::StatusCode::kDataLoss) << status;
+  EXPECT_EQ(status.message(), "entry 12 is bad (test)");
+  EXPECT_EQ(visited.size(), 13u) << "no entry after the error is visited";
+  EXPECT_EQ(visited.back(), 12u);
+
+  // Returning false is a clean stop, not an error.
+  visited.clear();
+  EXPECT_TRUE(ReadEntries(options.dir, 3, [&](uint64_t index, std::string_view) {
+                visited.push_back(index);
+                return index < 5;
+              }).ok());
+  EXPECT_EQ(visited, (std::vector<uint64_t>{3, 4, 5}));
 }
 
 TEST(Ledger, RejectsBadOptions) {

@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include "probity/warrant/ed25519.h"
+
 namespace probity::warrant {
 namespace {
 
@@ -61,6 +63,22 @@ TEST(Rfc8037Example, OurSignerReproducesThePublishedSignature) {
   auto public_key = key->PublicKey();
   ASSERT_TRUE(public_key.ok());
   EXPECT_EQ(Base64UrlEncode(public_key->Raw()), kRfc8037PublicX);
+}
+
+TEST(Ed25519PublicKey, RawIsTheBytesTheKeyWasMadeFrom) {
+  auto raw = Base64UrlDecode(kRfc8037PublicX);
+  ASSERT_TRUE(raw.has_value());
+  EXPECT_EQ(Rfc8037PublicKey().Raw(), *raw);
+  const Ed25519PublicKey copy = Rfc8037PublicKey();
+  EXPECT_EQ(copy.Raw().size(), Ed25519PublicKey::kRawBytes);
+}
+
+TEST(Sha256Hex, MatchesTheFips180Examples) {
+  // FIPS 180-2 Appendix B.1 ("abc") and the empty message.
+  EXPECT_EQ(Sha256Hex("abc").value(),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  EXPECT_EQ(Sha256Hex("").value(),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
 }
 
 TEST(Base64Url, RoundTripsEveryLength) {

@@ -93,7 +93,7 @@ TEST_F(VerifierTest, ValidWarrantVerifiesWithEveryClaim) {
   EXPECT_EQ(warrant.claims.collections, expected.collections);
   EXPECT_EQ(warrant.claims.max_queries, expected.max_queries);
   EXPECT_EQ(warrant.claims.max_k, expected.max_k);
-  EXPECT_EQ(warrant.token_sha256, Sha256Hex(Sign(authority_a_, Valid())));
+  EXPECT_EQ(warrant.token_sha256, Sha256Hex(Sign(authority_a_, Valid())).value());
   EXPECT_EQ(warrant.token_sha256.size(), 64u);
 }
 

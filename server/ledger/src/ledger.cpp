@@ -74,10 +74,10 @@ class LedgerImpl final : public Ledger {
   absl::StatusOr<Commit> WriteGroupCommit(const std::vector<std::string>& batch,
                                           uint64_t first_index);
   absl::Status CheckSize(uint64_t size) const;
-  std::string SignCheckpointAt(uint64_t size, const Hash& root) const;
+  absl::StatusOr<std::string> SignCheckpointAt(uint64_t size, const Hash& root) const;
 
   const Options options_;
-  std::unique_ptr<NoteSigner> signer_;
+  std::shared_ptr<const NoteSigner> signer_;
   std::unique_ptr<TreeStore> store_;
   FileDescriptor lock_file_;
   RecoveryReport recovery_;
@@ -104,11 +104,19 @@ class LedgerImpl final : public Ledger {
 absl::StatusOr<std::unique_ptr<Ledger>> LedgerImpl::Create(const Options& options) {
   if (options.origin.empty()) return absl::InvalidArgumentError("ledger: origin is empty");
   std::unique_ptr<LedgerImpl> ledger(new LedgerImpl(options));
-  auto signer = NoteSigner::Load(options.signing_key, options.origin);
-  if (!signer.ok()) return signer.status();
-  ledger->signer_ = std::move(*signer);
+  if (options.signer != nullptr) {
+    ledger->signer_ = options.signer;
+  } else {
+    auto signer = NoteSigner::Load(options.signing_key, options.origin);
+    if (!signer.ok()) return signer.status();
+    ledger->signer_ = std::move(*signer);
+  }
   auto verifier = NoteVerifier::FromVerifierKey(ledger->signer_->VerifierKey());
   if (!verifier.ok()) return verifier.status();
+  if (verifier->name() != options.origin) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("ledger: the signer's key name '", verifier->name(), "' is not the origin"));
+  }
 
   if (auto status = internal::CreateOwnerOnlyDirectory(options.dir); !status.ok()) return status;
   if (auto status = internal::CheckOwnerOnly(options.dir); !status.ok()) return status;
@@ -131,8 +139,13 @@ absl::StatusOr<std::unique_ptr<Ledger>> LedgerImpl::Create(const Options& option
   ledger->frontier_ = std::move(recovered->frontier);
   ledger->durable_size_ = ledger->next_index_ = recovered->size;
   ledger->segments_ = std::move(recovered->segments);
-  ledger->checkpoint_ = recovered->checkpoint.empty() ? ledger->SignCheckpointAt(0, EmptyTreeRoot())
-                                                      : std::move(recovered->checkpoint);
+  if (recovered->checkpoint.empty()) {
+    auto empty_tree = ledger->SignCheckpointAt(0, EmptyTreeRoot());
+    if (!empty_tree.ok()) return empty_tree.status();
+    ledger->checkpoint_ = *std::move(empty_tree);
+  } else {
+    ledger->checkpoint_ = std::move(recovered->checkpoint);
+  }
   if (!ledger->segments_.empty()) {
     const SegmentIndex& active = ledger->segments_.back();
     ledger->segment_path_ = active.path;
@@ -161,8 +174,12 @@ absl::StatusOr<LedgerImpl::Commit> LedgerImpl::WriteGroupCommit(
     auto completed = frontier_.Append(HashLeaf(payload));
     nodes.insert(nodes.end(), completed.begin(), completed.end());
   }
+  // Nothing is written without its commit marker: a failed signature fails the group commit
+  // (and so the ledger, closed) before a byte reaches the segment.
+  auto checkpoint = SignCheckpointAt(frontier_.size(), frontier_.Root());
+  if (!checkpoint.ok()) return checkpoint.status();
   Commit commit;
-  commit.checkpoint = SignCheckpointAt(frontier_.size(), frontier_.Root());
+  commit.checkpoint = *std::move(checkpoint);
 
   size_t bytes = internal::kRecordHeaderBytes + commit.checkpoint.size();
   for (const auto& payload : batch) bytes += internal::kRecordHeaderBytes + payload.size();
@@ -353,7 +370,7 @@ absl::StatusOr<std::vector<Hash>> LedgerImpl::ConsistencyProof(uint64_t old_size
   return probity::ledger::ConsistencyProof(old_size, new_size, store_->Source(new_size));
 }
 
-std::string LedgerImpl::SignCheckpointAt(uint64_t size, const Hash& root) const {
+absl::StatusOr<std::string> LedgerImpl::SignCheckpointAt(uint64_t size, const Hash& root) const {
   return signer_->Sign(FormatCheckpoint(Checkpoint{options_.origin, size, root, {}}));
 }
 

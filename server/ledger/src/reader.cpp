@@ -8,7 +8,7 @@
 namespace probity::ledger {
 
 absl::Status ReadEntries(const std::filesystem::path& dir, uint64_t begin,
-                         const std::function<bool(uint64_t index, std::string_view bytes)>& visit) {
+                         const EntryVisitor& visit) {
   auto segments = internal::ListSegments(dir);
   if (!segments.ok()) return segments.status();
   uint64_t expected = 0;
@@ -48,7 +48,9 @@ absl::Status ReadEntries(const std::filesystem::path& dir, uint64_t begin,
       const std::string_view payload = std::string_view(*bytes).substr(
           record.offset + internal::kRecordHeaderBytes,
           record.end - record.offset - internal::kRecordHeaderBytes);
-      if (!visit(record.entry_index, payload)) return absl::OkStatus();
+      absl::StatusOr<bool> go_on = visit(record.entry_index, payload);
+      if (!go_on.ok()) return go_on.status();
+      if (!*go_on) return absl::OkStatus();
     }
     expected = segment.first_index + contents.entry_count;
   }

@@ -16,9 +16,9 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "probity/ledger/checkpoint.h"
 #include "probity/ledger/ledger.h"
 #include "probity/ledger/merkle.h"
+#include "probity/ledger/note.h"
 #include "tree_store.h"
 
 namespace probity::ledger::internal {

@@ -8,6 +8,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/time.h"
 #include "html.h"
+#include "probity/ledger/checkpoint.h"
 #include "probity/ledger/merkle.h"
 #include "probity/ledger/reader.h"
 #include "probity/ledger/verify.h"
@@ -358,29 +359,26 @@ absl::StatusOr<std::string> RenderReport(const ReportOptions& options,
   // 2. What matches the filter, bounded; then the budgets of the warrants shown.
   internal::ReportData data(options.limits);
   data.tree_size = tree_size;
-  absl::Status parse_status;
   auto read = [&](const std::function<void(uint64_t, std::string_view, v1::LedgerEntry)>& use) {
-    return ledger::ReadEntries(options.ledger_dir, 0, [&](uint64_t index, std::string_view bytes) {
-      if (index >= tree_size) return false;
-      v1::LedgerEntry entry;
-      if (!entry.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
-        parse_status =
-            absl::DataLossError(absl::StrCat("entry ", index, " is not a LedgerEntry message"));
-        return false;
-      }
-      use(index, bytes, std::move(entry));
-      return true;
-    });
+    return ledger::ReadEntries(
+        options.ledger_dir, 0, [&](uint64_t index, std::string_view bytes) -> absl::StatusOr<bool> {
+          if (index >= tree_size) return false;
+          v1::LedgerEntry entry;
+          if (!entry.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+            return absl::DataLossError(
+                absl::StrCat("entry ", index, " is not a LedgerEntry message"));
+          }
+          use(index, bytes, std::move(entry));
+          return true;
+        });
   };
   absl::Status status = read([&](uint64_t index, std::string_view bytes, v1::LedgerEntry entry) {
     if (options.filter.Matches(entry)) data.Add(index, bytes, std::move(entry));
   });
-  if (status.ok()) status = parse_status;
   if (status.ok()) {
     status =
         read([&](uint64_t, std::string_view, v1::LedgerEntry entry) { data.ChargeBudget(entry); });
   }
-  if (status.ok()) status = parse_status;
   if (!status.ok()) return status;
 
   // 3. An inclusion proof for every entry shown, checked here against the signed root.

@@ -13,6 +13,7 @@
 #include "probity/index/private_files.h"
 #include "probity/service/call_gate.h"
 #include "probity/service/grpc_status.h"
+#include "probity/service/local_route.h"
 #include "probity/service/router_stats.h"
 
 namespace probity::service {
@@ -56,16 +57,6 @@ v1::LedgerEntry AdminEntry(const std::string& operator_name, const std::string& 
 }
 
 }  // namespace
-
-CollectionRoute LocalRoute(const LoadedCollection& collection,
-                           std::shared_ptr<ShardBackend> local_shards) {
-  CollectionRoute route;
-  route.name = collection.name;
-  route.metric = collection.index->spec().metric;
-  route.dim = collection.index->spec().dim;
-  route.replicas.assign(collection.index->num_shards(), {std::move(local_shards)});
-  return route;
-}
 
 absl::Status AdminServiceImpl::RecordRequest(Action& action, const std::string& detail) {
   auto receipt =

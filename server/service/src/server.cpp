@@ -18,10 +18,12 @@
 #include "probity/service/admin_service.h"
 #include "probity/service/batching_shard_backend.h"
 #include "probity/service/call_gate.h"
+#include "probity/service/collection_state.h"
 #include "probity/service/ledger_service.h"
+#include "probity/service/local_route.h"
+#include "probity/service/metrics.h"
 #include "probity/service/report_http.h"
 #include "probity/service/review_service.h"
-#include "probity/service/metrics.h"
 #include "probity/service/shard_service.h"
 
 namespace probity::service {
@@ -225,12 +227,12 @@ class ServerImpl : public Server {
 
   void Wait() override { grpc_server_->Wait(); }
 
-  // Picks up a changed JWKS or revocation list without an operator call, so a revocation
-  // takes effect within `period`.
-  void StartKeyReloader(absl::Duration period) {
-    reloader_ = std::thread([this, period] {
-      std::unique_lock lock(reloader_mutex_);
-      while (!reloader_cv_.wait_for(lock, absl::ToChronoSeconds(period),
+  // Every `period`: picks up a changed JWKS or revocation list without an operator call, so a
+  // revocation takes effect within `period`, and retries the shard servers not reached yet.
+  void StartKeyReloadAndShardRetry(absl::Duration period) {
+    periodic_thread_ = std::thread([this, period] {
+      std::unique_lock lock(periodic_mutex_);
+      while (!periodic_cv_.wait_for(lock, absl::ToChronoSeconds(period),
                                     [this] { return stopping_; })) {
         if (auto status = verifier_->ReloadIfChanged(); !status.ok()) {
           spdlog::error("warrant keys or revocations not reloaded: {}",
@@ -286,13 +288,13 @@ class ServerImpl : public Server {
   int metrics_port() const override { return metrics_ != nullptr ? metrics_->port() : 0; }
 
   ~ServerImpl() override {
-    if (reloader_.joinable()) {
+    if (periodic_thread_.joinable()) {
       {
-        std::lock_guard lock(reloader_mutex_);
+        std::lock_guard lock(periodic_mutex_);
         stopping_ = true;
       }
-      reloader_cv_.notify_all();
-      reloader_.join();
+      periodic_cv_.notify_all();
+      periodic_thread_.join();
     }
     if (grpc_server_ != nullptr) {
       Shutdown(absl::ZeroDuration());
@@ -371,9 +373,9 @@ class ServerImpl : public Server {
   std::shared_ptr<grpc::ChannelCredentials> shard_credentials_;
   mutable std::mutex unreached_mutex_;  // the maintenance thread writes, a metrics scrape reads
   std::vector<std::string> unreached_shard_servers_;
-  std::thread reloader_;
-  std::mutex reloader_mutex_;
-  std::condition_variable reloader_cv_;
+  std::thread periodic_thread_;
+  std::mutex periodic_mutex_;
+  std::condition_variable periodic_cv_;
   bool stopping_ = false;
   // Last, so that it stops serving scrapes before anything it reads is destroyed.
   std::unique_ptr<Metrics> metrics_;
@@ -513,7 +515,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::StartRouter(ServerConfig config,
     if (!report_http.ok()) return report_http.status();
     server->report_http_ = std::move(*report_http);
   }
-  server->StartKeyReloader(absl::Seconds(std::max(1, config.key_reload_seconds)));
+  server->StartKeyReloadAndShardRetry(absl::Seconds(std::max(1, config.key_reload_seconds)));
   spdlog::info("probity serving on port {} ({} ledger entries, deployment {})", server->port(),
                server->ledger_->Size(), config.deployment);
   return std::unique_ptr<Server>(std::move(server));

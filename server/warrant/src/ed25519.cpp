@@ -54,19 +54,7 @@ absl::StatusOr<Ed25519PublicKey> Ed25519PublicKey::FromRaw(std::string_view raw)
   if (key == nullptr) {
     return absl::InvalidArgumentError("not an Ed25519 public key: " + OpenSslError());
   }
-  return Ed25519PublicKey(Own(key));
-}
-
-std::string Ed25519PublicKey::Raw() const {
-  std::string raw(kRawBytes, '\0');
-  size_t length = raw.size();
-  if (EVP_PKEY_get_raw_public_key(key_.get(), reinterpret_cast<unsigned char*>(raw.data()),
-                                  &length) != 1) {
-    ERR_clear_error();
-    return {};
-  }
-  raw.resize(length);
-  return raw;
+  return Ed25519PublicKey(Own(key), std::string(raw));
 }
 
 bool Ed25519PublicKey::Verify(std::string_view message, std::string_view signature) const {
@@ -139,12 +127,11 @@ absl::StatusOr<Ed25519PublicKey> Ed25519PrivateKey::PublicKey() const {
   return Ed25519PublicKey::FromRaw(std::string_view(reinterpret_cast<const char*>(raw), length));
 }
 
-std::string Sha256Hex(std::string_view data) {
+absl::StatusOr<std::string> Sha256Hex(std::string_view data) {
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int length = 0;
   if (EVP_Digest(data.data(), data.size(), digest, &length, EVP_sha256(), nullptr) != 1) {
-    ERR_clear_error();
-    return {};
+    return absl::InternalError("SHA-256: " + OpenSslError());
   }
   return internal::LowerHex(std::string_view(reinterpret_cast<const char*>(digest), length));
 }

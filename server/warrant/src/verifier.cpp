@@ -48,7 +48,9 @@ absl::StatusOr<LoadedFile> ReadTrustFile(const fs::path& path) {
   std::ostringstream text;
   text << in.rdbuf();
   file.content = std::move(text).str();
-  file.fingerprint.sha256 = Sha256Hex(file.content);
+  auto sha256 = Sha256Hex(file.content);
+  if (!sha256.ok()) return sha256.status();
+  file.fingerprint.sha256 = *std::move(sha256);
   return file;
 }
 
@@ -123,17 +125,18 @@ class VerifierImpl final : public Verifier {
     }
     std::shared_ptr<const KeyState> keys = keys_.load();
     std::shared_ptr<const internal::RevocationList> revoked = revoked_.load();
-    std::string token_sha256 = Sha256Hex(token);
-    // An empty hash (digest failure) must never become a shared cache key.
-    bool cacheable = options_.cache_entries > 0 && !token_sha256.empty();
+    const absl::StatusOr<std::string> token_sha256 = Sha256Hex(token);
+    // A digest failure only bypasses the cache (it has no key to share); the token is still
+    // verified in full, and its warrant carries no token hash.
+    const bool cacheable = options_.cache_entries > 0 && token_sha256.ok();
     std::optional<VerifiedWarrant> warrant;
-    if (cacheable) warrant = keys->cache->Find(token_sha256);
+    if (cacheable) warrant = keys->cache->Find(*token_sha256);
     if (!warrant) {
       auto verified = VerifyStatically(token, *keys->keys);
       if (auto* refusal = std::get_if<Refusal>(&verified)) return std::move(*refusal);
       warrant = std::move(std::get<VerifiedWarrant>(verified));
-      warrant->token_sha256 = token_sha256;
-      if (cacheable) keys->cache->Insert(token_sha256, *warrant);
+      if (token_sha256.ok()) warrant->token_sha256 = *token_sha256;
+      if (cacheable) keys->cache->Insert(*token_sha256, *warrant);
     }
     if (auto refusal = CheckTime(warrant->claims, now)) return std::move(*refusal);
     if (revoked && revoked->Contains(IdOf(warrant->claims))) {

@@ -2,8 +2,9 @@
 
 // Public surface of the ledger library (no gRPC): an append-only, fsync'd, Merkle-tree query
 // log with signed checkpoints; formats and recovery in the module README. Companions:
-// merkle.h (RFC 6962 hashing and proofs), checkpoint.h (C2SP checkpoints and signed notes),
-// reader.h (read-only access without the signing key), verify.h (the auditor's full check).
+// merkle.h (RFC 6962 hashing and proofs), checkpoint.h (C2SP checkpoints), note.h (C2SP
+// signed notes: signer, verifier, keys), reader.h (read-only access without the signing key),
+// verify.h (the auditor's full check).
 
 #include <array>
 #include <cstdint>
@@ -14,23 +15,12 @@
 
 #include "absl/status/statusor.h"
 #include "probity/ledger/commit_observer.h"
+#include "probity/ledger/note.h"
 #include "probity/v1/ledger_entry.pb.h"
 
 namespace probity::ledger {
 
 using Hash = std::array<uint8_t, 32>;
-
-// Signs checkpoints as a C2SP signed-note with Ed25519.
-class NoteSigner {
- public:
-  // key_name is the note's key name (e.g. the log origin); private key in PEM (PKCS#8).
-  static absl::StatusOr<std::unique_ptr<NoteSigner>> Load(const std::filesystem::path& pem,
-                                                          std::string key_name);
-  virtual ~NoteSigner() = default;
-  virtual std::string Sign(const std::string& note_text) const = 0;  // whole signed note
-  // The verifier key string "<name>+<hex key id>+<base64(0x01||pubkey)>" for auditors.
-  virtual std::string VerifierKey() const = 0;
-};
 
 struct Options {
   std::filesystem::path dir;
@@ -42,6 +32,9 @@ struct Options {
   bool group_commit = true;
   // Told about every group commit and failed append (monitoring); may be null.
   std::shared_ptr<CommitObserver> observer = nullptr;
+  // When set, signs the checkpoints instead of the key at signing_key (which is then not
+  // read); its key name must be `origin`. For a signer kept elsewhere, and for tests.
+  std::shared_ptr<const NoteSigner> signer = nullptr;
 };
 
 struct Receipt {

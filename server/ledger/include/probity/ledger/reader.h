@@ -19,13 +19,18 @@ namespace internal {
 class TreeStore;
 }
 
+// What ReadEntries calls for each entry: true to go on, false to stop there (not an error),
+// or an error, which stops the scan and is what ReadEntries returns. A plain bool-returning
+// visitor converts.
+using EntryVisitor = std::function<absl::StatusOr<bool>(uint64_t index, std::string_view bytes)>;
+
 // Calls visit(index, stored bytes) for every acknowledged entry from `begin` on, in order:
-// entries followed by a commit marker (whose signature only VerifyLedger checks); stops early
-// when visit returns false. Commit markers are not visited. Records after the last commit
-// marker (never acknowledged) and a torn record at the very end are skipped quietly; any
-// other damage is an error naming the segment and entry.
+// entries followed by a commit marker (whose signature only VerifyLedger checks). Commit
+// markers are not visited. Records after the last commit marker (never acknowledged) and a
+// torn record at the very end are skipped quietly; any other damage is an error naming the
+// segment and entry.
 absl::Status ReadEntries(const std::filesystem::path& dir, uint64_t begin,
-                         const std::function<bool(uint64_t index, std::string_view bytes)>& visit);
+                         const EntryVisitor& visit);
 
 // Proofs from the stored subtree hashes, without re-reading the entries (run `VerifyLedger`
 // to check those). Size() counts the entries whose leaf hash is stored: the tree files are

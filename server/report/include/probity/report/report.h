@@ -23,7 +23,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
-#include "probity/ledger/checkpoint.h"
+#include "probity/ledger/note.h"
 #include "probity/v1/ledger_entry.pb.h"
 
 namespace probity::report {

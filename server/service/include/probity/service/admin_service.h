@@ -11,28 +11,14 @@
 
 #include "probity/service/audit_log.h"
 #include "probity/service/catalog.h"
+#include "probity/service/collection_state.h"
 #include "probity/service/router.h"
-#include "probity/service/search_service.h"
+#include "probity/service/service_counters.h"
+#include "probity/service/shard_backend.h"
 #include "probity/v1/admin.grpc.pb.h"
 #include "probity/warrant/warrant.h"
 
 namespace probity::service {
-
-// Where each collection's serving generation is remembered across restarts, and where its
-// erasures are journalled.
-struct CollectionState {
-  std::filesystem::path state_dir;
-  std::filesystem::path ErasureJournal(const std::string& collection) const {
-    return state_dir / (collection + ".erased");
-  }
-  std::filesystem::path GenerationFile(const std::string& collection) const {
-    return state_dir / (collection + ".generation");
-  }
-};
-
-// Makes the router's route for a locally served collection (all shards on `local_shards`).
-CollectionRoute LocalRoute(const LoadedCollection& collection,
-                           std::shared_ptr<ShardBackend> local_shards);
 
 class AdminServiceImpl final : public v1::Admin::Service {
  public:

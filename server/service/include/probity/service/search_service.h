@@ -11,20 +11,12 @@
 #include "probity/service/audit_log.h"
 #include "probity/service/metrics.h"
 #include "probity/service/router.h"
+#include "probity/service/service_counters.h"
 #include "probity/service/shard_backend.h"
 #include "probity/v1/search.grpc.pb.h"
 #include "probity/warrant/warrant.h"
 
 namespace probity::service {
-
-struct ServiceCounters {
-  std::atomic<uint64_t> searches_answered{0};
-  std::atomic<uint64_t> searches_failed{0};
-  std::atomic<uint64_t> refusals{0};
-  std::atomic<uint64_t> searches_refused_busy{0};  // over max_in_flight: counted, not recorded
-  std::atomic<int64_t> in_flight{0};
-  ShardCounters shards;  // searches run on the shards of this process
-};
 
 // Trailing metadata naming the ledger entry of a refused or failed call.
 inline constexpr char kLedgerIndexTrailer[] = "probity-ledger-index";

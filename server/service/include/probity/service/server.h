@@ -12,6 +12,7 @@
 #include "probity/ledger/ledger.h"
 #include "probity/service/config.h"
 #include "probity/service/search_service.h"
+#include "probity/service/service_counters.h"
 
 namespace probity::service {
 

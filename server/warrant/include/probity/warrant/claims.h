@@ -39,7 +39,8 @@ WarrantId IdOf(const Claims& claims);
 struct VerifiedWarrant {
   Claims claims;
   std::string kid;
-  std::string token_sha256;  // lowercase hex of SHA-256 over the token text
+  std::string token_sha256;  // lowercase hex of SHA-256 over the token text (empty only if OpenSSL
+                             // could not digest it)
 };
 
 // Parses a warrant payload: a strict JSON object (UTF-8, no duplicate member names) with every

@@ -26,12 +26,16 @@ class Ed25519PublicKey {
   static constexpr size_t kSignatureBytes = 64;
 
   static absl::StatusOr<Ed25519PublicKey> FromRaw(std::string_view raw);
-  std::string Raw() const;  // the 32 raw bytes (JWK "x" before base64url)
+  // The 32 raw bytes (JWK "x" before base64url). Every key is made from them (FromRaw, and
+  // PrivateKey::PublicKey through it), which keeps them: reading them back cannot fail.
+  const std::string& Raw() const { return raw_; }
   bool Verify(std::string_view message, std::string_view signature) const;
 
  private:
-  explicit Ed25519PublicKey(std::shared_ptr<EVP_PKEY> key) : key_(std::move(key)) {}
+  Ed25519PublicKey(std::shared_ptr<EVP_PKEY> key, std::string raw)
+      : key_(std::move(key)), raw_(std::move(raw)) {}
   std::shared_ptr<EVP_PKEY> key_;
+  std::string raw_;
 };
 
 class Ed25519PrivateKey {
@@ -48,7 +52,7 @@ class Ed25519PrivateKey {
   std::shared_ptr<EVP_PKEY> key_;
 };
 
-// Lowercase hex of SHA-256 over `data`.
-std::string Sha256Hex(std::string_view data);
+// Lowercase hex of SHA-256 over `data`; an error only when OpenSSL cannot digest (no memory).
+absl::StatusOr<std::string> Sha256Hex(std::string_view data);
 
 }  // namespace probity::warrant
