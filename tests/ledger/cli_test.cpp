@@ -65,7 +65,8 @@ class LedgerCliTest : public ::testing::Test {
     EXPECT_NE(Probity("ledger keygen --out " + key.string() + " --name x").exit_code, 0)
         << "keygen must not overwrite a key";
 
-    Options options{dir_, testing::kOrigin, key, 700, false};
+    Options options{
+        dir_, testing::kOrigin, key, 700, false, /*group_commit=*/true, /*observer=*/nullptr};
     auto ledger = Ledger::Open(options);
     ASSERT_TRUE(ledger.ok()) << ledger.status();
     for (uint64_t i = 0; i < 30; ++i) {
