@@ -57,7 +57,7 @@ find_program(PROBITY_PYTHON3 NAMES python3 PATHS /usr/bin NO_DEFAULT_PATH)
 function(probity_add_gtest name)
   cmake_parse_arguments(ARG "" "LABEL" "SOURCES;LIBS" ${ARGN})
   add_executable(${name} ${ARG_SOURCES} ${PROJECT_SOURCE_DIR}/tests/common/test_main.cpp)
-  target_link_libraries(${name} PRIVATE ${ARG_LIBS} GTest::gtest GTest::gmock)
+  target_link_libraries(${name} PRIVATE ${ARG_LIBS} probity_test_support GTest::gtest GTest::gmock)
   target_compile_definitions(${name} PRIVATE
     PROBITY_TEST_SOURCE_DIR="${PROJECT_SOURCE_DIR}" PROBITY_TEST_BINARY_DIR="${PROJECT_BINARY_DIR}")
   if(NOT ARG_LABEL)

@@ -7,13 +7,13 @@
 #include <faiss/impl/io.h>
 #include <faiss/index_io.h>
 #include <omp.h>
-#include <openssl/evp.h>
 
 #include <algorithm>
 #include <memory>
 
-#include "absl/strings/escaping.h"
 #include "faiss_search.h"
+#include "probity/common/hex.h"
+#include "probity/common/sha256.h"
 
 namespace probity::index::internal {
 namespace {
@@ -22,25 +22,18 @@ namespace {
 // billion-scale quantizer (a million centroids and their HNSW graph) needs no second copy.
 class Sha256Writer : public faiss::IOWriter {
  public:
-  Sha256Writer() : ctx_(EVP_MD_CTX_new(), EVP_MD_CTX_free) {
-    FAISS_THROW_IF_NOT_MSG(ctx_ && EVP_DigestInit_ex(ctx_.get(), EVP_sha256(), nullptr) == 1,
-                           "OpenSSL SHA-256 initialization failed");
-  }
   size_t operator()(const void* ptr, size_t size, size_t nitems) override {
-    FAISS_THROW_IF_NOT_MSG(EVP_DigestUpdate(ctx_.get(), ptr, size * nitems) == 1,
-                           "OpenSSL SHA-256 update failed");
+    hasher_.Update(ptr, size * nitems);
     return nitems;
   }
   std::string HexDigest() {
-    unsigned char digest[EVP_MAX_MD_SIZE];
-    unsigned int length = 0;
-    FAISS_THROW_IF_NOT_MSG(EVP_DigestFinal_ex(ctx_.get(), digest, &length) == 1,
-                           "OpenSSL SHA-256 finalization failed");
-    return absl::BytesToHexString(absl::string_view(reinterpret_cast<const char*>(digest), length));
+    absl::StatusOr<common::Sha256Digest> digest = hasher_.Finish();
+    FAISS_THROW_IF_NOT_MSG(digest.ok(), "OpenSSL SHA-256 failed");
+    return common::LowercaseHex(*digest);
   }
 
  private:
-  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx_;
+  common::Sha256Hasher hasher_;
 };
 
 const faiss::IndexPreTransform* PreTransformOf(const faiss::Index& shard) {

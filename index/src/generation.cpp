@@ -19,8 +19,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "generation_internal.h"
+#include "probity/common/atomic_file.h"
+#include "probity/common/sha256.h"
 #include "probity/index/private_files.h"
-#include "sha256.h"
 
 namespace probity::index {
 namespace {
@@ -149,7 +150,7 @@ absl::StatusOr<Manifest> ParseManifest(const fs::path& manifest_path) {
 absl::Status VerifyFile(const fs::path& dir, const std::string& name,
                         const std::string& expected_sha256) {
   const fs::path path = dir / name;
-  absl::StatusOr<std::string> actual = internal::Sha256OfFile(path);
+  absl::StatusOr<std::string> actual = common::Sha256HexOfFile(path);
   if (!actual.ok()) {
     return absl::DataLossError(
         absl::StrCat("generation file ", path.string(), " is missing or unreadable"));
@@ -226,15 +227,6 @@ namespace internal {
 
 std::string ShardFileName(int shard) { return absl::StrFormat("shard-%04d.faissindex", shard); }
 
-absl::Status SyncPath(const fs::path& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return absl::InternalError(absl::StrCat(path.string(), ": cannot open to sync"));
-  const int rc = ::fsync(fd);
-  ::close(fd);
-  if (rc != 0) return absl::InternalError(absl::StrCat(path.string(), ": fsync failed"));
-  return absl::OkStatus();
-}
-
 absl::Status PublishGeneration(const CollectionSpec& spec, int64_t generation,
                                const std::vector<int64_t>& erased_ids,
                                const StageShards& stage_shards, const fs::path& dir) {
@@ -265,7 +257,7 @@ absl::Status PublishGeneration(const CollectionSpec& spec, int64_t generation,
     for (int64_t id : erased_ids) out << id << "\n";
     out.close();
     if (!out) return absl::InternalError(absl::StrCat(path.string(), ": write failed"));
-    absl::StatusOr<std::string> sha = Sha256OfFile(path);
+    absl::StatusOr<std::string> sha = common::Sha256HexOfFile(path);
     if (!sha.ok()) return sha.status();
     manifest.erased_sha256 = *sha;
   }
@@ -278,14 +270,14 @@ absl::Status PublishGeneration(const CollectionSpec& spec, int64_t generation,
   }
   for (const auto& entry : fs::directory_iterator(temp.path())) {
     if (absl::Status s = MakeOwnerOnly(entry.path()); !s.ok()) return s;
-    if (absl::Status s = SyncPath(entry.path()); !s.ok()) return s;
+    if (absl::Status s = common::SyncPath(entry.path()); !s.ok()) return s;
   }
-  if (absl::Status s = SyncPath(temp.path()); !s.ok()) return s;
+  if (absl::Status s = common::SyncPath(temp.path()); !s.ok()) return s;
   bool swapped = false;
   if (absl::Status s = Publish(temp.path(), target, &swapped); !s.ok()) return s;
   // After a swap the temporary path holds the previous generation, which TempDir deletes.
   if (!swapped) temp.Release();
-  return SyncPath(target.parent_path());
+  return common::SyncPath(target.parent_path());
 }
 
 }  // namespace internal
@@ -308,7 +300,7 @@ absl::Status WriteGeneration(const ShardedIndex& index, int64_t generation, cons
       } catch (const std::exception& e) {
         return absl::InternalError(absl::StrCat(path.string(), ": FAISS write failed: ", e.what()));
       }
-      absl::StatusOr<std::string> sha = internal::Sha256OfFile(path);
+      absl::StatusOr<std::string> sha = common::Sha256HexOfFile(path);
       if (!sha.ok()) return sha.status();
       file.sha256 = *sha;
       files.push_back(file);

@@ -22,10 +22,12 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "generation_internal.h"
+#include "probity/common/atomic_file.h"
+#include "probity/common/owner_only_file.h"
+#include "probity/common/sha256.h"
 #include "probity/index/embedding_io.h"
 #include "probity/index/private_files.h"
 #include "probity/index/progress.h"
-#include "sha256.h"
 
 namespace probity::index {
 namespace {
@@ -39,41 +41,6 @@ constexpr char kShardRecordFormat[] = "probity-shard-1";
 constexpr char kTrainedName[] = "trained.faissindex";
 
 std::string ShardRecordName(int shard) { return absl::StrFormat("shard-%04d.json", shard); }
-
-// A temporary sibling of `path` that no other process picks: pods of a cluster build share the
-// work directory and often have the same process id.
-fs::path TempNameFor(const fs::path& path) {
-  char host[64] = {};
-  ::gethostname(host, sizeof(host) - 1);
-  std::random_device entropy;
-  return path.parent_path() / absl::StrFormat(".%s.tmp-%s-%d-%08x", path.filename().string(), host,
-                                              ::getpid(), entropy());
-}
-
-// Writes `bytes` to `path` so that a reader sees the old file or the whole new one: a
-// temporary sibling, owner-only, fsynced, renamed, and the directory fsynced.
-absl::Status WriteFileAtomically(const fs::path& path, const std::string& bytes) {
-  const fs::path temp = TempNameFor(path);
-  const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) {
-    return absl::InternalError(absl::StrCat(temp.string(), ": cannot create: ", strerror(errno)));
-  }
-  size_t written = 0;
-  while (written < bytes.size()) {
-    const ssize_t n = ::write(fd, bytes.data() + written, bytes.size() - written);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    written += static_cast<size_t>(n);
-  }
-  const bool synced = written == bytes.size() && ::fsync(fd) == 0;
-  ::close(fd);
-  if (!synced || ::rename(temp.c_str(), path.c_str()) != 0) {
-    std::error_code ignored;
-    fs::remove(temp, ignored);
-    return absl::InternalError(absl::StrCat(path.string(), ": write failed"));
-  }
-  return internal::SyncPath(path.parent_path());
-}
 
 absl::StatusOr<json> ReadJson(const fs::path& path) {
   std::ifstream in(path);
@@ -206,7 +173,7 @@ absl::StatusOr<ShardRecord> VerifyShard(const fs::path& work_dir, const BuildSpe
                      build.sha256, ", the shard names ", record->build_sha256));
   }
   const fs::path file = work_dir / record->file;
-  absl::StatusOr<std::string> sha = internal::Sha256OfFile(file);
+  absl::StatusOr<std::string> sha = common::Sha256HexOfFile(file);
   if (!sha.ok()) {
     return absl::DataLossError(
         absl::StrCat("shard file ", file.string(), " is missing or unreadable"));
@@ -328,7 +295,7 @@ void RemoveStaleTemporaries(const fs::path& work_dir, int shard) {
 // faiss::write_index to a temporary name, owner-only, fsynced, then renamed to `path`. Returns
 // the SHA-256 of what was renamed (hashed before the rename, so it names this process's file).
 absl::StatusOr<std::string> WriteIndexAtomically(const faiss::Index& index, const fs::path& path) {
-  const fs::path temp = TempNameFor(path);
+  const fs::path temp = common::UniqueTemporarySibling(path);
   std::error_code ignored;
   try {
     faiss::write_index(&index, temp.c_str());
@@ -337,8 +304,8 @@ absl::StatusOr<std::string> WriteIndexAtomically(const faiss::Index& index, cons
     return absl::InternalError(absl::StrCat(temp.string(), ": FAISS write failed: ", e.what()));
   }
   absl::Status status = MakeOwnerOnly(temp);
-  if (status.ok()) status = internal::SyncPath(temp);
-  absl::StatusOr<std::string> sha = internal::Sha256OfFile(temp);
+  if (status.ok()) status = common::SyncPath(temp);
+  absl::StatusOr<std::string> sha = common::Sha256HexOfFile(temp);
   if (status.ok() && !sha.ok()) status = sha.status();
   if (status.ok() && ::rename(temp.c_str(), path.c_str()) != 0) {
     status =
@@ -348,7 +315,7 @@ absl::StatusOr<std::string> WriteIndexAtomically(const faiss::Index& index, cons
     fs::remove(temp, ignored);
     return status;
   }
-  if (absl::Status s = internal::SyncPath(path.parent_path()); !s.ok()) return s;
+  if (absl::Status s = common::SyncPath(path.parent_path()); !s.ok()) return s;
   return sha;
 }
 
@@ -388,11 +355,11 @@ absl::StatusOr<BuildSpec> ReadBuildSpec(const fs::path& work_dir) {
   const fs::path path = work_dir / kBuildSpecName;
   absl::StatusOr<BuildSpec> spec = ParseBuildSpec(path);
   if (!spec.ok()) return spec.status();
-  absl::StatusOr<std::string> own_sha = internal::Sha256OfFile(path);
+  absl::StatusOr<std::string> own_sha = common::Sha256HexOfFile(path);
   if (!own_sha.ok()) return own_sha.status();
   spec->sha256 = *own_sha;
   const fs::path trained = work_dir / spec->trained_file;
-  absl::StatusOr<std::string> sha = internal::Sha256OfFile(trained);
+  absl::StatusOr<std::string> sha = common::Sha256HexOfFile(trained);
   if (!sha.ok()) {
     return absl::DataLossError(
         absl::StrCat("trained index ", trained.string(), " is missing or unreadable"));
@@ -477,7 +444,8 @@ absl::StatusOr<BuildSpec> TrainGeneration(const TrainRequest& request, const fs:
   if (!sha.ok()) return sha.status();
   wanted.trained_sha256 = *sha;
   // build.json last: it is what marks the step finished.
-  if (absl::Status s = WriteFileAtomically(work_dir / kBuildSpecName, BuildSpecToJson(wanted));
+  if (absl::Status s =
+          common::WriteOwnerOnlyFile(work_dir / kBuildSpecName, BuildSpecToJson(wanted));
       !s.ok()) {
     return s;
   }
@@ -608,7 +576,7 @@ absl::StatusOr<ShardBuildResult> BuildShard(const fs::path& work_dir, int shard,
   record.sha256 = *sha;
   // The record last: only a shard with a record counts as finished.
   if (absl::Status s =
-          WriteFileAtomically(work_dir / ShardRecordName(shard), ShardRecordToJson(record));
+          common::WriteOwnerOnlyFile(work_dir / ShardRecordName(shard), ShardRecordToJson(record));
       !s.ok()) {
     return s;
   }

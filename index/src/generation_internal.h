@@ -18,9 +18,6 @@ namespace probity::index::internal {
 // "shard-0003.faissindex".
 std::string ShardFileName(int shard);
 
-// fsync of a file or directory (a directory's entries: the rename protocol needs them on disk).
-absl::Status SyncPath(const std::filesystem::path& path);
-
 // Puts every shard's file into `staging` (an owner-only directory on the target's file system)
 // and returns their manifest entries, in shard order.
 using StageShards =

@@ -3,14 +3,13 @@
 // warrant; the review is its own ledger entry).
 #include <grpcpp/grpcpp.h>
 
-#include <fstream>
 #include <iostream>
-#include <sstream>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "command_registry.h"
+#include "probity/common/file_read.h"
 #include "probity/v1/review.grpc.pb.h"
 
 namespace probity::cli {
@@ -26,11 +25,9 @@ struct ReviewFlags {
 };
 
 absl::StatusOr<std::string> ReadText(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return absl::NotFoundError("cannot read " + path);
-  std::stringstream text;
-  text << in.rdbuf();
-  std::string value = text.str();
+  absl::StatusOr<std::string> text = common::ReadFileToString(path);
+  if (!text.ok()) return text.status();
+  std::string value = *std::move(text);
   while (!value.empty() && (value.back() == '\n' || value.back() == '\r' || value.back() == ' ')) {
     value.pop_back();
   }

@@ -4,15 +4,15 @@
 #include <grpcpp/grpcpp.h>
 #include <spdlog/spdlog.h>
 
-#include <fstream>
 #include <iostream>
-#include <sstream>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "command_registry.h"
+#include "probity/common/atomic_file.h"
+#include "probity/common/file_read.h"
 #include "probity/index/embedding_io.h"
 #include "probity/service/config.h"
 #include "probity/service/demo.h"
@@ -23,25 +23,16 @@ namespace probity::cli {
 namespace {
 
 absl::StatusOr<std::string> ReadTrimmed(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) return absl::NotFoundError("cannot read " + path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return std::string(absl::StripAsciiWhitespace(text.str()));
+  absl::StatusOr<std::string> text = common::ReadFileToString(path);
+  if (!text.ok()) return text.status();
+  return std::string(absl::StripAsciiWhitespace(*text));
 }
 
 absl::Status WritePortFile(const std::string& path, int port) {
   if (path.empty()) return absl::OkStatus();
-  const std::string temp = path + ".tmp";
-  {
-    std::ofstream out(temp);
-    out << port << "\n";
-    if (!out.flush()) return absl::UnavailableError("cannot write " + temp);
-  }
-  std::error_code ec;
-  std::filesystem::rename(temp, path, ec);  // readers never see a half-written port
-  if (ec) return absl::UnavailableError("cannot write " + path);
-  return absl::OkStatus();
+  // Atomic, so that readers (scripts waiting for the server) never see a half-written port.
+  return common::WriteFileAtomically(path, absl::StrCat(port, "\n"),
+                                     common::FileMode::kUmaskDefault);
 }
 
 struct ServeFlags {

@@ -1,17 +1,16 @@
 // probity warrant keygen|issue|inspect: the issuing authority's tools for test and small
 // deployments, and an explainer that tells anyone why a token would be accepted or refused.
-#include <fcntl.h>
-#include <unistd.h>
 
 #include <filesystem>
-#include <fstream>
 #include <iostream>
 #include <memory>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
 #include "absl/time/clock.h"
 #include "command_registry.h"
+#include "probity/common/atomic_file.h"
+#include "probity/common/file_read.h"
+#include "probity/common/owner_only_file.h"
 #include "probity/warrant/issue.h"
 #include "probity/warrant/jws.h"
 #include "probity/warrant/warrant.h"
@@ -22,41 +21,14 @@ namespace {
 namespace fs = std::filesystem;
 using namespace probity::warrant;
 
-absl::StatusOr<std::string> ReadWholeFile(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError("cannot read " + path.string());
-  std::ostringstream text;
-  text << in.rdbuf();
-  return std::move(text).str();
-}
-
-// Write-then-rename, so that a verifier reloading the file never reads half of it.
-absl::Status ReplaceFile(const fs::path& path, const std::string& content) {
-  fs::path staging = path;
-  staging += ".tmp";
-  {
-    std::ofstream out(staging, std::ios::binary | std::ios::trunc);
-    out << content;
-    if (!out.flush()) return absl::UnavailableError("cannot write " + staging.string());
-  }
-  std::error_code error;
-  fs::rename(staging, path, error);
-  if (error)
-    return absl::UnavailableError("cannot write " + path.string() + ": " + error.message());
-  return absl::OkStatus();
-}
-
-// A private key is created readable by its owner only and never overwrites another key.
+// A private key is created owner-only and durably, and never overwrites another key.
 absl::Status WritePrivateKey(const fs::path& path, const std::string& pem) {
-  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  if (fd < 0) {
+  absl::Status status = common::CreateOwnerOnlyFile(path, pem);
+  if (absl::IsAlreadyExists(status)) {
     return absl::AlreadyExistsError("cannot create " + path.string() +
-                                    " (it may exist already; keys are never overwritten)");
+                                    " (it exists already; keys are never overwritten)");
   }
-  bool written = ::write(fd, pem.data(), pem.size()) == static_cast<ssize_t>(pem.size());
-  bool closed = ::close(fd) == 0;
-  if (!written || !closed) return absl::UnavailableError("cannot write " + path.string());
-  return absl::OkStatus();
+  return status;
 }
 
 absl::StatusOr<absl::Duration> ParsePositiveDuration(const std::string& text, const char* flag) {
@@ -89,7 +61,7 @@ absl::Status RunKeygen(const KeygenFlags& flags) {
   if (!flags.jwks.empty()) {
     std::string existing;
     if (fs::exists(flags.jwks)) {
-      auto read = ReadWholeFile(flags.jwks);
+      auto read = common::ReadFileToString(flags.jwks);
       if (!read.ok()) return read.status();
       existing = *std::move(read);
     }
@@ -101,7 +73,13 @@ absl::Status RunKeygen(const KeygenFlags& flags) {
   if (!pem.ok()) return pem.status();
   if (absl::Status s = WritePrivateKey(flags.out_key, *pem); !s.ok()) return s;
   if (!flags.jwks.empty()) {
-    if (absl::Status s = ReplaceFile(flags.jwks, jwks_text); !s.ok()) return s;
+    // Public keys: created as the umask says, replaced atomically so that a verifier reloading
+    // the file never reads half of it.
+    if (absl::Status s =
+            common::WriteFileAtomically(flags.jwks, jwks_text, common::FileMode::kUmaskDefault);
+        !s.ok()) {
+      return s;
+    }
   }
   std::cout << nlohmann::json::parse(*jwk).dump(2) << "\n";
   return absl::OkStatus();
@@ -117,7 +95,7 @@ struct IssueFlags {
 };
 
 absl::Status RunIssue(const IssueFlags& flags) {
-  auto pem = ReadWholeFile(flags.key);
+  auto pem = common::ReadFileToString(flags.key);
   if (!pem.ok()) return pem.status();
   auto key = Ed25519PrivateKey::FromPem(*pem);
   if (!key.ok()) return key.status();
@@ -215,7 +193,7 @@ void ExplainClaims(const nlohmann::json& payload, int64_t now) {
 absl::Status RunInspect(const InspectFlags& flags) {
   std::string token = flags.token;
   if (!flags.token_file.empty()) {
-    auto read = ReadWholeFile(flags.token_file);
+    auto read = common::ReadFileToString(flags.token_file);
     if (!read.ok()) return read.status();
     token = *std::move(read);
   }

@@ -11,6 +11,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
+#include "probity/common/file_read.h"
 
 namespace probity::index::testing {
 
@@ -32,10 +33,7 @@ inline CommandResult RunProbity(const std::string& arguments,
   const int status = std::system(command.c_str());
   CommandResult result;
   result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  std::ifstream in(log);
-  std::stringstream text;
-  text << in.rdbuf();
-  result.output = text.str();
+  result.output = common::ReadFileToString(log).value_or("");
   return result;
 }
 

@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "common/scoped_temp_dir.h"
+
 extern "C" void openblas_set_num_threads(int threads) __attribute__((weak));
 
 namespace probity::index::testing {
@@ -46,25 +48,6 @@ inline std::vector<int64_t> SequentialIds(int64_t count, int64_t first = 0) {
   return ids;
 }
 
-// A fresh directory under the system temp dir, removed when the test ends.
-class ScratchDir {
- public:
-  ScratchDir() {
-    std::random_device entropy;
-    path_ = std::filesystem::temp_directory_path() /
-            ("probity-index-test-" + std::to_string(entropy()) + std::to_string(entropy()));
-    std::filesystem::create_directories(path_);
-  }
-  ~ScratchDir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
-  }
-  ScratchDir(const ScratchDir&) = delete;
-  ScratchDir& operator=(const ScratchDir&) = delete;
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
+using ScratchDir = test_support::ScopedTempDir;
 
 }  // namespace probity::index::testing

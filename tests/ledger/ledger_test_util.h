@@ -4,38 +4,22 @@
 // sample entries, and an independent reader of the segment file format for tampering.
 
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <boost/crc.hpp>
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
-#include <random>
 #include <string>
 #include <vector>
 
+#include "common/scoped_temp_dir.h"
+#include "probity/common/file_read.h"
 #include "probity/ledger/checkpoint.h"
 #include "probity/ledger/ledger.h"
 
 namespace probity::ledger::testing {
 
-class ScratchDir {
- public:
-  ScratchDir() {
-    std::random_device device;
-    path_ = std::filesystem::temp_directory_path() /
-            ("probity-ledger-test-" + std::to_string(::getpid()) + "-" + std::to_string(device()));
-    std::filesystem::create_directories(path_);
-  }
-  ~ScratchDir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
-  }
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
+using ScratchDir = test_support::ScopedTempDir;
 
 inline constexpr char kOrigin[] = "probity.test/ledger";
 
@@ -68,9 +52,9 @@ inline v1::LedgerEntry SampleEntry(uint64_t n, const std::string& tag = "w") {
   return entry;
 }
 
+// The file's bytes, or "" when it cannot be read (the test's assertions then fail on content).
 inline std::string ReadFile(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  return common::ReadFileToString(path).value_or("");
 }
 
 inline void WriteFile(const std::filesystem::path& path, const std::string& bytes) {

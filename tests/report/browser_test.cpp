@@ -9,6 +9,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "probity/common/file_read.h"
 #include "probity/report/report.h"
 #include "report_test_ledger.h"
 
@@ -27,13 +28,6 @@ std::string FindChromium() {
   return "";
 }
 
-std::string ReadText(const std::filesystem::path& path) {
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
 // Runs headless Chromium on `url` with `arguments`; returns its standard output.
 std::string RunChromium(const std::string& chromium, const std::string& arguments,
                         const std::string& url, const std::filesystem::path& scratch) {
@@ -45,7 +39,7 @@ std::string RunChromium(const std::string& chromium, const std::string& argument
                               (scratch / "profile").string() + " " + arguments + " '" + url +
                               "' > " + out.string() + " 2>/dev/null";
   EXPECT_EQ(std::system(command.c_str()), 0) << command;
-  return ReadText(out);
+  return common::ReadFileToString(out).value_or("");
 }
 
 constexpr char kWrapper[] = R"(<!DOCTYPE html>
@@ -124,7 +118,7 @@ TEST(ReportBrowserTest, ChromiumShowsCountsCasesRefusalsAndAChart) {
               "--hide-scrollbars --window-size=1280,1500 --screenshot=" + screenshot.string(),
               "file://" + page.string(), scratch.path());
   ASSERT_TRUE(std::filesystem::exists(screenshot));
-  const std::string png = ReadText(screenshot);
+  const std::string png = common::ReadFileToString(screenshot).value_or("");
   EXPECT_TRUE(png.starts_with("\x89PNG")) << "not a PNG";
   EXPECT_GT(png.size(), 20000u) << "an empty page is smaller";
 }

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "failing_ledger.h"
+#include "probity/common/file_read.h"
 #include "probity/service/server.h"
 #include "probity/v1/admin.grpc.pb.h"
 #include "probity/v1/search.grpc.pb.h"
@@ -218,12 +219,9 @@ TEST_F(AdminRecordTest, ReloadKeysLoadsNoKeyWhenTheLedgerCannotRecordIt) {
   auto jwk = warrant::PublicJwk(*key, "new-key", kIssuer);
   ASSERT_TRUE(jwk.ok());
   const auto jwks_file = Resolve(config_, config_.jwks_file);
-  std::string jwks;
-  {
-    std::ifstream in(jwks_file);
-    jwks.assign(std::istreambuf_iterator<char>(in), {});
-  }
-  auto appended = warrant::AppendToJwks(jwks, *jwk);
+  absl::StatusOr<std::string> jwks = common::ReadFileToString(jwks_file);
+  ASSERT_TRUE(jwks.ok()) << jwks.status();
+  auto appended = warrant::AppendToJwks(*jwks, *jwk);
   ASSERT_TRUE(appended.ok()) << appended.status();
   std::ofstream(jwks_file, std::ios::trunc) << *appended;
   auto token = warrant::IssueToken(GoodClaims(), *key, "new-key");

@@ -11,6 +11,7 @@
 
 #include <chrono>
 
+#include "probity/common/sha256.h"
 #include "probity/service/access_policy.h"
 #include "probity/service/auth.h"
 #include "probity/service/server.h"
@@ -98,7 +99,7 @@ TEST(AccessPolicyTest, NamesARoleForEveryMethodOfEveryProbityService) {
 }
 
 TEST(CallGateTest, RefusesAMethodThePolicyDoesNotName) {
-  CallGate gate({{{"op", Sha256Hex(kOperatorToken), ""}}, {}, std::nullopt}, nullptr);
+  CallGate gate({{{"op", common::Sha256Hex(kOperatorToken), ""}}, {}, std::nullopt}, nullptr);
   grpc::ServerContext context;
   const auto admitted = gate.Admit("/probity.v1.Admin/DropEverything", context);
   EXPECT_EQ(admitted.status().code(), absl::StatusCode::kPermissionDenied);
@@ -115,7 +116,7 @@ class CallGateServerTest : public ::testing::Test {
     router_ = std::move(*router);
     ServerConfig shard_config = world_->config;
     shard_config.state_dir = "shard-state";
-    shard_config.routers = {{"test-router", Sha256Hex(kRouterToken), ""}};
+    shard_config.routers = {{"test-router", common::Sha256Hex(kRouterToken), ""}};
     auto shard = Server::StartShard(shard_config);
     ASSERT_TRUE(shard.ok()) << shard.status();
     shard_ = std::move(*shard);

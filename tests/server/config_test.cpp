@@ -15,6 +15,8 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
+#include "common/scoped_temp_dir.h"
+#include "probity/common/file_read.h"
 #include "probity/service/demo.h"
 
 namespace probity::service::testing {
@@ -230,32 +232,16 @@ TEST(ConfigMetricsTest, ANonLoopbackAddressNeedsTheOperatorsExplicitConsent) {
   }
 }
 
-// A scratch directory removed at the end of the test.
-class ScratchDir {
- public:
-  ScratchDir() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "config-test-XXXXXX").string();
-    if (mkdtemp(pattern.data()) != nullptr) path_ = pattern;
-  }
-  ~ScratchDir() {
-    std::error_code ignored;
-    if (!path_.empty()) std::filesystem::remove_all(path_, ignored);
-  }
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
+using ScratchDir = test_support::ScopedTempDir;
 
 TEST(ConfigDemoTest, DemoConfigHasNoDemoKeyAndNeedsTheFlagOffLoopback) {
   ScratchDir dir;
   ASSERT_FALSE(dir.path().empty());
   auto demo = PrepareDemo(dir.path() / "demo", "0.0.0.0:7443", /*identities=*/200);
   ASSERT_TRUE(demo.ok()) << demo.status();
-  std::ifstream in(demo->config_file);
-  std::stringstream text;
-  text << in.rdbuf();
-  EXPECT_FALSE(absl::StrContains(text.str(), "\"demo\":")) << text.str();
+  absl::StatusOr<std::string> text = common::ReadFileToString(demo->config_file);
+  ASSERT_TRUE(text.ok()) << text.status();
+  EXPECT_FALSE(absl::StrContains(*text, "\"demo\":")) << *text;
   auto config = LoadConfig(demo->config_file);
   ASSERT_TRUE(config.ok()) << config.status();
   EXPECT_FALSE(ValidateConfig(*config).ok()) << "plaintext on 0.0.0.0 without --demo";

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "failing_ledger.h"
+#include "probity/common/sha256.h"
 #include "probity/index/generation.h"
 #include "probity/ledger/checkpoint.h"
 #include "probity/ledger/merkle.h"
@@ -585,8 +586,9 @@ TEST_F(EmbeddedServiceTest, RefusalsWithoutAVerifiedWarrantLeaveSmallEntries) {
     EXPECT_EQ(entry.queries_received(), static_cast<uint32_t>(c.request.queries_size()));
     if (c.name == "justification") justification_entry = entry;
   }
-  EXPECT_NE(justification_entry.justification().find("[cut: 204800 bytes in all, SHA-256 " +
-                                                     Sha256Hex(long_justification.justification())),
+  EXPECT_NE(justification_entry.justification().find(
+                "[cut: 204800 bytes in all, SHA-256 " +
+                common::Sha256Hex(long_justification.justification())),
             std::string::npos);
 }
 
@@ -720,7 +722,7 @@ TEST_F(EmbeddedServiceTest, AVerifiedWarrantsRefusalOfAHugeBatchIsRecordedWithOn
   entry = Entry(*index);
   EXPECT_EQ(entry.queries_received(), 10u);
   EXPECT_EQ(entry.queries_size(), 10);
-  EXPECT_EQ(entry.queries(0).vector_sha256(), Sha256Bytes(""));
+  EXPECT_EQ(entry.queries(0).vector_sha256(), common::Sha256Bytes(""));
 }
 
 TEST_F(EmbeddedServiceTest, AnonymousJunkCannotCrowdOutAVerifiedWarrantsRefusals) {

@@ -24,6 +24,7 @@
 #include <thread>
 
 #include "delay_proxy.h"
+#include "probity/common/file_read.h"
 #include "probity/ledger/reader.h"
 #include "probity/service/server.h"
 #include "probity/v1/admin.grpc.pb.h"
@@ -41,13 +42,6 @@ constexpr auto kClientDeadline = std::chrono::seconds(2);
 int EnvInt(const char* name, int fallback) {
   const char* value = std::getenv(name);
   return value != nullptr && std::atoi(value) > 0 ? std::atoi(value) : fallback;
-}
-
-std::string ReadText(const std::filesystem::path& path) {
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
 }
 
 struct Answered {
@@ -111,7 +105,8 @@ class FaultTest : public ::testing::Test {
   int WaitForServer(int i) {
     const auto name = "shard-" + std::to_string(i);
     const int port = WaitForPortFile(world_->dir->path() / (name + ".port"));
-    EXPECT_GT(port, 0) << ReadText(world_->dir->path() / (name + ".log"));
+    EXPECT_GT(port, 0)
+        << common::ReadFileToString(world_->dir->path() / (name + ".log")).value_or("");
     return port;
   }
 
@@ -459,7 +454,8 @@ TEST_F(FaultTest, DamagedShardFileIsRefusedAtLoadByItsSha256) {
   const std::filesystem::path damaged = world_->dir->path() / "damaged-gen";
   std::filesystem::copy(world_->generation_dir, damaged, std::filesystem::copy_options::recursive);
   std::filesystem::permissions(damaged, std::filesystem::perms::owner_all);
-  const auto manifest = nlohmann::json::parse(ReadText(damaged / "manifest.json"));
+  const auto manifest =
+      nlohmann::json::parse(common::ReadFileToString(damaged / "manifest.json").value_or(""));
   const std::string shard_file = manifest.at("shards").at(3).at("file").get<std::string>();
   for (const auto& file : std::filesystem::directory_iterator(damaged)) {
     std::filesystem::permissions(
@@ -484,7 +480,8 @@ TEST_F(FaultTest, DamagedShardFileIsRefusedAtLoadByItsSha256) {
                       "--port-file", (world_->dir->path() / "damaged.port").string()},
                      world_->dir->path() / "damaged.log");
   EXPECT_NE(shard.Wait(), 0);
-  const std::string log = ReadText(world_->dir->path() / "damaged.log");
+  const std::string log =
+      common::ReadFileToString(world_->dir->path() / "damaged.log").value_or("");
   EXPECT_NE(log.find("SHA-256"), std::string::npos) << log;
   EXPECT_NE(log.find(shard_file), std::string::npos) << log;
   EXPECT_FALSE(std::filesystem::exists(world_->dir->path() / "damaged.port"));

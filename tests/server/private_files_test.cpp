@@ -9,6 +9,7 @@
 #include <fstream>
 #include <random>
 
+#include "common/scoped_temp_dir.h"
 #include "probity/index/generation.h"
 #include "probity/index/sharded_index.h"
 #include "probity/service/catalog.h"
@@ -28,17 +29,12 @@ mode_t ModeOf(const fs::path& path) {
 class PrivateFilesTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    std::string pattern = (fs::temp_directory_path() / "probity-private-XXXXXX").string();
-    ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
-    root_ = pattern;
+    ASSERT_FALSE(root_.empty());
     old_umask_ = ::umask(0);
   }
-  void TearDown() override {
-    ::umask(old_umask_);
-    std::error_code ignored;
-    fs::remove_all(root_, ignored);
-  }
-  fs::path root_;
+  void TearDown() override { ::umask(old_umask_); }
+  test_support::ScopedTempDir dir_{"probity-private"};
+  const fs::path root_ = dir_.path();
   mode_t old_umask_ = 022;
 };
 

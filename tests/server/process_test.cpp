@@ -16,6 +16,7 @@
 #include <string_view>
 #include <thread>
 
+#include "probity/common/file_read.h"
 #include "probity/index/embedding_io.h"
 #include "probity/index/generation.h"
 #include "probity/ledger/reader.h"
@@ -40,13 +41,6 @@ std::string RunCommand(const std::string& command, int* status) {
   const int raw = pclose(pipe);
   *status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
   return output;
-}
-
-std::string ReadText(const std::filesystem::path& path) {
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
 }
 
 // Candidate ids per query from the offline `probity search` CLI (no warrant, no ledger).
@@ -120,8 +114,9 @@ TEST(ProcessTest, DemoServesAndProbityQueryPrintsCandidatesReceiptAndCoverage) {
        data.string(), "--listen", "127.0.0.1:0", "--port-file", port_file.string()},
       dir.path() / "serve.log");
   const int port = WaitForPortFile(port_file, 120);
-  ASSERT_GT(port, 0) << ReadText(dir.path() / "serve.log");
-  const std::string first_start_log = ReadText(dir.path() / "serve.log");
+  ASSERT_GT(port, 0) << common::ReadFileToString(dir.path() / "serve.log").value_or("");
+  const std::string first_start_log =
+      common::ReadFileToString(dir.path() / "serve.log").value_or("");
   EXPECT_NE(first_start_log.find("probity query --server"), std::string::npos);
   // The demo's index spec suits its gallery size: FAISS trains it without complaint.
   EXPECT_EQ(first_start_log.find("training points"), std::string::npos) << first_start_log;
@@ -197,7 +192,7 @@ TEST(ProcessTest, SearchWhoseRealLedgerRunsOutOfSpaceIsNotAnsweredAndEarlierEntr
        "serve", "--config", config_file.string(), "--port-file", port_file.string()},
       dir / "serve.log");
   const int port = WaitForPortFile(port_file, 120);
-  ASSERT_GT(port, 0) << ReadText(dir / "serve.log");
+  ASSERT_GT(port, 0) << common::ReadFileToString(dir / "serve.log").value_or("");
   auto search = v1::Search::NewStub(
       grpc::CreateChannel("127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials()));
   const std::string token = Issue(*world, GoodClaims());
@@ -235,7 +230,7 @@ TEST(ProcessTest, SearchWhoseRealLedgerRunsOutOfSpaceIsNotAnsweredAndEarlierEntr
     EXPECT_EQ(response.results_size(), 0);
     EXPECT_FALSE(response.has_receipt());
   }
-  ASSERT_GE(answered.size(), 2u) << ReadText(dir / "serve.log");
+  ASSERT_GE(answered.size(), 2u) << common::ReadFileToString(dir / "serve.log").value_or("");
   ASSERT_GT(failures, 0) << "the ledger never reached the file-size limit";
   EXPECT_EQ(answered.size() + failures, static_cast<size_t>(kSearches));
 
@@ -283,7 +278,7 @@ TEST(ProcessTest, SearchWhoseRealLedgerRunsOutOfSpaceIsNotAnsweredAndEarlierEntr
                           "--port-file", port_file.string()},
                          dir / "restarted.log");
   const int restarted_port = WaitForPortFile(port_file, 120);
-  ASSERT_GT(restarted_port, 0) << ReadText(dir / "restarted.log");
+  ASSERT_GT(restarted_port, 0) << common::ReadFileToString(dir / "restarted.log").value_or("");
   auto again = v1::Search::NewStub(grpc::CreateChannel(
       "127.0.0.1:" + std::to_string(restarted_port), grpc::InsecureChannelCredentials()));
   v1::SearchRequest request;
@@ -318,7 +313,8 @@ class ShardedProcessTest : public ::testing::Test {
                                  config_file.string(), "--port-file", port_file.string()},
         world_->dir->path() / (name + ".log"));
     const int port = WaitForPortFile(port_file);
-    EXPECT_GT(port, 0) << ReadText(world_->dir->path() / (name + ".log"));
+    EXPECT_GT(port, 0)
+        << common::ReadFileToString(world_->dir->path() / (name + ".log")).value_or("");
     return "127.0.0.1:" + std::to_string(port);
   }
 

@@ -4,6 +4,7 @@
 
 #include <limits>
 
+#include "probity/common/sha256.h"
 #include "probity/service/auth.h"
 #include "probity/service/refusal_limiter.h"
 #include "probity/service/search_entry.h"
@@ -88,7 +89,7 @@ TEST(SearchEntryTest, BoundedTextKeepsAShortValidPrefixAndTheHashOfTheWhole) {
   for (const std::string& original : {text, accented}) {
     const std::string bounded = BoundedText(original, 2048);
     EXPECT_LT(bounded.size(), kCutPrefixBytes + 120);
-    EXPECT_NE(bounded.find(Sha256Hex(original)), std::string::npos) << bounded;
+    EXPECT_NE(bounded.find(common::Sha256Hex(original)), std::string::npos) << bounded;
     EXPECT_NE(bounded.find(std::to_string(original.size()) + " bytes in all"), std::string::npos);
   }
   const std::string cut = BoundedText(accented, 2048);

@@ -7,8 +7,8 @@
 
 #include <cstdlib>
 #include <fstream>
-#include <sstream>
 
+#include "probity/common/file_read.h"
 #include "probity/ledger/reader.h"
 #include "probity/service/review_service.h"
 #include "probity/service/server.h"
@@ -210,11 +210,8 @@ TEST_F(ReviewTest, TheInvestigatorsCliRecordsAReview) {
       std::to_string(search.results(0).candidates(1).id()) + ":different ears' > " +
       (dir / "review.out").string() + " 2>&1";
   EXPECT_EQ(std::system(command.c_str()), 0);
-  std::ifstream in(dir / "review.out");
-  std::stringstream printed;
-  printed << in.rdbuf();
-  EXPECT_NE(printed.str().find("review recorded: ledger entry"), std::string::npos)
-      << printed.str();
+  const std::string printed = common::ReadFileToString(dir / "review.out").value_or("");
+  EXPECT_NE(printed.find("review recorded: ledger entry"), std::string::npos) << printed;
   const v1::LedgerEntry entry = Entry(search.receipt().entry_index() + 1);
   EXPECT_EQ(entry.kind(), v1::ENTRY_KIND_REVIEW);
   ASSERT_EQ(entry.review().candidates_size(), 2);

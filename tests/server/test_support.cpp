@@ -9,6 +9,7 @@
 #include <fstream>
 #include <thread>
 
+#include "probity/common/sha256.h"
 #include "probity/index/generation.h"
 #include "probity/index/sharded_index.h"
 #include "probity/ledger/checkpoint.h"
@@ -16,18 +17,6 @@
 #include "probity/warrant/issue.h"
 
 namespace probity::service::testing {
-
-TempDir::TempDir() {
-  std::string pattern = (std::filesystem::temp_directory_path() / "probity-server-XXXXXX").string();
-  char* made = mkdtemp(pattern.data());
-  if (made == nullptr) throw std::runtime_error("mkdtemp failed");
-  path_ = made;
-}
-
-TempDir::~TempDir() {
-  std::error_code ec;
-  std::filesystem::remove_all(path_, ec);
-}
 
 std::unique_ptr<TestWorld> MakeWorld(int num_shards) {
   auto world = std::make_unique<TestWorld>();
@@ -81,8 +70,8 @@ std::unique_ptr<TestWorld> MakeWorld(int num_shards) {
   c.ledger.fsync = false;  // tests check behaviour, not durability under power loss
   c.collections.push_back({kCollection, "collections/faces/gen-1", {}});
   c.plaintext = true;
-  c.operators.push_back({"test-operator", Sha256Hex(kOperatorToken), ""});
-  c.auditors.push_back({"test-auditor", Sha256Hex(kAuditorToken), ""});
+  c.operators.push_back({"test-operator", common::Sha256Hex(kOperatorToken), ""});
+  c.auditors.push_back({"test-auditor", common::Sha256Hex(kAuditorToken), ""});
   c.default_nprobe = 4;
   c.max_token_bytes = 2048;
   return world;

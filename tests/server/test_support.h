@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "common/scoped_temp_dir.h"
 #include "probity/index/synthetic.h"
 #include "probity/service/config.h"
 #include "probity/warrant/ed25519.h"
@@ -30,16 +31,7 @@ inline constexpr char kCollection[] = "faces";
 inline constexpr char kOperatorToken[] = "operator-secret-token";
 inline constexpr char kAuditorToken[] = "auditor-secret-token";
 
-// A temporary directory removed at the end of the test.
-class TempDir {
- public:
-  TempDir();
-  ~TempDir();
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
+using TempDir = test_support::ScopedTempDir;
 
 struct TestWorld {
   std::unique_ptr<TempDir> dir;

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "probity/common/file_read.h"
 #include "probity/index/embedding_io.h"
 #include "probity/service/server.h"
 #include "probity/v1/admin.grpc.pb.h"
@@ -18,13 +19,6 @@
 
 namespace probity::service::testing {
 namespace {
-
-std::string ReadText(const std::filesystem::path& path) {
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
 
 bool OpensslAvailable() { return std::system("openssl version >/dev/null 2>&1") == 0; }
 
@@ -52,10 +46,10 @@ class Pki {
 
   std::shared_ptr<grpc::ChannelCredentials> Credentials(const std::string& client) const {
     grpc::SslCredentialsOptions options;
-    options.pem_root_certs = ReadText(File("ca.pem"));
+    options.pem_root_certs = common::ReadFileToString(File("ca.pem")).value_or("");
     if (!client.empty()) {
-      options.pem_cert_chain = ReadText(File(client + ".pem"));
-      options.pem_private_key = ReadText(File(client + ".key"));
+      options.pem_cert_chain = common::ReadFileToString(File(client + ".pem")).value_or("");
+      options.pem_private_key = common::ReadFileToString(File(client + ".key")).value_or("");
     }
     return grpc::SslCredentials(options);
   }
@@ -121,8 +115,10 @@ TEST(TlsTest, MutualTlsIdentitiesBindWarrantsAndOperators) {
         queries.string() + " --ca " + pki.File("ca.pem").string() + " --cert " +
         pki.File("investigator.pem").string() + " --key " + pki.File("investigator.key").string() +
         " > " + (world->dir->path() / "query.out").string() + " 2>&1";
-    EXPECT_EQ(std::system(command.c_str()), 0) << ReadText(world->dir->path() / "query.out");
-    const std::string printed = ReadText(world->dir->path() / "query.out");
+    EXPECT_EQ(std::system(command.c_str()), 0)
+        << common::ReadFileToString(world->dir->path() / "query.out").value_or("");
+    const std::string printed =
+        common::ReadFileToString(world->dir->path() / "query.out").value_or("");
     EXPECT_NE(printed.find("coverage: 2/2 shards"), std::string::npos) << printed;
     EXPECT_NE(printed.find("signed checkpoint:"), std::string::npos) << printed;
   }

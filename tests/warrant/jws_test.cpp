@@ -73,14 +73,6 @@ TEST(Ed25519PublicKey, RawIsTheBytesTheKeyWasMadeFrom) {
   EXPECT_EQ(copy.Raw().size(), Ed25519PublicKey::kRawBytes);
 }
 
-TEST(Sha256Hex, MatchesTheFips180Examples) {
-  // FIPS 180-2 Appendix B.1 ("abc") and the empty message.
-  EXPECT_EQ(Sha256Hex("abc").value(),
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
-  EXPECT_EQ(Sha256Hex("").value(),
-            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
-}
-
 TEST(Base64Url, RoundTripsEveryLength) {
   std::string bytes;
   for (int length = 0; length < 70; ++length) {

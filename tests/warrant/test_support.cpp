@@ -2,32 +2,12 @@
 
 #include <gtest/gtest.h>
 
-#include <fstream>
-#include <random>
-#include <sstream>
-
+#include "probity/common/atomic_file.h"
+#include "probity/common/file_read.h"
 #include "probity/warrant/issue.h"
 #include "probity/warrant/jws.h"
 
 namespace probity::warrant::testing {
-
-TempDir::TempDir() {
-  std::random_device random;
-  for (int attempt = 0; attempt < 100; ++attempt) {
-    auto candidate = std::filesystem::temp_directory_path() /
-                     ("probity-warrant-test-" + std::to_string(random()));
-    if (std::filesystem::create_directory(candidate)) {
-      path_ = candidate;
-      return;
-    }
-  }
-  ADD_FAILURE() << "cannot create a temporary directory";
-}
-
-TempDir::~TempDir() {
-  std::error_code ignored;
-  if (!path_.empty()) std::filesystem::remove_all(path_, ignored);
-}
 
 TestKey MakeKey(std::string kid, std::string issuer) {
   auto key = Ed25519PrivateKey::Generate();
@@ -48,22 +28,15 @@ std::string JwksOf(const std::vector<const TestKey*>& keys) {
 }
 
 void WriteFile(const std::filesystem::path& path, const std::string& content) {
-  // Write and rename, as an operator's tooling should, so a reader never sees half a file.
-  auto staging = path;
-  staging += ".staging";
-  {
-    std::ofstream out(staging, std::ios::binary | std::ios::trunc);
-    out << content;
-    ASSERT_TRUE(out.good()) << "cannot write " << staging;
-  }
-  std::filesystem::rename(staging, path);
+  // Atomically, as an operator's tooling should, so that a reloading verifier never sees half a
+  // file.
+  const absl::Status written =
+      common::WriteFileAtomically(path, content, common::FileMode::kUmaskDefault);
+  ASSERT_TRUE(written.ok()) << written;
 }
 
 std::string ReadFile(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream text;
-  text << in.rdbuf();
-  return text.str();
+  return common::ReadFileToString(path).value_or("");
 }
 
 Claims ValidClaims(absl::Time now, const std::string& issuer) {

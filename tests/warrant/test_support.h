@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "absl/time/time.h"
+#include "common/scoped_temp_dir.h"
 #include "probity/warrant/ed25519.h"
 #include "probity/warrant/warrant.h"
 
@@ -16,18 +17,7 @@ namespace probity::warrant::testing {
 
 inline constexpr char kAudience[] = "probity-test";
 
-// A fresh directory under the system temp dir, removed with everything in it at destruction.
-class TempDir {
- public:
-  TempDir();
-  ~TempDir();
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
+using TempDir = test_support::ScopedTempDir;
 
 struct TestKey {
   Ed25519PrivateKey key;

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <thread>
 
+#include "probity/common/sha256.h"
 #include "probity/warrant/jws.h"
 #include "test_support.h"
 
@@ -93,7 +94,7 @@ TEST_F(VerifierTest, ValidWarrantVerifiesWithEveryClaim) {
   EXPECT_EQ(warrant.claims.collections, expected.collections);
   EXPECT_EQ(warrant.claims.max_queries, expected.max_queries);
   EXPECT_EQ(warrant.claims.max_k, expected.max_k);
-  EXPECT_EQ(warrant.token_sha256, Sha256Hex(Sign(authority_a_, Valid())).value());
+  EXPECT_EQ(warrant.token_sha256, common::Sha256Hex(Sign(authority_a_, Valid())));
   EXPECT_EQ(warrant.token_sha256.size(), 64u);
 }
 

@@ -1,7 +1,8 @@
 #include "ledger_scan.h"
 
 #include "absl/strings/str_cat.h"
-#include "string_util.h"
+#include "probity/common/file_read.h"
+#include "probity/common/string_view.h"
 
 namespace probity::ledger::internal {
 namespace {
@@ -50,7 +51,7 @@ absl::StatusOr<Checkpoint> OpenCommitMarker(std::string_view payload, const Note
   if (!checkpoint.ok()) return checkpoint.status();
   if (!origin.empty() && checkpoint->origin != origin) {
     return absl::InvalidArgumentError(absl::StrCat("commit marker origin '", checkpoint->origin,
-                                                   "' is not '", AsAbsl(origin), "'"));
+                                                   "' is not '", common::AsAbsl(origin), "'"));
   }
   return checkpoint;
 }
@@ -145,7 +146,7 @@ absl::StatusOr<ScanResult> ScanLedger(const std::filesystem::path& dir, const Tr
                              ", which earlier segments already hold")};
       break;
     }
-    auto bytes = ReadWholeFile(segment.path);
+    auto bytes = common::ReadFileToString(segment.path);
     if (!bytes.ok()) return bytes.status();
     const SegmentContents contents = DecodeSegment(
         *bytes, segment.first_index, [&](const RecordInfo& record, std::string_view payload) {

@@ -1,11 +1,11 @@
 #include "probity/ledger/merkle.h"
 
-#include <openssl/evp.h>
-
 #include <bit>
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "probity/common/hex.h"
+#include "probity/common/sha256.h"
 
 namespace probity::ledger {
 namespace {
@@ -13,15 +13,13 @@ namespace {
 constexpr uint8_t kLeafPrefix = 0x00;
 constexpr uint8_t kNodePrefix = 0x01;
 
+// An OpenSSL failure (out of memory) gives the zero hash, which matches no genuine tree: proofs
+// and roots computed with it fail verification rather than pass.
 Hash Sha256Parts(std::initializer_list<std::span<const uint8_t>> parts) {
-  Hash out{};
-  EVP_MD_CTX* context = EVP_MD_CTX_new();
-  EVP_DigestInit_ex(context, EVP_sha256(), nullptr);
-  for (const auto& part : parts) EVP_DigestUpdate(context, part.data(), part.size());
-  unsigned int length = 0;
-  EVP_DigestFinal_ex(context, out.data(), &length);
-  EVP_MD_CTX_free(context);
-  return out;
+  common::Sha256Hasher hasher;
+  for (const auto& part : parts) hasher.Update(part);
+  absl::StatusOr<common::Sha256Digest> digest = hasher.Finish();
+  return digest.ok() ? *digest : Hash{};
 }
 
 std::span<const uint8_t> AsBytes(std::string_view text) {
@@ -97,16 +95,7 @@ Hash HashChildren(const Hash& left, const Hash& right) {
 
 Hash EmptyTreeRoot() { return Sha256(""); }
 
-std::string ToHex(std::span<const uint8_t> bytes) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(bytes.size() * 2);
-  for (uint8_t byte : bytes) {
-    out.push_back(kDigits[byte >> 4]);
-    out.push_back(kDigits[byte & 0x0f]);
-  }
-  return out;
-}
+std::string ToHex(std::span<const uint8_t> bytes) { return common::LowercaseHex(bytes); }
 
 absl::StatusOr<Hash> HashFromHex(std::string_view hex) {
   if (hex.size() != 64) return absl::InvalidArgumentError("a hash is 64 hex digits");

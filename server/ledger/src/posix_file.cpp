@@ -7,7 +7,7 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
-#include "string_util.h"
+#include "probity/common/string_view.h"
 
 namespace probity::ledger::internal {
 
@@ -26,7 +26,7 @@ void FileDescriptor::Reset() {
 
 absl::Status ErrnoError(std::string_view what, const std::filesystem::path& path) {
   return absl::InternalError(
-      absl::StrCat(AsAbsl(what), " ", path.string(), ": ", std::strerror(errno)));
+      absl::StrCat(common::AsAbsl(what), " ", path.string(), ": ", std::strerror(errno)));
 }
 
 absl::Status WriteAll(int fd, std::string_view bytes, uint64_t offset,

@@ -1,6 +1,7 @@
 #include "probity/ledger/reader.h"
 
 #include "absl/strings/str_cat.h"
+#include "probity/common/file_read.h"
 #include "probity/ledger/merkle.h"
 #include "segment_file.h"
 #include "tree_store.h"
@@ -26,7 +27,7 @@ absl::Status ReadEntries(const std::filesystem::path& dir, uint64_t begin,
       expected = (*segments)[s + 1].first_index;
       continue;
     }
-    auto bytes = internal::ReadWholeFile(segment.path);
+    auto bytes = common::ReadFileToString(segment.path);
     if (!bytes.ok()) return bytes.status();
     const internal::SegmentContents contents = internal::DecodeSegment(*bytes, segment.first_index);
     // Damage at the very end, after the last commit marker, is a torn write, not tampering.

@@ -11,6 +11,7 @@
 #include "absl/strings/str_join.h"
 #include "ledger_scan.h"
 #include "posix_file.h"
+#include "probity/common/file_read.h"
 #include "quarantine.h"
 #include "segment_file.h"
 
@@ -127,7 +128,7 @@ absl::StatusOr<RecoveredLedger> RecoverLedger(const std::filesystem::path& dir, 
   std::vector<std::pair<size_t, uint64_t>> trailing;  // (segment, whole records)
   std::optional<RecordDamage> tail_damage;
   for (size_t s = segments.size(); s-- > 0;) {
-    auto bytes = ReadWholeFile(segments[s].path);
+    auto bytes = common::ReadFileToString(segments[s].path);
     if (!bytes.ok()) return bytes.status();
     SegmentContents contents = DecodeSegment(*bytes, segments[s].first_index);
     if (s + 1 == segments.size()) tail_damage = contents.damage;
@@ -202,7 +203,7 @@ absl::StatusOr<RecoveredLedger> RecoverLedger(const std::filesystem::path& dir, 
     size_t first_read = commit_segment;
     while (first_read > 0 && segments[first_read].first_index > durable) --first_read;
     for (size_t s = first_read; s < commit_segment; ++s) {
-      auto bytes = ReadWholeFile(segments[s].path);
+      auto bytes = common::ReadFileToString(segments[s].path);
       if (!bytes.ok()) return bytes.status();
       const SegmentContents contents = DecodeSegment(*bytes, segments[s].first_index);
       const std::string segment_name = segments[s].path.filename().string();

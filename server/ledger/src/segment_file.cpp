@@ -11,7 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "posix_file.h"
-#include "string_util.h"
+#include "probity/common/file_read.h"
 
 namespace probity::ledger::internal {
 namespace {
@@ -177,17 +177,9 @@ SegmentContents DecodeSegment(std::string_view bytes, uint64_t first_index,
   return contents;
 }
 
-absl::StatusOr<std::string> ReadWholeFile(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot open ", path.string()));
-  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (in.bad()) return absl::InternalError(absl::StrCat("cannot read ", path.string()));
-  return bytes;
-}
-
 absl::StatusOr<SegmentContents> ReadSegment(const std::filesystem::path& path, uint64_t first_index,
                                             const RecordVisitor& visit) {
-  auto bytes = ReadWholeFile(path);
+  auto bytes = common::ReadFileToString(path);
   if (!bytes.ok()) return bytes.status();
   return DecodeSegment(*bytes, first_index, visit);
 }

@@ -80,8 +80,6 @@ using RecordVisitor = std::function<void(const RecordInfo& record, std::string_v
 SegmentContents DecodeSegment(std::string_view bytes, uint64_t first_index,
                               const RecordVisitor& visit = nullptr);
 
-absl::StatusOr<std::string> ReadWholeFile(const std::filesystem::path& path);
-
 // Reads and decodes a segment file; errors only for I/O failures.
 absl::StatusOr<SegmentContents> ReadSegment(const std::filesystem::path& path, uint64_t first_index,
                                             const RecordVisitor& visit = nullptr);

@@ -11,7 +11,6 @@
 #include "absl/strings/str_format.h"
 #include "owner_only.h"
 #include "posix_file.h"
-#include "string_util.h"
 
 namespace probity::ledger::internal {
 namespace {

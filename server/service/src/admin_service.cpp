@@ -4,11 +4,11 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "probity/common/owner_only_file.h"
 #include "probity/index/generation.h"
 #include "probity/index/private_files.h"
 #include "probity/service/call_gate.h"
@@ -21,21 +21,13 @@ namespace {
 
 constexpr int64_t kMaxVectorsPerStream = 1 << 22;
 
-absl::Status WriteTextFileAtomically(const std::filesystem::path& file, const std::string& text) {
+// The served generation survives a restart only once this write is durable, and a crash must
+// never leave half a path: an owner-only atomic write (common/owner_only_file.h).
+absl::Status WriteStateFile(const std::filesystem::path& file, const std::string& text) {
   if (auto status = index::CreatePrivateDirectories(file.parent_path()); !status.ok()) {
     return absl::UnavailableError(status.message());
   }
-  const std::filesystem::path temp = file.string() + ".tmp";
-  {
-    std::ofstream out(temp, std::ios::trunc);
-    out << text;
-    if (!out.flush()) return absl::UnavailableError("cannot write " + temp.string());
-  }
-  if (auto status = index::MakeOwnerOnly(temp); !status.ok()) return status;
-  std::error_code ec;
-  std::filesystem::rename(temp, file, ec);
-  if (ec) return absl::UnavailableError("cannot rename " + temp.string() + ": " + ec.message());
-  return absl::OkStatus();
+  return common::WriteOwnerOnlyFile(file, text);
 }
 
 v1::LedgerEntry AdminEntry(const std::string& operator_name, const std::string& action,
@@ -105,8 +97,8 @@ absl::StatusOr<std::shared_ptr<LoadedCollection>> AdminServiceImpl::LocalCollect
 }
 
 absl::Status AdminServiceImpl::Publish(std::shared_ptr<LoadedCollection> collection) {
-  auto status = WriteTextFileAtomically(deps_.state.GenerationFile(collection->name),
-                                        collection->generation_dir.string() + "\n");
+  auto status = WriteStateFile(deps_.state.GenerationFile(collection->name),
+                               collection->generation_dir.string() + "\n");
   if (!status.ok()) return status;
   deps_.catalog->Put(collection);
   deps_.router->SetRoute(LocalRoute(*collection, deps_.local_shards));

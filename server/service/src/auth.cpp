@@ -2,11 +2,10 @@
 
 #include <grpcpp/grpcpp.h>
 #include <openssl/crypto.h>
-#include <openssl/sha.h>
 
-#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "probity/common/sha256.h"
 
 namespace probity::service {
 
@@ -34,14 +33,6 @@ std::optional<std::string> TlsClientIdentity(const grpc::ServerContext& context)
   return std::nullopt;
 }
 
-std::string Sha256Bytes(std::string_view bytes) {
-  unsigned char digest[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size(), digest);
-  return std::string(reinterpret_cast<const char*>(digest), sizeof(digest));
-}
-
-std::string Sha256Hex(std::string_view bytes) { return absl::BytesToHexString(Sha256Bytes(bytes)); }
-
 absl::StatusOr<std::string> RoleGate::Admit(const grpc::ServerContext& context) const {
   return Admit(BearerToken(context), TlsClientIdentity(context));
 }
@@ -53,7 +44,7 @@ absl::StatusOr<std::string> RoleGate::Admit(const std::optional<std::string>& to
                                                    " credential (bearer token or client "
                                                    "certificate)"));
   }
-  const std::string token_hash = token && !token->empty() ? Sha256Hex(*token) : "";
+  const std::string token_hash = token && !token->empty() ? common::Sha256Hex(*token) : "";
   for (const RoleMember& member : members_) {
     // Constant-time comparison: the hash of a guessed token must not leak by timing.
     if (!token_hash.empty() && member.token_sha256.size() == token_hash.size() &&

@@ -3,15 +3,14 @@
 #include <arpa/inet.h>
 
 #include <algorithm>
-#include <fstream>
 #include <functional>
 #include <nlohmann/json.hpp>
 #include <set>
-#include <sstream>
 #include <utility>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "probity/common/file_read.h"
 
 namespace probity::service {
 namespace {
@@ -303,11 +302,9 @@ absl::StatusOr<ServerConfig> ParseConfig(const std::string& json_text,
 }
 
 absl::StatusOr<ServerConfig> LoadConfig(const std::filesystem::path& file) {
-  std::ifstream in(file);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot read config ", file.string()));
-  std::stringstream text;
-  text << in.rdbuf();
-  auto config = ParseConfig(text.str(), file.parent_path());
+  absl::StatusOr<std::string> text = common::ReadFileToString(file);
+  if (!text.ok()) return text.status();
+  auto config = ParseConfig(*text, file.parent_path());
   if (!config.ok()) {
     return absl::InvalidArgumentError(absl::StrCat(file.string(), ": ", config.status().message()));
   }

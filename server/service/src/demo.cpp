@@ -1,13 +1,14 @@
 #include "probity/service/demo.h"
 
-#include <fcntl.h>
 #include <openssl/rand.h>
 #include <spdlog/spdlog.h>
-#include <unistd.h>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "probity/common/file_read.h"
+#include "probity/common/owner_only_file.h"
+#include "probity/common/sha256.h"
 #include "probity/index/embedding_io.h"
 #include "probity/index/generation.h"
 #include "probity/index/private_files.h"
@@ -27,15 +28,12 @@ absl::StatusOr<std::string> RandomToken() {
   return absl::BytesToHexString(absl::string_view(reinterpret_cast<char*>(bytes), sizeof(bytes)));
 }
 
-absl::StatusOr<std::string> ReadText(const std::filesystem::path& file) {
-  FILE* in = std::fopen(file.c_str(), "r");
-  if (in == nullptr) return absl::NotFoundError("cannot read " + file.string());
-  std::string text;
-  char buffer[4096];
-  size_t n;
-  while ((n = std::fread(buffer, 1, sizeof(buffer), in)) > 0) text.append(buffer, n);
-  std::fclose(in);
-  return text;
+// Keys and tokens are owner-only, written durably (common/README.md, "Writing files").
+absl::Status WritePrivateFile(const std::filesystem::path& file, const std::string& text) {
+  if (auto status = index::CreatePrivateDirectories(file.parent_path()); !status.ok()) {
+    return status;
+  }
+  return common::WriteOwnerOnlyFile(file, text);
 }
 
 // FAISS warns when k-means has fewer than 39 training points per centroid. 8-bit PQ has 256
@@ -82,7 +80,7 @@ absl::Status MakeGallery(const std::filesystem::path& generation_dir,
 }
 
 absl::StatusOr<std::string> EnsureKey(const std::filesystem::path& pem_file) {
-  if (std::filesystem::exists(pem_file)) return ReadText(pem_file);
+  if (std::filesystem::exists(pem_file)) return common::ReadFileToString(pem_file);
   auto key = warrant::Ed25519PrivateKey::Generate();
   if (!key.ok()) return key.status();
   auto pem = key->ToPem();
@@ -92,7 +90,7 @@ absl::StatusOr<std::string> EnsureKey(const std::filesystem::path& pem_file) {
 }
 
 absl::StatusOr<std::string> EnsureToken(const std::filesystem::path& file) {
-  if (std::filesystem::exists(file)) return ReadText(file);
+  if (std::filesystem::exists(file)) return common::ReadFileToString(file);
   auto token = RandomToken();
   if (!token.ok()) return token.status();
   if (auto status = WritePrivateFile(file, *token); !status.ok()) return status;
@@ -100,18 +98,6 @@ absl::StatusOr<std::string> EnsureToken(const std::filesystem::path& file) {
 }
 
 }  // namespace
-
-absl::Status WritePrivateFile(const std::filesystem::path& file, const std::string& text) {
-  if (auto status = index::CreatePrivateDirectories(file.parent_path()); !status.ok()) {
-    return status;
-  }
-  const int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) return absl::UnavailableError("cannot create " + file.string());
-  const bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
-  ::close(fd);
-  if (!ok) return absl::UnavailableError("cannot write " + file.string());
-  return absl::OkStatus();
-}
 
 absl::StatusOr<DemoFiles> PrepareDemo(const std::filesystem::path& data_dir,
                                       const std::string& listen, int64_t identities) {
@@ -159,8 +145,8 @@ absl::StatusOr<DemoFiles> PrepareDemo(const std::filesystem::path& data_dir,
     config.ledger.signing_key = "ledger-signing-key.pem";
     config.collections.push_back({kDemoCollection, "collections/demo/gen-1", {}});
     config.plaintext = true;  // allowed off loopback only by the --demo flag itself
-    config.operators.push_back({"demo-operator", Sha256Hex(*operator_token), ""});
-    config.auditors.push_back({"demo-auditor", Sha256Hex(*auditor_token), ""});
+    config.operators.push_back({"demo-operator", common::Sha256Hex(*operator_token), ""});
+    config.auditors.push_back({"demo-auditor", common::Sha256Hex(*auditor_token), ""});
     config.default_nprobe = 8;
     if (auto status = WritePrivateFile(files.config_file, ConfigToJson(config)); !status.ok()) {
       return status;

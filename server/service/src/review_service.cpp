@@ -8,6 +8,7 @@
 #include <variant>
 
 #include "absl/strings/str_cat.h"
+#include "probity/common/sha256.h"
 #include "probity/service/auth.h"
 #include "probity/service/search_entry.h"
 #include "probity/service/search_service.h"
@@ -105,7 +106,7 @@ grpc::Status ReviewServiceImpl::RecordReview(grpc::ServerContext* context,
 
   // 1. The warrant, before anything else of the request is trusted.
   const std::optional<std::string> token = BearerToken(*context);
-  if (token && !token->empty()) entry.set_warrant_sha256(Sha256Bytes(*token));
+  if (token && !token->empty()) entry.set_warrant_sha256(common::Sha256Bytes(*token));
   const auto verified = verifier_.Verify(token.value_or(""), absl::Now());
   if (const auto* refusal = std::get_if<warrant::Refusal>(&verified)) {
     return Refuse(context, std::move(entry), source, StatusCodeOf(*refusal),

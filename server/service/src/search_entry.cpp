@@ -1,14 +1,12 @@
 #include "probity/service/search_entry.h"
 
-#include <openssl/evp.h>
-
 #include <algorithm>
 #include <array>
 #include <cstdint>
 #include <memory>
 
-#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "probity/common/sha256.h"
 #include "probity/service/auth.h"
 
 namespace probity::service {
@@ -33,33 +31,29 @@ std::string_view Utf8Prefix(std::string_view text, size_t limit) {
 std::string BoundedText(std::string_view text, size_t max_bytes) {
   if (text.size() <= max_bytes) return std::string(text);
   return absl::StrCat(std::string(Utf8Prefix(text, std::min(max_bytes, kCutPrefixBytes))),
-                      " [cut: ", text.size(), " bytes in all, SHA-256 ", Sha256Hex(text), "]");
+                      " [cut: ", text.size(), " bytes in all, SHA-256 ", common::Sha256Hex(text),
+                      "]");
 }
 
 std::string QueriesSha256(const v1::SearchRequest& request) {
-  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> context(EVP_MD_CTX_new(),
-                                                                  &EVP_MD_CTX_free);
-  std::array<unsigned char, EVP_MAX_MD_SIZE> digest{};
-  unsigned int length = 0;
-  bool ok = context != nullptr && EVP_DigestInit_ex(context.get(), EVP_sha256(), nullptr) == 1;
+  common::Sha256Hasher hasher;
   for (const v1::QueryVector& query : request.queries()) {
-    if (!ok) break;
     const uint32_t count = static_cast<uint32_t>(query.values_size());
     const unsigned char count_le[4] = {
         static_cast<unsigned char>(count), static_cast<unsigned char>(count >> 8),
         static_cast<unsigned char>(count >> 16), static_cast<unsigned char>(count >> 24)};
-    const std::string_view values = ValueBytes(query);
-    ok = EVP_DigestUpdate(context.get(), count_le, sizeof(count_le)) == 1 &&
-         EVP_DigestUpdate(context.get(), values.data(), values.size()) == 1;
+    hasher.Update(count_le, sizeof(count_le));
+    hasher.Update(ValueBytes(query));
   }
-  ok = ok && EVP_DigestFinal_ex(context.get(), digest.data(), &length) == 1;
+  absl::StatusOr<common::Sha256Digest> digest = hasher.Finish();
   // An empty digest (OpenSSL failure) is recorded as absent rather than as a wrong value.
-  return ok ? std::string(reinterpret_cast<const char*>(digest.data()), length) : std::string();
+  return digest.ok() ? std::string(reinterpret_cast<const char*>(digest->data()), digest->size())
+                     : std::string();
 }
 
 void RecordQueryHashes(const v1::SearchRequest& request, v1::LedgerEntry& entry) {
   for (const v1::QueryVector& query : request.queries()) {
-    entry.add_queries()->set_vector_sha256(Sha256Bytes(ValueBytes(query)));
+    entry.add_queries()->set_vector_sha256(common::Sha256Bytes(ValueBytes(query)));
   }
 }
 

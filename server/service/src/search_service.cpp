@@ -10,6 +10,7 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "probity/common/sha256.h"
 #include "probity/service/auth.h"
 #include "probity/service/grpc_status.h"
 #include "probity/service/search_entry.h"
@@ -198,7 +199,7 @@ grpc::Status SearchServiceImpl::Search(grpc::ServerContext* context,
   //    holds nothing of the query vectors but their count.
   const std::optional<std::string> token = BearerToken(*context);
   if (token && !token->empty()) {
-    entry.set_warrant_sha256(Sha256Bytes(*token));
+    entry.set_warrant_sha256(common::Sha256Bytes(*token));
   }
   const auto verified = verifier_.Verify(token.value_or(""), absl::Now());
   if (const auto* refusal = std::get_if<warrant::Refusal>(&verified)) {

@@ -10,10 +10,10 @@
 #include <condition_variable>
 #include <fstream>
 #include <map>
-#include <sstream>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "probity/common/file_read.h"
 #include "probity/index/private_files.h"
 #include "probity/service/admin_service.h"
 #include "probity/service/batching_shard_backend.h"
@@ -29,14 +29,6 @@
 namespace probity::service {
 namespace {
 
-absl::StatusOr<std::string> ReadFile(const std::filesystem::path& path) {
-  std::ifstream in(path);
-  if (!in) return absl::NotFoundError("cannot read " + path.string());
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
-}
-
 absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> ServerCredentials(
     const ServerConfig& config) {
   if (!config.tls) {
@@ -44,14 +36,14 @@ absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> ServerCredentials(
                  config.demo ? "--demo" : "loopback only");
     return grpc::InsecureServerCredentials();
   }
-  auto cert = ReadFile(Resolve(config, config.tls->cert_file));
+  auto cert = common::ReadFileToString(Resolve(config, config.tls->cert_file));
   if (!cert.ok()) return cert.status();
-  auto key = ReadFile(Resolve(config, config.tls->key_file));
+  auto key = common::ReadFileToString(Resolve(config, config.tls->key_file));
   if (!key.ok()) return key.status();
   grpc::SslServerCredentialsOptions options(GRPC_SSL_DONT_REQUEST_CLIENT_CERTIFICATE);
   options.pem_key_cert_pairs.push_back({*key, *cert});
   if (!config.tls->client_ca_file.empty()) {
-    auto ca = ReadFile(Resolve(config, config.tls->client_ca_file));
+    auto ca = common::ReadFileToString(Resolve(config, config.tls->client_ca_file));
     if (!ca.ok()) return ca.status();
     options.pem_root_certs = *ca;
     options.client_certificate_request =
@@ -67,14 +59,14 @@ absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> ShardChannelCredential
   grpc::SslCredentialsOptions options;
   const TlsConfig& tls = *config.shard_client_tls;
   if (!tls.client_ca_file.empty()) {
-    auto ca = ReadFile(Resolve(config, tls.client_ca_file));
+    auto ca = common::ReadFileToString(Resolve(config, tls.client_ca_file));
     if (!ca.ok()) return ca.status();
     options.pem_root_certs = *ca;
   }
   if (!tls.cert_file.empty()) {
-    auto cert = ReadFile(Resolve(config, tls.cert_file));
+    auto cert = common::ReadFileToString(Resolve(config, tls.cert_file));
     if (!cert.ok()) return cert.status();
-    auto key = ReadFile(Resolve(config, tls.key_file));
+    auto key = common::ReadFileToString(Resolve(config, tls.key_file));
     if (!key.ok()) return key.status();
     options.pem_cert_chain = *cert;
     options.pem_private_key = *key;

@@ -2,8 +2,8 @@
 
 #include <algorithm>
 
+#include "probity/common/string_view.h"
 #include "refusal.h"
-#include "text.h"
 
 namespace probity::warrant {
 
@@ -15,14 +15,14 @@ std::optional<Refusal> CheckScope(const VerifiedWarrant& warrant, const Request&
   const Claims& claims = warrant.claims;
   if (request.k < 1 || request.query_count < 1) {
     return Refuse(RefusalCode::kInvalidClaim,
-                  internal::Cat("The request asks for k = ", request.k, " over ",
-                                request.query_count, " query vectors; both must be at least 1."));
+                  common::Cat("The request asks for k = ", request.k, " over ", request.query_count,
+                              " query vectors; both must be at least 1."));
   }
   if (request.tls_identity && *request.tls_identity != claims.sub) {
     return Refuse(
         RefusalCode::kIdentityMismatch,
-        internal::Cat("The warrant was issued to \"", claims.sub,
-                      "\" but the client certificate identifies \"", *request.tls_identity, "\"."));
+        common::Cat("The warrant was issued to \"", claims.sub,
+                    "\" but the client certificate identifies \"", *request.tls_identity, "\"."));
   }
   if (request.collections.empty()) {
     return Refuse(RefusalCode::kCollectionOutOfScope, "The request names no collection.");
@@ -31,13 +31,13 @@ std::optional<Refusal> CheckScope(const VerifiedWarrant& warrant, const Request&
     if (std::find(claims.collections.begin(), claims.collections.end(), collection) ==
         claims.collections.end()) {
       return Refuse(RefusalCode::kCollectionOutOfScope,
-                    internal::Cat("The warrant does not cover collection \"", collection, "\"."));
+                    common::Cat("The warrant does not cover collection \"", collection, "\"."));
     }
   }
   if (request.k > claims.max_k) {
     return Refuse(RefusalCode::kKOverMax,
-                  internal::Cat("The request asks for k = ", request.k,
-                                " but the warrant allows at most ", claims.max_k, "."));
+                  common::Cat("The request asks for k = ", request.k,
+                              " but the warrant allows at most ", claims.max_k, "."));
   }
   return std::nullopt;
 }
@@ -48,15 +48,14 @@ std::optional<Refusal> ReserveBudget(const VerifiedWarrant& warrant, int64_t que
   const WarrantId id = IdOf(claims);
   if (query_count < 1) {
     return Refuse(RefusalCode::kInvalidClaim,
-                  internal::Cat("The request carries ", query_count,
-                                " query vectors; it must carry at least 1."));
+                  common::Cat("The request carries ", query_count,
+                              " query vectors; it must carry at least 1."));
   }
   if (!budget.TryReserve(id, query_count, claims.max_queries)) {
-    return Refuse(
-        RefusalCode::kBudgetExhausted,
-        internal::Cat("The warrant's budget of ", claims.max_queries, " query vectors has ",
-                      claims.max_queries - std::min(claims.max_queries, budget.Used(id)),
-                      " left, fewer than the ", query_count, " requested."));
+    return Refuse(RefusalCode::kBudgetExhausted,
+                  common::Cat("The warrant's budget of ", claims.max_queries, " query vectors has ",
+                              claims.max_queries - std::min(claims.max_queries, budget.Used(id)),
+                              " left, fewer than the ", query_count, " requested."));
   }
   return std::nullopt;
 }

@@ -2,9 +2,9 @@
 
 #include <limits>
 
+#include "probity/common/string_view.h"
 #include "refusal.h"
 #include "strict_json.h"
-#include "text.h"
 
 namespace probity::warrant {
 namespace {
@@ -14,12 +14,12 @@ using Json = nlohmann::json;
 
 Refusal Missing(std::string_view name) {
   return Refuse(RefusalCode::kMissingClaim,
-                internal::Cat("The warrant has no \"", name, "\" claim, which is required."));
+                common::Cat("The warrant has no \"", name, "\" claim, which is required."));
 }
 
 Refusal Invalid(std::string_view name, std::string_view expected) {
   return Refuse(RefusalCode::kInvalidClaim,
-                internal::Cat("The warrant's \"", name, "\" claim is not ", expected, "."));
+                common::Cat("The warrant's \"", name, "\" claim is not ", expected, "."));
 }
 
 std::optional<Refusal> ReadString(const Json& payload, std::string_view name, std::string& out) {
@@ -37,7 +37,7 @@ std::optional<Refusal> ReadInteger(const Json& payload, std::string_view name, i
                                    int64_t& out) {
   auto it = payload.find(name);
   if (it == payload.end()) return Missing(name);
-  std::string expected = internal::Cat("an integer of at least ", minimum);
+  std::string expected = common::Cat("an integer of at least ", minimum);
   if (it->is_number_unsigned()) {
     uint64_t value = it->get<uint64_t>();
     if (value > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {

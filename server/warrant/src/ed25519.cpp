@@ -127,13 +127,4 @@ absl::StatusOr<Ed25519PublicKey> Ed25519PrivateKey::PublicKey() const {
   return Ed25519PublicKey::FromRaw(std::string_view(reinterpret_cast<const char*>(raw), length));
 }
 
-absl::StatusOr<std::string> Sha256Hex(std::string_view data) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int length = 0;
-  if (EVP_Digest(data.data(), data.size(), digest, &length, EVP_sha256(), nullptr) != 1) {
-    return absl::InternalError("SHA-256: " + OpenSslError());
-  }
-  return internal::LowerHex(std::string_view(reinterpret_cast<const char*>(digest), length));
-}
-
 }  // namespace probity::warrant

@@ -2,10 +2,11 @@
 
 #include <openssl/rand.h>
 
+#include "probity/common/hex.h"
+#include "probity/common/string_view.h"
 #include "probity/warrant/jws.h"
 #include "probity/warrant/key_set.h"
 #include "strict_json.h"
-#include "text.h"
 
 namespace probity::warrant {
 
@@ -85,7 +86,7 @@ absl::StatusOr<std::string> IssueToken(const Claims& claims, const Ed25519Privat
 absl::StatusOr<std::string> RandomJti() {
   unsigned char bytes[16];
   if (RAND_bytes(bytes, sizeof bytes) != 1) return absl::InternalError("RAND_bytes failed");
-  return internal::LowerHex(std::string_view(reinterpret_cast<const char*>(bytes), sizeof bytes));
+  return common::LowercaseHex(std::string_view(reinterpret_cast<const char*>(bytes), sizeof bytes));
 }
 
 }  // namespace probity::warrant

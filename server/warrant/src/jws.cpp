@@ -2,9 +2,9 @@
 
 #include <array>
 
+#include "probity/common/string_view.h"
 #include "refusal.h"
 #include "strict_json.h"
-#include "text.h"
 
 namespace probity::warrant {
 namespace {
@@ -81,8 +81,8 @@ std::variant<CompactJws, Refusal> ParseCompactJws(std::string_view token, size_t
   if (token.empty()) return Refuse(RefusalCode::kMissingToken, "No warrant token was sent.");
   if (token.size() > max_bytes) {
     return Refuse(RefusalCode::kOversizedToken,
-                  internal::Cat("The warrant token has ", token.size(),
-                                " bytes, more than the limit of ", max_bytes, "."));
+                  common::Cat("The warrant token has ", token.size(),
+                              " bytes, more than the limit of ", max_bytes, "."));
   }
   size_t first = token.find('.');
   size_t second = first == std::string_view::npos ? first : token.find('.', first + 1);

@@ -1,11 +1,9 @@
 #include "probity/warrant/key_set.h"
 
-#include <fstream>
-#include <sstream>
-
+#include "probity/common/file_read.h"
+#include "probity/common/string_view.h"
 #include "probity/warrant/jws.h"
 #include "strict_json.h"
-#include "text.h"
 
 namespace probity::warrant {
 namespace {
@@ -16,7 +14,7 @@ absl::StatusOr<std::string> StringMember(const Json& jwk, std::string_view name,
   auto it = jwk.find(name);
   if (it == jwk.end() || !it->is_string() || it->get_ref<const std::string&>().empty()) {
     return absl::InvalidArgumentError(
-        internal::Cat("JWKS key ", index, " needs a non-empty string member \"", name, "\""));
+        common::Cat("JWKS key ", index, " needs a non-empty string member \"", name, "\""));
   }
   return it->get<std::string>();
 }
@@ -31,7 +29,7 @@ absl::Status CheckOptional(const Json& jwk, std::string_view name,
     }
   }
   return absl::InvalidArgumentError(
-      internal::Cat("JWKS key ", index, " has a \"", name, "\" that is not for EdDSA signatures"));
+      common::Cat("JWKS key ", index, " has a \"", name, "\" that is not for EdDSA signatures"));
 }
 
 }  // namespace
@@ -47,16 +45,16 @@ absl::StatusOr<std::shared_ptr<const KeySet>> KeySet::Parse(std::string_view jwk
   for (size_t i = 0; i < keys->size(); ++i) {
     const Json& jwk = (*keys)[i];
     if (!jwk.is_object())
-      return absl::InvalidArgumentError(internal::Cat("JWKS key ", i, " is not an object"));
+      return absl::InvalidArgumentError(common::Cat("JWKS key ", i, " is not an object"));
     auto kty = StringMember(jwk, "kty", i);
     auto crv = StringMember(jwk, "crv", i);
     if (!kty.ok() || !crv.ok() || *kty != "OKP" || *crv != "Ed25519") {
       return absl::InvalidArgumentError(
-          internal::Cat("JWKS key ", i, " is not an Ed25519 key (kty OKP, crv Ed25519)"));
+          common::Cat("JWKS key ", i, " is not an Ed25519 key (kty OKP, crv Ed25519)"));
     }
     if (jwk.contains("d")) {
-      return absl::InvalidArgumentError(internal::Cat(
-          "JWKS key ", i, " carries a private key (\"d\"); publish public keys only"));
+      return absl::InvalidArgumentError(
+          common::Cat("JWKS key ", i, " carries a private key (\"d\"); publish public keys only"));
     }
     if (absl::Status s = CheckOptional(jwk, "use", {"sig"}, i); !s.ok()) return s;
     if (absl::Status s = CheckOptional(jwk, "alg", {"EdDSA", "Ed25519"}, i); !s.ok()) return s;
@@ -68,14 +66,14 @@ absl::StatusOr<std::shared_ptr<const KeySet>> KeySet::Parse(std::string_view jwk
     if (!x.ok()) return x.status();
     std::optional<std::string> raw = Base64UrlDecode(*x);
     if (!raw)
-      return absl::InvalidArgumentError(internal::Cat("JWKS key ", i, ": \"x\" is not base64url"));
+      return absl::InvalidArgumentError(common::Cat("JWKS key ", i, ": \"x\" is not base64url"));
     auto key = Ed25519PublicKey::FromRaw(*raw);
     if (!key.ok()) {
       return absl::InvalidArgumentError(
-          internal::Cat("JWKS key \"", *kid, "\": ", key.status().message()));
+          common::Cat("JWKS key \"", *kid, "\": ", key.status().message()));
     }
     if (set->Find(*kid) != nullptr) {
-      return absl::InvalidArgumentError(internal::Cat("JWKS: kid \"", *kid, "\" appears twice"));
+      return absl::InvalidArgumentError(common::Cat("JWKS: kid \"", *kid, "\" appears twice"));
     }
     set->keys_.push_back(TrustedKey{std::move(*kid), std::move(*issuer), std::move(*key)});
   }
@@ -83,13 +81,11 @@ absl::StatusOr<std::shared_ptr<const KeySet>> KeySet::Parse(std::string_view jwk
 }
 
 absl::StatusOr<std::shared_ptr<const KeySet>> KeySet::Load(const std::filesystem::path& file) {
-  std::ifstream in(file, std::ios::binary);
-  if (!in) return absl::NotFoundError("cannot read JWKS file " + file.string());
-  std::ostringstream text;
-  text << in.rdbuf();
-  auto set = Parse(text.str());
+  absl::StatusOr<std::string> text = common::ReadFileToString(file);
+  if (!text.ok()) return text.status();
+  auto set = Parse(*text);
   if (!set.ok()) {
-    return absl::InvalidArgumentError(internal::Cat(file.string(), ": ", set.status().message()));
+    return absl::InvalidArgumentError(common::Cat(file.string(), ": ", set.status().message()));
   }
   return set;
 }

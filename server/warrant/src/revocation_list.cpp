@@ -1,7 +1,7 @@
 #include "revocation_list.h"
 
+#include "probity/common/string_view.h"
 #include "strict_json.h"
-#include "text.h"
 
 namespace probity::warrant::internal {
 namespace {
@@ -16,8 +16,8 @@ std::string_view Trim(std::string_view line) {
 
 absl::Status LineError(int line_number, std::string_view why) {
   return absl::InvalidArgumentError(
-      Cat("revocation list line ", line_number, ": ", why,
-          R"( (each line names one warrant as {"iss":"<issuer>","jti":"<warrant id>"}))"));
+      common::Cat("revocation list line ", line_number, ": ", why,
+                  R"( (each line names one warrant as {"iss":"<issuer>","jti":"<warrant id>"}))"));
 }
 
 }  // namespace
@@ -42,7 +42,7 @@ absl::StatusOr<RevocationList> RevocationList::Parse(std::string_view text) {
     for (const char* member : {"iss", "jti"}) {
       if (!object.contains(member) || !object.at(member).is_string() ||
           object.at(member).get_ref<const std::string&>().empty()) {
-        return LineError(line_number, Cat("\"", member, "\" must be a non-empty string"));
+        return LineError(line_number, common::Cat("\"", member, "\" must be a non-empty string"));
       }
     }
     if (object.size() != 2) {

@@ -1,15 +1,15 @@
 #include "probity/warrant/verifier.h"
 
 #include <atomic>
-#include <fstream>
 #include <mutex>
-#include <sstream>
 
+#include "probity/common/file_read.h"
+#include "probity/common/sha256.h"
+#include "probity/common/string_view.h"
 #include "probity/warrant/jws.h"
 #include "probity/warrant/key_set.h"
 #include "refusal.h"
 #include "revocation_list.h"
-#include "text.h"
 #include "token_cache.h"
 
 namespace probity::warrant {
@@ -39,18 +39,14 @@ absl::StatusOr<LoadedFile> ReadTrustFile(const fs::path& path) {
   file.fingerprint.mtime = fs::last_write_time(path, error);
   if (!error) file.fingerprint.size = fs::file_size(path, error);
   if (error)
-    return absl::NotFoundError(internal::Cat("cannot stat ", path.string(), ": ", error.message()));
+    return absl::NotFoundError(common::Cat("cannot stat ", path.string(), ": ", error.message()));
   if (file.fingerprint.size > kMaxTrustFileBytes) {
     return absl::InvalidArgumentError(path.string() + " is larger than 16 MiB");
   }
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError("cannot read " + path.string());
-  std::ostringstream text;
-  text << in.rdbuf();
-  file.content = std::move(text).str();
-  auto sha256 = Sha256Hex(file.content);
-  if (!sha256.ok()) return sha256.status();
-  file.fingerprint.sha256 = *std::move(sha256);
+  absl::StatusOr<std::string> content = common::ReadFileToString(path);
+  if (!content.ok()) return content.status();
+  file.content = *std::move(content);
+  file.fingerprint.sha256 = common::Sha256Hex(file.content);
   return file;
 }
 
@@ -87,7 +83,7 @@ class VerifierImpl final : public Verifier {
         auto keys = KeySet::Parse(file->content);
         if (!keys.ok()) {
           return absl::InvalidArgumentError(
-              internal::Cat(options_.jwks_file.string(), ": ", keys.status().message()));
+              common::Cat(options_.jwks_file.string(), ": ", keys.status().message()));
         }
         auto state = std::make_shared<KeyState>();
         state->keys = std::move(*keys);
@@ -104,7 +100,7 @@ class VerifierImpl final : public Verifier {
         auto revoked = internal::RevocationList::Parse(file->content);
         if (!revoked.ok()) {
           return absl::InvalidArgumentError(
-              internal::Cat(options_.revocation_file.string(), ": ", revoked.status().message()));
+              common::Cat(options_.revocation_file.string(), ": ", revoked.status().message()));
         }
         revoked_.store(std::make_shared<const internal::RevocationList>(*std::move(revoked)));
       }
@@ -120,29 +116,27 @@ class VerifierImpl final : public Verifier {
     if (token.size() > options_.policy.max_token_bytes) {
       return Refuse(
           RefusalCode::kOversizedToken,
-          internal::Cat("The warrant token has ", token.size(), " bytes, more than the limit of ",
-                        options_.policy.max_token_bytes, "."));
+          common::Cat("The warrant token has ", token.size(), " bytes, more than the limit of ",
+                      options_.policy.max_token_bytes, "."));
     }
     std::shared_ptr<const KeyState> keys = keys_.load();
     std::shared_ptr<const internal::RevocationList> revoked = revoked_.load();
-    const absl::StatusOr<std::string> token_sha256 = Sha256Hex(token);
-    // A digest failure only bypasses the cache (it has no key to share); the token is still
-    // verified in full, and its warrant carries no token hash.
-    const bool cacheable = options_.cache_entries > 0 && token_sha256.ok();
+    const std::string token_sha256 = common::Sha256Hex(token);
+    const bool cacheable = options_.cache_entries > 0;
     std::optional<VerifiedWarrant> warrant;
-    if (cacheable) warrant = keys->cache->Find(*token_sha256);
+    if (cacheable) warrant = keys->cache->Find(token_sha256);
     if (!warrant) {
       auto verified = VerifyStatically(token, *keys->keys);
       if (auto* refusal = std::get_if<Refusal>(&verified)) return std::move(*refusal);
       warrant = std::move(std::get<VerifiedWarrant>(verified));
-      if (token_sha256.ok()) warrant->token_sha256 = *token_sha256;
-      if (cacheable) keys->cache->Insert(*token_sha256, *warrant);
+      warrant->token_sha256 = token_sha256;
+      if (cacheable) keys->cache->Insert(token_sha256, *warrant);
     }
     if (auto refusal = CheckTime(warrant->claims, now)) return std::move(*refusal);
     if (revoked && revoked->Contains(IdOf(warrant->claims))) {
       return Refuse(RefusalCode::kRevoked,
-                    internal::Cat("Warrant \"", warrant->claims.jti, "\" of issuer \"",
-                                  warrant->claims.iss, "\" has been revoked."));
+                    common::Cat("Warrant \"", warrant->claims.jti, "\" of issuer \"",
+                                warrant->claims.iss, "\" has been revoked."));
     }
     return std::move(*warrant);
   }
@@ -164,12 +158,12 @@ class VerifierImpl final : public Verifier {
     const TrustedKey* key = keys.Find(*jws.header.kid);
     if (key == nullptr) {
       return Refuse(RefusalCode::kUnknownKey,
-                    internal::Cat("No trusted key has kid \"", *jws.header.kid, "\"."));
+                    common::Cat("No trusted key has kid \"", *jws.header.kid, "\"."));
     }
     if (!VerifyJwsSignature(jws, key->key)) {
       return Refuse(
           RefusalCode::kBadSignature,
-          internal::Cat("The warrant's signature does not verify under key \"", key->kid, "\"."));
+          common::Cat("The warrant's signature does not verify under key \"", key->kid, "\"."));
     }
     auto claims = ParseClaims(jws.payload);
     if (auto* refusal = std::get_if<Refusal>(&claims)) return std::move(*refusal);
@@ -177,26 +171,26 @@ class VerifierImpl final : public Verifier {
     Claims& c = warrant.claims;
     if (!keys.TrustsIssuer(c.iss)) {
       return Refuse(RefusalCode::kUntrustedIssuer,
-                    internal::Cat("Issuer \"", c.iss, "\" is not trusted here."));
+                    common::Cat("Issuer \"", c.iss, "\" is not trusted here."));
     }
     if (key->issuer != c.iss) {
       return Refuse(RefusalCode::kKeyIssuerMismatch,
-                    internal::Cat("The warrant claims issuer \"", c.iss, "\" but key \"", key->kid,
-                                  "\" belongs to issuer \"", key->issuer, "\"."));
+                    common::Cat("The warrant claims issuer \"", c.iss, "\" but key \"", key->kid,
+                                "\" belongs to issuer \"", key->issuer, "\"."));
     }
     const std::string& audience = options_.policy.audience;
     if (std::find(c.audiences.begin(), c.audiences.end(), audience) == c.audiences.end()) {
       return Refuse(
           RefusalCode::kWrongAudience,
-          internal::Cat("The warrant is not addressed to this deployment (\"", audience, "\")."));
+          common::Cat("The warrant is not addressed to this deployment (\"", audience, "\")."));
     }
     c.aud = audience;
     int64_t max_lifetime = absl::ToInt64Seconds(options_.policy.max_lifetime);
     int64_t lifetime = std::max(c.exp - c.nbf, c.exp - c.iat);
     if (lifetime > max_lifetime) {
       return Refuse(RefusalCode::kLifetimeOverPolicy,
-                    internal::Cat("The warrant is valid for ", lifetime,
-                                  " s, longer than the policy maximum of ", max_lifetime, " s."));
+                    common::Cat("The warrant is valid for ", lifetime,
+                                " s, longer than the policy maximum of ", max_lifetime, " s."));
     }
     return warrant;
   }
@@ -206,16 +200,16 @@ class VerifierImpl final : public Verifier {
     int64_t t = absl::ToUnixSeconds(now);
     if (t - skew >= c.exp) {
       return Refuse(RefusalCode::kExpired,
-                    internal::Cat("The warrant expired at ", UtcTime(c.exp), "."));
+                    common::Cat("The warrant expired at ", UtcTime(c.exp), "."));
     }
     if (t + skew < c.nbf) {
       return Refuse(RefusalCode::kNotYetValid,
-                    internal::Cat("The warrant is not valid before ", UtcTime(c.nbf), "."));
+                    common::Cat("The warrant is not valid before ", UtcTime(c.nbf), "."));
     }
     if (t + skew < c.iat) {
       return Refuse(
           RefusalCode::kNotYetValid,
-          internal::Cat("The warrant claims to be issued in the future, at ", UtcTime(c.iat), "."));
+          common::Cat("The warrant claims to be issued in the future, at ", UtcTime(c.iat), "."));
     }
     return std::nullopt;
   }

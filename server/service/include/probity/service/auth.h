@@ -22,9 +22,6 @@ namespace probity::service {
 std::optional<std::string> BearerToken(const grpc::ServerContext& context);
 std::optional<std::string> TlsClientIdentity(const grpc::ServerContext& context);
 
-std::string Sha256Hex(std::string_view bytes);
-std::string Sha256Bytes(std::string_view bytes);
-
 class RoleGate {
  public:
   RoleGate(std::string role, std::vector<RoleMember> members)

@@ -30,7 +30,4 @@ inline constexpr char kDemoCollection[] = "demo";
 absl::StatusOr<DemoFiles> PrepareDemo(const std::filesystem::path& data_dir,
                                       const std::string& listen, int64_t identities = 1000);
 
-// Writes `text` to `file` readable by the owner only (keys and tokens).
-absl::Status WritePrivateFile(const std::filesystem::path& file, const std::string& text);
-
 }  // namespace probity::service

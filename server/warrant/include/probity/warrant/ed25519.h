@@ -52,7 +52,4 @@ class Ed25519PrivateKey {
   std::shared_ptr<EVP_PKEY> key_;
 };
 
-// Lowercase hex of SHA-256 over `data`; an error only when OpenSSL cannot digest (no memory).
-absl::StatusOr<std::string> Sha256Hex(std::string_view data);
-
 }  // namespace probity::warrant
