@@ -8,8 +8,8 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "client_credentials.h"
 #include "command_registry.h"
-#include "probity/common/file_read.h"
 #include "probity/v1/review.grpc.pb.h"
 
 namespace probity::cli {
@@ -23,16 +23,6 @@ struct ReviewFlags {
   std::string ca_file, cert_file, key_file;
   int timeout_seconds = 30;
 };
-
-absl::StatusOr<std::string> ReadText(const std::string& path) {
-  absl::StatusOr<std::string> text = common::ReadFileToString(path);
-  if (!text.ok()) return text.status();
-  std::string value = *std::move(text);
-  while (!value.empty() && (value.back() == '\n' || value.back() == '\r' || value.back() == ' ')) {
-    value.pop_back();
-  }
-  return value;
-}
 
 // "[QUERY/]ID:REASON": query 0 unless given.
 absl::StatusOr<v1::CandidateReview> ParseDecision(const std::string& text,
@@ -62,25 +52,8 @@ absl::StatusOr<v1::CandidateReview> ParseDecision(const std::string& text,
   return review;
 }
 
-absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> Credentials(const ReviewFlags& flags) {
-  if (flags.ca_file.empty()) return grpc::InsecureChannelCredentials();
-  grpc::SslCredentialsOptions options;
-  auto ca = ReadText(flags.ca_file);
-  if (!ca.ok()) return ca.status();
-  options.pem_root_certs = *ca + "\n";
-  if (!flags.cert_file.empty()) {
-    auto cert = ReadText(flags.cert_file);
-    if (!cert.ok()) return cert.status();
-    auto key = ReadText(flags.key_file);
-    if (!key.ok()) return key.status();
-    options.pem_cert_chain = *cert + "\n";
-    options.pem_private_key = *key + "\n";
-  }
-  return grpc::SslCredentials(options);
-}
-
 absl::Status RunReview(const ReviewFlags& flags) {
-  auto token = ReadText(flags.warrant_file);
+  auto token = ReadTrimmedFile(flags.warrant_file);
   if (!token.ok()) return token.status();
   v1::RecordReviewRequest request;
   request.set_search_entry_index(flags.search_entry);
@@ -95,7 +68,7 @@ absl::Status RunReview(const ReviewFlags& flags) {
   if (request.reviews_size() == 0) {
     return absl::InvalidArgumentError("name at least one candidate with --keep or --reject");
   }
-  auto credentials = Credentials(flags);
+  auto credentials = ClientCredentials(flags.ca_file, flags.cert_file, flags.key_file);
   if (!credentials.ok()) return credentials.status();
   auto stub = v1::ReviewService::NewStub(grpc::CreateChannel(flags.server, *credentials));
   grpc::ClientContext context;

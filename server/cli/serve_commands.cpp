@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "client_credentials.h"
 #include "command_registry.h"
 #include "probity/common/atomic_file.h"
 #include "probity/common/file_read.h"
@@ -21,12 +22,6 @@
 
 namespace probity::cli {
 namespace {
-
-absl::StatusOr<std::string> ReadTrimmed(const std::string& path) {
-  absl::StatusOr<std::string> text = common::ReadFileToString(path);
-  if (!text.ok()) return text.status();
-  return std::string(absl::StripAsciiWhitespace(*text));
-}
 
 absl::Status WritePortFile(const std::string& path, int port) {
   if (path.empty()) return absl::OkStatus();
@@ -113,26 +108,8 @@ struct QueryFlags {
   int timeout_seconds = 30;
 };
 
-absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> ClientCredentials(
-    const QueryFlags& flags) {
-  if (flags.ca_file.empty()) return grpc::InsecureChannelCredentials();
-  grpc::SslCredentialsOptions options;
-  auto ca = ReadTrimmed(flags.ca_file);
-  if (!ca.ok()) return ca.status();
-  options.pem_root_certs = *ca + "\n";
-  if (!flags.cert_file.empty()) {
-    auto cert = ReadTrimmed(flags.cert_file);
-    if (!cert.ok()) return cert.status();
-    auto key = ReadTrimmed(flags.key_file);
-    if (!key.ok()) return key.status();
-    options.pem_cert_chain = *cert + "\n";
-    options.pem_private_key = *key + "\n";
-  }
-  return grpc::SslCredentials(options);
-}
-
 absl::Status RunQuery(const QueryFlags& flags) {
-  auto token = ReadTrimmed(flags.warrant_file);
+  auto token = ReadTrimmedFile(flags.warrant_file);
   if (!token.ok()) return token.status();
   auto matrix = index::ReadFloatMatrix(flags.embedding_file);
   if (!matrix.ok()) return matrix.status();
@@ -152,7 +129,7 @@ absl::Status RunQuery(const QueryFlags& flags) {
     const float* begin = matrix->data.data() + r * matrix->dim;
     request.add_queries()->mutable_values()->Add(begin, begin + matrix->dim);
   }
-  auto credentials = ClientCredentials(flags);
+  auto credentials = ClientCredentials(flags.ca_file, flags.cert_file, flags.key_file);
   if (!credentials.ok()) return credentials.status();
   auto stub = v1::Search::NewStub(grpc::CreateChannel(flags.server, *credentials));
   grpc::ClientContext context;
