@@ -50,6 +50,7 @@ cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DPROBITY_SANITIZE=ON
   -DPROBITY_UNIT_TESTS_ONLY=ON -DPROBITY_BENCHMARKS=OFF -DPROBITY_WERROR=ON
 cmake --build build-asan -j"$jobs"
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+  LSAN_OPTIONS=suppressions="$PWD/tests/lsan-suppressions.txt" \
   run_ctest asan --test-dir build-asan -L unit --output-on-failure -j"$jobs" --timeout 1500
 
 # Seconds per fuzz target: four targets keep the stage near three minutes.
