@@ -111,6 +111,22 @@ TEST(SyntheticTest, GroundTruthIsTheExactTopK) {
   }
 }
 
+TEST(SyntheticTest, ExactTopKL2IsNearestFirstAndPadsBeyondTheBase) {
+  // Rows on a line: row i is (i, 0, ..., 0); the query at 2.2 is nearest to 2, then 3, 1, 4.
+  const int dim = 4;
+  std::vector<float> base(5 * dim, 0);
+  for (int i = 0; i < 5; ++i) base[i * dim] = static_cast<float>(i);
+  std::vector<float> query(dim, 0);
+  query[0] = 2.2f;
+  std::vector<float> scores;
+  auto ids = ExactTopK(Metric::kL2, dim, base, query, 7, &scores);
+  ASSERT_TRUE(ids.ok()) << ids.status();
+  EXPECT_EQ(*ids, (std::vector<int64_t>{2, 3, 1, 4, 0, -1, -1}));
+  EXPECT_NEAR(scores[0], 0.04f, 1e-5);
+  EXPECT_NEAR(scores[1], 0.64f, 1e-5);
+  EXPECT_FALSE(ExactTopK(Metric::kL2, dim, std::span<const float>(base).first(7), query, 1).ok());
+}
+
 TEST(SyntheticTest, RejectsNonsense) {
   SyntheticOptions options = Small();
   options.intrinsic_dim = options.dim + 1;
