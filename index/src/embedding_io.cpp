@@ -1,5 +1,9 @@
 #include "probity/index/embedding_io.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <cmath>
 #include <cstring>
 
@@ -9,6 +13,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "probity/index/private_files.h"
 
 namespace probity::index {
 namespace {
@@ -413,6 +418,15 @@ absl::StatusOr<std::unique_ptr<MatrixWriter>> MatrixWriter::Create(const fs::pat
   writer->path_ = path;
   writer->format_ = *format;
   writer->dim_ = dim;
+  // Embeddings are gallery data: the file is created owner-only (0600, whatever the umask),
+  // and one that exists already is narrowed to 0600 before it is truncated and rewritten.
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    return absl::InternalError(
+        absl::StrCat(path.string(), ": cannot create: ", std::strerror(errno)));
+  }
+  ::close(fd);
+  if (absl::Status s = MakeOwnerOnly(path); !s.ok()) return s;
   writer->out_.open(path, std::ios::binary | std::ios::trunc);
   if (!writer->out_) return absl::InternalError(absl::StrCat(path.string(), ": cannot create"));
   if (absl::Status s = writer->WriteHeader(); !s.ok()) return s;

@@ -23,6 +23,7 @@
 #include "probity/index/evaluation.h"
 #include "probity/index/generation.h"
 #include "probity/index/generation_build.h"
+#include "probity/index/private_files.h"
 #include "probity/index/progress.h"
 #include "probity/index/sharded_index.h"
 #include "probity/index/synthetic.h"
@@ -45,9 +46,8 @@ absl::Status RunGen(const GenFlags& flags) {
   if (flags.format != "fbin" && flags.format != "fvecs" && flags.format != "npy") {
     return absl::InvalidArgumentError("--format must be fbin, fvecs or npy");
   }
-  std::error_code error;
-  fs::create_directories(flags.out, error);
-  if (error) return absl::InternalError(absl::StrCat(flags.out, ": ", error.message()));
+  // A synthetic gallery is still a gallery: its directory is owner-only like a real one's.
+  if (absl::Status s = CreatePrivateDirectories(flags.out); !s.ok()) return s;
   std::cerr << "generating " << flags.options.identities << " identities x "
             << flags.options.images_per_identity << " images in " << flags.options.dim
             << " dimensions, " << flags.options.num_queries << " held-out queries, exact top-"

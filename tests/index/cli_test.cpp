@@ -204,6 +204,10 @@ TEST(IndexCliTest, BuildRefusesTooFewTrainingVectorsForTheListsAndWritesNothing)
                                "--intrinsic-dim 8 --ground-truth-k 10",
                            scratch.path());
   ASSERT_EQ(result.exit_code, 0) << result.output;
+  // A synthetic gallery is written owner-only, as a real one must be.
+  EXPECT_EQ(fs::status(scratch.path() / "data").permissions(), fs::perms::owner_all);
+  EXPECT_EQ(fs::status(scratch.path() / "data" / "gallery.fbin").permissions(),
+            fs::perms::owner_read | fs::perms::owner_write);
   const fs::path generation = scratch.path() / "gen";
   result = RunProbity("build --input " + (scratch.path() / "data" / "gallery.fbin").string() +
                           " --spec IVF8,PQ4 --output " + generation.string(),

@@ -2,6 +2,7 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <cmath>
 #include <fstream>
@@ -105,6 +106,25 @@ TEST_P(EmbeddingFormatTest, RangedReadsEqualTheWholeRead) {
     ASSERT_EQ(ints.size(), 5u);
     EXPECT_EQ(ints[2], static_cast<int64_t>(data[20 * 5 + 2]));
   }
+}
+
+TEST(EmbeddingIoTest, WrittenFilesAreOwnerOnlyWhateverTheUmask) {
+  testing::ScratchDir scratch;
+  const mode_t old_umask = ::umask(022);
+  const fs::path fresh = scratch.path() / "fresh.fbin";
+  const fs::path existing = scratch.path() / "existing.fvecs";
+  WriteRaw(existing, "old");
+  fs::permissions(existing, fs::perms::all);
+  const bool written = WriteFloatMatrix(fresh, 2, std::vector<float>{1, 2}).ok() &&
+                       WriteFloatMatrix(existing, 2, std::vector<float>{3, 4}).ok();
+  ::umask(old_umask);
+  ASSERT_TRUE(written);
+  const fs::perms owner_rw = fs::perms::owner_read | fs::perms::owner_write;
+  EXPECT_EQ(fs::status(fresh).permissions(), owner_rw);
+  EXPECT_EQ(fs::status(existing).permissions(), owner_rw);
+  auto read = ReadFloatMatrix(existing);
+  ASSERT_TRUE(read.ok()) << read.status();
+  EXPECT_EQ(read->data, (std::vector<float>{3, 4}));
 }
 
 TEST(EmbeddingIoTest, TruncatedFilesNameFileAndOffset) {
