@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <condition_variable>
 #include <future>
 #include <mutex>
@@ -172,6 +173,56 @@ TEST(RouterFaultTest, StalledReplicaIsOvertakenByAHedgeWithinTheCallersDeadline)
   // slow to answer once and the hedge went to the stalled one: a hedge either way.
   EXPECT_GE(router.Totals().hedges, 1u);
   EXPECT_GE(fast->health().Snapshot(absl::Now()).hedges_won + stalled_stats.hedges_sent, 1u);
+}
+
+// Polls until `replicas` have started `count` attempts in all, for at most 20 s.
+bool WaitForStartedInAll(const std::vector<std::shared_ptr<FakeReplica>>& replicas, int count) {
+  for (int i = 0; i < 20000; ++i) {
+    int started = 0;
+    for (const auto& replica : replicas) started += replica->started();
+    if (started >= count) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return false;
+}
+
+TEST(RouterFaultTest, AnAttemptDeniedAHedgeForWantOfCreditIsHedgedOnceCreditComesBack) {
+  // Two shards whose replicas all hold their answers (a stopped server), a budget of 25 %: each
+  // search earns half a hedge (two first attempts) and spends two, so the burst of 10 runs out
+  // in the seventh search, which can hedge only one of its shards at first.
+  auto a0 = std::make_shared<FakeReplica>("a0", Mode::kHold);
+  auto b0 = std::make_shared<FakeReplica>("b0", Mode::kHold);
+  auto a1 = std::make_shared<FakeReplica>("a1", Mode::kHold);
+  auto b1 = std::make_shared<FakeReplica>("b1", Mode::kHold);
+  const std::vector<std::shared_ptr<FakeReplica>> held = {a0, b0, a1, b1};
+  const CollectionRoute stalled = RouteOf({{a0, b0}, {a1, b1}});
+  RoutingOptions options;
+  options.hedge = {absl::Milliseconds(1), absl::Milliseconds(1), 25};
+  Router router(absl::Hours(1), 2, options);
+  std::vector<std::future<RoutedSearch>> searches;
+  auto start_search = [&] {
+    searches.push_back(std::async(std::launch::async, [&] {
+      return router.Search(stalled, kTwoQueries, K(2), false, absl::Now() + absl::Seconds(60));
+    }));
+  };
+  for (int search = 1; search <= 6; ++search) {
+    start_search();
+    ASSERT_TRUE(WaitForStartedInAll(held, 4 * search)) << "search " << search << " not hedged";
+  }
+  start_search();
+  ASSERT_TRUE(WaitForStartedInAll(held, 4 * 6 + 3));
+  EXPECT_EQ(router.Totals().hedges, 6u * 2 + 1);
+  // Four first attempts of another collection earn one hedge's credit: the seventh search's
+  // waiting shard takes it.
+  auto quick = std::make_shared<FakeReplica>("quick", Mode::kAnswer);
+  const CollectionRoute other = RouteOf({{quick}, {quick}, {quick}, {quick}});
+  ASSERT_TRUE(
+      router.Search(other, kTwoQueries, K(2), false, absl::Now() + absl::Seconds(60)).status.ok());
+  EXPECT_TRUE(WaitForStartedInAll(held, 4 * 7))
+      << "the attempt left without a hedge was never hedged";
+  EXPECT_EQ(router.Totals().hedges, 7u * 2);
+  for (const auto& replica : held) replica->Release();
+  for (auto& search : searches) EXPECT_TRUE(search.get().status.ok());
 }
 
 TEST(RouterFaultTest, AnswersOfBothReplicasAreMergedOnce) {

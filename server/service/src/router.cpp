@@ -140,10 +140,16 @@ class Router::ShardSearchRound {
         Shard& shard = shards_[s];
         if (shard.answered || shard.running == 0 || now < shard.hedge_at) continue;
         shard.hedge_at = absl::InfiniteFuture();
-        if (HasUntried(shard) && router_.hedging_.TakeCredit() &&
-            StartNext(static_cast<int>(s), /*hedge=*/true, now)) {
-          router_.hedges_.fetch_add(1);
+        if (!HasUntried(shard)) continue;
+        if (!router_.hedging_.TakeCredit()) {
+          // No hedge credit left at this moment (a server just stopped with many searches on
+          // it): look again after another delay, since every first attempt earns credit back,
+          // instead of leaving this attempt to run into the caller's deadline.
+          shard.hedge_at = now + std::max(absl::Milliseconds(1), std::min(router_.hedging_.Delay(),
+                                                                          (deadline_ - now) / 2));
+          continue;
         }
+        if (StartNext(static_cast<int>(s), /*hedge=*/true, now)) router_.hedges_.fetch_add(1);
       }
     }
     // The search is decided (or out of time): stop what still runs and wait for it.
