@@ -9,7 +9,7 @@ packages=(
   build-essential cmake ninja-build pkg-config git clang-format
   libfaiss-dev libopenblas-dev
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
-  libssl-dev openssl libabsl-dev libboost-dev
+  libssl-dev openssl libabsl-dev libboost-dev iproute2
   nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev prometheus-cpp-dev libcivetweb-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-14-dev

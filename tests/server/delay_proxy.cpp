@@ -97,12 +97,12 @@ class Pump {
   std::thread writer_;
 };
 
-int ConnectLoopback(int port) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+int Connect(const std::string& ipv4, int port) {
   sockaddr_in address{};
   address.sin_family = AF_INET;
   address.sin_port = htons(static_cast<uint16_t>(port));
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::inet_pton(AF_INET, ipv4.c_str(), &address.sin_addr) != 1) return -1;
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   if (::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0) {
     ::close(fd);
     return -1;
@@ -134,7 +134,10 @@ struct DelayProxy::Link {
   std::unique_ptr<Pump> downstream;
 };
 
-DelayProxy::DelayProxy(int target_port) : target_port_(target_port) {
+DelayProxy::DelayProxy(const std::string& target_ipv4, int target_port)
+    : target_ipv4_(target_ipv4), target_port_(target_port) {
+  in_addr parsed{};
+  if (::inet_pton(AF_INET, target_ipv4.c_str(), &parsed) != 1) return;
   listen_fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in address{};
   address.sin_family = AF_INET;
@@ -151,6 +154,7 @@ DelayProxy::DelayProxy(int target_port) : target_port_(target_port) {
 
 DelayProxy::~DelayProxy() {
   stopping_.store(true);
+  if (listen_fd_ < 0) return;
   ::shutdown(listen_fd_, SHUT_RDWR);
   acceptor_.join();
   ::close(listen_fd_);
@@ -164,7 +168,7 @@ void DelayProxy::Accept() {
     if (client < 0) return;
     const int one = 1;
     ::setsockopt(client, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    const int server = ConnectLoopback(target_port_);
+    const int server = Connect(target_ipv4_, target_port_);
     if (server < 0) {
       ::close(client);
       continue;

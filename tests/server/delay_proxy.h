@@ -1,12 +1,14 @@
 #pragma once
 
 // A TCP proxy on loopback that adds a fixed delay to every byte in both directions (a slow
-// link, where the kernel has no netem). Each chunk read is forwarded `delay` after it arrived,
+// link, where the kernel has no netem). The `delay_proxy` tool (delay_proxy_main.cpp) runs one
+// as a process for the scale benchmark. Each chunk read is forwarded `delay` after it arrived,
 // by a writer thread per direction, so the delay is added once, not per queued chunk.
 
 #include <atomic>
 #include <memory>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -15,7 +17,10 @@ namespace probity::service::testing {
 class DelayProxy {
  public:
   // Listens on 127.0.0.1 (a free port) and forwards to 127.0.0.1:target_port.
-  explicit DelayProxy(int target_port);
+  explicit DelayProxy(int target_port) : DelayProxy("127.0.0.1", target_port) {}
+  // Listens on 127.0.0.1 (a free port) and forwards to target_ipv4:target_port; port() is 0
+  // when the address does not parse or nothing could be bound.
+  DelayProxy(const std::string& target_ipv4, int target_port);
   ~DelayProxy();
   DelayProxy(const DelayProxy&) = delete;
   DelayProxy& operator=(const DelayProxy&) = delete;
@@ -27,6 +32,7 @@ class DelayProxy {
   struct Link;
   void Accept();
 
+  const std::string target_ipv4_;
   const int target_port_;
   int listen_fd_ = -1;
   int port_ = 0;
