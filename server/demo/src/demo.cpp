@@ -1,4 +1,4 @@
-#include "probity/service/demo.h"
+#include "probity/demo/demo.h"
 
 #include <openssl/rand.h>
 #include <spdlog/spdlog.h>
@@ -13,10 +13,9 @@
 #include "probity/index/generation_build.h"
 #include "probity/index/private_files.h"
 #include "probity/index/synthetic.h"
-#include "probity/service/auth.h"
 #include "probity/warrant/issue.h"
 
-namespace probity::service {
+namespace probity::demo {
 namespace {
 
 constexpr char kIssuer[] = "probity-demo-issuer";
@@ -137,7 +136,7 @@ absl::StatusOr<DemoFiles> PrepareDemo(const std::filesystem::path& data_dir,
   if (!auditor_token.ok()) return auditor_token.status();
 
   if (!std::filesystem::exists(files.config_file)) {
-    ServerConfig config;
+    service::ServerConfig config;
     config.data_dir = data_dir;
     config.listen = listen;
     config.deployment = kDemoDeployment;
@@ -150,7 +149,8 @@ absl::StatusOr<DemoFiles> PrepareDemo(const std::filesystem::path& data_dir,
     config.operators.push_back({"demo-operator", common::Sha256Hex(*operator_token), ""});
     config.auditors.push_back({"demo-auditor", common::Sha256Hex(*auditor_token), ""});
     config.default_nprobe = 8;
-    if (auto status = WritePrivateFile(files.config_file, ConfigToJson(config)); !status.ok()) {
+    if (auto status = WritePrivateFile(files.config_file, service::ConfigToJson(config));
+        !status.ok()) {
       return status;
     }
   }
@@ -179,4 +179,4 @@ absl::StatusOr<DemoFiles> PrepareDemo(const std::filesystem::path& data_dir,
   return files;
 }
 
-}  // namespace probity::service
+}  // namespace probity::demo
