@@ -24,7 +24,7 @@
 #include <optional>
 
 #include "absl/synchronization/mutex.h"
-#include "probity/index/generation.h"
+#include "probity/index/generation_build.h"
 #include "probity/index/synthetic.h"
 #include "probity/ledger/checkpoint.h"
 #include "probity/service/auth.h"
@@ -62,12 +62,18 @@ Bench& World() {
     options.dim = kDim;
     options.ground_truth_k = 1;
     b->gallery = *index::GenerateSyntheticGallery(options);
-    index::CollectionSpec spec{"IVF128,PQ16np", index::Metric::kInnerProduct, kDim};
-    auto built = index::ShardedIndex::Train(spec, b->gallery.gallery, kShards);
     std::vector<int64_t> ids(b->gallery.gallery_labels.size());
     for (size_t i = 0; i < ids.size(); ++i) ids[i] = static_cast<int64_t>(i);
-    if (!built.ok() || !(*built)->Add(b->gallery.gallery, ids).ok() ||
-        !index::WriteGeneration(**built, 1, b->dir / "gen-1").ok()) {
+    index::InMemoryBuildOptions build;
+    build.spec = {"IVF128,PQ16np", index::Metric::kInnerProduct, kDim};
+    build.num_shards = kShards;
+    build.vectors = b->gallery.gallery;
+    build.ids = ids;
+    build.train_size = static_cast<int64_t>(ids.size());  // train on the whole gallery
+    build.generation = 1;
+    build.output = b->dir / "gen-1";
+    auto built = index::BuildGeneration(build);
+    if (!built.ok()) {
       std::fprintf(stderr, "cannot build the bench index\n");
       std::exit(1);
     }

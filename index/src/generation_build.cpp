@@ -222,7 +222,11 @@ absl::StatusOr<std::unique_ptr<MatrixReader>> OpenIds(const fs::path& path, int6
   return ids;
 }
 
-// An evenly strided sample (row pick * rows / wanted for pick = 0..wanted-1). A dense sample
+// Row `pick` (0..wanted-1) of an evenly strided sample of `wanted` of `rows` rows: the one
+// sampling rule of the file build and the in-memory build, so both train on the same rows.
+int64_t SampledRow(int64_t pick, int64_t rows, int64_t wanted) { return pick * rows / wanted; }
+
+// An evenly strided sample (SampledRow for pick = 0..wanted-1). A dense sample
 // streams the file; a sparse one reads just its rows by offset, so sampling a billion-row file
 // costs the sample, not the file.
 absl::StatusOr<std::vector<float>> ReadTrainingSample(MatrixReader& reader, int64_t wanted,
@@ -244,7 +248,7 @@ absl::StatusOr<std::vector<float>> ReadTrainingSample(MatrixReader& reader, int6
       if (!got.ok()) return got.status();
       if (*got == 0) break;
       for (int64_t r = 0; r < *got; ++r) {
-        while (next_pick < wanted && next_pick * rows / wanted == first + r) {
+        while (next_pick < wanted && SampledRow(next_pick, rows, wanted) == first + r) {
           sample.insert(sample.end(), chunk.begin() + r * dim, chunk.begin() + (r + 1) * dim);
           ++next_pick;
         }
@@ -254,7 +258,7 @@ absl::StatusOr<std::vector<float>> ReadTrainingSample(MatrixReader& reader, int6
     }
   } else {
     for (int64_t pick = 0; pick < wanted; ++pick) {
-      absl::StatusOr<int64_t> got = reader.ReadFloatsAt(pick * rows / wanted, 1, &sample);
+      absl::StatusOr<int64_t> got = reader.ReadFloatsAt(SampledRow(pick, rows, wanted), 1, &sample);
       if (!got.ok()) return got.status();
       if (bar && pick % 4096 == 0) bar->Set(pick);
     }
@@ -690,6 +694,49 @@ absl::StatusOr<BuildSpec> BuildGeneration(const BuildGenerationOptions& options)
     fs::remove_all(work_dir, error);  // the generation holds its own links to the shard files
   }
   return build;
+}
+
+absl::StatusOr<std::unique_ptr<ShardedIndex>> BuildGeneration(const InMemoryBuildOptions& options) {
+  const int dim = options.spec.dim;
+  if (dim <= 0) return absl::InvalidArgumentError("the dimension must be positive");
+  if (options.num_shards <= 0) {
+    return absl::InvalidArgumentError("the number of shards must be positive");
+  }
+  if (options.train_size <= 0) {
+    return absl::InvalidArgumentError("the training sample size must be positive");
+  }
+  if (options.output.empty()) return absl::InvalidArgumentError("no output directory");
+  if (options.vectors.empty() || options.vectors.size() % dim != 0) {
+    return absl::InvalidArgumentError(absl::StrCat(options.vectors.size(),
+                                                   " floats are no whole, non-empty number of rows "
+                                                   "of dimension ",
+                                                   dim));
+  }
+  const int64_t rows = static_cast<int64_t>(options.vectors.size()) / dim;
+  if (static_cast<int64_t>(options.ids.size()) != rows) {
+    return absl::InvalidArgumentError(absl::StrCat(rows, " rows but ", options.ids.size(), " ids"));
+  }
+  const int64_t wanted = std::min(rows, options.train_size);
+  std::vector<float> strided;
+  std::span<const float> sample = options.vectors;
+  if (wanted < rows) {
+    strided.reserve(wanted * dim);
+    for (int64_t pick = 0; pick < wanted; ++pick) {
+      const auto row = options.vectors.subspan(SampledRow(pick, rows, wanted) * dim, dim);
+      strided.insert(strided.end(), row.begin(), row.end());
+    }
+    sample = strided;
+  }
+  absl::StatusOr<std::unique_ptr<ShardedIndex>> index =
+      ShardedIndex::Train(options.spec, sample, options.num_shards);
+  if (!index.ok()) return index.status();
+  strided.clear();
+  strided.shrink_to_fit();
+  if (absl::Status s = (*index)->Add(options.vectors, options.ids); !s.ok()) return s;
+  if (absl::Status s = WriteGeneration(**index, options.generation, options.output); !s.ok()) {
+    return s;
+  }
+  return index;
 }
 
 }  // namespace probity::index

@@ -1,22 +1,21 @@
 // `probity ledger ...`: the auditor's tools. They read a ledger directory directly (no server,
 // no signing key except for `checkpoint`), so an oversight body can run them on a copy.
-#include <fcntl.h>
-#include <google/protobuf/util/json_util.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <memory>
 #include <optional>
-#include <sstream>
 
 #include "absl/strings/escaping.h"
 #include "absl/time/time.h"
 #include "command_registry.h"
+#include "probity/common/file_read.h"
+#include "probity/common/owner_only_file.h"
 #include "probity/ledger/checkpoint.h"
+#include "probity/ledger/export.h"
 #include "probity/ledger/merkle.h"
 #include "probity/ledger/reader.h"
+#include "probity/ledger/verifier_key.h"
 #include "probity/ledger/verify.h"
 #include "probity/report/report.h"
 
@@ -25,34 +24,19 @@ namespace {
 
 using ledger::Hash;
 
-std::string ReadWholeFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) ExitOnError(absl::NotFoundError("cannot read " + path));
-  std::stringstream contents;
-  contents << in.rdbuf();
-  return contents.str();
+// Exits with the error when `path` cannot be read.
+std::string ReadFileOrExit(const std::string& path) {
+  absl::StatusOr<std::string> contents = common::ReadFileToString(path);
+  ExitOnError(contents.status());
+  return *std::move(contents);
 }
 
-std::string Trim(std::string text) {
-  const auto first = text.find_first_not_of(" \t\r\n");
-  if (first == std::string::npos) return "";
-  return text.substr(first, text.find_last_not_of(" \t\r\n") - first + 1);
-}
-
-// --key takes a verifier key ("<name>+<id>+<key>"), a file holding one, or a PEM public key
-// file (then the key name is the origin).
-ledger::NoteVerifier LoadVerifier(const std::string& key, const std::string& origin) {
-  std::string text = key;
-  if (std::filesystem::is_regular_file(key)) text = ReadWholeFile(key);
-  if (text.find("-----BEGIN") != std::string::npos) {
-    if (origin.empty()) ExitOnError(absl::InvalidArgumentError("a PEM key needs --origin"));
-    auto verifier = ledger::NoteVerifier::FromPem(text, origin);
-    ExitOnError(verifier.status());
-    return *verifier;
-  }
-  auto verifier = ledger::NoteVerifier::FromVerifierKey(Trim(text));
+// --key of verify and report: a verifier key, a file holding one, or a PEM key file named by
+// --origin (ledger::LoadNoteVerifier).
+ledger::NoteVerifier LoadVerifierOrExit(const std::string& key, const std::string& origin) {
+  absl::StatusOr<ledger::NoteVerifier> verifier = ledger::LoadNoteVerifier(key, origin);
   ExitOnError(verifier.status());
-  return *verifier;
+  return *std::move(verifier);
 }
 
 std::string Encode(const Hash& hash, const std::string& encoding) {
@@ -107,42 +91,17 @@ struct EntryFilter {
   }
 };
 
-// Writes the matching entries as JSON lines; `full` adds the stored bytes and leaf hash so that
-// an outside tool can re-hash exactly what the tree commits to.
-void PrintEntries(const EntryFilter& filter, bool full, std::ostream& out) {
-  const auto since = ParseTimeBound(filter.since);
-  const auto until = ParseTimeBound(filter.until);
-  google::protobuf::util::JsonPrintOptions json_options;
-  json_options.preserve_proto_field_names = true;
-  json_options.always_print_primitive_fields = true;  // id 0, score 0, shard 0 are data
-  uint64_t printed = 0;
-  absl::Status status = ledger::ReadEntries(
-      filter.dir, filter.from, [&](uint64_t index, std::string_view bytes) -> absl::StatusOr<bool> {
-        // Errors go back through ReadEntries as its result: nothing is thrown through the
-        // ledger library; the process exits below, after the scan has returned.
-        v1::LedgerEntry entry;
-        if (!entry.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
-          return absl::DataLossError("entry " + std::to_string(index) +
-                                     " is not a LedgerEntry message");
-        }
-        if (!filter.warrant.empty() && entry.warrant_id() != filter.warrant) return true;
-        if (!filter.case_number.empty() && entry.case_number() != filter.case_number) return true;
-        if (since && entry.time_unix_micros() < *since) return true;
-        if (until && entry.time_unix_micros() >= *until) return true;
-        std::string json;
-        if (!google::protobuf::util::MessageToJsonString(entry, &json, json_options).ok()) {
-          return absl::InternalError("cannot render entry " + std::to_string(index));
-        }
-        out << "{\"index\":" << index;
-        if (full) {
-          out << ",\"leaf_hash\":\"" << ledger::ToHex(ledger::HashLeaf(bytes)) << "\",\"bytes\":\""
-              << absl::Base64Escape(absl::string_view(bytes.data(), bytes.size())) << "\"";
-        }
-        out << ",\"entry\":" << json << "}\n";
-        ++printed;
-        return filter.limit == 0 || printed < filter.limit;
-      });
-  ExitOnError(status);
+// Writes the matching entries as JSON lines (ledger/export.h); kStoredBytes adds the stored
+// bytes and leaf hash so that an outside tool can re-hash exactly what the tree commits to.
+void PrintEntries(const EntryFilter& filter, ledger::ExportDetail detail, std::ostream& out) {
+  ledger::ExportFilter export_filter;
+  export_filter.warrant_id = filter.warrant;
+  export_filter.case_number = filter.case_number;
+  export_filter.since_unix_micros = ParseTimeBound(filter.since);
+  export_filter.until_unix_micros = ParseTimeBound(filter.until);
+  export_filter.from = filter.from;
+  export_filter.limit = filter.limit;
+  ExitOnError(ledger::ExportEntries(filter.dir, export_filter, detail, out));
 }
 
 void AddKeygen(CLI::App& group) {
@@ -198,9 +157,9 @@ void AddVerify(CLI::App& group) {
     options.dir = args->dir;
     options.origin = args->origin;
     for (const auto& file : args->checkpoints) {
-      options.signed_checkpoints.push_back(ReadWholeFile(file));
+      options.signed_checkpoints.push_back(ReadFileOrExit(file));
     }
-    if (!args->key.empty()) options.verifier = LoadVerifier(args->key, args->origin);
+    if (!args->key.empty()) options.verifier = LoadVerifierOrExit(args->key, args->origin);
     auto report = ledger::VerifyLedger(options);
     ExitOnError(report.status());
     std::cout << "entries: " << report->entries << "\nroot: " << ledger::ToHex(report->root)
@@ -223,7 +182,8 @@ void AddShowAndExport(CLI::App& group) {
   auto* show_command =
       group.add_subcommand("show", "print entries as JSON lines ({\"index\", \"entry\"})");
   show->AddOptions(show_command);
-  show_command->callback([show] { PrintEntries(*show, /*full=*/false, std::cout); });
+  show_command->callback(
+      [show] { PrintEntries(*show, ledger::ExportDetail::kEntries, std::cout); });
 
   auto exported = std::make_shared<EntryFilter>();
   auto* export_command = group.add_subcommand(
@@ -234,12 +194,12 @@ void AddShowAndExport(CLI::App& group) {
   export_command->add_option("--out", exported->out, "output file (default: standard output)");
   export_command->callback([exported] {
     if (exported->out.empty()) {
-      PrintEntries(*exported, /*full=*/true, std::cout);
+      PrintEntries(*exported, ledger::ExportDetail::kStoredBytes, std::cout);
       return;
     }
     std::ofstream out(exported->out);
     if (!out) ExitOnError(absl::PermissionDeniedError("cannot write " + exported->out));
-    PrintEntries(*exported, /*full=*/true, out);
+    PrintEntries(*exported, ledger::ExportDetail::kStoredBytes, out);
   });
 }
 
@@ -337,23 +297,6 @@ void AddProve(CLI::App& group) {
   });
 }
 
-// The report names who searched for whom: written owner-only, like the ledger itself.
-void WriteOwnerOnly(const std::string& path, const std::string& text) {
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) ExitOnError(absl::PermissionDeniedError("cannot write " + path));
-  ::fchmod(fd, 0600);
-  size_t written = 0;
-  while (written < text.size()) {
-    const ssize_t n = ::write(fd, text.data() + written, text.size() - written);
-    if (n <= 0) {
-      ::close(fd);
-      ExitOnError(absl::DataLossError("cannot write " + path));
-    }
-    written += static_cast<size_t>(n);
-  }
-  ::close(fd);
-}
-
 void AddReport(CLI::App& group) {
   struct Args {
     std::string dir, key, origin, out, case_number, warrant, investigator, since, until;
@@ -399,10 +342,11 @@ void AddReport(CLI::App& group) {
     options.filter.until_unix_micros = ParseTimeBound(args->until);
     options.limits.rows_per_table = args->rows;
     options.limits.max_cases = args->max_cases;
-    const ledger::NoteVerifier verifier = LoadVerifier(args->key, args->origin);
+    const ledger::NoteVerifier verifier = LoadVerifierOrExit(args->key, args->origin);
     auto html = report::RenderReport(options, verifier);
     ExitOnError(html.status());
-    WriteOwnerOnly(args->out, *html);
+    // The report names who searched for whom: written owner-only, like the ledger itself.
+    ExitOnError(common::WriteOwnerOnlyFile(args->out, *html));
     std::cout << "report written to " << args->out << "\n";
   });
 }

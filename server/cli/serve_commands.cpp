@@ -14,9 +14,9 @@
 #include "command_registry.h"
 #include "probity/common/atomic_file.h"
 #include "probity/common/file_read.h"
+#include "probity/demo/demo.h"
 #include "probity/index/embedding_io.h"
 #include "probity/service/config.h"
-#include "probity/service/demo.h"
 #include "probity/service/server.h"
 #include "probity/v1/search.grpc.pb.h"
 
@@ -43,11 +43,11 @@ struct ServeFlags {
 absl::Status RunServe(const ServeFlags& flags) {
   service::BlockTerminationSignals();
   std::string config_file = flags.config;
-  std::optional<service::DemoFiles> demo;
+  std::optional<demo::DemoFiles> demo;
   if (flags.demo) {
-    auto prepared = service::PrepareDemo(std::filesystem::absolute(flags.data_dir),
-                                         flags.listen.empty() ? "127.0.0.1:7443" : flags.listen,
-                                         flags.demo_identities);
+    auto prepared = demo::PrepareDemo(std::filesystem::absolute(flags.data_dir),
+                                      flags.listen.empty() ? "127.0.0.1:7443" : flags.listen,
+                                      flags.demo_identities);
     if (!prepared.ok()) return prepared.status();
     demo = *prepared;
     if (config_file.empty()) config_file = demo->config_file.string();

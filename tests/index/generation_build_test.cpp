@@ -153,17 +153,20 @@ TEST(GenerationBuildTest, StepsEqualTheOneCallBuildAndTheInMemoryBuild) {
   EXPECT_FALSE(fs::exists(DefaultWorkDir(options.output))) << "removed after success";
   ExpectSameGeneration(f.scratch.path() / "steps", options.output);
 
-  // The in-memory path: train on the same strided sample, add everything, write.
-  std::vector<float> sample;
-  for (int64_t pick = 0; pick < 700; ++pick) {
-    const int64_t row = pick * kRows / 700;
-    sample.insert(sample.end(), f.rows.begin() + row * kDim, f.rows.begin() + (row + 1) * kDim);
-  }
-  auto memory = ShardedIndex::Train({kSpec, Metric::kInnerProduct, kDim}, sample, kShards);
-  ASSERT_TRUE(memory.ok());
-  ASSERT_TRUE((*memory)->Add(f.rows, testing::SequentialIds(kRows, 1000)).ok());
-  ASSERT_TRUE(WriteGeneration(**memory, 4, f.scratch.path() / "memory").ok());
-  ExpectSameGeneration(f.scratch.path() / "steps", f.scratch.path() / "memory");
+  // The in-memory build of the same rows: the same strided sample, every row added, written.
+  const std::vector<int64_t> ids = testing::SequentialIds(kRows, 1000);
+  InMemoryBuildOptions memory;
+  memory.spec = {kSpec, Metric::kInnerProduct, kDim};
+  memory.num_shards = kShards;
+  memory.vectors = f.rows;
+  memory.ids = ids;
+  memory.train_size = 700;
+  memory.generation = 4;
+  memory.output = f.scratch.path() / "memory";
+  auto in_memory = BuildGeneration(memory);
+  ASSERT_TRUE(in_memory.ok()) << in_memory.status();
+  EXPECT_EQ((*in_memory)->num_shards(), kShards);
+  ExpectSameGeneration(f.scratch.path() / "steps", memory.output);
 
   auto manifest = ReadManifest(f.scratch.path() / "steps");
   ASSERT_TRUE(manifest.ok()) << manifest.status();
@@ -171,6 +174,82 @@ TEST(GenerationBuildTest, StepsEqualTheOneCallBuildAndTheInMemoryBuild) {
   int64_t total = 0;
   for (const ShardFile& shard : manifest->shards) total += shard.count;
   EXPECT_EQ(total, kRows);
+}
+
+// What the demo, the server tests and the server benchmark built by hand before they called
+// BuildGeneration: train on every row, add them all, write. The in-memory build with a sample
+// of at least the row count gives exactly that generation, and returns the index it wrote.
+TEST(GenerationBuildTest, InMemoryBuildOfEveryRowEqualsTrainAddWrite) {
+  Fixture f;
+  const CollectionSpec spec{kSpec, Metric::kInnerProduct, kDim};
+  const std::vector<int64_t> ids = testing::SequentialIds(kRows, 1000);
+  auto by_hand = ShardedIndex::Train(spec, f.rows, kShards);
+  ASSERT_TRUE(by_hand.ok()) << by_hand.status();
+  ASSERT_TRUE((*by_hand)->Add(f.rows, ids).ok());
+  ASSERT_TRUE(WriteGeneration(**by_hand, 1, f.scratch.path() / "by-hand").ok());
+
+  InMemoryBuildOptions options;
+  options.spec = spec;
+  options.num_shards = kShards;
+  options.vectors = f.rows;
+  options.ids = ids;
+  options.train_size = kRows * 2;
+  options.output = f.scratch.path() / "built";
+  auto built = BuildGeneration(options);
+  ASSERT_TRUE(built.ok()) << built.status();
+  ExpectSameGeneration(f.scratch.path() / "by-hand", options.output);
+  auto by_hand_manifest = ReadManifest(f.scratch.path() / "by-hand");
+  auto built_manifest = ReadManifest(options.output);
+  ASSERT_TRUE(by_hand_manifest.ok() && built_manifest.ok());
+  ASSERT_EQ(by_hand_manifest->shards.size(), built_manifest->shards.size());
+  for (size_t s = 0; s < built_manifest->shards.size(); ++s) {
+    EXPECT_EQ(by_hand_manifest->shards[s].sha256, built_manifest->shards[s].sha256) << s;
+  }
+  // The returned index is the one written.
+  for (int s = 0; s < kShards; ++s) {
+    EXPECT_EQ((*built)->ShardSize(s), built_manifest->shards[s].count) << s;
+  }
+  const std::vector<float> queries = testing::RandomRows(5, kDim, 3);
+  const auto hits_returned = SearchAll(**built, queries);
+  const auto hits_by_hand = SearchAll(**by_hand, queries);
+  ASSERT_EQ(hits_returned.size(), hits_by_hand.size());
+  for (size_t q = 0; q < hits_returned.size(); ++q) {
+    ASSERT_EQ(hits_returned[q].size(), hits_by_hand[q].size());
+    for (size_t r = 0; r < hits_returned[q].size(); ++r) {
+      EXPECT_EQ(hits_returned[q][r].id, hits_by_hand[q][r].id);
+    }
+  }
+}
+
+TEST(GenerationBuildTest, InMemoryBuildRefusesRowsAndIdsThatDoNotFit) {
+  Fixture f;
+  const std::vector<int64_t> ids = testing::SequentialIds(kRows, 0);
+  InMemoryBuildOptions options;
+  options.spec = {kSpec, Metric::kInnerProduct, kDim};
+  options.vectors = f.rows;
+  options.ids = ids;
+  options.output = f.scratch.path() / "out";
+
+  InMemoryBuildOptions too_few_ids = options;
+  too_few_ids.ids = std::span<const int64_t>(ids).first(kRows - 1);
+  auto refused = BuildGeneration(too_few_ids);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(refused.status().message(), HasSubstr("ids"));
+
+  InMemoryBuildOptions partial_row = options;
+  partial_row.vectors = std::span<const float>(f.rows).first(f.rows.size() - 1);
+  EXPECT_EQ(BuildGeneration(partial_row).status().code(), absl::StatusCode::kInvalidArgument);
+
+  InMemoryBuildOptions no_rows = options;
+  no_rows.vectors = {};
+  no_rows.ids = {};
+  EXPECT_EQ(BuildGeneration(no_rows).status().code(), absl::StatusCode::kInvalidArgument);
+
+  InMemoryBuildOptions no_shards = options;
+  no_shards.num_shards = 0;
+  EXPECT_EQ(BuildGeneration(no_shards).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_FALSE(fs::exists(options.output)) << "nothing is written for a refused build";
 }
 
 TEST(GenerationBuildTest, WorkDirectoryAndGenerationAreOwnerOnly) {

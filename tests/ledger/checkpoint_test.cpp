@@ -2,6 +2,7 @@
 #include "probity/ledger/checkpoint.h"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <regex>
 
@@ -131,6 +132,29 @@ TEST_F(SignedNoteTest, RejectsBadKeyNames) {
   EXPECT_FALSE(NoteSigner::Load(scratch_.path() / "key.pem", "has+plus").ok());
   EXPECT_FALSE(NoteSigner::Load(scratch_.path() / "key.pem", "").ok());
   EXPECT_FALSE(NoteSigner::Load(scratch_.path() / "missing.pem", "name").ok());
+}
+
+// The signing key is written through common/'s owner-only file: 0600 whatever the umask, also
+// when it replaces an older file; and a key that cannot be read is an error naming it.
+TEST_F(SignedNoteTest, SigningKeyIsOwnerOnlyWhateverTheUmaskAndAMissingOneIsNamed) {
+  const auto path = scratch_.path() / "fresh.pem";
+  testing::WriteFile(path, "old contents");
+  ::chmod(path.c_str(), 0644);
+  const mode_t previous = ::umask(0);
+  const absl::Status generated = GenerateSigningKey(path);
+  ::umask(previous);
+  ASSERT_TRUE(generated.ok()) << generated;
+  struct stat info {};
+  ASSERT_EQ(::stat(path.c_str(), &info), 0);
+  EXPECT_EQ(info.st_mode & 0777, 0600u);
+  EXPECT_TRUE(NoteSigner::Load(path, "probity.test/ledger").ok());
+
+  const auto missing = scratch_.path() / "missing.pem";
+  auto signer = NoteSigner::Load(missing, "name");
+  ASSERT_FALSE(signer.ok());
+  EXPECT_EQ(signer.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_NE(std::string(signer.status().message()).find(missing.string()), std::string::npos)
+      << signer.status();
 }
 
 }  // namespace

@@ -17,7 +17,7 @@
 #include "absl/strings/str_replace.h"
 #include "common/scoped_temp_dir.h"
 #include "probity/common/file_read.h"
-#include "probity/service/demo.h"
+#include "probity/demo/demo.h"
 
 namespace probity::service::testing {
 namespace {
@@ -237,7 +237,7 @@ using ScratchDir = test_support::ScopedTempDir;
 TEST(ConfigDemoTest, DemoConfigHasNoDemoKeyAndNeedsTheFlagOffLoopback) {
   ScratchDir dir;
   ASSERT_FALSE(dir.path().empty());
-  auto demo = PrepareDemo(dir.path() / "demo", "0.0.0.0:7443", /*identities=*/200);
+  auto demo = probity::demo::PrepareDemo(dir.path() / "demo", "0.0.0.0:7443", /*identities=*/200);
   ASSERT_TRUE(demo.ok()) << demo.status();
   absl::StatusOr<std::string> text = common::ReadFileToString(demo->config_file);
   ASSERT_TRUE(text.ok()) << text.status();

@@ -10,8 +10,7 @@
 #include <thread>
 
 #include "probity/common/sha256.h"
-#include "probity/index/generation.h"
-#include "probity/index/sharded_index.h"
+#include "probity/index/generation_build.h"
 #include "probity/ledger/checkpoint.h"
 #include "probity/service/auth.h"
 #include "probity/warrant/issue.h"
@@ -35,14 +34,19 @@ std::unique_ptr<TestWorld> MakeWorld(int num_shards) {
   auto gallery = index::GenerateSyntheticGallery(options);
   EXPECT_TRUE(gallery.ok()) << gallery.status();
   world->gallery = std::move(*gallery);
-  index::CollectionSpec spec{"IVF16,PQ8np", index::Metric::kInnerProduct, options.dim};
-  auto built = index::ShardedIndex::Train(spec, world->gallery.gallery, num_shards);
-  EXPECT_TRUE(built.ok()) << built.status();
   std::vector<int64_t> ids(world->gallery.gallery_labels.size());
   for (size_t i = 0; i < ids.size(); ++i) ids[i] = static_cast<int64_t>(1000 + i);
-  EXPECT_TRUE((*built)->Add(world->gallery.gallery, ids).ok());
   world->generation_dir = root / "collections" / kCollection / "gen-1";
-  EXPECT_TRUE(index::WriteGeneration(**built, 1, world->generation_dir).ok());
+  index::InMemoryBuildOptions build;
+  build.spec = {"IVF16,PQ8np", index::Metric::kInnerProduct, options.dim};
+  build.num_shards = num_shards;
+  build.vectors = world->gallery.gallery;
+  build.ids = ids;
+  build.train_size = static_cast<int64_t>(ids.size());  // train on the whole gallery
+  build.generation = 1;
+  build.output = world->generation_dir;
+  auto built = index::BuildGeneration(build);
+  EXPECT_TRUE(built.ok()) << built.status();
 
   auto issuer = warrant::Ed25519PrivateKey::Generate();
   auto other = warrant::Ed25519PrivateKey::Generate();

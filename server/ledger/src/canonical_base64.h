@@ -9,14 +9,16 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
-#include "string_util.h"
+#include "probity/common/string_view.h"
 
 namespace probity::ledger::internal {
 
 inline absl::StatusOr<std::string> DecodeBase64Strict(std::string_view text) {
   std::string decoded;
-  if (!absl::Base64Unescape(AsAbsl(text), &decoded) || absl::Base64Escape(decoded) != text) {
-    return absl::InvalidArgumentError(absl::StrCat("not canonical base64: '", AsAbsl(text), "'"));
+  if (!absl::Base64Unescape(common::AsAbsl(text), &decoded) ||
+      absl::Base64Escape(decoded) != text) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("not canonical base64: '", common::AsAbsl(text), "'"));
   }
   return decoded;
 }

@@ -6,13 +6,13 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "canonical_base64.h"
-#include "string_util.h"
+#include "probity/common/string_view.h"
 
 namespace probity::ledger {
 
-using internal::AsAbsl;
+using common::AsAbsl;
+using common::Split;
 using internal::DecodeBase64Strict;
-using internal::Split;
 
 std::string FormatCheckpoint(const Checkpoint& checkpoint) {
   std::string text = absl::StrCat(

@@ -1,31 +1,28 @@
 #include "probity/ledger/note.h"
 
-#include <fcntl.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include <fstream>
-#include <sstream>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "canonical_base64.h"
-#include "openssl_util.h"
-#include "probity/ledger/merkle.h"
-#include "string_util.h"
+#include "probity/common/file_read.h"
+#include "probity/common/hex.h"
+#include "probity/common/openssl_handles.h"
+#include "probity/common/owner_only_file.h"
+#include "probity/common/sha256.h"
+#include "probity/common/string_view.h"
 
 namespace probity::ledger {
 namespace {
 
-using internal::AsAbsl;
-using internal::BioPtr;
+using common::AsAbsl;
+using common::BioPtr;
+using common::MdContextPtr;
+using common::PkeyContextPtr;
+using common::PkeyPtr;
+using common::Split;
 using internal::DecodeBase64Strict;
-using internal::MdContextPtr;
-using internal::PkeyContextPtr;
-using internal::PkeyPtr;
-using internal::Split;
 
 constexpr uint8_t kEd25519SignatureType = 0x01;
 constexpr std::string_view kSignatureLinePrefix = "\xE2\x80\x94 ";  // U+2014 EM DASH, space
@@ -89,7 +86,7 @@ uint32_t NoteKeyId(std::string_view key_name, const Ed25519PublicKey& public_key
   material.push_back('\n');
   material.push_back(static_cast<char>(kEd25519SignatureType));
   material.append(reinterpret_cast<const char*>(public_key.data()), public_key.size());
-  const Hash digest = Sha256(material);
+  const common::Sha256Digest digest = common::Sha256(material);
   return uint32_t{digest[0]} << 24 | uint32_t{digest[1]} << 16 | uint32_t{digest[2]} << 8 |
          uint32_t{digest[3]};
 }
@@ -99,7 +96,7 @@ std::string FormatVerifierKey(std::string_view key_name, const Ed25519PublicKey&
   key_material.append(reinterpret_cast<const char*>(public_key.data()), public_key.size());
   const uint32_t id = NoteKeyId(key_name, public_key);
   const uint8_t id_bytes[4] = {uint8_t(id >> 24), uint8_t(id >> 16), uint8_t(id >> 8), uint8_t(id)};
-  return absl::StrCat(AsAbsl(key_name), "+", ToHex(id_bytes), "+",
+  return absl::StrCat(AsAbsl(key_name), "+", common::LowercaseHex(id_bytes), "+",
                       absl::Base64Escape(key_material));
 }
 
@@ -126,14 +123,8 @@ absl::Status GenerateSigningKey(const std::filesystem::path& pem_path) {
   }
   char* data = nullptr;
   const long length = BIO_get_mem_data(bio.get(), &data);
-  // Created owner-only from the start: the key is never readable by others, not even briefly.
-  const int fd = ::open(pem_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0) return absl::PermissionDeniedError(absl::StrCat("cannot write ", pem_path.string()));
-  const bool written =
-      ::fchmod(fd, 0600) == 0 && ::write(fd, data, length) == length && ::fsync(fd) == 0;
-  ::close(fd);
-  if (!written) return absl::DataLossError(absl::StrCat("cannot write ", pem_path.string()));
-  return absl::OkStatus();
+  // Owner-only from the start: the key is never readable by others, not even briefly.
+  return common::WriteOwnerOnlyFile(pem_path, std::string_view(data, static_cast<size_t>(length)));
 }
 
 absl::StatusOr<std::unique_ptr<NoteSigner>> NoteSigner::Load(const std::filesystem::path& pem,
@@ -141,11 +132,12 @@ absl::StatusOr<std::unique_ptr<NoteSigner>> NoteSigner::Load(const std::filesyst
   if (!IsValidKeyName(key_name)) {
     return absl::InvalidArgumentError(absl::StrCat("invalid note key name '", key_name, "'"));
   }
-  std::ifstream in(pem, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot read signing key ", pem.string()));
-  std::stringstream contents;
-  contents << in.rdbuf();
-  const std::string text = contents.str();
+  absl::StatusOr<std::string> contents = common::ReadFileToString(pem);
+  if (!contents.ok()) {
+    return absl::Status(contents.status().code(),
+                        absl::StrCat("cannot read signing key: ", contents.status().message()));
+  }
+  const std::string& text = *contents;
   BioPtr bio(BIO_new_mem_buf(text.data(), static_cast<int>(text.size())));
   PkeyPtr key(PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr));
   if (!key) {

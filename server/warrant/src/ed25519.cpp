@@ -5,27 +5,17 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 
-#include "text.h"
+#include "probity/common/openssl_handles.h"
+#include "probity/common/string_view.h"
 
 namespace probity::warrant {
-namespace internal {
-void EvpPkeyFree::operator()(EVP_PKEY* key) const { EVP_PKEY_free(key); }
-}  // namespace internal
-
 namespace {
 
-struct MdCtxFree {
-  void operator()(EVP_MD_CTX* ctx) const { EVP_MD_CTX_free(ctx); }
-};
-using MdCtx = std::unique_ptr<EVP_MD_CTX, MdCtxFree>;
-
-struct BioFree {
-  void operator()(BIO* bio) const { BIO_free(bio); }
-};
-using Bio = std::unique_ptr<BIO, BioFree>;
+using Bio = common::BioPtr;
+using MdCtx = common::MdContextPtr;
 
 std::shared_ptr<EVP_PKEY> Own(EVP_PKEY* key) {
-  return std::shared_ptr<EVP_PKEY>(key, internal::EvpPkeyFree());
+  return std::shared_ptr<EVP_PKEY>(key, common::PkeyDeleter());
 }
 
 // The first queued OpenSSL error as text, clearing the queue so it cannot leak into the next
@@ -48,7 +38,7 @@ const unsigned char* Bytes(std::string_view s) {
 absl::StatusOr<Ed25519PublicKey> Ed25519PublicKey::FromRaw(std::string_view raw) {
   if (raw.size() != kRawBytes) {
     return absl::InvalidArgumentError(
-        internal::Cat("an Ed25519 public key has 32 bytes, not ", raw.size()));
+        common::Cat("an Ed25519 public key has 32 bytes, not ", raw.size()));
   }
   EVP_PKEY* key = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, nullptr, Bytes(raw), raw.size());
   if (key == nullptr) {

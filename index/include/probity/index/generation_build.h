@@ -23,6 +23,7 @@
 #include <functional>
 #include <iosfwd>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -142,5 +143,24 @@ std::filesystem::path DefaultWorkDir(const std::filesystem::path& output);
 // Steps 1-3 on this machine; returns the build's spec (its input rows are the generation's
 // vector count).
 absl::StatusOr<BuildSpec> BuildGeneration(const BuildGenerationOptions& options);
+
+// The same build for rows a caller already holds in memory (the demo's synthetic gallery, test
+// and benchmark fixtures), without a work directory: train on the evenly strided sample of
+// min(train_size, rows) rows that TrainGeneration would take, add every row under its id, and
+// write generation `generation` to `output` (WriteGeneration). The generation equals the one
+// BuildGeneration makes from the same rows in a file.
+struct InMemoryBuildOptions {
+  CollectionSpec spec;
+  int num_shards = 1;
+  std::span<const float> vectors;  // row-major, spec.dim floats per row
+  std::span<const int64_t> ids;    // one per row
+  int64_t train_size = 100000;     // at least the row count: train on every row
+  int64_t generation = 1;
+  std::filesystem::path output;
+};
+
+// Returns the built index too, for callers that also search it in memory. INVALID_ARGUMENT
+// when the rows, ids or sizes do not fit together.
+absl::StatusOr<std::unique_ptr<ShardedIndex>> BuildGeneration(const InMemoryBuildOptions& options);
 
 }  // namespace probity::index

@@ -12,12 +12,6 @@ typedef struct evp_pkey_st EVP_PKEY;
 
 namespace probity::warrant {
 
-namespace internal {
-struct EvpPkeyFree {
-  void operator()(EVP_PKEY* key) const;
-};
-}  // namespace internal
-
 // A public key. Copies share the same immutable OpenSSL key, which is safe to use from many
 // threads at once.
 class Ed25519PublicKey {

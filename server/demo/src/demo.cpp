@@ -1,4 +1,4 @@
-#include "probity/service/demo.h"
+#include "probity/demo/demo.h"
 
 #include <openssl/rand.h>
 #include <spdlog/spdlog.h>
@@ -10,13 +10,12 @@
 #include "probity/common/owner_only_file.h"
 #include "probity/common/sha256.h"
 #include "probity/index/embedding_io.h"
-#include "probity/index/generation.h"
+#include "probity/index/generation_build.h"
 #include "probity/index/private_files.h"
 #include "probity/index/synthetic.h"
-#include "probity/service/auth.h"
 #include "probity/warrant/issue.h"
 
-namespace probity::service {
+namespace probity::demo {
 namespace {
 
 constexpr char kIssuer[] = "probity-demo-issuer";
@@ -62,16 +61,18 @@ absl::Status MakeGallery(const std::filesystem::path& generation_dir,
                options.identities * options.images_per_identity);
   auto gallery = index::GenerateSyntheticGallery(options);
   if (!gallery.ok()) return gallery.status();
-  index::CollectionSpec spec{DemoIndexFactory(options.identities * options.images_per_identity),
-                             index::Metric::kInnerProduct, options.dim};
-  auto built = index::ShardedIndex::Train(spec, gallery->gallery, 2);
-  if (!built.ok()) return built.status();
   std::vector<int64_t> ids(gallery->gallery_labels.size());
   for (size_t i = 0; i < ids.size(); ++i) ids[i] = static_cast<int64_t>(i);
-  if (auto status = (*built)->Add(gallery->gallery, ids); !status.ok()) return status;
-  if (auto status = index::WriteGeneration(**built, 1, generation_dir); !status.ok()) {
-    return status;
-  }
+  index::InMemoryBuildOptions build;
+  build.spec = {DemoIndexFactory(options.identities * options.images_per_identity),
+                index::Metric::kInnerProduct, options.dim};
+  build.num_shards = 2;
+  build.vectors = gallery->gallery;
+  build.ids = ids;
+  build.train_size = static_cast<int64_t>(ids.size());  // train on the whole gallery
+  build.generation = 1;
+  build.output = generation_dir;
+  if (auto built = index::BuildGeneration(build); !built.ok()) return built.status();
   if (auto status = index::WriteFloatMatrix(query_file, options.dim, gallery->queries);
       !status.ok()) {
     return status;
@@ -135,7 +136,7 @@ absl::StatusOr<DemoFiles> PrepareDemo(const std::filesystem::path& data_dir,
   if (!auditor_token.ok()) return auditor_token.status();
 
   if (!std::filesystem::exists(files.config_file)) {
-    ServerConfig config;
+    service::ServerConfig config;
     config.data_dir = data_dir;
     config.listen = listen;
     config.deployment = kDemoDeployment;
@@ -148,7 +149,8 @@ absl::StatusOr<DemoFiles> PrepareDemo(const std::filesystem::path& data_dir,
     config.operators.push_back({"demo-operator", common::Sha256Hex(*operator_token), ""});
     config.auditors.push_back({"demo-auditor", common::Sha256Hex(*auditor_token), ""});
     config.default_nprobe = 8;
-    if (auto status = WritePrivateFile(files.config_file, ConfigToJson(config)); !status.ok()) {
+    if (auto status = WritePrivateFile(files.config_file, service::ConfigToJson(config));
+        !status.ok()) {
       return status;
     }
   }
@@ -177,4 +179,4 @@ absl::StatusOr<DemoFiles> PrepareDemo(const std::filesystem::path& data_dir,
   return files;
 }
 
-}  // namespace probity::service
+}  // namespace probity::demo

@@ -2,7 +2,8 @@
 
 // `probity serve --demo`: a self-contained data directory with a synthetic gallery, a test
 // issuer key and JWKS, a ledger signing key, operator and auditor tokens, a config file and a
-// fresh demo warrant. Only for trying Probity out: the keys sit next to the data.
+// fresh demo warrant. Only for trying Probity out: the keys sit next to the data. A library of
+// its own (probity_demo, linked by the CLI), so that the service library holds no demo code.
 
 #include <filesystem>
 #include <string>
@@ -10,7 +11,7 @@
 #include "absl/status/statusor.h"
 #include "probity/service/config.h"
 
-namespace probity::service {
+namespace probity::demo {
 
 struct DemoFiles {
   std::filesystem::path config_file;
@@ -30,4 +31,4 @@ inline constexpr char kDemoCollection[] = "demo";
 absl::StatusOr<DemoFiles> PrepareDemo(const std::filesystem::path& data_dir,
                                       const std::string& listen, int64_t identities = 1000);
 
-}  // namespace probity::service
+}  // namespace probity::demo
