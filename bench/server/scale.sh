@@ -138,9 +138,10 @@ log "keys, warrant and certificates"
   --collections faces --max-queries 1000000000 --max-k 100 --ttl 4h > "$run/warrant.jwt"
 "$probity" ledger keygen --out "$run/ledger-key.pem" --name probity-scale/ledger > /dev/null
 # Names and subnet from this run's process id, so that two runs (a benchmark and the CI
-# test) never share a bridge, a namespace or a route.
+# test) never share a bridge, a namespace or a route. The subnet is in 198.18.0.0/15, the
+# range RFC 2544 sets aside for benchmark networks, so it never shadows a real network's route.
 net=psc$$
-subnet=10.$((200 + $$ % 50)).$((($$ / 50) % 250))
+subnet=198.$((18 + ($$ / 256) % 2)).$(($$ % 256))
 namespaces=0
 if [[ $(id -u) == 0 ]] && command -v ip > /dev/null && ip netns add "$net-probe" 2> /dev/null; then
   ip netns del "$net-probe"
@@ -177,6 +178,7 @@ cleanup() {
   fi
 }
 trap cleanup EXIT
+trap "exit 1" TERM INT  # so that a timeout or Ctrl-C also removes the namespaces
 wait_port() {  # port file, process name: prints the port once the process listens
   for _ in $(seq 1 1200); do
     if [[ -s $1 ]]; then
