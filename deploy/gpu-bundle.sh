@@ -21,9 +21,12 @@
 # What goes in: bin/probity and bin/gpu_bench, relinked so that every library Debian ships as a
 # static archive (gRPC, protobuf, Abseil, OpenSSL, c-ares, re2, zlib, OpenBLAS with gfortran and
 # quadmath, FAISS with its GPU module, CUDA's runtime) is inside the binary; lib/ with the few
-# shared libraries Debian ships only as .so (spdlog, fmt) and the C++ runtime they and the
-# binaries share (libstdc++, libgcc_s, libgomp), found through an $ORIGIN rpath; `run`, which
-# checks the target and starts a binary; bench-gpu.sh (bench/gpu/run.sh); README.txt.
+# shared libraries Debian ships only as .so (spdlog, fmt, and for the metrics endpoint
+# prometheus-cpp's core and civetweb) and the C++ runtime they and the binaries share (libstdc++,
+# libgcc_s, libgomp), found through an $ORIGIN rpath; `run`, which checks the target and starts a
+# binary; bench-gpu.sh (bench/gpu/run.sh); README.txt. Step 3 copies whatever .so-only library
+# the binaries need, so a new one lands in lib/ by itself; the check (step 6) fails if one is
+# missing.
 # Only the C library (libc, libm, ld-linux), cuBLAS and the driver come from the target.
 #
 # Needs the build dependencies (deploy/install-deps.sh), the CUDA 13 toolkit, xz and python3.
@@ -47,7 +50,7 @@ while [[ $# -gt 0 ]]; do
     --skip-build) skip_build=1; shift ;;
     --no-check) check=0; shift ;;
     --chroot) chroot_dir=$2; shift 2 ;;
-    -h | --help) sed -n '2,28p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,31p' "$0"; exit 0 ;;
     *) echo "unknown option: $1 (see --help)" >&2; exit 2 ;;
   esac
 done
