@@ -21,9 +21,12 @@
 # What goes in: bin/probity and bin/gpu_bench, relinked so that every library Debian ships as a
 # static archive (gRPC, protobuf, Abseil, OpenSSL, c-ares, re2, zlib, OpenBLAS with gfortran and
 # quadmath, FAISS with its GPU module, CUDA's runtime) is inside the binary; lib/ with the few
-# shared libraries Debian ships only as .so (spdlog, fmt) and the C++ runtime they and the
-# binaries share (libstdc++, libgcc_s, libgomp), found through an $ORIGIN rpath; `run`, which
-# checks the target and starts a binary; bench-gpu.sh (bench/gpu/run.sh); README.txt.
+# shared libraries Debian ships only as .so (spdlog, fmt, and for the metrics endpoint
+# prometheus-cpp's core and civetweb) and the C++ runtime they and the binaries share (libstdc++,
+# libgcc_s, libgomp), found through an $ORIGIN rpath; `run`, which checks the target and starts a
+# binary; bench-gpu.sh (bench/gpu/run.sh); README.txt. Step 3 copies whatever .so-only library
+# the binaries need, so a new one lands in lib/ by itself; the check (step 6) fails if one is
+# missing.
 # Only the C library (libc, libm, ld-linux), cuBLAS and the driver come from the target.
 #
 # Needs the build dependencies (deploy/install-deps.sh), the CUDA 13 toolkit, xz and python3.
@@ -47,7 +50,7 @@ while [[ $# -gt 0 ]]; do
     --skip-build) skip_build=1; shift ;;
     --no-check) check=0; shift ;;
     --chroot) chroot_dir=$2; shift 2 ;;
-    -h | --help) sed -n '2,28p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,31p' "$0"; exit 0 ;;
     *) echo "unknown option: $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -167,6 +170,44 @@ if [[ $check -eq 1 ]]; then
   env -i "$unpacked/run" probity search --generation "$data/gen-1" \
     --queries "$data/g/queries.fbin" --count 2 --k 5 --nprobe 4
   echo "== a CPU search ran from the unpacked bundle"
+  # The metrics endpoint starts: its civetweb threads must hold cuBLAS's thread-local storage,
+  # which is reserved at load, GPU or not (common/src/pthread_stack_size_interposer.cpp). The
+  # demo's first start writes its data; the second serves it with "metrics" added.
+  demo=$check_dir/demo
+  env -i "$unpacked/run" probity serve --demo --data-dir "$demo" --demo-identities 300 \
+    --port-file "$check_dir/demo.port" > "$log" 2>&1 &
+  demo_pid=$!
+  for _ in $(seq 120); do [[ -s $check_dir/demo.port ]] || ! kill -0 $demo_pid 2> /dev/null && break; sleep 1; done
+  kill -INT $demo_pid 2> /dev/null || true
+  wait $demo_pid || { cat "$log" >&2; exit 1; }
+  python3 - "$demo/config.json" "$check_dir/metrics.json" << 'PYTHON'
+import json, os, sys
+config = json.load(open(sys.argv[1]))
+config["metrics"] = {"address": "127.0.0.1:0"}
+with open(os.open(sys.argv[2], os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as out:
+    json.dump(config, out)
+PYTHON
+  env -i "$unpacked/run" probity serve --config "$check_dir/metrics.json" > "$log" 2>&1 &
+  serve_pid=$!
+  metrics_port=
+  for _ in $(seq 60); do
+    metrics_port=$(sed -n 's|.*metrics on http://127.0.0.1:[0-9]*/metrics (port \([0-9]*\)).*|\1|p' "$log")
+    [[ -n $metrics_port ]] || ! kill -0 $serve_pid 2> /dev/null && break
+    sleep 1
+  done
+  if [[ -z $metrics_port ]] || ! python3 -c "import sys, urllib.request
+text = urllib.request.urlopen(sys.argv[1], timeout=10).read().decode()
+sys.exit(0 if '# TYPE probity_searches_total counter' in text else 1)" \
+    "http://127.0.0.1:$metrics_port/metrics"; then
+    kill -INT $serve_pid 2> /dev/null || true
+    wait $serve_pid || true
+    cat "$log" >&2
+    echo "the metrics endpoint did not answer" >&2
+    exit 1
+  fi
+  kill -INT $serve_pid
+  wait $serve_pid
+  echo "== probity serve with metrics started from the unpacked bundle and answered GET /metrics"
 fi
 
 # 7. The same in a bare Debian: only what minbase installs, cuBLAS where the target has it.

@@ -5,8 +5,11 @@ Every shared library on the command line, and every library those need in turn (
 DT_NEEDED, which a shared link never had to name), is replaced by its static archive where
 Debian ships one; the archives go into one --start-group/--end-group so that their order does
 not matter. What has no archive stays a shared library for the bundle's lib/: spdlog and fmt,
-the C++ runtime (libstdc++, libgcc_s, libgomp; one copy for the program and those libraries),
-and cuBLAS and the C library, which the target provides. CUDA's runtime becomes
+prometheus-cpp's core and civetweb (the metrics endpoint; Debian 12 ships neither as an
+archive), the C++ runtime (libstdc++, libgcc_s, libgomp; one copy for the program and those
+libraries), and cuBLAS and the C library, which the target provides. Debian's civetweb would
+dlopen libssl.so/libcrypto.so only for an HTTPS port ("...s"), which Probity never configures
+(metrics.address must be IP:digits), so the OpenSSL linked into the program is the only one. CUDA's runtime becomes
 libcudart_static.a, and BLAS/LAPACK become OpenBLAS's static library (Debian's libblas.a may be
 the slow reference BLAS, depending on the alternatives).
 
