@@ -1,7 +1,7 @@
 #pragma once
 
 // What every Probity RPC carries: the warrant as `authorization: Bearer <token>` and, unless
-// the caller waits forever, a deadline.
+// the caller waits forever, a deadline. An empty warrant sends no header at all.
 
 #include <grpcpp/client_context.h>
 

@@ -119,6 +119,11 @@ TEST_F(SearchClientTest, NoTimeoutMeansNoDeadline) {
   EXPECT_FALSE(service_.deadline_set());
 }
 
+TEST_F(SearchClientTest, AnEmptyWarrantSendsNoAuthorization) {
+  ASSERT_TRUE(Client().Search(Request("answer"), "").ok());
+  EXPECT_EQ(service_.authorization(), std::nullopt);
+}
+
 TEST_F(SearchClientTest, AFailedSearchCarriesItsCodeMessageFailureAndLedgerEntry) {
   auto response = Client().Search(Request("fail"), "token", absl::Seconds(30));
   ASSERT_FALSE(response.ok());

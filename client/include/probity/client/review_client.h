@@ -22,7 +22,7 @@ class ReviewClient {
 
   static absl::StatusOr<ReviewClient> Connect(const std::string& target, const TlsFiles& tls);
 
-  // `warrant` is the token as issued (a JWS); `timeout` is counted from now.
+  // `warrant` is the token as issued (a JWS), empty to send none; `timeout` is counted from now.
   absl::StatusOr<v1::RecordReviewResponse> RecordReview(
       const v1::RecordReviewRequest& request, const std::string& warrant,
       absl::Duration timeout = absl::InfiniteDuration()) const;

@@ -22,7 +22,7 @@ class SearchClient {
 
   static absl::StatusOr<SearchClient> Connect(const std::string& target, const TlsFiles& tls);
 
-  // `warrant` is the token as issued (a JWS); `timeout` is counted from now.
+  // `warrant` is the token as issued (a JWS), empty to send none; `timeout` is counted from now.
   absl::StatusOr<v1::SearchResponse> Search(
       const v1::SearchRequest& request, const std::string& warrant,
       absl::Duration timeout = absl::InfiniteDuration()) const;
