@@ -1,16 +1,15 @@
 // probity review: the investigator records, per candidate of a search they reviewed, whether
 // it was kept as a lead or rejected, and why (ReviewService.RecordReview, under the search's
 // warrant; the review is its own ledger entry).
-#include <grpcpp/grpcpp.h>
-
 #include <iostream>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "client_credentials.h"
 #include "command_registry.h"
-#include "probity/v1/review.grpc.pb.h"
+#include "probity/client/call_status.h"
+#include "probity/client/review_client.h"
+#include "probity/client/trimmed_file.h"
 
 namespace probity::cli {
 namespace {
@@ -53,7 +52,7 @@ absl::StatusOr<v1::CandidateReview> ParseDecision(const std::string& text,
 }
 
 absl::Status RunReview(const ReviewFlags& flags) {
-  auto token = ReadTrimmedFile(flags.warrant_file);
+  auto token = client::ReadTrimmedFile(flags.warrant_file);
   if (!token.ok()) return token.status();
   v1::RecordReviewRequest request;
   request.set_search_entry_index(flags.search_entry);
@@ -68,31 +67,26 @@ absl::Status RunReview(const ReviewFlags& flags) {
   if (request.reviews_size() == 0) {
     return absl::InvalidArgumentError("name at least one candidate with --keep or --reject");
   }
-  auto credentials = ClientCredentials(flags.ca_file, flags.cert_file, flags.key_file);
-  if (!credentials.ok()) return credentials.status();
-  auto stub = v1::ReviewService::NewStub(grpc::CreateChannel(flags.server, *credentials));
-  grpc::ClientContext context;
-  context.AddMetadata("authorization", "Bearer " + *token);
-  context.set_deadline(std::chrono::system_clock::now() +
-                       std::chrono::seconds(flags.timeout_seconds));
-  v1::RecordReviewResponse response;
-  const grpc::Status status = stub->RecordReview(&context, request, &response);
-  if (!status.ok()) {
-    std::string detail = absl::StrCat("review refused or failed (", status.error_code(),
-                                      "): ", status.error_message());
-    const auto& trailers = context.GetServerTrailingMetadata();
-    if (auto it = trailers.find("probity-ledger-index"); it != trailers.end()) {
-      absl::StrAppend(&detail, " [ledger entry ", std::string(it->second.data(), it->second.size()),
-                      "]");
+  auto review_client =
+      client::ReviewClient::Connect(flags.server, {flags.ca_file, flags.cert_file, flags.key_file});
+  if (!review_client.ok()) return review_client.status();
+  auto response =
+      review_client->RecordReview(request, *token, absl::Seconds(flags.timeout_seconds));
+  if (!response.ok()) {
+    std::string detail =
+        absl::StrCat("review refused or failed (", static_cast<int>(response.status().code()),
+                     "): ", response.status().message());
+    if (std::optional<uint64_t> entry = client::LedgerEntryOf(response.status())) {
+      absl::StrAppend(&detail, " [ledger entry ", *entry, "]");
     }
-    return absl::Status(static_cast<absl::StatusCode>(status.error_code()), detail);
+    return absl::Status(response.status().code(), detail);
   }
-  std::cout << "review recorded: ledger entry " << response.receipt().entry_index()
+  std::cout << "review recorded: ledger entry " << response->receipt().entry_index()
             << " (of search entry " << flags.search_entry << ", " << request.reviews_size()
             << " candidates)\n"
-            << "ledger verifier key: " << response.receipt().verifier_key() << "\n"
+            << "ledger verifier key: " << response->receipt().verifier_key() << "\n"
             << "signed checkpoint:\n"
-            << response.receipt().signed_checkpoint();
+            << response->receipt().signed_checkpoint();
   return absl::OkStatus();
 }
 

@@ -8,10 +8,13 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
-#include "client_credentials.h"
 #include "command_registry.h"
+#include "probity/client/call_status.h"
+#include "probity/client/search_client.h"
+#include "probity/client/trimmed_file.h"
 #include "probity/common/atomic_file.h"
 #include "probity/common/file_read.h"
 #include "probity/demo/demo.h"
@@ -108,8 +111,28 @@ struct QueryFlags {
   int timeout_seconds = 30;
 };
 
+// What the investigator reads when a search fails: the code and message, the ledger entry that
+// recorded it and, for a failed search, which shards did not answer and why.
+absl::Status QueryFailure(const absl::Status& status) {
+  std::string detail = absl::StrCat("search refused or failed (", static_cast<int>(status.code()),
+                                    "): ", status.message());
+  if (std::optional<uint64_t> entry = client::LedgerEntryOf(status)) {
+    absl::StrAppend(&detail, " [ledger entry ", *entry, "]");
+  }
+  if (absl::StatusOr<v1::SearchFailure> failure = client::FailureOf(status); failure.ok()) {
+    const v1::SearchCoverage& coverage = failure->coverage();
+    absl::StrAppend(&detail, "\ncoverage: ", coverage.shards_answered(), "/",
+                    coverage.shards_total(), " shards answered");
+    for (const v1::ShardFailure& shard : coverage.failures()) {
+      absl::StrAppend(&detail, "\n  shard ", shard.shard(), ": ", shard.code(), " (",
+                      absl::StrJoin(shard.servers(), ", "), "): ", shard.message());
+    }
+  }
+  return absl::Status(status.code(), detail);
+}
+
 absl::Status RunQuery(const QueryFlags& flags) {
-  auto token = ReadTrimmedFile(flags.warrant_file);
+  auto token = client::ReadTrimmedFile(flags.warrant_file);
   if (!token.ok()) return token.status();
   auto matrix = index::ReadFloatMatrix(flags.embedding_file);
   if (!matrix.ok()) return matrix.status();
@@ -129,55 +152,41 @@ absl::Status RunQuery(const QueryFlags& flags) {
     const float* begin = matrix->data.data() + r * matrix->dim;
     request.add_queries()->mutable_values()->Add(begin, begin + matrix->dim);
   }
-  auto credentials = ClientCredentials(flags.ca_file, flags.cert_file, flags.key_file);
-  if (!credentials.ok()) return credentials.status();
-  auto stub = v1::Search::NewStub(grpc::CreateChannel(flags.server, *credentials));
-  grpc::ClientContext context;
-  context.AddMetadata("authorization", "Bearer " + *token);
-  context.set_deadline(std::chrono::system_clock::now() +
-                       std::chrono::seconds(flags.timeout_seconds));
-  v1::SearchResponse response;
-  const grpc::Status status = stub->Search(&context, request, &response);
-  if (!status.ok()) {
-    std::string detail = absl::StrCat("search refused or failed (", status.error_code(),
-                                      "): ", status.error_message());
-    const auto& trailers = context.GetServerTrailingMetadata();
-    if (auto it = trailers.find("probity-ledger-index"); it != trailers.end()) {
-      absl::StrAppend(&detail, " [ledger entry ", std::string(it->second.data(), it->second.size()),
-                      "]");
-    }
-    return absl::Status(static_cast<absl::StatusCode>(status.error_code()), detail);
-  }
+  auto search_client =
+      client::SearchClient::Connect(flags.server, {flags.ca_file, flags.cert_file, flags.key_file});
+  if (!search_client.ok()) return search_client.status();
+  auto response = search_client->Search(request, *token, absl::Seconds(flags.timeout_seconds));
+  if (!response.ok()) return QueryFailure(response.status());
   if (flags.json) {
     std::string json;
     google::protobuf::util::JsonPrintOptions options;
     options.add_whitespace = false;
     options.preserve_proto_field_names = true;
     options.always_print_primitive_fields = true;  // id 0, score 0, shard 0 are data
-    if (!google::protobuf::util::MessageToJsonString(response, &json, options).ok()) {
+    if (!google::protobuf::util::MessageToJsonString(*response, &json, options).ok()) {
       return absl::InternalError("cannot print the response as JSON");
     }
     std::cout << json << "\n";
     return absl::OkStatus();
   }
-  for (int q = 0; q < response.results_size(); ++q) {
-    std::cout << "query " << q << ": " << response.results(q).candidates_size()
+  for (int q = 0; q < response->results_size(); ++q) {
+    std::cout << "query " << q << ": " << response->results(q).candidates_size()
               << " candidates (leads for human review, not identifications)\n";
     std::cout << "  rank  id                    score       shard\n";
-    for (const v1::RankedCandidate& c : response.results(q).candidates()) {
+    for (const v1::RankedCandidate& c : response->results(q).candidates()) {
       std::printf("  %4u  %-20lld  %-10.6f  %u\n", c.rank(), static_cast<long long>(c.id()),
                   c.score(), c.shard());
     }
   }
   std::fflush(stdout);
-  std::cout << "coverage: " << response.coverage().shards_answered() << "/"
-            << response.coverage().shards_total() << " shards"
-            << (response.coverage().partial() ? " (PARTIAL)" : "") << "\n";
-  std::cout << "index generation: " << response.index_generation() << " (" << response.metric()
+  std::cout << "coverage: " << response->coverage().shards_answered() << "/"
+            << response->coverage().shards_total() << " shards"
+            << (response->coverage().partial() ? " (PARTIAL)" : "") << "\n";
+  std::cout << "index generation: " << response->index_generation() << " (" << response->metric()
             << ")\n";
-  std::cout << "ledger entry: " << response.receipt().entry_index() << "\n";
-  std::cout << "ledger verifier key: " << response.receipt().verifier_key() << "\n";
-  std::cout << "signed checkpoint:\n" << response.receipt().signed_checkpoint();
+  std::cout << "ledger entry: " << response->receipt().entry_index() << "\n";
+  std::cout << "ledger verifier key: " << response->receipt().verifier_key() << "\n";
+  std::cout << "signed checkpoint:\n" << response->receipt().signed_checkpoint();
   return absl::OkStatus();
 }
 

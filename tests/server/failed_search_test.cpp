@@ -8,8 +8,9 @@
 #include <set>
 
 #include "fake_ledger.h"
+#include "probity/client/call_status.h"
+#include "probity/client/search_client.h"
 #include "probity/service/search_service.h"
-#include "probity/v1/search.grpc.pb.h"
 #include "probity/warrant/issue.h"
 #include "test_support.h"
 
@@ -72,9 +73,9 @@ TEST(FailedSearchTest, ChargesNothingSaysSoInTheLedgerAndReportsCoverageAsData) 
   builder.RegisterService(&service);
   auto server = builder.BuildAndStart();
   ASSERT_NE(server, nullptr);
-  auto stub = v1::Search::NewStub(
+  const client::SearchClient client(
       grpc::CreateChannel("127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials()));
-  auto search = [&](bool allow_partial, v1::SearchResponse* response) {
+  auto search = [&](bool allow_partial) {
     v1::SearchRequest request;
     request.set_collection(kCollection);
     request.set_k(1);
@@ -82,38 +83,30 @@ TEST(FailedSearchTest, ChargesNothingSaysSoInTheLedgerAndReportsCoverageAsData) 
     auto* values = request.add_queries()->mutable_values();
     values->Add(1.0f);
     values->Add(0.0f);
-    grpc::ClientContext context;
-    context.AddMetadata("authorization", "Bearer " + token);
-    return stub->Search(&context, request, response);
+    return client.Search(request, token);
   };
 
   // Three failed searches with a budget of two: none is refused, none is charged.
   for (int n = 0; n < 3; ++n) {
-    v1::SearchResponse response;
-    const grpc::Status status = search(false, &response);
-    ASSERT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE) << status.error_message();
-    EXPECT_EQ(response.results_size(), 0);
-    v1::SearchStatus details;
-    ASSERT_TRUE(details.ParseFromString(status.error_details()));
-    EXPECT_EQ(details.code(), grpc::StatusCode::UNAVAILABLE);
-    EXPECT_EQ(details.message(), status.error_message());
-    ASSERT_EQ(details.details_size(), 1);
-    v1::SearchFailure failure;
-    ASSERT_TRUE(details.details(0).UnpackTo(&failure));
-    EXPECT_EQ(failure.queries_charged(), 0u);
-    EXPECT_EQ(failure.ledger_entry_index(), ledger.Size() - 1);
-    EXPECT_EQ(failure.coverage().shards_answered(), 1u);
-    EXPECT_EQ(failure.coverage().shards_total(), 2u);
-    EXPECT_TRUE(failure.coverage().partial());
-    ASSERT_EQ(failure.coverage().failures_size(), 1);
-    const v1::ShardFailure& shard = failure.coverage().failures(0);
+    const absl::StatusOr<v1::SearchResponse> response = search(false);
+    ASSERT_EQ(response.status().code(), absl::StatusCode::kUnavailable) << response.status();
+    const absl::StatusOr<v1::SearchFailure> failure = client::FailureOf(response.status());
+    ASSERT_TRUE(failure.ok()) << failure.status();
+    EXPECT_EQ(failure->queries_charged(), 0u);
+    EXPECT_EQ(failure->ledger_entry_index(), ledger.Size() - 1);
+    EXPECT_EQ(client::LedgerEntryOf(response.status()), failure->ledger_entry_index());
+    EXPECT_EQ(failure->coverage().shards_answered(), 1u);
+    EXPECT_EQ(failure->coverage().shards_total(), 2u);
+    EXPECT_TRUE(failure->coverage().partial());
+    ASSERT_EQ(failure->coverage().failures_size(), 1);
+    const v1::ShardFailure& shard = failure->coverage().failures(0);
     EXPECT_EQ(shard.shard(), 1u);
     EXPECT_EQ(shard.code(), "UNAVAILABLE");
     EXPECT_EQ(std::set<std::string>(shard.servers().begin(), shard.servers().end()),
               (std::set<std::string>{"down-a", "down-b"}));
     EXPECT_NE(shard.message().find("is down"), std::string::npos) << shard.message();
 
-    const v1::LedgerEntry entry = ledger.Entry(failure.ledger_entry_index());
+    const v1::LedgerEntry entry = ledger.Entry(failure->ledger_entry_index());
     EXPECT_EQ(entry.kind(), v1::ENTRY_KIND_SEARCH);
     EXPECT_EQ(entry.outcome(), v1::OUTCOME_FAILED);
     EXPECT_EQ(entry.query_count(), 0u);
@@ -124,18 +117,16 @@ TEST(FailedSearchTest, ChargesNothingSaysSoInTheLedgerAndReportsCoverageAsData) 
 
   // Partial answers are charged, and say which shard is missing.
   for (int n = 0; n < 2; ++n) {
-    v1::SearchResponse response;
-    const grpc::Status status = search(true, &response);
-    ASSERT_TRUE(status.ok()) << status.error_message();
-    EXPECT_TRUE(response.coverage().partial());
-    ASSERT_EQ(response.coverage().failures_size(), 1);
-    EXPECT_EQ(response.coverage().failures(0).shard(), 1u);
-    EXPECT_EQ(ledger.Entry(response.receipt().entry_index()).query_count(), 1u);
+    const absl::StatusOr<v1::SearchResponse> response = search(true);
+    ASSERT_TRUE(response.ok()) << response.status();
+    EXPECT_TRUE(response->coverage().partial());
+    ASSERT_EQ(response->coverage().failures_size(), 1);
+    EXPECT_EQ(response->coverage().failures(0).shard(), 1u);
+    EXPECT_EQ(ledger.Entry(response->receipt().entry_index()).query_count(), 1u);
   }
   EXPECT_EQ(budgets.Used(warrant_id), 2);
-  v1::SearchResponse refused;
-  const grpc::Status over = search(true, &refused);
-  EXPECT_EQ(over.error_code(), grpc::StatusCode::PERMISSION_DENIED) << over.error_message();
+  const absl::StatusOr<v1::SearchResponse> over = search(true);
+  EXPECT_EQ(over.status().code(), absl::StatusCode::kPermissionDenied) << over.status();
 
   // A restart rebuilds exactly the budget the server holds from the entries.
   warrant::BudgetTracker rebuilt;

@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "fake_ledger.h"
+#include "probity/client/search_client.h"
 #include "probity/service/search_service.h"
 #include "probity/warrant/issue.h"
 #include "test_support.h"
@@ -78,7 +79,7 @@ TEST(InFlightTest, SearchesOverTheBoundGetResourceExhaustedAndTheOthersFinish) {
   builder.RegisterService(&service);
   auto server = builder.BuildAndStart();
   ASSERT_NE(server, nullptr);
-  auto stub = v1::Search::NewStub(
+  const client::SearchClient client(
       grpc::CreateChannel("127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials()));
 
   v1::SearchRequest request;
@@ -87,32 +88,25 @@ TEST(InFlightTest, SearchesOverTheBoundGetResourceExhaustedAndTheOthersFinish) {
   auto* values = request.add_queries()->mutable_values();
   values->Add(1.0f);
   values->Add(0.0f);
-  auto search = [&](v1::SearchResponse* response) {
-    grpc::ClientContext context;
-    context.AddMetadata("authorization", "Bearer " + token);
-    return stub->Search(&context, request, response);
-  };
+  auto search = [&] { return client.Search(request, token); };
 
-  v1::SearchResponse first, second;
-  grpc::Status first_status, second_status;
-  std::thread a([&] { first_status = search(&first); });
-  std::thread b([&] { second_status = search(&second); });
+  absl::StatusOr<v1::SearchResponse> first, second;
+  std::thread a([&] { first = search(); });
+  std::thread b([&] { second = search(); });
   gate->WaitForEntered(2);
 
-  v1::SearchResponse third;
-  const grpc::Status over = search(&third);
-  EXPECT_EQ(over.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << over.error_message();
-  EXPECT_EQ(third.results_size(), 0);
+  const absl::StatusOr<v1::SearchResponse> over = search();
+  EXPECT_EQ(over.status().code(), absl::StatusCode::kResourceExhausted) << over.status();
   EXPECT_EQ(counters.searches_refused_busy.load(), 1u);  // counted for Admin.Stats
 
   gate->Open();
   a.join();
   b.join();
-  EXPECT_TRUE(first_status.ok()) << first_status.error_message();
-  EXPECT_TRUE(second_status.ok()) << second_status.error_message();
-  EXPECT_EQ(first.results(0).candidates(0).id(), 42);
-  EXPECT_EQ(ledger.Size(), 2u);      // the two searches that ran, each recorded
-  EXPECT_TRUE(search(&third).ok());  // capacity is back
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_TRUE(second.ok()) << second.status();
+  EXPECT_EQ(first->results(0).candidates(0).id(), 42);
+  EXPECT_EQ(ledger.Size(), 2u);  // the two searches that ran, each recorded
+  EXPECT_TRUE(search().ok());    // capacity is back
   server->Shutdown();
 }
 

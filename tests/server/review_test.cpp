@@ -8,12 +8,13 @@
 #include <cstdlib>
 #include <fstream>
 
+#include "probity/client/call_status.h"
+#include "probity/client/review_client.h"
+#include "probity/client/search_client.h"
 #include "probity/common/file_read.h"
 #include "probity/ledger/reader.h"
 #include "probity/service/review_service.h"
 #include "probity/service/server.h"
-#include "probity/v1/review.grpc.pb.h"
-#include "probity/v1/search.grpc.pb.h"
 #include "test_support.h"
 
 namespace probity::service::testing {
@@ -28,8 +29,8 @@ class ReviewTest : public SharedWorldTest<ReviewTest, 2> {
     server_ = std::move(*server);
     auto channel = grpc::CreateChannel("127.0.0.1:" + std::to_string(server_->port()),
                                        grpc::InsecureChannelCredentials());
-    search_ = v1::Search::NewStub(channel);
-    review_ = v1::ReviewService::NewStub(channel);
+    search_ = std::make_unique<client::SearchClient>(channel);
+    review_ = std::make_unique<client::ReviewClient>(channel);
   }
 
   // Runs one search of query 0 under `token`; returns its response.
@@ -40,25 +41,14 @@ class ReviewTest : public SharedWorldTest<ReviewTest, 2> {
     const int dim = world_->gallery.dim;
     request.add_queries()->mutable_values()->Add(world_->gallery.queries.begin(),
                                                  world_->gallery.queries.begin() + dim);
-    grpc::ClientContext context;
-    context.AddMetadata("authorization", "Bearer " + token);
-    v1::SearchResponse response;
-    const grpc::Status status = search_->Search(&context, request, &response);
-    EXPECT_TRUE(status.ok()) << status.error_message();
-    return response;
+    const absl::StatusOr<v1::SearchResponse> response = search_->Search(request, token);
+    EXPECT_TRUE(response.ok()) << response.status();
+    return response.value_or(v1::SearchResponse());
   }
 
-  grpc::Status Review(const std::string& token, const v1::RecordReviewRequest& request,
-                      v1::RecordReviewResponse* response, std::string* ledger_index = nullptr) {
-    grpc::ClientContext context;
-    if (!token.empty()) context.AddMetadata("authorization", "Bearer " + token);
-    const grpc::Status status = review_->RecordReview(&context, request, response);
-    if (ledger_index != nullptr) {
-      const auto& trailers = context.GetServerTrailingMetadata();
-      auto it = trailers.find("probity-ledger-index");
-      *ledger_index = it == trailers.end() ? "" : std::string(it->second.data(), it->second.size());
-    }
-    return status;
+  absl::StatusOr<v1::RecordReviewResponse> Review(const std::string& token,
+                                                  const v1::RecordReviewRequest& request) {
+    return review_->RecordReview(request, token);
   }
 
   static v1::RecordReviewRequest Decisions(uint64_t search_entry,
@@ -89,8 +79,8 @@ class ReviewTest : public SharedWorldTest<ReviewTest, 2> {
   }
 
   std::unique_ptr<Server> server_;
-  std::unique_ptr<v1::Search::Stub> search_;
-  std::unique_ptr<v1::ReviewService::Stub> review_;
+  std::unique_ptr<client::SearchClient> search_;
+  std::unique_ptr<client::ReviewClient> review_;
 };
 
 TEST_F(ReviewTest, ReviewIsItsOwnEntryUnderTheSearchWarrantAndChargesNoBudget) {
@@ -101,13 +91,13 @@ TEST_F(ReviewTest, ReviewIsItsOwnEntryUnderTheSearchWarrantAndChargesNoBudget) {
   ASSERT_GE(search.results(0).candidates_size(), 2);
   const uint64_t search_entry = search.receipt().entry_index();
 
-  v1::RecordReviewResponse response;
-  const grpc::Status status = Review(token, Decisions(search_entry, search), &response);
-  ASSERT_TRUE(status.ok()) << status.error_message();
-  EXPECT_GT(response.receipt().entry_index(), search_entry);
-  EXPECT_FALSE(response.receipt().signed_checkpoint().empty());
+  const absl::StatusOr<v1::RecordReviewResponse> response =
+      Review(token, Decisions(search_entry, search));
+  ASSERT_TRUE(response.ok()) << response.status();
+  EXPECT_GT(response->receipt().entry_index(), search_entry);
+  EXPECT_FALSE(response->receipt().signed_checkpoint().empty());
 
-  const v1::LedgerEntry entry = Entry(response.receipt().entry_index());
+  const v1::LedgerEntry entry = Entry(response->receipt().entry_index());
   EXPECT_EQ(entry.kind(), v1::ENTRY_KIND_REVIEW);
   EXPECT_EQ(entry.review().search_entry_index(), search_entry);
   EXPECT_EQ(entry.warrant_id(), claims.jti);
@@ -130,59 +120,57 @@ TEST_F(ReviewTest, RefusesWhatItCannotTieToTheWarrantsOwnSearch) {
   const v1::SearchResponse search = Search(token);
   ASSERT_GE(search.results(0).candidates_size(), 2);
   const uint64_t search_entry = search.receipt().entry_index();
-  v1::RecordReviewResponse response;
-  std::string recorded;
-
   // No warrant.
-  EXPECT_EQ(Review("", Decisions(search_entry, search), &response).error_code(),
-            grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(Review("", Decisions(search_entry, search)).status().code(),
+            absl::StatusCode::kUnauthenticated);
 
   // A search entry that does not exist, and an entry that is not a search.
   v1::RecordReviewRequest missing = Decisions(search_entry + 1000, search);
-  grpc::Status status = Review(token, missing, &response, &recorded);
-  EXPECT_EQ(status.error_code(), grpc::StatusCode::NOT_FOUND);
-  EXPECT_NE(status.error_message().find("unknown_search_entry"), std::string::npos);
-  ASSERT_FALSE(recorded.empty());
-  const v1::LedgerEntry refusal = Entry(std::stoull(recorded));
+  absl::Status status = Review(token, missing).status();
+  EXPECT_EQ(status.code(), absl::StatusCode::kNotFound);
+  EXPECT_NE(status.message().find("unknown_search_entry"), std::string::npos);
+  const std::optional<uint64_t> recorded = client::LedgerEntryOf(status);
+  ASSERT_TRUE(recorded.has_value());
+  const v1::LedgerEntry refusal = Entry(*recorded);
   EXPECT_EQ(refusal.kind(), v1::ENTRY_KIND_REFUSAL);
   EXPECT_EQ(refusal.refusal().code(), "unknown_search_entry");
   EXPECT_EQ(refusal.review().search_entry_index(), search_entry + 1000);
-  EXPECT_EQ(Review(token, Decisions(std::stoull(recorded), search), &response).error_code(),
-            grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(Review(token, Decisions(*recorded, search)).status().code(),
+            absl::StatusCode::kNotFound);
 
   // Another warrant's search, even of the same investigator and case.
   const std::string other = Issue(*world_, GoodClaims());
-  status = Review(other, Decisions(search_entry, search), &response);
-  EXPECT_EQ(status.error_code(), grpc::StatusCode::PERMISSION_DENIED);
-  EXPECT_NE(status.error_message().find("other_warrant"), std::string::npos);
+  status = Review(other, Decisions(search_entry, search)).status();
+  EXPECT_EQ(status.code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_NE(status.message().find("other_warrant"), std::string::npos);
 
   // A candidate the search did not return.
   v1::RecordReviewRequest invented = Decisions(search_entry, search);
   invented.mutable_reviews(0)->set_id(-42);
-  status = Review(token, invented, &response);
-  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
-  EXPECT_NE(status.error_message().find("not among the candidates"), std::string::npos);
+  status = Review(token, invented).status();
+  EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(status.message().find("not among the candidates"), std::string::npos);
 
   // A reason over the bound, no reason, no outcome, the same candidate twice.
   v1::RecordReviewRequest wordy = Decisions(search_entry, search);
   wordy.mutable_reviews(0)->set_reason(std::string(kMaxReviewReasonBytes + 1, 'x'));
-  EXPECT_EQ(Review(token, wordy, &response).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(Review(token, wordy).status().code(), absl::StatusCode::kInvalidArgument);
   v1::RecordReviewRequest silent = Decisions(search_entry, search);
   silent.mutable_reviews(0)->clear_reason();
-  EXPECT_EQ(Review(token, silent, &response).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(Review(token, silent).status().code(), absl::StatusCode::kInvalidArgument);
   v1::RecordReviewRequest undecided = Decisions(search_entry, search);
   undecided.mutable_reviews(0)->set_outcome(v1::REVIEW_OUTCOME_UNSPECIFIED);
-  EXPECT_EQ(Review(token, undecided, &response).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(Review(token, undecided).status().code(), absl::StatusCode::kInvalidArgument);
   v1::RecordReviewRequest twice = Decisions(search_entry, search);
   *twice.add_reviews() = twice.reviews(0);
-  EXPECT_EQ(Review(token, twice, &response).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(Review(token, twice).status().code(), absl::StatusCode::kInvalidArgument);
 
   // The same warrant (issuer and id) reissued without the search's collection in scope.
   warrant::Claims narrowed = claims;
   narrowed.collections = {"elsewhere"};
-  status = Review(Issue(*world_, narrowed), Decisions(search_entry, search), &response);
-  EXPECT_EQ(status.error_code(), grpc::StatusCode::PERMISSION_DENIED);
-  EXPECT_NE(status.error_message().find("collection_out_of_scope"), std::string::npos);
+  status = Review(Issue(*world_, narrowed), Decisions(search_entry, search)).status();
+  EXPECT_EQ(status.code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_NE(status.message().find("collection_out_of_scope"), std::string::npos);
 
   // None of these became a review.
   ASSERT_TRUE(ledger::ReadEntries(Resolve(config_, config_.ledger.dir), 0,
