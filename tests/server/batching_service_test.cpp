@@ -10,6 +10,8 @@
 #include <set>
 #include <thread>
 
+#include "absl/strings/match.h"
+#include "probity/client/search_client.h"
 #include "probity/service/server.h"
 #include "probity/v1/admin.grpc.pb.h"
 #include "probity/v1/ledger_service.grpc.pb.h"
@@ -27,17 +29,19 @@ std::shared_ptr<grpc::Channel> NewChannel(int port, int client) {
 }
 
 struct Outcome {
-  grpc::Status status;
-  v1::SearchResponse response;
+  absl::Status status;
+  v1::SearchResponse response;  // empty unless the search was answered
 };
 
+Outcome Search(const client::SearchClient& search, const std::string& token,
+               const v1::SearchRequest& request) {
+  absl::StatusOr<v1::SearchResponse> answer = search.Search(request, token);
+  if (!answer.ok()) return {answer.status(), {}};
+  return {absl::OkStatus(), *std::move(answer)};
+}
+
 Outcome Search(int port, int client, const std::string& token, const v1::SearchRequest& request) {
-  auto stub = v1::Search::NewStub(NewChannel(port, client));
-  grpc::ClientContext context;
-  context.AddMetadata("authorization", "Bearer " + token);
-  Outcome outcome;
-  outcome.status = stub->Search(&context, request, &outcome.response);
-  return outcome;
+  return Search(client::SearchClient(NewChannel(port, client)), token, request);
 }
 
 v1::StatsResponse Stats(int port) {
@@ -161,9 +165,9 @@ TEST_F(BatchingServiceTest, ConcurrentClientsGetTheUnbatchedAnswerTheirOwnEntryA
   std::set<uint64_t> entries;
   for (size_t i = 0; i < requests.size(); ++i) {
     const std::string what = "request " + std::to_string(i);
-    ASSERT_TRUE(outcomes[i].status.ok()) << what << ": " << outcomes[i].status.error_message();
+    ASSERT_TRUE(outcomes[i].status.ok()) << what << ": " << outcomes[i].status;
     const Outcome expected = Search(plain->port(), 0, token, requests[i]);
-    ASSERT_TRUE(expected.status.ok()) << expected.status.error_message();
+    ASSERT_TRUE(expected.status.ok()) << expected.status;
     ExpectSameAnswer(outcomes[i].response, expected.response, what);
 
     const uint64_t index = outcomes[i].response.receipt().entry_index();
@@ -187,9 +191,8 @@ TEST_F(BatchingServiceTest, ConcurrentClientsGetTheUnbatchedAnswerTheirOwnEntryA
 
   // Every request was charged: the budget is spent to the last query.
   const Outcome over = Search(batched->port(), 0, token, Request(0, 1, 5, 4, std::nullopt));
-  EXPECT_EQ(over.status.error_code(), grpc::StatusCode::PERMISSION_DENIED);
-  EXPECT_EQ(over.status.error_message().rfind("budget_exhausted:", 0), 0u)
-      << over.status.error_message();
+  EXPECT_EQ(over.status.code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_TRUE(absl::StartsWith(over.status.message(), "budget_exhausted:")) << over.status;
 
   const v1::StatsResponse stats = Stats(batched->port());
   EXPECT_EQ(stats.searches_answered(), requests.size());
@@ -214,18 +217,16 @@ void ReleaseClientsTogether(TestWorld& world, Server& server, Server& plain,
   std::vector<std::thread> clients;
   for (size_t c = 0; c < requests.size(); ++c) {
     clients.emplace_back([&, c] {
-      auto stub = v1::Search::NewStub(NewChannel(server.port(), static_cast<int>(c)));
+      const client::SearchClient search(NewChannel(server.port(), static_cast<int>(c)));
       start.arrive_and_wait();
-      grpc::ClientContext context;
-      context.AddMetadata("authorization", "Bearer " + token);
-      outcomes[c].status = stub->Search(&context, requests[c], &outcomes[c].response);
+      outcomes[c] = Search(search, token, requests[c]);
     });
   }
   for (std::thread& t : clients) t.join();
   for (size_t c = 0; c < requests.size(); ++c) {
-    ASSERT_TRUE(outcomes[c].status.ok()) << outcomes[c].status.error_message();
+    ASSERT_TRUE(outcomes[c].status.ok()) << outcomes[c].status;
     const Outcome expected = Search(plain.port(), 0, token, requests[c]);
-    ASSERT_TRUE(expected.status.ok()) << expected.status.error_message();
+    ASSERT_TRUE(expected.status.ok()) << expected.status;
     ExpectSameAnswer(outcomes[c].response, expected.response, "client " + std::to_string(c));
   }
 }
@@ -267,9 +268,9 @@ TEST_F(BatchingServiceTest, ShutdownLeavesNoSearchWaitingInABatch) {
   batched->Wait();
   for (std::thread& t : clients) t.join();
   for (const Outcome& outcome : outcomes) {
-    EXPECT_TRUE(outcome.status.ok() || outcome.status.error_code() == grpc::StatusCode::CANCELLED ||
-                outcome.status.error_code() == grpc::StatusCode::UNAVAILABLE)
-        << outcome.status.error_message();
+    EXPECT_TRUE(outcome.status.ok() || outcome.status.code() == absl::StatusCode::kCancelled ||
+                outcome.status.code() == absl::StatusCode::kUnavailable)
+        << outcome.status;
   }
   EXPECT_EQ(batched->counters().in_flight.load(), 0);
 }
