@@ -7,11 +7,12 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "absl/strings/match.h"
 #include "failing_ledger.h"
+#include "probity/client/search_client.h"
 #include "probity/common/file_read.h"
 #include "probity/service/server.h"
 #include "probity/v1/admin.grpc.pb.h"
-#include "probity/v1/search.grpc.pb.h"
 #include "probity/warrant/issue.h"
 #include "test_support.h"
 
@@ -52,7 +53,7 @@ class AdminRecordTest : public SharedWorldTest<AdminRecordTest, 3> {
     server_ = std::move(*server);
     auto channel = grpc::CreateChannel("127.0.0.1:" + std::to_string(server_->port()),
                                        grpc::InsecureChannelCredentials());
-    search_ = v1::Search::NewStub(channel);
+    search_ = std::make_unique<client::SearchClient>(channel);
     admin_ = v1::Admin::NewStub(channel);
   }
 
@@ -71,14 +72,11 @@ class AdminRecordTest : public SharedWorldTest<AdminRecordTest, 3> {
     const int dim = world_->gallery.dim;
     const float* begin = world_->gallery.queries.data() + q * dim;
     request.add_queries()->mutable_values()->Add(begin, begin + dim);
-    grpc::ClientContext context;
-    context.AddMetadata("authorization",
-                        "Bearer " + (token.empty() ? Issue(*world_, GoodClaims()) : token));
-    v1::SearchResponse response;
-    grpc::Status status = search_->Search(&context, request, &response);
-    EXPECT_TRUE(status.ok()) << status.error_message();
-    if (!status.ok() || response.results(0).candidates_size() == 0) return {-1, ""};
-    return {response.results(0).candidates(0).id(), response.index_generation()};
+    const absl::StatusOr<v1::SearchResponse> response =
+        search_->Search(request, token.empty() ? Issue(*world_, GoodClaims()) : token);
+    EXPECT_TRUE(response.ok()) << response.status();
+    if (!response.ok() || response->results(0).candidates_size() == 0) return {-1, ""};
+    return {response->results(0).candidates(0).id(), response->index_generation()};
   }
 
   grpc::Status Erase(int64_t id, v1::EraseResponse* response) {
@@ -110,7 +108,7 @@ class AdminRecordTest : public SharedWorldTest<AdminRecordTest, 3> {
 
   std::unique_ptr<Server> server_;
   FailingLedger* ledger_ = nullptr;
-  std::unique_ptr<v1::Search::Stub> search_;
+  std::unique_ptr<client::SearchClient> search_;
   std::unique_ptr<v1::Admin::Stub> admin_;
 };
 
@@ -239,21 +237,18 @@ TEST_F(AdminRecordTest, ReloadKeysLoadsNoKeyWhenTheLedgerCannotRecordIt) {
     request.set_k(5);
     request.add_queries()->mutable_values()->Add(
         world_->gallery.queries.begin(), world_->gallery.queries.begin() + world_->gallery.dim);
-    grpc::ClientContext context;
-    context.AddMetadata("authorization", "Bearer " + *token);
-    v1::SearchResponse response;
-    return search_->Search(&context, request, &response);
+    return search_->Search(request, *token).status();
   };
   ledger_->fail = true;
   grpc::Status status = reload();
   EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE) << status.error_message();
   ledger_->fail = false;
-  status = search_with_new_key();
-  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAUTHENTICATED) << status.error_message();
-  EXPECT_EQ(status.error_message().rfind("unknown_key:", 0), 0u) << status.error_message();
+  absl::Status searched = search_with_new_key();
+  EXPECT_EQ(searched.code(), absl::StatusCode::kUnauthenticated) << searched;
+  EXPECT_TRUE(absl::StartsWith(searched.message(), "unknown_key:")) << searched;
   ASSERT_TRUE(reload().ok());
-  status = search_with_new_key();
-  EXPECT_TRUE(status.ok()) << status.error_message();
+  searched = search_with_new_key();
+  EXPECT_TRUE(searched.ok()) << searched;
 }
 
 TEST_F(AdminRecordTest, AnOutcomeThatCannotBeRecordedLeavesTheRequestEntry) {
