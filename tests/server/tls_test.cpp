@@ -8,12 +8,13 @@
 #include <fstream>
 #include <sstream>
 
+#include "absl/strings/match.h"
+#include "probity/client/search_client.h"
 #include "probity/common/file_read.h"
 #include "probity/index/embedding_io.h"
 #include "probity/service/server.h"
 #include "probity/v1/admin.grpc.pb.h"
 #include "probity/v1/ledger_service.grpc.pb.h"
-#include "probity/v1/search.grpc.pb.h"
 #include "probity/v1/shard.grpc.pb.h"
 #include "test_support.h"
 
@@ -88,18 +89,21 @@ TEST(TlsTest, MutualTlsIdentitiesBindWarrantsAndOperators) {
   request.add_queries()->mutable_values()->Add(world->gallery.queries.begin(),
                                                world->gallery.queries.begin() + world->gallery.dim);
   const std::string token = Issue(*world, GoodClaims());  // sub = investigator-7
-  auto search_as = [&](const std::string& client, v1::SearchResponse* response) {
-    auto stub = v1::Search::NewStub(grpc::CreateChannel(address, pki.Credentials(client)));
-    grpc::ClientContext context;
-    context.AddMetadata("authorization", "Bearer " + token);
-    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
-    return stub->Search(&context, request, response);
+  // TLS trusting the test CA, presenting `holder`'s certificate (none when empty).
+  auto search_as = [&](const std::string& holder) -> absl::StatusOr<v1::SearchResponse> {
+    client::TlsFiles tls{pki.File("ca.pem").string(), "", ""};
+    if (!holder.empty()) {
+      tls.cert_file = pki.File(holder + ".pem").string();
+      tls.key_file = pki.File(holder + ".key").string();
+    }
+    auto search = client::SearchClient::Connect(address, tls);
+    if (!search.ok()) return search.status();
+    return search->Search(request, token, absl::Seconds(10));
   };
 
-  v1::SearchResponse response;
-  grpc::Status status = search_as("investigator", &response);
-  ASSERT_TRUE(status.ok()) << status.error_message();
-  EXPECT_EQ(response.results(0).candidates_size(), 5);
+  const absl::StatusOr<v1::SearchResponse> response = search_as("investigator");
+  ASSERT_TRUE(response.ok()) << response.status();
+  EXPECT_EQ(response->results(0).candidates_size(), 5);
 
   // The investigator's CLI over mutual TLS.
   {
@@ -125,24 +129,20 @@ TEST(TlsTest, MutualTlsIdentitiesBindWarrantsAndOperators) {
 
   // Plaintext and certificate-less clients never reach the service.
   {
-    auto stub =
-        v1::Search::NewStub(grpc::CreateChannel(address, grpc::InsecureChannelCredentials()));
-    grpc::ClientContext context;
-    context.AddMetadata("authorization", "Bearer " + token);
-    context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
-    v1::SearchResponse ignored;
-    EXPECT_EQ(stub->Search(&context, request, &ignored).error_code(),
-              grpc::StatusCode::UNAVAILABLE);
+    auto plaintext = client::SearchClient::Connect(address, client::TlsFiles{});
+    ASSERT_TRUE(plaintext.ok()) << plaintext.status();
+    EXPECT_EQ(plaintext->Search(request, token, absl::Seconds(5)).status().code(),
+              absl::StatusCode::kUnavailable);
   }
-  EXPECT_EQ(search_as("", &response).error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_EQ(search_as("").status().code(), absl::StatusCode::kUnavailable);
 
   // The warrant names investigator-7; another certificate holder cannot use it.
   const uint64_t searches = (*server)->counters().shards.searches_run.load();
-  v1::SearchResponse refused;
-  status = search_as("mallory", &refused);
-  EXPECT_EQ(status.error_code(), grpc::StatusCode::PERMISSION_DENIED);
-  EXPECT_EQ(status.error_message().rfind("identity_mismatch:", 0), 0u) << status.error_message();
-  EXPECT_EQ(refused.results_size(), 0);
+  // Refused: the StatusOr holds no response, so no candidates reached mallory.
+  const absl::StatusOr<v1::SearchResponse> refused = search_as("mallory");
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_TRUE(absl::StartsWith(refused.status().message(), "identity_mismatch:"))
+      << refused.status();
   EXPECT_EQ((*server)->counters().shards.searches_run.load(), searches);
 
   // The operator certificate opens Admin; the investigator's does not, nor does it open Ledger.
@@ -190,24 +190,24 @@ TEST(TlsTest, ShardServersAnswerOnlyTheirRoutersOverMutualTls) {
       TlsConfig{pki.File("router.pem"), pki.File("router.key"), pki.File("ca.pem"), false};
   auto router = Server::StartRouter(router_config);
   ASSERT_TRUE(router.ok()) << router.status();
-  auto search = v1::Search::NewStub(grpc::CreateChannel(
-      "127.0.0.1:" + std::to_string((*router)->port()), grpc::InsecureChannelCredentials()));
+  auto search = client::SearchClient::Connect("127.0.0.1:" + std::to_string((*router)->port()),
+                                              client::TlsFiles{});
+  ASSERT_TRUE(search.ok()) << search.status();
   v1::SearchRequest request;
   request.set_collection(kCollection);
   request.set_k(5);
   request.add_queries()->mutable_values()->Add(world->gallery.queries.begin(),
                                                world->gallery.queries.begin() + world->gallery.dim);
   {
-    grpc::ClientContext context;
-    context.AddMetadata("authorization", "Bearer " + Issue(*world, GoodClaims()));
-    v1::SearchResponse response;
-    grpc::Status status = search->Search(&context, request, &response);
-    ASSERT_TRUE(status.ok()) << status.error_message();
-    EXPECT_EQ(response.coverage().shards_answered(), 2u);
-    EXPECT_EQ(response.results(0).candidates_size(), 5);
+    const absl::StatusOr<v1::SearchResponse> response =
+        search->Search(request, Issue(*world, GoodClaims()));
+    ASSERT_TRUE(response.ok()) << response.status();
+    EXPECT_EQ(response->coverage().shards_answered(), 2u);
+    EXPECT_EQ(response->results(0).candidates_size(), 5);
   }
 
-  // Another certificate from the same CA cannot go around the router's warrant check.
+  // Another certificate from the same CA cannot go around the router's warrant check. A raw
+  // Shard stub: the client library has no client for the router-to-shard RPC, by design.
   const uint64_t searches = (*shard)->counters().shards.searches_run.load();
   auto direct = v1::Shard::NewStub(grpc::CreateChannel(shard_address, pki.Credentials("mallory")));
   grpc::ClientContext context;
