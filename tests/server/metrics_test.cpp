@@ -20,9 +20,9 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "failing_ledger.h"
+#include "probity/client/search_client.h"
 #include "probity/ledger/ledger.h"
 #include "probity/service/server.h"
-#include "probity/v1/search.grpc.pb.h"
 #include "test_support.h"
 
 namespace probity::service::testing {
@@ -146,13 +146,10 @@ class MetricsServiceTest : public SharedWorldTest<MetricsServiceTest, 3> {
     return request;
   }
 
-  static grpc::Status Search(int port, const std::string& token, const v1::SearchRequest& request) {
-    auto stub = v1::Search::NewStub(grpc::CreateChannel("127.0.0.1:" + std::to_string(port),
-                                                        grpc::InsecureChannelCredentials()));
-    grpc::ClientContext context;
-    if (!token.empty()) context.AddMetadata("authorization", "Bearer " + token);
-    v1::SearchResponse response;
-    return stub->Search(&context, request, &response);
+  static absl::Status Search(int port, const std::string& token, const v1::SearchRequest& request) {
+    auto client = client::SearchClient::Connect("127.0.0.1:" + std::to_string(port), {});
+    if (!client.ok()) return client.status();
+    return client->Search(request, token).status();
   }
 
   static constexpr char kJustification[] = "lead 5521 from the harbour camera, per DI Okafor";
@@ -173,12 +170,12 @@ TEST_F(MetricsServiceTest, SearchesRefusalsLedgerAndShardsMoveByExactlyWhatWasDo
   const std::string token = Issue(*world_, claims);
   ASSERT_TRUE(Search(port, token, Request()).ok());
   ASSERT_TRUE(Search(port, token, Request(3)).ok());
-  EXPECT_EQ(Search(port, "", Request()).error_code(), grpc::StatusCode::UNAUTHENTICATED);
-  EXPECT_EQ(Search(port, token, Request(5, kSecretCollection)).error_code(),
-            grpc::StatusCode::PERMISSION_DENIED);  // collection_out_of_scope
-  EXPECT_EQ(Search(port, token, Request(0)).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
-  EXPECT_EQ(Search(port, token, Request(claims.max_k + 1)).error_code(),
-            grpc::StatusCode::PERMISSION_DENIED);  // k_over_max
+  EXPECT_EQ(Search(port, "", Request()).code(), absl::StatusCode::kUnauthenticated);
+  EXPECT_EQ(Search(port, token, Request(5, kSecretCollection)).code(),
+            absl::StatusCode::kPermissionDenied);  // collection_out_of_scope
+  EXPECT_EQ(Search(port, token, Request(0)).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(Search(port, token, Request(claims.max_k + 1)).code(),
+            absl::StatusCode::kPermissionDenied);  // k_over_max
 
   const std::string after = Scrape(server->metrics_port());
   auto delta = [&](const std::string& series) {
@@ -280,8 +277,8 @@ TEST_F(MetricsServiceTest, ASearchTheLedgerCannotRecordCountsAsNotRecorded) {
   auto server = Start(config_, Server::Overrides{std::move(failing)});
   ASSERT_NE(server, nullptr);
   ledger->fail = true;
-  EXPECT_EQ(Search(server->port(), Issue(*world_, GoodClaims()), Request()).error_code(),
-            grpc::StatusCode::UNAVAILABLE);
+  EXPECT_EQ(Search(server->port(), Issue(*world_, GoodClaims()), Request()).code(),
+            absl::StatusCode::kUnavailable);
   const std::string text = Scrape(server->metrics_port());
   EXPECT_EQ(Value(text, R"(probity_searches_total{outcome="not_recorded"})"), 1);
   EXPECT_EQ(Value(text, R"(probity_searches_total{outcome="answered"})"), 0);
@@ -311,7 +308,7 @@ TEST_F(MetricsServiceTest, RouterShowsShardServersCoverageAndPartialSearches) {
   v1::SearchRequest partial = Request();
   partial.set_allow_partial(true);
   ASSERT_TRUE(Search(router->port(), token, partial).ok());
-  EXPECT_EQ(Search(router->port(), token, Request()).error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_EQ(Search(router->port(), token, Request()).code(), absl::StatusCode::kUnavailable);
 
   const std::string text = Scrape(router->metrics_port());
   EXPECT_EQ(Value(text, R"(probity_searches_total{outcome="answered_partial"})"), 1);
