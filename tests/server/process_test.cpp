@@ -16,6 +16,9 @@
 #include <string_view>
 #include <thread>
 
+#include "absl/strings/match.h"
+#include "probity/client/call_status.h"
+#include "probity/client/search_client.h"
 #include "probity/common/file_read.h"
 #include "probity/index/embedding_io.h"
 #include "probity/index/generation.h"
@@ -78,8 +81,8 @@ TEST(ProcessTest, EmbeddedServiceEqualsOfflineProbitySearchIdForId) {
   auto world = MakeWorld(3);
   auto server = Server::StartRouter(world->config);
   ASSERT_TRUE(server.ok()) << server.status();
-  auto stub = v1::Search::NewStub(grpc::CreateChannel(
-      "127.0.0.1:" + std::to_string((*server)->port()), grpc::InsecureChannelCredentials()));
+  auto search = client::SearchClient::Connect("127.0.0.1:" + std::to_string((*server)->port()), {});
+  ASSERT_TRUE(search.ok()) << search.status();
   v1::SearchRequest request;
   request.set_collection(kCollection);
   request.set_k(10);
@@ -89,17 +92,17 @@ TEST(ProcessTest, EmbeddedServiceEqualsOfflineProbitySearchIdForId) {
     const float* begin = world->gallery.queries.data() + q * world->gallery.dim;
     request.add_queries()->mutable_values()->Add(begin, begin + world->gallery.dim);
   }
-  grpc::ClientContext context;
-  context.AddMetadata("authorization", "Bearer " + Issue(*world, GoodClaims()));
-  v1::SearchResponse response;
-  grpc::Status status = stub->Search(&context, request, &response);
-  ASSERT_TRUE(status.ok()) << status.error_message();
+  const absl::StatusOr<v1::SearchResponse> response =
+      search->Search(request, Issue(*world, GoodClaims()));
+  ASSERT_TRUE(response.ok()) << response.status();
 
   const auto offline = OfflineProbitySearch(*world, count, 10, 8);
-  ASSERT_EQ(response.results_size(), count);
+  ASSERT_EQ(response->results_size(), count);
   for (int q = 0; q < count; ++q) {
     std::vector<int64_t> served;
-    for (const auto& candidate : response.results(q).candidates()) served.push_back(candidate.id());
+    for (const auto& candidate : response->results(q).candidates()) {
+      served.push_back(candidate.id());
+    }
     EXPECT_EQ(served, offline[q]) << "query " << q;
     EXPECT_EQ(served.size(), 10u);
   }
@@ -193,8 +196,8 @@ TEST(ProcessTest, SearchWhoseRealLedgerRunsOutOfSpaceIsNotAnsweredAndEarlierEntr
       dir / "serve.log");
   const int port = WaitForPortFile(port_file, 120);
   ASSERT_GT(port, 0) << common::ReadFileToString(dir / "serve.log").value_or("");
-  auto search = v1::Search::NewStub(
-      grpc::CreateChannel("127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials()));
+  auto search = client::SearchClient::Connect("127.0.0.1:" + std::to_string(port), {});
+  ASSERT_TRUE(search.ok()) << search.status();
   const std::string token = Issue(*world, GoodClaims());
 
   std::map<uint64_t, std::vector<int64_t>> answered;  // entry index -> candidate ids
@@ -209,11 +212,9 @@ TEST(ProcessTest, SearchWhoseRealLedgerRunsOutOfSpaceIsNotAnsweredAndEarlierEntr
     const int q = attempt % static_cast<int>(world->gallery.query_labels.size());
     const float* begin = world->gallery.queries.data() + q * world->gallery.dim;
     request.add_queries()->mutable_values()->Add(begin, begin + world->gallery.dim);
-    grpc::ClientContext context;
-    context.AddMetadata("authorization", "Bearer " + token);
-    v1::SearchResponse response;
-    const grpc::Status status = search->Search(&context, request, &response);
-    if (status.ok()) {
+    const absl::StatusOr<v1::SearchResponse> answer = search->Search(request, token);
+    if (answer.ok()) {
+      const v1::SearchResponse& response = *answer;
       // Once an append has failed, no search is answered again.
       ASSERT_EQ(failures, 0) << "search " << attempt << " answered after a ledger write error";
       ASSERT_EQ(response.results_size(), 1);
@@ -225,10 +226,9 @@ TEST(ProcessTest, SearchWhoseRealLedgerRunsOutOfSpaceIsNotAnsweredAndEarlierEntr
       continue;
     }
     ++failures;
-    EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE) << status.error_message();
-    EXPECT_NE(status.error_message().find("ledger"), std::string::npos) << status.error_message();
-    EXPECT_EQ(response.results_size(), 0);
-    EXPECT_FALSE(response.has_receipt());
+    // A failed call carries no response (no candidates, no receipt): the StatusOr holds none.
+    EXPECT_EQ(answer.status().code(), absl::StatusCode::kUnavailable) << answer.status();
+    EXPECT_TRUE(absl::StrContains(answer.status().message(), "ledger")) << answer.status();
   }
   ASSERT_GE(answered.size(), 2u) << common::ReadFileToString(dir / "serve.log").value_or("");
   ASSERT_GT(failures, 0) << "the ledger never reached the file-size limit";
@@ -279,20 +279,17 @@ TEST(ProcessTest, SearchWhoseRealLedgerRunsOutOfSpaceIsNotAnsweredAndEarlierEntr
                          dir / "restarted.log");
   const int restarted_port = WaitForPortFile(port_file, 120);
   ASSERT_GT(restarted_port, 0) << common::ReadFileToString(dir / "restarted.log").value_or("");
-  auto again = v1::Search::NewStub(grpc::CreateChannel(
-      "127.0.0.1:" + std::to_string(restarted_port), grpc::InsecureChannelCredentials()));
+  auto again = client::SearchClient::Connect("127.0.0.1:" + std::to_string(restarted_port), {});
+  ASSERT_TRUE(again.ok()) << again.status();
   v1::SearchRequest request;
   request.set_collection(kCollection);
   request.set_k(10);
   request.add_queries()->mutable_values()->Add(world->gallery.queries.begin(),
                                                world->gallery.queries.begin() + world->gallery.dim);
-  grpc::ClientContext context;
-  context.AddMetadata("authorization", "Bearer " + token);
-  v1::SearchResponse response;
-  const grpc::Status status_after_restart = again->Search(&context, request, &response);
-  ASSERT_TRUE(status_after_restart.ok()) << status_after_restart.error_message();
-  EXPECT_EQ(response.results(0).candidates_size(), 10);
-  EXPECT_EQ(response.receipt().entry_index(), answered.rbegin()->first + 1);
+  const absl::StatusOr<v1::SearchResponse> response = again->Search(request, token);
+  ASSERT_TRUE(response.ok()) << response.status();
+  EXPECT_EQ(response->results(0).candidates_size(), 10);
+  EXPECT_EQ(response->receipt().entry_index(), answered.rbegin()->first + 1);
 }
 
 class ShardedProcessTest : public ::testing::Test {
@@ -349,20 +346,23 @@ TEST_F(ShardedProcessTest, RouterOverThreeShardServersMergesRetriesAndReportsCov
   ASSERT_TRUE(router.ok()) << router.status();
   auto channel = grpc::CreateChannel("127.0.0.1:" + std::to_string((*router)->port()),
                                      grpc::InsecureChannelCredentials());
-  auto search = v1::Search::NewStub(channel);
+  const client::SearchClient search(channel);
   auto ledger = v1::Ledger::NewStub(channel);
   const std::string token = Issue(*world_, GoodClaims());
+  // Every search, answered or failed, names its ledger entry: an answer in its receipt, a
+  // failure in the `probity-ledger-index` trailer.
   auto run = [&](bool allow_partial, v1::SearchResponse* response, uint64_t* ledger_index) {
-    grpc::ClientContext context;
-    context.AddMetadata("authorization", "Bearer " + token);
-    grpc::Status status = search->Search(&context, Request(allow_partial), response);
-    const auto& trailers = context.GetServerTrailingMetadata();
-    auto it = trailers.find(kLedgerIndexTrailer);
-    EXPECT_NE(it, trailers.end());
-    if (it != trailers.end()) {
-      *ledger_index = std::stoull(std::string(it->second.data(), it->second.size()));
+    absl::StatusOr<v1::SearchResponse> answer = search.Search(Request(allow_partial), token);
+    if (answer.ok()) {
+      *response = *std::move(answer);
+      EXPECT_TRUE(response->has_receipt());
+      *ledger_index = response->receipt().entry_index();
+      return absl::OkStatus();
     }
-    return status;
+    const std::optional<uint64_t> recorded_at = client::LedgerEntryOf(answer.status());
+    EXPECT_TRUE(recorded_at.has_value()) << answer.status();
+    if (recorded_at) *ledger_index = *recorded_at;
+    return answer.status();
   };
   auto entry = [&](uint64_t index) {
     grpc::ClientContext context;
@@ -391,8 +391,8 @@ TEST_F(ShardedProcessTest, RouterOverThreeShardServersMergesRetriesAndReportsCov
   ASSERT_TRUE(expected.ok());
   v1::SearchResponse response;
   uint64_t index = 0;
-  grpc::Status status = run(false, &response, &index);
-  ASSERT_TRUE(status.ok()) << status.error_message();
+  absl::Status status = run(false, &response, &index);
+  ASSERT_TRUE(status.ok()) << status;
   ASSERT_EQ(response.results_size(), 4);
   for (int q = 0; q < 4; ++q) {
     ASSERT_EQ(response.results(q).candidates_size(), static_cast<int>((*expected)[q].size()));
@@ -409,14 +409,14 @@ TEST_F(ShardedProcessTest, RouterOverThreeShardServersMergesRetriesAndReportsCov
   // Shard 0's first server dies: its replica answers, coverage stays full.
   shard_processes_.erase("a");
   status = run(false, &response, &index);
-  ASSERT_TRUE(status.ok()) << status.error_message();
+  ASSERT_TRUE(status.ok()) << status;
   EXPECT_EQ(response.coverage().shards_answered(), 3u);
   EXPECT_EQ(entry(index).outcome(), v1::OUTCOME_ANSWERED);
 
   // Shard 2 has no replica: the search fails unless partial results are allowed...
   shard_processes_.erase("c");
   status = run(false, &response, &index);
-  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE) << status.error_message();
+  EXPECT_EQ(status.code(), absl::StatusCode::kUnavailable) << status;
   v1::LedgerEntry failed = entry(index);
   EXPECT_EQ(failed.kind(), v1::ENTRY_KIND_SEARCH);
   EXPECT_EQ(failed.outcome(), v1::OUTCOME_FAILED);
@@ -427,7 +427,7 @@ TEST_F(ShardedProcessTest, RouterOverThreeShardServersMergesRetriesAndReportsCov
   // ...and with allow_partial it answers from 2 of 3 shards, and the ledger says so.
   v1::SearchResponse partial;
   status = run(true, &partial, &index);
-  ASSERT_TRUE(status.ok()) << status.error_message();
+  ASSERT_TRUE(status.ok()) << status;
   EXPECT_EQ(partial.coverage().shards_answered(), 2u);
   EXPECT_EQ(partial.coverage().shards_total(), 3u);
   EXPECT_TRUE(partial.coverage().partial());
@@ -455,16 +455,15 @@ TEST_F(ShardedProcessTest, ErasureThroughTheRouterReachesEveryReplicaAndSurvives
   ASSERT_TRUE(router.ok()) << router.status();
   auto channel = grpc::CreateChannel("127.0.0.1:" + std::to_string((*router)->port()),
                                      grpc::InsecureChannelCredentials());
-  auto search = v1::Search::NewStub(channel);
+  const client::SearchClient search(channel);
   auto admin = v1::Admin::NewStub(channel);
   const std::string token = Issue(*world_, GoodClaims());
   auto candidates = [&] {
-    grpc::ClientContext context;
-    context.AddMetadata("authorization", "Bearer " + token);
-    v1::SearchResponse response;
-    EXPECT_TRUE(search->Search(&context, Request(false), &response).ok());
+    const absl::StatusOr<v1::SearchResponse> response = search.Search(Request(false), token);
+    EXPECT_TRUE(response.ok()) << response.status();
     std::vector<int64_t> ids;
-    for (const auto& list : response.results()) {
+    if (!response.ok()) return ids;
+    for (const auto& list : response->results()) {
       for (const auto& candidate : list.candidates()) ids.push_back(candidate.id());
     }
     return ids;
@@ -472,11 +471,9 @@ TEST_F(ShardedProcessTest, ErasureThroughTheRouterReachesEveryReplicaAndSurvives
   // Erase the best candidate of every query, wherever its shard lives.
   std::vector<int64_t> victims;
   {
-    grpc::ClientContext context;
-    context.AddMetadata("authorization", "Bearer " + token);
-    v1::SearchResponse response;
-    ASSERT_TRUE(search->Search(&context, Request(false), &response).ok());
-    for (const auto& list : response.results()) victims.push_back(list.candidates(0).id());
+    const absl::StatusOr<v1::SearchResponse> response = search.Search(Request(false), token);
+    ASSERT_TRUE(response.ok()) << response.status();
+    for (const auto& list : response->results()) victims.push_back(list.candidates(0).id());
   }
   grpc::ClientContext context;
   context.AddMetadata("authorization", std::string("Bearer ") + kOperatorToken);
@@ -544,16 +541,13 @@ TEST_F(ShardedProcessTest, ShardServerStartedAfterTheRouterJoinsTheRoutes) {
   config.key_reload_seconds = 1;
   auto router = Server::StartRouter(config);
   ASSERT_TRUE(router.ok()) << router.status();
-  auto search = v1::Search::NewStub(grpc::CreateChannel(
-      "127.0.0.1:" + std::to_string((*router)->port()), grpc::InsecureChannelCredentials()));
+  auto search = client::SearchClient::Connect("127.0.0.1:" + std::to_string((*router)->port()), {});
+  ASSERT_TRUE(search.ok()) << search.status();
   const std::string token = Issue(*world_, GoodClaims());
   auto coverage = [&] {
-    grpc::ClientContext context;
-    context.AddMetadata("authorization", "Bearer " + token);
-    v1::SearchResponse response;
-    grpc::Status status = search->Search(&context, Request(true), &response);
-    EXPECT_TRUE(status.ok()) << status.error_message();
-    return response.coverage().shards_answered();
+    const absl::StatusOr<v1::SearchResponse> response = search->Search(Request(true), token);
+    EXPECT_TRUE(response.ok()) << response.status();
+    return response.ok() ? response->coverage().shards_answered() : 0u;
   };
   EXPECT_EQ(coverage(), 2u);
 
