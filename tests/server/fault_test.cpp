@@ -1,7 +1,7 @@
 // Faults under load: eight `probity shard` servers over a small gallery (8 shards, each held by
 // two servers), one router (in this process, over loopback gRPC) and client threads searching
-// through real gRPC stubs while servers are killed (SIGKILL), stopped (SIGSTOP), slowed (a
-// 200 ms delaying TCP proxy, since loopback has no netem here) and restarted, then both
+// through the client library (real gRPC) while servers are killed (SIGKILL), stopped (SIGSTOP),
+// slowed (a 200 ms delaying TCP proxy, since loopback has no netem here) and restarted, then both
 // replicas of a shard taken down. At the end every answered search has its ledger entry with
 // the candidates that were sent, failed searches say they charged nothing, the ledger verifies,
 // and a restarted router rebuilds the same budgets from it. A damaged shard file is refused at
@@ -19,11 +19,14 @@
 #include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <thread>
 
 #include "delay_proxy.h"
+#include "probity/client/call_status.h"
+#include "probity/client/search_client.h"
 #include "probity/common/file_read.h"
 #include "probity/ledger/reader.h"
 #include "probity/service/server.h"
@@ -116,7 +119,7 @@ class FaultTest : public ::testing::Test {
     router_ = std::move(*router);
     auto channel = grpc::CreateChannel("127.0.0.1:" + std::to_string(router_->port()),
                                        grpc::InsecureChannelCredentials());
-    search_ = v1::Search::NewStub(channel);
+    search_ = std::make_unique<client::SearchClient>(channel);
     admin_ = v1::Admin::NewStub(channel);
   }
 
@@ -134,15 +137,21 @@ class FaultTest : public ::testing::Test {
 
   grpc::Status Search(const std::string& token, const v1::SearchRequest& request,
                       v1::SearchResponse* response, uint64_t* ledger_index = nullptr) {
-    grpc::ClientContext context;
-    context.AddMetadata("authorization", "Bearer " + token);
-    context.set_deadline(std::chrono::system_clock::now() + kClientDeadline);
-    grpc::Status status = search_->Search(&context, request, response);
-    const auto& trailers = context.GetServerTrailingMetadata();
-    if (auto it = trailers.find(kLedgerIndexTrailer); it != trailers.end() && ledger_index) {
-      *ledger_index = std::stoull(std::string(it->second.data(), it->second.size()));
+    absl::StatusOr<v1::SearchResponse> answer =
+        search_->Search(request, token, absl::FromChrono(kClientDeadline));
+    if (answer.ok()) {
+      *response = *std::move(answer);
+      if (ledger_index) *ledger_index = response->receipt().entry_index();
+      return grpc::Status::OK;
     }
-    return status;
+    if (ledger_index) {
+      if (std::optional<uint64_t> entry = client::LedgerEntryOf(answer.status())) {
+        *ledger_index = *entry;
+      }
+    }
+    // gRPC's codes and Abseil's are the same numbers.
+    return grpc::Status(static_cast<grpc::StatusCode>(answer.status().code()),
+                        std::string(answer.status().message()));
   }
 
   // Searches from `clients` threads, `searches` each (with `stop`: until it is set), recording
@@ -214,7 +223,7 @@ class FaultTest : public ::testing::Test {
   std::unique_ptr<DelayProxy> proxy_;
   ServerConfig router_config_;
   std::unique_ptr<Server> router_;
-  std::unique_ptr<v1::Search::Stub> search_;
+  std::unique_ptr<client::SearchClient> search_;
   std::unique_ptr<v1::Admin::Stub> admin_;
   std::string token_;
   const int clients_ = EnvInt("PROBITY_FAULT_CLIENTS", 4);
@@ -342,24 +351,22 @@ TEST_F(FaultTest, SearchesSurviveKilledStoppedSlowAndRestartedShardServers) {
   const std::string small_token = Issue(*world_, small);
   std::vector<uint64_t> failed_entries;
   for (int n = 0; n < 5; ++n) {
-    v1::SearchResponse response;
-    uint64_t index = 0;
-    const grpc::Status status = Search(small_token, Request(n, false), &response, &index);
-    ASSERT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE) << status.error_message();
-    EXPECT_EQ(response.results_size(), 0);
-    v1::SearchStatus details;
-    ASSERT_TRUE(details.ParseFromString(status.error_details()));
-    EXPECT_EQ(details.code(), grpc::StatusCode::UNAVAILABLE);
-    ASSERT_EQ(details.details_size(), 1);
-    v1::SearchFailure failure;
-    ASSERT_TRUE(details.details(0).UnpackTo(&failure));
-    EXPECT_EQ(failure.ledger_entry_index(), index);
-    EXPECT_EQ(failure.queries_charged(), 0u);
-    EXPECT_EQ(failure.coverage().shards_answered(), 7u);
-    EXPECT_EQ(failure.coverage().shards_total(), 8u);
-    ASSERT_EQ(failure.coverage().failures_size(), 1);
-    EXPECT_EQ(failure.coverage().failures(0).shard(), 7u);
-    failed_entries.push_back(index);
+    // The failure as the client library reads it: the code, and the SearchFailure and ledger
+    // entry the router attached.
+    const absl::StatusOr<v1::SearchResponse> answer =
+        search_->Search(Request(n, false), small_token, absl::FromChrono(kClientDeadline));
+    ASSERT_EQ(answer.status().code(), absl::StatusCode::kUnavailable) << answer.status();
+    const std::optional<uint64_t> index = client::LedgerEntryOf(answer.status());
+    ASSERT_TRUE(index.has_value());
+    const absl::StatusOr<v1::SearchFailure> failure = client::FailureOf(answer.status());
+    ASSERT_TRUE(failure.ok()) << failure.status();
+    EXPECT_EQ(failure->ledger_entry_index(), *index);
+    EXPECT_EQ(failure->queries_charged(), 0u);
+    EXPECT_EQ(failure->coverage().shards_answered(), 7u);
+    EXPECT_EQ(failure->coverage().shards_total(), 8u);
+    ASSERT_EQ(failure->coverage().failures_size(), 1);
+    EXPECT_EQ(failure->coverage().failures(0).shard(), 7u);
+    failed_entries.push_back(*index);
   }
   v1::LedgerReceipt last_receipt;
   for (int n = 0; n < 3; ++n) {
