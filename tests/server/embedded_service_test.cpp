@@ -77,25 +77,10 @@ class EmbeddedServiceTest : public SharedWorldTest<EmbeddedServiceTest, 3> {
     return request;
   }
 
-  // A search through the client library, as grpc::Status for the many checks below. The ledger
-  // entry that recorded it: the receipt's on an answer, the `probity-ledger-index` trailer's on
-  // a failure or refusal (nothing when the server recorded none).
   grpc::Status Search(const std::string& token, const v1::SearchRequest& request,
                       v1::SearchResponse* response, std::optional<uint64_t>* ledger_index) {
-    absl::StatusOr<v1::SearchResponse> answer = clients_->search.Search(request, token);
-    if (answer.ok()) {
-      *response = *std::move(answer);
-      if (ledger_index) *ledger_index = response->receipt().entry_index();
-      return grpc::Status::OK;
-    }
-    if (ledger_index) {
-      if (std::optional<uint64_t> entry = client::LedgerEntryOf(answer.status())) {
-        *ledger_index = entry;
-      }
-    }
-    // gRPC's codes and Abseil's are the same numbers.
-    return grpc::Status(static_cast<grpc::StatusCode>(answer.status().code()),
-                        std::string(answer.status().message()));
+    return SearchAsGrpcStatus(clients_->search, token, request, absl::InfiniteDuration(), response,
+                              ledger_index);
   }
 
   v1::LedgerEntry Entry(uint64_t index) {

@@ -137,21 +137,11 @@ class FaultTest : public ::testing::Test {
 
   grpc::Status Search(const std::string& token, const v1::SearchRequest& request,
                       v1::SearchResponse* response, uint64_t* ledger_index = nullptr) {
-    absl::StatusOr<v1::SearchResponse> answer =
-        search_->Search(request, token, absl::FromChrono(kClientDeadline));
-    if (answer.ok()) {
-      *response = *std::move(answer);
-      if (ledger_index) *ledger_index = response->receipt().entry_index();
-      return grpc::Status::OK;
-    }
-    if (ledger_index) {
-      if (std::optional<uint64_t> entry = client::LedgerEntryOf(answer.status())) {
-        *ledger_index = *entry;
-      }
-    }
-    // gRPC's codes and Abseil's are the same numbers.
-    return grpc::Status(static_cast<grpc::StatusCode>(answer.status().code()),
-                        std::string(answer.status().message()));
+    std::optional<uint64_t> entry;
+    const grpc::Status status = SearchAsGrpcStatus(
+        *search_, token, request, absl::FromChrono(kClientDeadline), response, &entry);
+    if (ledger_index != nullptr && entry.has_value()) *ledger_index = *entry;
+    return status;
   }
 
   // Searches from `clients` threads, `searches` each (with `stop`: until it is set), recording

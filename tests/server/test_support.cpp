@@ -9,6 +9,7 @@
 #include <fstream>
 #include <thread>
 
+#include "probity/client/call_status.h"
 #include "probity/common/sha256.h"
 #include "probity/index/generation_build.h"
 #include "probity/ledger/checkpoint.h"
@@ -161,5 +162,25 @@ std::filesystem::path BinaryDir() {
 }
 
 std::filesystem::path ProbityBinary() { return BinaryDir() / "server" / "cli" / "probity"; }
+
+grpc::Status SearchAsGrpcStatus(const client::SearchClient& client, const std::string& token,
+                                const v1::SearchRequest& request, absl::Duration timeout,
+                                v1::SearchResponse* response,
+                                std::optional<uint64_t>* ledger_index) {
+  absl::StatusOr<v1::SearchResponse> answer = client.Search(request, token, timeout);
+  if (answer.ok()) {
+    *response = *std::move(answer);
+    if (ledger_index != nullptr) *ledger_index = response->receipt().entry_index();
+    return grpc::Status::OK;
+  }
+  if (ledger_index != nullptr) {
+    if (std::optional<uint64_t> entry = client::LedgerEntryOf(answer.status())) {
+      *ledger_index = entry;
+    }
+  }
+  // gRPC's codes and Abseil's are the same numbers.
+  return grpc::Status(static_cast<grpc::StatusCode>(answer.status().code()),
+                      std::string(answer.status().message()));
+}
 
 }  // namespace probity::service::testing

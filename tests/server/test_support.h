@@ -4,6 +4,7 @@
 // generation, per-test issuer and ledger keys, a config, warrants, and child processes that are
 // always killed.
 
+#include <grpcpp/support/status.h>
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/types.h>
@@ -11,10 +12,13 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "absl/time/time.h"
 #include "common/scoped_temp_dir.h"
+#include "probity/client/search_client.h"
 #include "probity/index/synthetic.h"
 #include "probity/service/config.h"
 #include "probity/warrant/ed25519.h"
@@ -89,6 +93,14 @@ class ChildProcess {
   pid_t pid_ = -1;
   bool reaped_ = false;
 };
+
+// A search through the client library, as grpc::Status for the service tests' checks, and the
+// ledger entry that recorded it: the receipt's on an answer, the one a failed or refused call
+// names (the `probity-ledger-index` trailer); left as it is when the server recorded none.
+grpc::Status SearchAsGrpcStatus(const client::SearchClient& client, const std::string& token,
+                                const v1::SearchRequest& request, absl::Duration timeout,
+                                v1::SearchResponse* response,
+                                std::optional<uint64_t>* ledger_index);
 
 // Polls for a port file written by `--port-file`; 0 when it does not appear in time.
 int WaitForPortFile(const std::filesystem::path& file, int timeout_seconds = 60);
