@@ -10,6 +10,7 @@
 #include <fstream>
 #include <string>
 
+#include "common/loopback_grpc_server.h"
 #include "common/scoped_temp_dir.h"
 #include "probity/common/file_read.h"
 #include "probity/v1/search.grpc.pb.h"
@@ -43,12 +44,8 @@ class ShardDownSearch final : public v1::Search::Service {
 
 TEST(QueryCliTest, AFailedSearchPrintsItsLedgerEntryAndTheShardsThatDidNotAnswer) {
   ShardDownSearch service;
-  grpc::ServerBuilder builder;
-  int port = 0;
-  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
-  builder.RegisterService(&service);
-  auto server = builder.BuildAndStart();
-  ASSERT_NE(server, nullptr);
+  const test_support::LoopbackGrpcServer server = test_support::StartLoopbackGrpcServer(&service);
+  ASSERT_NE(server.server, nullptr);
 
   test_support::ScopedTempDir dir;
   std::ofstream(dir.path() / "warrant.jwt") << "a.b.c\n";
@@ -62,10 +59,10 @@ TEST(QueryCliTest, AFailedSearchPrintsItsLedgerEntryAndTheShardsThatDidNotAnswer
   }
   const std::filesystem::path probity =
       std::filesystem::path(PROBITY_TEST_BINARY_DIR) / "server" / "cli" / "probity";
-  const std::string command =
-      probity.string() + " query --server 127.0.0.1:" + std::to_string(port) + " --warrant " +
-      (dir.path() / "warrant.jwt").string() + " --embedding " +
-      (dir.path() / "probe.fvecs").string() + " > " + (dir.path() / "query.out").string() + " 2>&1";
+  const std::string command = probity.string() + " query --server " + server.address() +
+                              " --warrant " + (dir.path() / "warrant.jwt").string() +
+                              " --embedding " + (dir.path() / "probe.fvecs").string() + " > " +
+                              (dir.path() / "query.out").string() + " 2>&1";
   EXPECT_NE(std::system(command.c_str()), 0);
   const std::string printed = common::ReadFileToString(dir.path() / "query.out").value_or("");
   EXPECT_NE(printed.find("search refused or failed (14): 1 of 2 shards did not answer "
@@ -76,7 +73,7 @@ TEST(QueryCliTest, AFailedSearchPrintsItsLedgerEntryAndTheShardsThatDidNotAnswer
   EXPECT_NE(printed.find("shard 1: UNAVAILABLE (shard-b:7444): connection refused"),
             std::string::npos)
       << printed;
-  server->Shutdown();
+  server.server->Shutdown();
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 
 #include <string>
 
+#include "common/loopback_grpc_server.h"
 #include "probity/client/call_status.h"
 
 namespace probity::client {
@@ -31,13 +32,9 @@ class FakeReview final : public v1::ReviewService::Service {
 
 TEST(ReviewClientTest, RecordsUnderTheWarrantAndReportsARefusalsLedgerEntry) {
   FakeReview service;
-  grpc::ServerBuilder builder;
-  int port = 0;
-  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
-  builder.RegisterService(&service);
-  auto server = builder.BuildAndStart();
-  ASSERT_NE(server, nullptr);
-  auto client = ReviewClient::Connect("127.0.0.1:" + std::to_string(port), TlsFiles{});
+  const test_support::LoopbackGrpcServer server = test_support::StartLoopbackGrpcServer(&service);
+  ASSERT_NE(server.server, nullptr);
+  auto client = ReviewClient::Connect(server.address(), TlsFiles{});
   ASSERT_TRUE(client.ok()) << client.status();
 
   v1::RecordReviewRequest request;
@@ -51,7 +48,7 @@ TEST(ReviewClientTest, RecordsUnderTheWarrantAndReportsARefusalsLedgerEntry) {
   EXPECT_EQ(refused.status().code(), absl::StatusCode::kUnauthenticated);
   EXPECT_EQ(refused.status().message(), "bad warrant");
   EXPECT_EQ(LedgerEntryOf(refused.status()), 9u);
-  server->Shutdown();
+  server.server->Shutdown();
 }
 
 }  // namespace

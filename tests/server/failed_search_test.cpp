@@ -7,6 +7,7 @@
 #include <fstream>
 #include <set>
 
+#include "common/loopback_grpc_server.h"
 #include "fake_ledger.h"
 #include "probity/client/call_status.h"
 #include "probity/client/search_client.h"
@@ -67,14 +68,10 @@ TEST(FailedSearchTest, ChargesNothingSaysSoInTheLedgerAndReportsCoverageAsData) 
   ServiceCounters counters;
   SearchServiceImpl service(**verifier, budgets, audit, router, counters,
                             SearchServiceImpl::Options{8, 4});
-  grpc::ServerBuilder builder;
-  int port = 0;
-  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
-  builder.RegisterService(&service);
-  auto server = builder.BuildAndStart();
-  ASSERT_NE(server, nullptr);
+  const test_support::LoopbackGrpcServer server = test_support::StartLoopbackGrpcServer(&service);
+  ASSERT_NE(server.server, nullptr);
   const client::SearchClient client(
-      grpc::CreateChannel("127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials()));
+      grpc::CreateChannel(server.address(), grpc::InsecureChannelCredentials()));
   auto search = [&](bool allow_partial) {
     v1::SearchRequest request;
     request.set_collection(kCollection);
@@ -132,7 +129,7 @@ TEST(FailedSearchTest, ChargesNothingSaysSoInTheLedgerAndReportsCoverageAsData) 
   warrant::BudgetTracker rebuilt;
   ASSERT_TRUE(audit.RestoreBudgets(rebuilt).ok());
   EXPECT_EQ(rebuilt.Used(warrant_id), budgets.Used(warrant_id));
-  server->Shutdown();
+  server.server->Shutdown();
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <thread>
 
+#include "common/loopback_grpc_server.h"
 #include "fake_ledger.h"
 #include "probity/client/search_client.h"
 #include "probity/service/search_service.h"
@@ -73,14 +74,10 @@ TEST(InFlightTest, SearchesOverTheBoundGetResourceExhaustedAndTheOthersFinish) {
   ServiceCounters counters;
   SearchServiceImpl service(**verifier, budgets, audit, router, counters,
                             SearchServiceImpl::Options{/*max_in_flight=*/2, 4});
-  grpc::ServerBuilder builder;
-  int port = 0;
-  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
-  builder.RegisterService(&service);
-  auto server = builder.BuildAndStart();
-  ASSERT_NE(server, nullptr);
+  const test_support::LoopbackGrpcServer server = test_support::StartLoopbackGrpcServer(&service);
+  ASSERT_NE(server.server, nullptr);
   const client::SearchClient client(
-      grpc::CreateChannel("127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials()));
+      grpc::CreateChannel(server.address(), grpc::InsecureChannelCredentials()));
 
   v1::SearchRequest request;
   request.set_collection(kCollection);
@@ -107,7 +104,7 @@ TEST(InFlightTest, SearchesOverTheBoundGetResourceExhaustedAndTheOthersFinish) {
   EXPECT_EQ(first->results(0).candidates(0).id(), 42);
   EXPECT_EQ(ledger.Size(), 2u);  // the two searches that ran, each recorded
   EXPECT_TRUE(search().ok());    // capacity is back
-  server->Shutdown();
+  server.server->Shutdown();
 }
 
 }  // namespace
