@@ -318,6 +318,27 @@ absl::StatusOr<std::vector<HitList>> ShardedIndex::SearchShard(int shard,
   return SearchShardLocked(shard, queries, params);
 }
 
+absl::StatusOr<std::vector<std::vector<HitList>>> ShardedIndex::SearchShards(
+    std::span<const int> shards, std::span<const float> queries, const SearchParams& params) const {
+  if (absl::Status s = CheckParams(params); !s.ok()) return s;
+  if (absl::Status s = CheckRows(queries, state_->spec.dim, "queries"); !s.ok()) return s;
+  if (shards.empty()) return absl::InvalidArgumentError("no shard to search");
+  for (int shard : shards) {
+    if (!HasShard(shard)) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("shard ", shard, " is not held here (", num_shards(), " shards)"));
+    }
+  }
+  const std::vector<int> listed(shards.begin(), shards.end());
+  std::shared_lock lock(mutex_);
+  // Shards of one training have identical quantizers (checked over every held shard at load),
+  // so any subset of them may share the assignment too.
+  if (listed.size() > 1 && SharesCoarseAssignmentLocked()) {
+    return SearchSharedAssignmentLocked(listed, queries, params);
+  }
+  return SearchEachShardLocked(listed, queries, params);
+}
+
 absl::StatusOr<std::vector<HitList>> ShardedIndex::SearchShardLocked(
     int shard, std::span<const float> queries, const SearchParams& params) const {
   if (shard < 0 || shard >= num_shards()) {

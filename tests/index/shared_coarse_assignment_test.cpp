@@ -153,6 +153,35 @@ TEST(SharedAssignmentTest, OnlyForTwoOrMoreIvfShardsThatTakeAPreassignedSearch) 
   ExpectIdentical(SearchAll(*fast_scan), MergeOfShardSearches(*fast_scan));
 }
 
+TEST(SharedAssignmentTest, SearchShardsAnswersEachListedShardAsSearchShardDoes) {
+  const auto index = Build("IVF16,PQ4x4", 6);
+  // 10 queries: below the 20 from which FAISS scores a flat quantizer with BLAS (see above).
+  const std::vector<float> queries = RandomRows(10, kDim, 2);
+  const std::vector<int> listed = {4, 0, 5};  // a subset, out of order
+  for (bool share : {true, false}) {
+    index->SetShareCoarseAssignment(share);
+    SCOPED_TRACE(share ? "shared assignment" : "each shard on its own");
+    auto together = index->SearchShards(listed, queries, Params(10, 4));
+    ASSERT_TRUE(together.ok()) << together.status();
+    ASSERT_EQ(together->size(), listed.size());
+    for (size_t i = 0; i < listed.size(); ++i) {
+      SCOPED_TRACE(::testing::Message() << "shard " << listed[i]);
+      auto alone = index->SearchShard(listed[i], queries, Params(10, 4));
+      ASSERT_TRUE(alone.ok()) << alone.status();
+      ASSERT_FALSE((*alone)[0].empty());
+      ExpectIdentical((*together)[i], *alone);
+    }
+  }
+  const std::vector<int> none;
+  EXPECT_EQ(index->SearchShards(none, queries, Params(10, 4)).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  const std::vector<int> beyond = {0, 6};
+  EXPECT_EQ(index->SearchShards(beyond, queries, Params(10, 4)).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(index->SearchShards(listed, queries, Params(0, 4)).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
 TEST(SharedAssignmentTest, SurvivesEraseAddAndGenerationReload) {
   const std::vector<float> base = RandomRows(kBase, kDim, 1);
   auto built = ShardedIndex::Train({"IVF16_HNSW32,PQ4x4", Metric::kInnerProduct, kDim}, base, 4);
@@ -191,6 +220,12 @@ TEST(SharedAssignmentTest, SurvivesEraseAddAndGenerationReload) {
   ASSERT_TRUE(share.ok()) << share.status();
   EXPECT_TRUE((*share)->SharesCoarseAssignment());
   ExpectIdentical(SearchAll(**share), MergeOfShardSearches(**share));
+  const std::vector<int> held = {0, 2}, not_held = {0, 1};
+  const std::vector<float> queries = RandomRows(10, kDim, 2);
+  EXPECT_TRUE((*share)->SearchShards(held, queries, Params(10, 4)).ok());
+  EXPECT_EQ((*share)->SearchShards(not_held, queries, Params(10, 4)).status().code(),
+            absl::StatusCode::kFailedPrecondition)
+      << "shard 1 is another server's";
   auto single = LoadGenerationShards(dir.path() / "gen-2", {1});
   ASSERT_TRUE(single.ok()) << single.status();
   EXPECT_FALSE((*single)->SharesCoarseAssignment());

@@ -407,6 +407,164 @@ TEST(RouterTest, WithReplicasNoShardIsSearchedOnTheCallersThread) {
   EXPECT_GE(first->threads().size() + second->threads().size(), 8u);
 }
 
+// A local-like backend holding every shard of a collection that can also search them in one
+// call (as the local shard backend does): counts both kinds of call, can hold per-shard
+// searches until released, and can fail the one-call search.
+class AllShardsReplica : public ShardBackend {
+ public:
+  absl::StatusOr<ShardAnswer> Search(const ShardQuery& query, absl::Time) override {
+    std::unique_lock lock(mutex_);
+    ++per_shard_calls_;
+    changed_.notify_all();
+    changed_.wait(lock, [&] { return !holding_; });
+    return AnswerOf(query);
+  }
+  bool SearchesShardsTogether() const override { return true; }
+  absl::StatusOr<std::vector<ShardAnswer>> SearchShards(const ShardQuery& query,
+                                                        std::span<const int> shards,
+                                                        absl::Time) override {
+    std::lock_guard lock(mutex_);
+    together_threads_.push_back(std::this_thread::get_id());
+    if (fail_) return absl::InternalError("the index is damaged");
+    std::vector<ShardAnswer> answers;
+    for (int shard : shards) {
+      ShardQuery one = query;
+      one.shard = shard;
+      answers.push_back(AnswerOf(one));
+    }
+    return answers;
+  }
+  std::string Describe() const override { return "local"; }
+
+  void Hold() {
+    std::lock_guard lock(mutex_);
+    holding_ = true;
+  }
+  void Release() {
+    std::lock_guard lock(mutex_);
+    holding_ = false;
+    changed_.notify_all();
+  }
+  void Fail() {
+    std::lock_guard lock(mutex_);
+    fail_ = true;
+  }
+  void WaitForPerShardCalls(int n) {
+    std::unique_lock lock(mutex_);
+    changed_.wait(lock, [&] { return per_shard_calls_ >= n; });
+  }
+  int per_shard_calls() const {
+    std::lock_guard lock(mutex_);
+    return per_shard_calls_;
+  }
+  std::vector<std::thread::id> together_threads() const {
+    std::lock_guard lock(mutex_);
+    return together_threads_;
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::condition_variable changed_;
+  bool holding_ = false;
+  bool fail_ = false;
+  int per_shard_calls_ = 0;
+  std::vector<std::thread::id> together_threads_;
+};
+
+CollectionRoute ThreeShardsOn(const std::shared_ptr<ShardBackend>& backend) {
+  CollectionRoute route;
+  route.name = "c";
+  route.dim = 2;
+  for (int s = 0; s < 3; ++s) route.replicas.push_back({backend});
+  return route;
+}
+
+RoutingOptions TogetherFrom(int searches) {
+  RoutingOptions options;
+  options.search_together_from = searches;
+  return options;
+}
+
+void ExpectSameHits(const RoutedSearch& actual, const RoutedSearch& expected) {
+  ASSERT_EQ(actual.hits.size(), expected.hits.size());
+  for (size_t q = 0; q < expected.hits.size(); ++q) {
+    EXPECT_EQ(Ids(actual.hits[q]), Ids(expected.hits[q])) << "query " << q;
+  }
+}
+
+TEST(RouterTest, ABackendHoldingEveryShardSearchesThemInOneCallOnTheCallersThreadWhenCoresAreBusy) {
+  auto backend = std::make_shared<AllShardsReplica>();
+  const CollectionRoute route = ThreeShardsOn(backend);
+  // From one search on, every search counts as "every core busy".
+  Router together(absl::Hours(1), 2, TogetherFrom(1));
+  RoutedSearch one_call = together.Search(route, kTwoQueries, K(3), false, absl::InfiniteFuture());
+  ASSERT_TRUE(one_call.status.ok()) << one_call.status;
+  EXPECT_EQ(one_call.shards_answered, 3u);
+  EXPECT_EQ(one_call.generation, "1");
+  ASSERT_EQ(backend->together_threads().size(), 1u);
+  EXPECT_EQ(backend->together_threads()[0], std::this_thread::get_id());
+  EXPECT_EQ(backend->per_shard_calls(), 0);
+  const ReplicaSnapshot stats = backend->health().Snapshot(absl::Now());
+  EXPECT_EQ(stats.attempts, 3u) << "one attempt per shard, as if searched one by one";
+  EXPECT_EQ(stats.in_flight, 0);
+
+  // The same answer as searching shard by shard.
+  Router apart(absl::Hours(1), 2, TogetherFrom(1000));
+  RoutedSearch by_shard = apart.Search(route, kTwoQueries, K(3), false, absl::InfiniteFuture());
+  ASSERT_TRUE(by_shard.status.ok()) << by_shard.status;
+  EXPECT_EQ(backend->per_shard_calls(), 3);
+  EXPECT_EQ(backend->together_threads().size(), 1u);
+  ExpectSameHits(one_call, by_shard);
+  ASSERT_EQ(one_call.hits[0].size(), 3u);
+}
+
+TEST(RouterTest, ShardsAreSearchedApartUntilAsManySearchesRunAsTheThresholdSays) {
+  auto backend = std::make_shared<AllShardsReplica>();
+  const CollectionRoute route = ThreeShardsOn(backend);
+  Router router(absl::Hours(1), 4, TogetherFrom(2));
+  // The first search runs alone: its shards go apart, and are held there.
+  backend->Hold();
+  std::future<RoutedSearch> first = std::async(std::launch::async, [&] {
+    return router.Search(route, kTwoQueries, K(3), false, absl::InfiniteFuture());
+  });
+  backend->WaitForPerShardCalls(3);
+  EXPECT_TRUE(backend->together_threads().empty());
+  // A second search while the first runs: two searches, so one call.
+  RoutedSearch second = router.Search(route, kTwoQueries, K(3), false, absl::InfiniteFuture());
+  ASSERT_TRUE(second.status.ok()) << second.status;
+  EXPECT_EQ(backend->together_threads().size(), 1u);
+  backend->Release();
+  RoutedSearch first_result = first.get();
+  ASSERT_TRUE(first_result.status.ok()) << first_result.status;
+  ExpectSameHits(second, first_result);
+  EXPECT_EQ(backend->per_shard_calls(), 3);
+  // Alone again: apart again.
+  ASSERT_TRUE(router.Search(route, kTwoQueries, K(3), false, absl::InfiniteFuture()).status.ok());
+  EXPECT_EQ(backend->per_shard_calls(), 6);
+  EXPECT_EQ(backend->together_threads().size(), 1u);
+}
+
+TEST(RouterTest, AFailedCallForEveryShardReportsEachShardAsData) {
+  auto backend = std::make_shared<AllShardsReplica>();
+  backend->Fail();
+  Router router(absl::Hours(1), 2, TogetherFrom(1));
+  RoutedSearch result =
+      router.Search(ThreeShardsOn(backend), kTwoQueries, K(3), true, absl::InfiniteFuture());
+  EXPECT_EQ(result.status.code(), absl::StatusCode::kUnavailable) << "no shard answered";
+  EXPECT_TRUE(result.hits.empty());
+  EXPECT_EQ(result.shards_answered, 0u);
+  EXPECT_EQ(result.shards_total, 3u);
+  ASSERT_EQ(result.failed_shards.size(), 3u);
+  for (uint32_t s = 0; s < 3; ++s) {
+    EXPECT_EQ(result.failed_shards[s].shard, s);
+    EXPECT_EQ(result.failed_shards[s].code, absl::StatusCode::kInternal);
+    EXPECT_EQ(result.failed_shards[s].servers, std::vector<std::string>{"local"});
+    EXPECT_NE(result.failed_shards[s].message.find("the index is damaged"), std::string::npos);
+  }
+  EXPECT_EQ(backend->health().Snapshot(absl::Now()).failures, 3u);
+  EXPECT_EQ(backend->health().Snapshot(absl::Now()).in_flight, 0);
+}
+
 TEST(ReplicaHealthTest, BackOffDoublesPerConsecutiveFailureUpToTheBoundAndSuccessEndsIt) {
   ReplicaHealth health;
   const absl::Time t0 = absl::FromUnixSeconds(1000);

@@ -129,6 +129,14 @@ class ObservedShardBackend final : public ShardBackend {
           done(std::move(answer));
         });
   }
+  bool SearchesShardsTogether() const override { return inner_->SearchesShardsTogether(); }
+  absl::StatusOr<std::vector<ShardAnswer>> SearchShards(const ShardQuery& query,
+                                                        std::span<const int> shards,
+                                                        absl::Time deadline) override {
+    auto answers = inner_->SearchShards(query, shards, deadline);
+    (answers.ok() ? ok_ : error_).Increment(static_cast<double>(shards.size()));
+    return answers;
+  }
   std::string Describe() const override { return inner_->Describe(); }
   absl::StatusOr<int64_t> Erase(const std::string& collection, const std::vector<int64_t>& ids,
                                 const std::string& reason) override {

@@ -11,27 +11,63 @@
 
 namespace probity::service {
 
-absl::StatusOr<ShardAnswer> SearchLocalShard(const Catalog& catalog, const ShardQuery& query,
-                                             int omp_threads, ShardCounters& counters) {
+namespace {
+
+// The collection a local search reads, after checking that it holds `shards` and that the
+// queries have its dimension.
+absl::StatusOr<std::shared_ptr<LoadedCollection>> CollectionFor(const Catalog& catalog,
+                                                                const ShardQuery& query,
+                                                                std::span<const int> shards) {
   std::shared_ptr<LoadedCollection> collection = catalog.Get(query.collection);
   if (collection == nullptr) {
     return absl::NotFoundError(absl::StrCat("no collection ", query.collection, " here"));
   }
-  if (query.shard < 0 || query.shard >= collection->index->num_shards()) {
-    return absl::NotFoundError(
-        absl::StrCat("collection ", query.collection, " has no shard ", query.shard));
+  for (int shard : shards) {
+    if (shard < 0 || shard >= collection->index->num_shards()) {
+      return absl::NotFoundError(
+          absl::StrCat("collection ", query.collection, " has no shard ", shard));
+    }
   }
   if (query.dim != collection->index->spec().dim) {
     return absl::InvalidArgumentError(absl::StrCat(
         "query dimension ", query.dim, " != collection dimension ", collection->index->spec().dim));
   }
+  return collection;
+}
+
+}  // namespace
+
+absl::StatusOr<ShardAnswer> SearchLocalShard(const Catalog& catalog, const ShardQuery& query,
+                                             int omp_threads, ShardCounters& counters) {
+  const int shard = query.shard;
+  auto collection = CollectionFor(catalog, query, std::span<const int>(&shard, 1));
+  if (!collection.ok()) return collection.status();
   // The OpenMP thread count is per calling thread, so it is set on each search's own thread:
   // concurrent requests then share the cores instead of each spawning one thread per core.
   omp_set_num_threads(omp_threads);
   counters.searches_run.fetch_add(1);
-  auto hits = collection->index->SearchShard(query.shard, query.queries, query.params);
+  auto hits = (*collection)->index->SearchShard(shard, query.queries, query.params);
   if (!hits.ok()) return hits.status();
-  return ShardAnswer{std::move(*hits), collection->generation};
+  return ShardAnswer{std::move(*hits), (*collection)->generation};
+}
+
+absl::StatusOr<std::vector<ShardAnswer>> SearchLocalShards(const Catalog& catalog,
+                                                           const ShardQuery& query,
+                                                           std::span<const int> shards,
+                                                           int omp_threads,
+                                                           ShardCounters& counters) {
+  auto collection = CollectionFor(catalog, query, shards);
+  if (!collection.ok()) return collection.status();
+  omp_set_num_threads(omp_threads);
+  counters.searches_run.fetch_add(shards.size());
+  auto per_shard = (*collection)->index->SearchShards(shards, query.queries, query.params);
+  if (!per_shard.ok()) return per_shard.status();
+  std::vector<ShardAnswer> answers;
+  answers.reserve(per_shard->size());
+  for (std::vector<index::HitList>& hits : *per_shard) {
+    answers.push_back(ShardAnswer{std::move(hits), (*collection)->generation});
+  }
+  return answers;
 }
 
 namespace {
@@ -43,6 +79,12 @@ class LocalShardBackend : public ShardBackend {
 
   absl::StatusOr<ShardAnswer> Search(const ShardQuery& query, absl::Time /*deadline*/) override {
     return SearchLocalShard(catalog_, query, omp_threads_, counters_);
+  }
+  bool SearchesShardsTogether() const override { return true; }
+  absl::StatusOr<std::vector<ShardAnswer>> SearchShards(const ShardQuery& query,
+                                                        std::span<const int> shards,
+                                                        absl::Time /*deadline*/) override {
+    return SearchLocalShards(catalog_, query, shards, omp_threads_, counters_);
   }
   std::string Describe() const override { return "local"; }
 

@@ -86,6 +86,12 @@ class ShardedIndex {
   // Searches one shard only (what a shard server runs for the router).
   absl::StatusOr<std::vector<HitList>> SearchShard(int shard, std::span<const float> queries,
                                                    const SearchParams& params) const;
+  // Searches the listed shards (each held here) and answers per shard, in the order listed,
+  // with one coarse assignment for all of them where SharesCoarseAssignment() allows: what a
+  // process holding several shards of a collection runs to search them together on one thread.
+  absl::StatusOr<std::vector<std::vector<HitList>>> SearchShards(std::span<const int> shards,
+                                                                 std::span<const float> queries,
+                                                                 const SearchParams& params) const;
 
   // Erases ids from the live shards and remembers them so that they never come back
   // (persisted with the generation). Returns how many stored vectors were removed.

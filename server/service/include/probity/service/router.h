@@ -8,7 +8,10 @@
 // latency, see HedgePolicy) is hedged on another replica: the first answer is used, the other
 // attempt cancelled, so each shard contributes exactly one answer to the merge. Every attempt
 // ends by the caller's deadline. The same code serves local shards (embedded mode) and remote
-// shard servers.
+// shard servers. Where one backend is the only replica of every shard and can search several
+// shards in one call (local shards), and at least as many searches run as there are cores, the
+// shards are searched in that one call on the caller's thread instead (see
+// ShardBackend::SearchesShardsTogether).
 
 #include <atomic>
 #include <map>
@@ -51,6 +54,9 @@ struct RoutingOptions {
   // attempts to a shard server: a restarted server is asked again within about twice that.
   absl::Duration first_backoff = absl::Milliseconds(25);
   absl::Duration max_reconnect_backoff = absl::Seconds(1);
+  // Searches running at once from which a backend holding every shard searches them in one
+  // call (ShardBackend::SearchesShardsTogether); 0: the number of cores.
+  int search_together_from = 0;
 };
 
 // Router-wide counts for Admin.Stats (per-server counts are in each backend's ReplicaHealth).
@@ -77,7 +83,7 @@ class Router {
   // StartSearch (local shards) running at once.
   Router(absl::Duration attempt_timeout, int fanout_threads, RoutingOptions options = {})
       : attempt_timeout_(attempt_timeout),
-        options_(options),
+        options_(WithDefaults(options)),
         hedging_(options.hedge),
         pool_(fanout_threads) {}
 
@@ -101,12 +107,14 @@ class Router {
 
  private:
   class ShardSearchRound;
+  static RoutingOptions WithDefaults(RoutingOptions options);
 
   absl::Duration attempt_timeout_;
   RoutingOptions options_;
   mutable HedgePolicy hedging_;
   mutable std::atomic<uint64_t> hedges_{0};
   mutable std::atomic<uint64_t> retries_{0};
+  mutable std::atomic<int> searches_running_{0};
   mutable ThreadPool pool_;
   mutable std::mutex mutex_;
   std::map<std::string, CollectionRoute> routes_;

@@ -61,6 +61,20 @@ class ShardBackend {
     (void)query, (void)deadline, (void)done;
     return nullptr;
   }
+  // True for backends that can search several shards of a collection in one call on the
+  // caller's thread (local shards: they share one coarse assignment, so the call costs less
+  // than searching each shard on its own). The router uses it when every shard has this one
+  // replica and every core already has a search to run, where spreading shards over threads
+  // only adds hand-offs.
+  virtual bool SearchesShardsTogether() const { return false; }
+  // One answer per shard of `shards`, in that order; `query.shard` is ignored. Only called
+  // where SearchesShardsTogether() is true.
+  virtual absl::StatusOr<std::vector<ShardAnswer>> SearchShards(const ShardQuery& query,
+                                                                std::span<const int> shards,
+                                                                absl::Time deadline) {
+    (void)query, (void)shards, (void)deadline;
+    return absl::UnimplementedError(Describe() + " searches one shard per call");
+  }
   virtual std::string Describe() const = 0;
   // The router's record of this replica (load, latency, failures); shared by every shard the
   // backend serves, so a shard server is judged as a whole.
@@ -87,6 +101,13 @@ struct ShardCounters {
 // Runs one shard search on the local catalog with a bounded number of OpenMP threads.
 absl::StatusOr<ShardAnswer> SearchLocalShard(const Catalog& catalog, const ShardQuery& query,
                                              int omp_threads, ShardCounters& counters);
+
+// The same for several shards of one collection in one call (ShardedIndex::SearchShards).
+absl::StatusOr<std::vector<ShardAnswer>> SearchLocalShards(const Catalog& catalog,
+                                                           const ShardQuery& query,
+                                                           std::span<const int> shards,
+                                                           int omp_threads,
+                                                           ShardCounters& counters);
 
 std::unique_ptr<ShardBackend> MakeLocalShardBackend(const Catalog& catalog, int omp_threads,
                                                     ShardCounters& counters);
