@@ -5,6 +5,7 @@
 #include <iostream>
 #include <memory>
 #include <optional>
+#include <sstream>
 
 #include "absl/strings/escaping.h"
 #include "absl/time/time.h"
@@ -197,9 +198,11 @@ void AddShowAndExport(CLI::App& group) {
       PrintEntries(*exported, ledger::ExportDetail::kStoredBytes, std::cout);
       return;
     }
-    std::ofstream out(exported->out);
-    if (!out) ExitOnError(absl::PermissionDeniedError("cannot write " + exported->out));
-    PrintEntries(*exported, ledger::ExportDetail::kStoredBytes, out);
+    // An export holds the ledger's contents: owner-only, and whole or not at all (a failed
+    // export, or one that cannot be written, leaves no partial file behind).
+    std::ostringstream entries;
+    PrintEntries(*exported, ledger::ExportDetail::kStoredBytes, entries);
+    ExitOnError(common::WriteOwnerOnlyFile(exported->out, entries.str()));
   });
 }
 
@@ -234,7 +237,9 @@ void AddCheckpoint(CLI::App& group) {
     auto note = (*signer)->Sign(
         ledger::FormatCheckpoint({args->origin, report->entries, report->root, {}}));
     ExitOnError(note.status());
-    if (!args->out.empty()) std::ofstream(args->out, std::ios::binary) << *note;
+    // Written before it is printed, so that a checkpoint that could not be kept is never shown
+    // as if it had been.
+    if (!args->out.empty()) ExitOnError(common::WriteOwnerOnlyFile(args->out, *note));
     std::cout << *note;
   });
 }

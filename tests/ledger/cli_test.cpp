@@ -1,6 +1,8 @@
 // `probity ledger ...` end to end: keygen, verify (clean and tampered), show/export filters,
-// checkpoint, and proofs that verify outside the tool.
+// checkpoint, proofs that verify outside the tool, and the files export and checkpoint write
+// (owner-only whatever the umask; nothing left behind when they cannot be written).
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include <cstdio>
@@ -8,6 +10,7 @@
 #include <sstream>
 
 #include "absl/strings/escaping.h"
+#include "absl/strings/str_format.h"
 #include "ledger_test_util.h"
 #include "probity/ledger/checkpoint.h"
 #include "probity/ledger/ledger.h"
@@ -264,6 +267,78 @@ TEST_F(LedgerCliTest, CheckpointAndProofsVerifyOutsideTheTool) {
   EXPECT_EQ(nlohmann::json::parse(base64.out)["root"],
             absl::Base64Escape(std::string(root30_.begin(), root30_.end())));
   EXPECT_NE(Probity("ledger prove --dir " + dir_.string() + " inclusion --index 30").exit_code, 0);
+}
+
+// Sets the process umask for one scope; the CLI started through popen inherits it.
+class ScopedUmask {
+ public:
+  explicit ScopedUmask(mode_t mask) : previous_(::umask(mask)) {}
+  ~ScopedUmask() { ::umask(previous_); }
+
+ private:
+  mode_t previous_;
+};
+
+class LedgerCliOutputFileTest : public LedgerCliTest {
+ protected:
+  std::string CheckpointArguments() const {
+    return "ledger checkpoint --dir " + dir_.string() + " --signing-key " +
+           (scratch_.path() / "key.pem").string() + " --origin " + testing::kOrigin;
+  }
+  std::string ExportArguments() const { return "ledger export --dir " + dir_.string(); }
+};
+
+class LedgerCliUmaskTest : public LedgerCliOutputFileTest,
+                           public ::testing::WithParamInterface<mode_t> {};
+
+// An export holds the ledger's contents and a checkpoint file sits beside it: both are 0600
+// whatever the umask, and hold exactly what the command prints without --out.
+TEST_P(LedgerCliUmaskTest, ExportAndCheckpointFilesAreOwnerOnly) {
+  const CliRun printed_export = Probity(ExportArguments());
+  ASSERT_EQ(printed_export.exit_code, 0) << printed_export.out;
+  const CliRun printed_checkpoint = Probity(CheckpointArguments());
+  ASSERT_EQ(printed_checkpoint.exit_code, 0) << printed_checkpoint.out;
+
+  const auto export_file = scratch_.path() / "export.jsonl";
+  const auto checkpoint_file = scratch_.path() / "checkpoint";
+  {
+    ScopedUmask umask(GetParam());
+    const CliRun exported = Probity(ExportArguments() + " --out " + export_file.string());
+    ASSERT_EQ(exported.exit_code, 0) << exported.out;
+    const CliRun checkpoint = Probity(CheckpointArguments() + " --out " + checkpoint_file.string());
+    ASSERT_EQ(checkpoint.exit_code, 0) << checkpoint.out;
+    EXPECT_EQ(checkpoint.out, printed_checkpoint.out);
+  }
+  EXPECT_EQ(testing::FileMode(export_file), 0600u);
+  EXPECT_EQ(testing::FileMode(checkpoint_file), 0600u);
+  EXPECT_EQ(testing::ReadFile(export_file), printed_export.out);
+  EXPECT_EQ(JsonLines(testing::ReadFile(export_file)).size(), 30u);
+  EXPECT_EQ(testing::ReadFile(checkpoint_file), printed_checkpoint.out);
+}
+
+// 022: the usual umask; 0: one under which a plain std::ofstream makes a world-writable file.
+INSTANTIATE_TEST_SUITE_P(Umasks, LedgerCliUmaskTest, ::testing::Values(022, 0),
+                         [](const auto& info) { return absl::StrFormat("umask%03o", info.param); });
+
+// A file that cannot be written (its directory does not exist) fails the command with a message
+// naming it, and leaves nothing behind; the checkpoint is then not printed either.
+TEST_F(LedgerCliOutputFileTest, UnwritableOutputFailsNamingThePath) {
+  const auto missing_dir = scratch_.path() / "no-such-dir";
+  const auto before = std::distance(std::filesystem::directory_iterator(scratch_.path()),
+                                    std::filesystem::directory_iterator());
+  for (const std::string& arguments : {ExportArguments(), CheckpointArguments()}) {
+    const auto out = missing_dir / "out";
+    const CliRun run = Probity(arguments + " --out " + out.string());
+    EXPECT_NE(run.exit_code, 0) << arguments << "\n" << run.out;
+    EXPECT_NE(run.out.find("cannot write " + out.string()), std::string::npos) << run.out;
+    EXPECT_EQ(run.out.find(testing::kOrigin), std::string::npos)
+        << "a checkpoint that was not written must not be printed: " << run.out;
+  }
+  EXPECT_FALSE(std::filesystem::exists(missing_dir));
+  EXPECT_EQ(std::distance(std::filesystem::directory_iterator(scratch_.path()),
+                          std::filesystem::directory_iterator()),
+            before)
+      << "a failed write leaves no file behind";
 }
 
 }  // namespace

@@ -286,5 +286,62 @@ TEST(ConfigFilesTest, KubernetesConfigMapConfigsParseAndValidate) {
   }
 }
 
+// The port of a "host:port" address.
+std::string PortOf(const std::string& address) { return address.substr(address.rfind(':') + 1); }
+
+// The YAML document of `file` ("---"-separated) whose kind is `kind`, empty when none.
+std::string ManifestOfKind(const std::filesystem::path& file, const std::string& kind) {
+  const absl::StatusOr<std::string> text = common::ReadFileToString(file);
+  EXPECT_TRUE(text.ok()) << text.status();
+  std::istringstream in(text.value_or(""));
+  std::string document, line;
+  auto of_kind = [&] { return absl::StrContains(document, "\nkind: " + kind + "\n"); };
+  while (std::getline(in, line)) {
+    if (line == "---") {
+      if (of_kind()) return document;
+      document.clear();
+      continue;
+    }
+    document += line + "\n";
+  }
+  return of_kind() ? document : "";
+}
+
+// Every listener of the router's config is declared where its other ports are: the container
+// ports of its Deployment, and the "probity" Service for what callers reach (gRPC and the
+// auditors' HTTPS report), never the metrics port (pod IP only).
+TEST(ConfigFilesTest, KubernetesRouterDeclaresEveryListenerOfItsConfig) {
+  const char* source = std::getenv("PROBITY_SOURCE_DIR");
+  ASSERT_NE(source, nullptr) << "PROBITY_SOURCE_DIR is set by the test main";
+  const std::filesystem::path k8s = std::filesystem::path(source) / "deploy/k8s";
+  const auto blocks = ConfigMapJson(k8s / "configmap.yaml");
+  ASSERT_FALSE(blocks.empty());
+  ASSERT_EQ(blocks.front().first, "router.json");
+  const auto config = ParseConfig(blocks.front().second, "/var/lib/probity");
+  ASSERT_TRUE(config.ok()) << config.status();
+  ASSERT_TRUE(config->report_http.has_value()) << "the auditors' report listener";
+  ASSERT_TRUE(config->metrics.has_value());
+  // The report listener needs TLS with client certificates (ReportHttpServer refuses to start
+  // without them).
+  ASSERT_TRUE(config->tls.has_value());
+  EXPECT_FALSE(config->tls->client_ca_file.empty());
+
+  const std::string deployment = ManifestOfKind(k8s / "router-deployment.yaml", "Deployment");
+  const std::string service = ManifestOfKind(k8s / "router-deployment.yaml", "Service");
+  ASSERT_FALSE(deployment.empty());
+  ASSERT_FALSE(service.empty());
+  for (const std::string& address :
+       {config->listen, config->report_http->address, config->metrics->address}) {
+    EXPECT_TRUE(absl::StrContains(deployment, "containerPort: " + PortOf(address) + "\n"))
+        << address << " is not a container port of the router";
+  }
+  for (const std::string& address : {config->listen, config->report_http->address}) {
+    EXPECT_TRUE(absl::StrContains(service, " port: " + PortOf(address) + "\n"))
+        << address << " is not in the router's Service";
+  }
+  EXPECT_FALSE(absl::StrContains(service, PortOf(config->metrics->address)))
+      << "metrics are for the scraper on the pod IP, never a Service";
+}
+
 }  // namespace
 }  // namespace probity::service::testing

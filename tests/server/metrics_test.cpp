@@ -21,8 +21,12 @@
 #include "absl/strings/str_cat.h"
 #include "failing_ledger.h"
 #include "probity/client/search_client.h"
+#include "probity/common/sha256.h"
 #include "probity/ledger/ledger.h"
 #include "probity/service/server.h"
+#include "probity/v1/admin.grpc.pb.h"
+#include "probity/v1/ledger_service.grpc.pb.h"
+#include "probity/v1/shard.grpc.pb.h"
 #include "test_support.h"
 
 namespace probity::service::testing {
@@ -237,6 +241,75 @@ TEST_F(MetricsServiceTest, SearchesRefusalsLedgerAndShardsMoveByExactlyWhatWasDo
     EXPECT_FALSE(absl::StrContains(after, personal)) << personal;
   }
   ExpectOnlyKnownLabels(after);
+}
+
+// Admin and Ledger calls refused at the call gate (no credential, or one of another role) are
+// counted by code like search refusals, without being searches, and so are a shard server's.
+TEST_F(MetricsServiceTest, CallsRefusedAtTheGateCountByCode) {
+  auto server = Start(config_);
+  ASSERT_NE(server, nullptr);
+  const std::string address = "127.0.0.1:" + std::to_string(server->port());
+  const std::string before = Scrape(server->metrics_port());
+  EXPECT_EQ(Value(before, R"(probity_refusals_total{code="caller_unauthenticated"})"), 0);
+  EXPECT_EQ(Value(before, R"(probity_refusals_total{code="caller_not_permitted"})"), 0);
+
+  auto channel = grpc::CreateChannel(address, grpc::InsecureChannelCredentials());
+  auto admin_stats = [&](const std::string& token) {
+    grpc::ClientContext context;
+    if (!token.empty()) context.AddMetadata("authorization", "Bearer " + token);
+    v1::StatsResponse stats;
+    return v1::Admin::NewStub(channel)->Stats(&context, v1::StatsRequest(), &stats).error_code();
+  };
+  auto ledger_checkpoint = [&](const std::string& token) {
+    grpc::ClientContext context;
+    if (!token.empty()) context.AddMetadata("authorization", "Bearer " + token);
+    v1::GetCheckpointResponse checkpoint;
+    return v1::Ledger::NewStub(channel)
+        ->GetCheckpoint(&context, v1::GetCheckpointRequest(), &checkpoint)
+        .error_code();
+  };
+  EXPECT_EQ(admin_stats(""), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(ledger_checkpoint(""), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(ledger_checkpoint(kOperatorToken), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(admin_stats(kAuditorToken), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(admin_stats("a-guessed-token"), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(admin_stats(kOperatorToken), grpc::StatusCode::OK);
+  EXPECT_EQ(ledger_checkpoint(kAuditorToken), grpc::StatusCode::OK);
+
+  const std::string after = Scrape(server->metrics_port());
+  auto delta = [&](const std::string& series) {
+    return Value(after, series) - Value(before, series);
+  };
+  EXPECT_EQ(delta(R"(probity_refusals_total{code="caller_unauthenticated"})"), 2);
+  EXPECT_EQ(delta(R"(probity_refusals_total{code="caller_not_permitted"})"), 3);
+  EXPECT_EQ(delta(R"(probity_refusals_total{code="other"})"), 0);
+  EXPECT_EQ(delta(R"(probity_searches_total{outcome="refused"})"), 0);
+  EXPECT_EQ(delta("probity_ledger_appends_total"), 5);  // each refusal is also in the ledger
+  for (const std::string& personal :
+       {std::string("a-guessed-token"), std::string(kOperatorToken), std::string("ipv4:"),
+        std::string("test-operator"), std::string("Admin/Stats")}) {
+    EXPECT_FALSE(absl::StrContains(after, personal)) << personal;
+  }
+  ExpectOnlyKnownLabels(after);
+
+  // A shard server (no ledger) counts the calls its gate refuses too.
+  ServerConfig shard_config = config_;
+  shard_config.routers = {{"test-router", common::Sha256Hex("router-secret-token"), ""}};
+  auto shard = Server::StartShard(shard_config);
+  ASSERT_TRUE(shard.ok()) << shard.status();
+  {
+    grpc::ClientContext context;
+    v1::ShardInfoResponse info;
+    EXPECT_EQ(
+        v1::Shard::NewStub(grpc::CreateChannel("127.0.0.1:" + std::to_string((*shard)->port()),
+                                               grpc::InsecureChannelCredentials()))
+            ->Info(&context, v1::ShardInfoRequest(), &info)
+            .error_code(),
+        grpc::StatusCode::UNAUTHENTICATED);
+  }
+  EXPECT_EQ(Value(Scrape((*shard)->metrics_port()),
+                  R"(probity_refusals_total{code="caller_unauthenticated"})"),
+            1);
 }
 
 // Debian's civetweb crashed the process on its own error pages (metrics.cpp says why); every

@@ -50,6 +50,32 @@ TEST(MetricsTest, EveryRefusalCodeStartsAtZeroAndUnknownCodesCountAsOther) {
   EXPECT_FALSE(absl::StrContains(after, "investigator-7"));
 }
 
+// Calls refused at the call gate and searches turned away busy are refusals too, each under its
+// own code; a gate refusal is not a search.
+TEST(MetricsTest, GateRefusalsAndBusySearchesCountAsRefusalsByCode) {
+  Metrics metrics;
+  const std::string before = metrics.Text();
+  for (std::string_view code :
+       {Metrics::kCallerUnauthenticated, Metrics::kCallerNotPermitted, Metrics::kServerBusy}) {
+    EXPECT_EQ(Sample(before, "probity_refusals_total{code=\"" + std::string(code) + "\"}"), 0.0)
+        << code;
+  }
+  metrics.CallRefused(Metrics::kCallerUnauthenticated);
+  metrics.CallRefused(Metrics::kCallerNotPermitted);
+  metrics.CallRefused(Metrics::kCallerNotPermitted);
+  metrics.CallRefused("refused for operator-7 at 10.0.0.9");  // never a label value
+  metrics.SearchBusy();
+  const std::string after = metrics.Text();
+  EXPECT_EQ(Sample(after, R"(probity_refusals_total{code="caller_unauthenticated"})"), 1.0);
+  EXPECT_EQ(Sample(after, R"(probity_refusals_total{code="caller_not_permitted"})"), 2.0);
+  EXPECT_EQ(Sample(after, R"(probity_refusals_total{code="other"})"), 1.0);
+  EXPECT_EQ(Sample(after, R"(probity_refusals_total{code="server_busy"})"), 1.0);
+  EXPECT_EQ(Sample(after, R"(probity_searches_total{outcome="busy"})"), 1.0);
+  EXPECT_EQ(Sample(after, R"(probity_searches_total{outcome="refused"})"), 0.0);
+  EXPECT_FALSE(absl::StrContains(after, "operator-7"));
+  EXPECT_FALSE(absl::StrContains(after, "10.0.0.9"));
+}
+
 TEST(MetricsTest, SearchesCountByOutcomeWithLatencyAndMissingShards) {
   Metrics metrics;
   metrics.SearchRan(SearchOutcome::kAnswered, absl::Milliseconds(3), 4, 4);

@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "absl/strings/match.h"
+#include "probity/client/channel_credentials.h"
 #include "probity/client/search_client.h"
 #include "probity/common/file_read.h"
 #include "probity/index/embedding_io.h"
@@ -45,14 +46,15 @@ class Pki {
   }
   std::filesystem::path File(const std::string& name) const { return dir_ / name; }
 
-  std::shared_ptr<grpc::ChannelCredentials> Credentials(const std::string& client) const {
-    grpc::SslCredentialsOptions options;
-    options.pem_root_certs = common::ReadFileToString(File("ca.pem")).value_or("");
+  // TLS trusting this CA, presenting `client`'s certificate (none when empty): what the client
+  // library's channel (client::OpenChannel) is given.
+  client::TlsFiles ClientTls(const std::string& client) const {
+    client::TlsFiles tls{File("ca.pem").string(), "", ""};
     if (!client.empty()) {
-      options.pem_cert_chain = common::ReadFileToString(File(client + ".pem")).value_or("");
-      options.pem_private_key = common::ReadFileToString(File(client + ".key")).value_or("");
+      tls.cert_file = File(client + ".pem").string();
+      tls.key_file = File(client + ".key").string();
     }
-    return grpc::SslCredentials(options);
+    return tls;
   }
 
  private:
@@ -91,12 +93,7 @@ TEST(TlsTest, MutualTlsIdentitiesBindWarrantsAndOperators) {
   const std::string token = Issue(*world, GoodClaims());  // sub = investigator-7
   // TLS trusting the test CA, presenting `holder`'s certificate (none when empty).
   auto search_as = [&](const std::string& holder) -> absl::StatusOr<v1::SearchResponse> {
-    client::TlsFiles tls{pki.File("ca.pem").string(), "", ""};
-    if (!holder.empty()) {
-      tls.cert_file = pki.File(holder + ".pem").string();
-      tls.key_file = pki.File(holder + ".key").string();
-    }
-    auto search = client::SearchClient::Connect(address, tls);
+    auto search = client::SearchClient::Connect(address, pki.ClientTls(holder));
     if (!search.ok()) return search.status();
     return search->Search(request, token, absl::Seconds(10));
   };
@@ -147,7 +144,10 @@ TEST(TlsTest, MutualTlsIdentitiesBindWarrantsAndOperators) {
 
   // The operator certificate opens Admin; the investigator's does not, nor does it open Ledger.
   auto stats_as = [&](const std::string& client) {
-    auto stub = v1::Admin::NewStub(grpc::CreateChannel(address, pki.Credentials(client)));
+    auto channel = client::OpenChannel(address, pki.ClientTls(client));
+    EXPECT_TRUE(channel.ok()) << channel.status();
+    if (!channel.ok()) return grpc::StatusCode::INTERNAL;
+    auto stub = v1::Admin::NewStub(*channel);
     grpc::ClientContext context;
     v1::StatsResponse stats;
     return stub->Stats(&context, v1::StatsRequest(), &stats).error_code();
@@ -155,7 +155,9 @@ TEST(TlsTest, MutualTlsIdentitiesBindWarrantsAndOperators) {
   EXPECT_EQ(stats_as("operator"), grpc::StatusCode::OK);
   EXPECT_EQ(stats_as("investigator"), grpc::StatusCode::PERMISSION_DENIED);
   {
-    auto stub = v1::Ledger::NewStub(grpc::CreateChannel(address, pki.Credentials("operator")));
+    auto channel = client::OpenChannel(address, pki.ClientTls("operator"));
+    ASSERT_TRUE(channel.ok()) << channel.status();
+    auto stub = v1::Ledger::NewStub(*channel);
     grpc::ClientContext context;
     v1::GetCheckpointResponse checkpoint;
     EXPECT_EQ(stub->GetCheckpoint(&context, v1::GetCheckpointRequest(), &checkpoint).error_code(),
@@ -209,7 +211,9 @@ TEST(TlsTest, ShardServersAnswerOnlyTheirRoutersOverMutualTls) {
   // Another certificate from the same CA cannot go around the router's warrant check. A raw
   // Shard stub: the client library has no client for the router-to-shard RPC, by design.
   const uint64_t searches = (*shard)->counters().shards.searches_run.load();
-  auto direct = v1::Shard::NewStub(grpc::CreateChannel(shard_address, pki.Credentials("mallory")));
+  auto channel = client::OpenChannel(shard_address, pki.ClientTls("mallory"));
+  ASSERT_TRUE(channel.ok()) << channel.status();
+  auto direct = v1::Shard::NewStub(*channel);
   grpc::ClientContext context;
   v1::ShardSearchRequest bypass;
   bypass.set_collection(kCollection);

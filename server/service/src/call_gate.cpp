@@ -114,6 +114,12 @@ class GuardedService final : public grpc::Service {
   std::deque<std::string> names_;
 };
 
+// The refusal code of a call the gate refused: in the ledger entry and the metrics alike.
+std::string_view GateRefusalCode(const absl::Status& refusal) {
+  return refusal.code() == absl::StatusCode::kUnauthenticated ? Metrics::kCallerUnauthenticated
+                                                              : Metrics::kCallerNotPermitted;
+}
+
 // Who a refused caller is, for the ledger and the per-caller limit.
 std::string CallerKey(const grpc::ServerContext& context) {
   if (auto identity = TlsClientIdentity(context)) return "tls:" + *identity;
@@ -132,10 +138,11 @@ const std::string& AdmittedCaller() {
   return admitted_caller != nullptr ? *admitted_caller : *kNobody;
 }
 
-CallGate::CallGate(Members members, AuditLog* audit)
+CallGate::CallGate(Members members, AuditLog* audit, Metrics* metrics)
     : operators_("operator", std::move(members.operators)),
       auditors_("auditor", std::move(members.auditors)),
-      audit_(audit) {
+      audit_(audit),
+      metrics_(metrics) {
   if (members.routers) routers_.emplace("router", std::move(*members.routers));
 }
 
@@ -181,6 +188,9 @@ absl::StatusOr<std::string> CallGate::Admit(std::string_view method,
 std::optional<uint64_t> CallGate::RecordRefusal(std::string_view method,
                                                 const grpc::ServerContext& context,
                                                 const absl::Status& refusal) {
+  // Counted whether or not the ledger gets it: the per-caller and rate limits bound the
+  // ledger, not what monitoring sees.
+  if (metrics_ != nullptr) metrics_->CallRefused(GateRefusalCode(refusal));
   const std::string caller = CallerKey(context);
   uint64_t earlier_not_recorded = 0;
   {
@@ -224,8 +234,7 @@ std::optional<uint64_t> CallGate::RecordRefusal(std::string_view method,
     entry.mutable_investigator()->set_tls_identity(*identity);
   }
   v1::Refusal* out = entry.mutable_refusal();
-  out->set_code(refusal.code() == absl::StatusCode::kUnauthenticated ? "caller_unauthenticated"
-                                                                     : "caller_not_permitted");
+  out->set_code(std::string(GateRefusalCode(refusal)));
   std::string message =
       absl::StrCat(std::string(method), " refused for ", caller, ": ", refusal.message());
   if (earlier_not_recorded > 0) {

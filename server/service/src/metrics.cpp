@@ -41,9 +41,11 @@ const prometheus::Histogram::BucketBoundaries kFsyncSecondsBuckets = {
 const prometheus::Histogram::BucketBoundaries kGroupCommitEntriesBuckets = {
     1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024};
 
-// Codes the search service refuses with besides the warrant library's.
-constexpr std::array<std::string_view, 2> kServiceRefusalCodes = {"invalid_request",
-                                                                  "unknown_collection"};
+// Codes the service refuses with besides the warrant library's: the search service's own, the
+// call gate's, and a search over max_in_flight.
+constexpr std::array<std::string_view, 5> kServiceRefusalCodes = {
+    "invalid_request", "unknown_collection", Metrics::kCallerUnauthenticated,
+    Metrics::kCallerNotPermitted, Metrics::kServerBusy};
 constexpr std::string_view kOtherRefusalCode = "other";
 
 MetricFamily Family(std::string name, std::string help, MetricType type) {
@@ -278,7 +280,9 @@ struct Metrics::Impl {
                            .Add({})),
         refusals(prometheus::BuildCounter()
                      .Name("probity_refusals_total")
-                     .Help("Searches refused, by refusal code")
+                     .Help("Calls refused, by refusal code: searches refused (warrant, "
+                           "request, collection) or turned away busy, and Admin, Ledger and "
+                           "Shard calls refused at the call gate")
                      .Register(*registry)),
         shard_searches(prometheus::BuildCounter()
                            .Name("probity_shard_searches_total")
@@ -299,6 +303,7 @@ struct Metrics::Impl {
       by_code.emplace(code, &refusals.Add({{"code", code}}));
     }
     other_code = by_code.at(std::string(kOtherRefusalCode));
+    busy_code = by_code.at(std::string(Metrics::kServerBusy));
   }
 
   std::shared_ptr<prometheus::Registry> registry;
@@ -314,6 +319,7 @@ struct Metrics::Impl {
   prometheus::Counter* busy = nullptr;
   std::map<std::string, prometheus::Counter*, std::less<>> by_code;  // read-only after start
   prometheus::Counter* other_code = nullptr;
+  prometheus::Counter* busy_code = nullptr;
   std::shared_ptr<ScrapeTimeGauges> gauges;
   mg_context* http = nullptr;  // stopped first in ~Metrics, before the rest goes
 };
@@ -430,10 +436,18 @@ std::string Metrics::Text() const {
   return prometheus::TextSerializer().Serialize(families);
 }
 
-void Metrics::SearchBusy() { impl_->busy->Increment(); }
+void Metrics::SearchBusy() {
+  impl_->busy->Increment();
+  impl_->busy_code->Increment();
+}
 
 void Metrics::SearchRefused(std::string_view code) {
   impl_->refused->Increment();
+  const auto it = impl_->by_code.find(code);
+  (it == impl_->by_code.end() ? impl_->other_code : it->second)->Increment();
+}
+
+void Metrics::CallRefused(std::string_view code) {
   const auto it = impl_->by_code.find(code);
   (it == impl_->by_code.end() ? impl_->other_code : it->second)->Increment();
 }

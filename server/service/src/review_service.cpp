@@ -8,18 +8,12 @@
 #include <variant>
 
 #include "absl/strings/str_cat.h"
-#include "probity/common/sha256.h"
 #include "probity/service/auth.h"
 #include "probity/service/search_entry.h"
 #include "probity/service/search_service.h"
 
 namespace probity::service {
 namespace {
-
-grpc::StatusCode StatusCodeOf(const warrant::Refusal& refusal) {
-  return refusal.IsAuthentication() ? grpc::StatusCode::UNAUTHENTICATED
-                                    : grpc::StatusCode::PERMISSION_DENIED;
-}
 
 // Why the request is malformed whatever the warrant says; empty when it is well formed.
 std::string InvalidReview(const v1::RecordReviewRequest& request) {
@@ -74,21 +68,9 @@ std::string NotReturned(const v1::RecordReviewRequest& request, const v1::Ledger
 }  // namespace
 
 grpc::Status ReviewServiceImpl::Refuse(grpc::ServerContext* context, v1::LedgerEntry entry,
-                                       const RefusalSource& source, grpc::StatusCode code,
-                                       const std::string& refusal_code,
-                                       const std::string& message) {
-  entry.set_kind(v1::ENTRY_KIND_REFUSAL);
-  entry.set_outcome(v1::OUTCOME_REFUSED);
-  entry.mutable_refusal()->set_code(refusal_code);
-  entry.mutable_refusal()->set_message(BoundedText(message, kMaxRecordedMessageBytes));
-  auto receipt = audit_.AppendRefusal(std::move(entry), source);
-  if (!receipt.ok()) {
-    spdlog::error("review refusal ({}) could not be recorded: {}", refusal_code,
-                  std::string(receipt.status().message()));
-  } else if (receipt->has_value()) {
-    context->AddTrailingMetadata(kLedgerIndexTrailer, std::to_string((*receipt)->index));
-  }
-  return grpc::Status(code, absl::StrCat(refusal_code, ": ", message));
+                                       const RefusalSource& source, const CallRefusal& refusal) {
+  MarkRefused(refusal, entry);
+  return RecordRefusal(audit_, *context, std::move(entry), source, refusal, "review refusal");
 }
 
 grpc::Status ReviewServiceImpl::RecordReview(grpc::ServerContext* context,
@@ -105,24 +87,19 @@ grpc::Status ReviewServiceImpl::RecordReview(grpc::ServerContext* context,
   entry.mutable_review()->set_search_entry_index(request->search_entry_index());
 
   // 1. The warrant, before anything else of the request is trusted.
-  const std::optional<std::string> token = BearerToken(*context);
-  if (token && !token->empty()) entry.set_warrant_sha256(common::Sha256Bytes(*token));
-  const auto verified = verifier_.Verify(token.value_or(""), absl::Now());
-  if (const auto* refusal = std::get_if<warrant::Refusal>(&verified)) {
-    return Refuse(context, std::move(entry), source, StatusCodeOf(*refusal),
-                  std::string(warrant::RefusalCodeName(refusal->code)), refusal->message);
+  const auto verified = VerifyCallWarrant(verifier_, *context, entry, source);
+  if (const auto* refusal = std::get_if<CallRefusal>(&verified)) {
+    return Refuse(context, std::move(entry), source, *refusal);
   }
   const auto& warrant = std::get<warrant::VerifiedWarrant>(verified);
-  FillWarrantFields(warrant, entry);
-  source.warrant_verified = true;  // from here every refusal is recorded
-  auto refuse = [&](grpc::StatusCode code, const std::string& refusal_code,
-                    const std::string& message) {
-    return Refuse(context, std::move(entry), source, code, refusal_code, message);
+  // From here every refusal is recorded (the source's warrant verified).
+  auto refuse = [&](const CallRefusal& refusal) {
+    return Refuse(context, std::move(entry), source, refusal);
   };
 
   // 2. The request's own shape.
   if (std::string problem = InvalidReview(*request); !problem.empty()) {
-    return refuse(grpc::StatusCode::INVALID_ARGUMENT, "invalid_request", problem);
+    return refuse({grpc::StatusCode::INVALID_ARGUMENT, "invalid_request", problem});
   }
 
   // 3. The search it reviews: it exists, is a search, and ran under this very warrant.
@@ -132,13 +109,13 @@ grpc::Status ReviewServiceImpl::RecordReview(grpc::ServerContext* context,
                                           ? audit_.ledger().ReadEntry(index)
                                           : absl::NotFoundError("past the end of the ledger");
   if (!bytes.ok() || !search.ParseFromString(*bytes) || search.kind() != v1::ENTRY_KIND_SEARCH) {
-    return refuse(grpc::StatusCode::NOT_FOUND, "unknown_search_entry",
-                  absl::StrCat("ledger entry ", index, " is not a search"));
+    return refuse({grpc::StatusCode::NOT_FOUND, "unknown_search_entry",
+                   absl::StrCat("ledger entry ", index, " is not a search")});
   }
   if (search.issuer() != warrant.claims.iss || search.warrant_id() != warrant.claims.jti) {
-    return refuse(grpc::StatusCode::PERMISSION_DENIED, "other_warrant",
-                  absl::StrCat("search entry ", index,
-                               " ran under another warrant; review it under that warrant"));
+    return refuse({grpc::StatusCode::PERMISSION_DENIED, "other_warrant",
+                   absl::StrCat("search entry ", index,
+                                " ran under another warrant; review it under that warrant")});
   }
 
   // 4. The warrant's scope over that search (identity, collection, k), reserving nothing.
@@ -149,11 +126,10 @@ grpc::Status ReviewServiceImpl::RecordReview(grpc::ServerContext* context,
   scope.query_count = std::max<int64_t>(1, search.query_count());
   scope.tls_identity = identity;
   if (auto refusal = warrant::CheckScope(warrant, scope)) {
-    return refuse(StatusCodeOf(*refusal), std::string(warrant::RefusalCodeName(refusal->code)),
-                  refusal->message);
+    return refuse(RefusalOf(*refusal));
   }
   if (std::string problem = NotReturned(*request, search); !problem.empty()) {
-    return refuse(grpc::StatusCode::INVALID_ARGUMENT, "invalid_request", problem);
+    return refuse({grpc::StatusCode::INVALID_ARGUMENT, "invalid_request", problem});
   }
 
   // 5. The review, durable before the answer.

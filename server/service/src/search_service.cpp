@@ -10,7 +10,6 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
-#include "probity/common/sha256.h"
 #include "probity/service/auth.h"
 #include "probity/service/grpc_status.h"
 #include "probity/service/search_entry.h"
@@ -28,11 +27,6 @@ class InFlightSlot {
  private:
   std::atomic<int64_t>& counter_;
 };
-
-grpc::StatusCode StatusCodeOf(const warrant::Refusal& refusal) {
-  return refusal.IsAuthentication() ? grpc::StatusCode::UNAUTHENTICATED
-                                    : grpc::StatusCode::PERMISSION_DENIED;
-}
 
 // Per refusal entry beyond its justification and per-vector records: time, parameters, the
 // bounded collection, identity and message, the warrant's claims and hashes, with room to spare.
@@ -138,17 +132,12 @@ std::optional<std::string> SearchServiceImpl::InvalidRequest(
 
 grpc::Status SearchServiceImpl::Refuse(grpc::ServerContext* context,
                                        const v1::SearchRequest& request, v1::LedgerEntry entry,
-                                       const RefusalSource& source, grpc::StatusCode code,
-                                       const std::string& refusal_code,
-                                       const std::string& message) {
+                                       const RefusalSource& source, const CallRefusal& refusal) {
   counters_.refusals.fetch_add(1);
-  if (options_.metrics != nullptr) options_.metrics->SearchRefused(refusal_code);
-  entry.set_kind(v1::ENTRY_KIND_REFUSAL);
-  entry.set_outcome(v1::OUTCOME_REFUSED);
+  if (options_.metrics != nullptr) options_.metrics->SearchRefused(refusal.code);
+  MarkRefused(refusal, entry);
   entry.set_query_count(0);
   entry.set_queries_received(static_cast<uint32_t>(request.queries_size()));
-  entry.mutable_refusal()->set_code(refusal_code);
-  entry.mutable_refusal()->set_message(BoundedText(message, kMaxRecordedMessageBytes));
   size_t max_bytes = static_cast<size_t>(options_.max_justification_bytes) +
                      kMaxRecordedMessageBytes + kRefusalEntryOverheadBytes;
   if (source.warrant_verified) {
@@ -163,17 +152,9 @@ grpc::Status SearchServiceImpl::Refuse(grpc::ServerContext* context,
                  kQueryRecordBytes * static_cast<size_t>(options_.max_queries_per_request);
   }
   if (!FitRefusalEntry(request, max_bytes, entry)) {
-    spdlog::error("refusal ({}) entry over {} bytes even when cut", refusal_code, max_bytes);
+    spdlog::error("refusal ({}) entry over {} bytes even when cut", refusal.code, max_bytes);
   }
-  auto receipt = audit_.AppendRefusal(std::move(entry), source);
-  if (!receipt.ok()) {
-    // The request is refused either way; no search ran, so nothing is answered unrecorded.
-    spdlog::error("refusal ({}) could not be recorded: {}", refusal_code,
-                  std::string(receipt.status().message()));
-  } else if (receipt->has_value()) {
-    context->AddTrailingMetadata(kLedgerIndexTrailer, std::to_string((*receipt)->index));
-  }
-  return grpc::Status(code, absl::StrCat(refusal_code, ": ", message));
+  return RecordRefusal(audit_, *context, std::move(entry), source, refusal, "refusal");
 }
 
 grpc::Status SearchServiceImpl::Search(grpc::ServerContext* context,
@@ -197,27 +178,20 @@ grpc::Status SearchServiceImpl::Search(grpc::ServerContext* context,
 
   // 1. The warrant, before anything else touches the request: until it verifies, the entry
   //    holds nothing of the query vectors but their count.
-  const std::optional<std::string> token = BearerToken(*context);
-  if (token && !token->empty()) {
-    entry.set_warrant_sha256(common::Sha256Bytes(*token));
-  }
-  const auto verified = verifier_.Verify(token.value_or(""), absl::Now());
-  if (const auto* refusal = std::get_if<warrant::Refusal>(&verified)) {
-    return Refuse(context, *request, std::move(entry), source, StatusCodeOf(*refusal),
-                  std::string(warrant::RefusalCodeName(refusal->code)), refusal->message);
+  const auto verified = VerifyCallWarrant(verifier_, *context, entry, source);
+  if (const auto* refusal = std::get_if<CallRefusal>(&verified)) {
+    return Refuse(context, *request, std::move(entry), source, *refusal);
   }
   const auto& warrant = std::get<warrant::VerifiedWarrant>(verified);
-  FillWarrantFields(warrant, entry);
-  source.warrant_verified = true;  // from here every refusal is recorded
-  auto refuse = [&](grpc::StatusCode code, const std::string& refusal_code,
-                    const std::string& message) {
-    return Refuse(context, *request, std::move(entry), source, code, refusal_code, message);
+  // From here every refusal is recorded (the source's warrant verified).
+  auto refuse = [&](const CallRefusal& refusal) {
+    return Refuse(context, *request, std::move(entry), source, refusal);
   };
 
   // 2. The request, whole, before its warrant's budget is touched: its own shape, the
   //    warrant's scope, then what this deployment serves. A refused request is never charged.
   if (auto problem = InvalidRequest(*request)) {
-    return refuse(grpc::StatusCode::INVALID_ARGUMENT, "invalid_request", *problem);
+    return refuse({grpc::StatusCode::INVALID_ARGUMENT, "invalid_request", *problem});
   }
   warrant::Request wanted;
   wanted.collections = {request->collection()};
@@ -225,25 +199,23 @@ grpc::Status SearchServiceImpl::Search(grpc::ServerContext* context,
   wanted.query_count = nq;
   wanted.tls_identity = identity;
   if (auto refusal = warrant::CheckScope(warrant, wanted)) {
-    return refuse(StatusCodeOf(*refusal), std::string(warrant::RefusalCodeName(refusal->code)),
-                  refusal->message);
+    return refuse(RefusalOf(*refusal));
   }
   const std::optional<CollectionRoute> route = router_.Route(request->collection());
   if (!route) {
-    return refuse(
-        grpc::StatusCode::NOT_FOUND, "unknown_collection",
-        absl::StrCat("this deployment serves no collection named \"", request->collection(), "\""));
+    return refuse({grpc::StatusCode::NOT_FOUND, "unknown_collection",
+                   absl::StrCat("this deployment serves no collection named \"",
+                                request->collection(), "\"")});
   }
   for (const v1::QueryVector& query : request->queries()) {
     if (query.values_size() != route->dim) {
-      return refuse(grpc::StatusCode::INVALID_ARGUMENT, "invalid_request",
-                    absl::StrCat("query vectors must have ", route->dim, " values, got ",
-                                 query.values_size()));
+      return refuse({grpc::StatusCode::INVALID_ARGUMENT, "invalid_request",
+                     absl::StrCat("query vectors must have ", route->dim, " values, got ",
+                                  query.values_size())});
     }
   }
   if (auto refusal = warrant::ReserveBudget(warrant, nq, budgets_)) {
-    return refuse(StatusCodeOf(*refusal), std::string(warrant::RefusalCodeName(refusal->code)),
-                  refusal->message);
+    return refuse(RefusalOf(*refusal));
   }
   // The budget is reserved: from here no refusal remains, and a search that is not recorded
   // gives it back.

@@ -491,7 +491,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::StartRouter(ServerConfig config,
   server->review_service_ =
       std::make_unique<ReviewServiceImpl>(*server->verifier_, *server->audit_);
   auto gate = std::make_unique<CallGate>(
-      CallGate::Members{config.operators, config.auditors, config.routers}, server->audit_.get());
+      CallGate::Members{config.operators, config.auditors, config.routers}, server->audit_.get(),
+      server->metrics_.get());
   if (auto status = server->StartMetrics(config); !status.ok()) return status;
   if (auto status =
           server->Build(config, std::move(gate),
@@ -543,8 +544,9 @@ absl::StatusOr<std::unique_ptr<Server>> Server::StartShard(ServerConfig config) 
       *server->catalog_, server->local_shards_, server->counters_.shards, state.state_dir);
   if (auto status = server->StartMetrics(config); !status.ok()) return status;
   // A shard server has no ledger: refused calls are logged only.
-  if (auto status = server->Build(config, std::make_unique<CallGate>(std::move(members), nullptr),
-                                  {{server->shard_service_.get(), v1::Shard::service_full_name()}});
+  if (auto status = server->Build(
+          config, std::make_unique<CallGate>(std::move(members), nullptr, server->metrics_.get()),
+          {{server->shard_service_.get(), v1::Shard::service_full_name()}});
       !status.ok()) {
     return status;
   }

@@ -25,6 +25,7 @@
 #include "probity/service/access_policy.h"
 #include "probity/service/audit_log.h"
 #include "probity/service/auth.h"
+#include "probity/service/metrics.h"
 
 namespace google::protobuf {
 class ServiceDescriptor;
@@ -41,8 +42,9 @@ class CallGate {
     std::optional<std::vector<RoleMember>> routers;
   };
   // `audit`: where refused calls are recorded; null on shard servers (no ledger), where they
-  // are only logged.
-  CallGate(Members members, AuditLog* audit);
+  // are only logged. `metrics`: where every refused call is counted (probity_refusals_total);
+  // null without metrics. Both must outlive the gate.
+  CallGate(Members members, AuditLog* audit, Metrics* metrics = nullptr);
 
   // The service to register instead of `service` (which must outlive it): the same methods,
   // each behind the gate. `service` must be generated from the service named `full_name`
@@ -54,8 +56,8 @@ class CallGate {
   absl::StatusOr<std::string> Admit(std::string_view method,
                                     const grpc::ServerContext& context) const;
 
-  // Records a refused call, unless this caller is over its limit; returns the ledger index
-  // when it was recorded.
+  // Counts a refused call in the metrics, and records it unless this caller is over its
+  // limit; returns the ledger index when it was recorded.
   std::optional<uint64_t> RecordRefusal(std::string_view method, const grpc::ServerContext& context,
                                         const absl::Status& refusal);
 
@@ -76,6 +78,7 @@ class CallGate {
   RoleGate auditors_;
   std::optional<RoleGate> routers_;
   AuditLog* audit_;
+  Metrics* metrics_;
   std::mutex windows_mutex_;
   std::map<std::string, CallerWindow> windows_;
 };

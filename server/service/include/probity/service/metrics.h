@@ -76,8 +76,12 @@ class Metrics {
   std::string Text() const;
 
   // The hot path.
-  void SearchBusy();
+  void SearchBusy();                          // also probity_refusals_total{code="server_busy"}
   void SearchRefused(std::string_view code);  // a code outside the known set counts as "other"
+  // A call the CallGate refused before its handler ran (an Admin, Ledger or Shard call without
+  // a credential of the method's role): probity_refusals_total by `code`, kCallerUnauthenticated
+  // or kCallerNotPermitted (anything else counts as "other"). Not a search.
+  void CallRefused(std::string_view code);
   void SearchRan(SearchOutcome outcome, absl::Duration elapsed, uint32_t shards_answered,
                  uint32_t shards_total);
 
@@ -90,8 +94,15 @@ class Metrics {
   std::shared_ptr<ShardBackend> Observe(std::shared_ptr<ShardBackend> backend);
 
   // The label values of probity_refusals_total, all created at start (so they read 0 rather
-  // than being absent): the warrant library's codes, the service's own, and "other".
+  // than being absent): the warrant library's codes, the service's own (the search service's,
+  // the call gate's and server_busy), and "other".
   static std::vector<std::string> RefusalCodes();
+
+  // The call gate's refusal codes, also the REFUSAL entries' codes for the calls it refuses.
+  static constexpr std::string_view kCallerUnauthenticated = "caller_unauthenticated";
+  static constexpr std::string_view kCallerNotPermitted = "caller_not_permitted";
+  // A search turned away over max_in_flight (RESOURCE_EXHAUSTED, not in the ledger).
+  static constexpr std::string_view kServerBusy = "server_busy";
 
  private:
   struct Impl;

@@ -13,6 +13,7 @@
 #include <cstddef>
 
 #include "probity/service/audit_log.h"
+#include "probity/service/warranted_call.h"
 #include "probity/v1/review.grpc.pb.h"
 #include "probity/warrant/warrant.h"
 
@@ -33,8 +34,7 @@ class ReviewServiceImpl final : public v1::ReviewService::Service {
 
  private:
   grpc::Status Refuse(grpc::ServerContext* context, v1::LedgerEntry entry,
-                      const RefusalSource& source, grpc::StatusCode code,
-                      const std::string& refusal_code, const std::string& message);
+                      const RefusalSource& source, const CallRefusal& refusal);
 
   const warrant::Verifier& verifier_;
   AuditLog& audit_;

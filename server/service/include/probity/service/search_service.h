@@ -13,6 +13,7 @@
 #include "probity/service/router.h"
 #include "probity/service/service_counters.h"
 #include "probity/service/shard_backend.h"
+#include "probity/service/warranted_call.h"
 #include "probity/v1/search.grpc.pb.h"
 #include "probity/warrant/warrant.h"
 
@@ -63,8 +64,8 @@ class SearchServiceImpl final : public v1::Search::Service {
   // Why the request is invalid whatever the warrant says; nullopt when it is well formed.
   std::optional<std::string> InvalidRequest(const v1::SearchRequest& request) const;
   grpc::Status Refuse(grpc::ServerContext* context, const v1::SearchRequest& request,
-                      v1::LedgerEntry entry, const RefusalSource& source, grpc::StatusCode code,
-                      const std::string& refusal_code, const std::string& message);
+                      v1::LedgerEntry entry, const RefusalSource& source,
+                      const CallRefusal& refusal);
 
   const warrant::Verifier& verifier_;
   warrant::BudgetTracker& budgets_;
