@@ -15,7 +15,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <array>
 #include <condition_variable>
 #include <deque>
 #include <mutex>
@@ -91,12 +90,7 @@ class LedgerImpl final : public Ledger {
   MerkleFrontier frontier_;
 
   mutable std::mutex mutex_;
-  // A waiting append sleeps on the slot of its index (modulo kWaitSlots), so that a group
-  // commit wakes the appends it made durable and the one that leads next, not every waiting
-  // append: with fsync on, as many appends queue during a flush as the flush commits, and each
-  // woken for nothing costs two context switches.
-  static constexpr uint64_t kWaitSlots = 64;
-  std::array<std::condition_variable, kWaitSlots> committed_;
+  std::condition_variable committed_;
   std::deque<std::string> pending_;  // queued entries, in index order
   uint64_t next_index_ = 0;
   uint64_t durable_size_ = 0;
@@ -271,7 +265,7 @@ absl::StatusOr<Receipt> LedgerImpl::AppendDurably(const v1::LedgerEntry& entry) 
   pending_.push_back(std::move(bytes));
   while (durable_size_ <= index && failure_.ok()) {
     if (flushing_) {
-      committed_[index % kWaitSlots].wait(lock);
+      committed_.wait(lock);
       continue;
     }
     // Leader: everything queued so far goes to disk in one write and one fdatasync.
@@ -297,7 +291,7 @@ absl::StatusOr<Receipt> LedgerImpl::AppendDurably(const v1::LedgerEntry& entry) 
       failure_ = absl::UnavailableError(
           absl::StrCat("ledger write failed, no further appends: ", commit.status().message()));
       spdlog::error("{}", std::string(failure_.message()));
-      for (std::condition_variable& slot : committed_) slot.notify_all();
+      committed_.notify_all();
       break;
     }
     if (commit->new_segment) segments_.push_back(*std::move(commit->new_segment));
@@ -306,12 +300,7 @@ absl::StatusOr<Receipt> LedgerImpl::AppendDurably(const v1::LedgerEntry& entry) 
     durable_size_ = first_index + batch.size();
     stored_bytes_ += commit->stats.bytes;
     checkpoint_ = std::move(commit->checkpoint);
-    // The appends of this commit, then the oldest queued one (index durable_size_), which
-    // leads the next.
-    for (uint64_t i = first_index; i < std::min(durable_size_, first_index + kWaitSlots); ++i) {
-      committed_[i % kWaitSlots].notify_all();
-    }
-    if (!pending_.empty()) committed_[durable_size_ % kWaitSlots].notify_all();
+    committed_.notify_all();
   }
   if (durable_size_ > index) return Receipt{index, checkpoint_};
   return failure_;
