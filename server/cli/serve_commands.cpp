@@ -68,7 +68,6 @@ absl::Status RunServe(const ServeFlags& flags) {
   }
   auto server = service::Server::StartRouter(*config);
   if (!server.ok()) return server.status();
-  if (auto status = WritePortFile(flags.port_file, (*server)->port()); !status.ok()) return status;
   if (demo) {
     std::cout << "Probity demo is serving on 127.0.0.1:" << (*server)->port()
               << " (plaintext, demo keys in " << config->data_dir.string() << ").\n"
@@ -79,6 +78,9 @@ absl::Status RunServe(const ServeFlags& flags) {
               << "Stop with Ctrl-C (in-flight searches are drained).\n"
               << std::flush;
   }
+  // Last: whoever waits for the port file (scripts, tests) may read the hint above once it
+  // appears.
+  if (auto status = WritePortFile(flags.port_file, (*server)->port()); !status.ok()) return status;
   service::ServeUntilTerminated(**server, absl::Seconds(config->drain_seconds));
   return absl::OkStatus();
 }
