@@ -2,7 +2,9 @@
 // append, answer) against FAISS searched in-process through the same ShardedIndex, with the
 // same index, queries and parameters, at 1, 8 and 64 concurrent clients; the service with and
 // without the ledger's fsync; and the service (no fsync) with dynamic batching of shard searches
-// on and off at 1, 16 and 64 clients. Each client sends one query per call.
+// on and off at 1, 16 and 64 clients; and the service (no fsync) with a search's local shards
+// searched in one call once every core has a search (the default) against always apart, at 1
+// and 64 clients. Each client sends one query per call.
 //
 // Google Benchmark reports queries per second (items_per_second, real time) and the whole
 // process's CPU time per query (cpu_us_per_query: clients, server and FAISS together, every
@@ -47,6 +49,7 @@ struct Bench {
   std::unique_ptr<index::ShardedIndex> index;
   std::map<bool, std::unique_ptr<Server>> servers;  // by ledger fsync, batching off
   std::unique_ptr<Server> batched;                  // no fsync, batching on
+  std::unique_ptr<Server> apart;  // no fsync, a search's shards never searched in one call
   std::string token;
 };
 
@@ -97,13 +100,17 @@ Bench& World() {
     claims.max_k = 100;
     b->token = *warrant::IssueToken(claims, issuer, "k1");
 
-    auto start = [&](bool fsync, bool batching) {
+    auto start = [&](bool fsync, bool batching, int search_together_from = 0) {
       ServerConfig config;
       config.data_dir = b->dir;
       config.listen = "127.0.0.1:0";
       config.deployment = "bench";
       config.jwks_file = "jwks.json";
-      config.ledger.dir = batching ? "ledger-batched" : fsync ? "ledger-fsync" : "ledger-nofsync";
+      config.ledger.dir = batching                   ? "ledger-batched"
+                          : search_together_from > 0 ? "ledger-apart"
+                          : fsync                    ? "ledger-fsync"
+                                                     : "ledger-nofsync";
+      config.search_together_from = search_together_from;
       config.ledger.signing_key = "ledger-key.pem";
       config.ledger.fsync = fsync;
       config.collections.push_back({kCollection, "gen-1", {}});
@@ -121,6 +128,7 @@ Bench& World() {
     };
     for (bool fsync : {true, false}) b->servers[fsync] = start(fsync, false);
     b->batched = start(false, true);
+    b->apart = start(false, false, 1 << 20);
     return b;
   }();
   return *bench;
@@ -286,6 +294,16 @@ GrpcFloor& Floor() {
 
 void BM_GrpcFloor(benchmark::State& state) { RunClients(state, Floor().port, "grpc_floor"); }
 
+// The embedded server's shards searched in one call on the request's thread once every core
+// has a search (search_together_from = cores, the default) against always apart on the
+// fan-out pool; no fsync.
+void BM_ServiceShardsTogether(benchmark::State& state) {
+  Bench& b = World();
+  const bool together = state.range(0) != 0;
+  RunClients(state, together ? b.servers[false]->port() : b.apart->port(),
+             together ? "service_shards_together" : "service_shards_apart");
+}
+
 void BM_ServiceBatching(benchmark::State& state) {
   Bench& b = World();
   const bool batching = state.range(0) != 0;
@@ -314,6 +332,14 @@ BENCHMARK(BM_ServiceEndToEnd)
     ->UseRealTime()
     ->MinTime(1.0);
 BENCHMARK(BM_GrpcFloor)->Threads(1)->Threads(8)->Threads(64)->UseRealTime()->MinTime(1.0);
+BENCHMARK(BM_ServiceShardsTogether)
+    ->ArgName("together")
+    ->Arg(0)
+    ->Arg(1)
+    ->Threads(1)
+    ->Threads(64)
+    ->UseRealTime()
+    ->MinTime(1.0);
 BENCHMARK(BM_ServiceBatching)
     ->ArgName("batching")
     ->Arg(0)

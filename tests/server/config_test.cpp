@@ -126,6 +126,22 @@ TEST(ConfigRoutingTest, HedgeAndReconnectKeysParseRoundTripAndAreBounded) {
   }
 }
 
+TEST(ConfigRoutingTest, SearchTogetherFromParsesRoundTripsAndRefusesNegatives) {
+  auto parsed = ParseConfig(R"({"plaintext": true, "search_together_from": 100000})", "/data");
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_EQ(parsed->search_together_from, 100000);
+  EXPECT_TRUE(ValidateConfig(*parsed).ok());
+  auto again = ParseConfig(ConfigToJson(*parsed), "/data");
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->search_together_from, 100000);
+  auto unset = ParseConfig(R"({"plaintext": true})", "/data");
+  ASSERT_TRUE(unset.ok()) << unset.status();
+  EXPECT_EQ(unset->search_together_from, 0) << "0: the number of cores";
+  auto negative = ParseConfig(R"({"plaintext": true, "search_together_from": -1})", "/data");
+  ASSERT_TRUE(negative.ok()) << negative.status();
+  EXPECT_EQ(ValidateConfig(*negative).code(), absl::StatusCode::kInvalidArgument);
+}
+
 TEST(ConfigStrictnessTest, NullTlsMeansNoTls) {
   const auto parsed = ParseConfig(R"({"tls": null, "shard_client_tls": null})", "/data");
   ASSERT_TRUE(parsed.ok()) << parsed.status();

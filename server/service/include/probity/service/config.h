@@ -105,6 +105,10 @@ struct ServerConfig {
   int max_in_flight = 64;          // concurrent searches; more get RESOURCE_EXHAUSTED
   int omp_threads_per_search = 1;  // FAISS OpenMP threads per shard search
   int fanout_threads = 0;          // shard searches at once; 0 = 2 x cores
+  // Searches running at once from which an embedded server searches all of a search's local
+  // shards in one call on its own thread (one coarse assignment, no hand-off) instead of in
+  // parallel on the fan-out pool; 0 = the number of cores.
+  int search_together_from = 0;
   int default_nprobe = 16;
   int shard_deadline_ms = 5000;  // per attempt on one shard replica (the caller's deadline too)
   // Router: a shard search not answered after the hedge delay (observed latency, bounded by
