@@ -30,6 +30,7 @@
 #include "probity/index/synthetic.h"
 #include "probity/ledger/checkpoint.h"
 #include "probity/service/auth.h"
+#include "probity/service/grpc_server_options.h"
 #include "probity/service/server.h"
 #include "probity/v1/search.grpc.pb.h"
 #include "probity/warrant/issue.h"
@@ -286,6 +287,7 @@ GrpcFloor& Floor() {
     grpc::ServerBuilder builder;
     builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &f->port);
     builder.RegisterService(f->service.get());
+    ApplyServerOptions(/*max_in_flight=*/256, 1 << 20, builder);  // as the service's servers
     f->server = builder.BuildAndStart();
     return f;
   }();

@@ -19,6 +19,7 @@
 #include "probity/service/batching_shard_backend.h"
 #include "probity/service/call_gate.h"
 #include "probity/service/collection_state.h"
+#include "probity/service/grpc_server_options.h"
 #include "probity/service/ledger_service.h"
 #include "probity/service/local_route.h"
 #include "probity/service/metrics.h"
@@ -328,12 +329,10 @@ class ServerImpl : public Server {
       builder.RegisterService(guarded->get());
       guarded_services_.push_back(std::move(*guarded));
     }
-    // Each search blocks one thread; the quota bounds them next to the in-flight limit.
-    grpc::ResourceQuota quota("probity");
-    quota.SetMaxThreads(config.max_in_flight * 2 + 16);
-    builder.SetResourceQuota(quota);
-    builder.SetMaxReceiveMessageSize(MaxSearchMessageBytes(
-        config.max_queries_per_request, LargestDimension(), config.max_justification_bytes));
+    ApplyServerOptions(config.max_in_flight,
+                       MaxSearchMessageBytes(config.max_queries_per_request, LargestDimension(),
+                                             config.max_justification_bytes),
+                       builder);
     grpc_server_ = builder.BuildAndStart();
     if (grpc_server_ == nullptr || port_ == 0) {
       return absl::UnavailableError("cannot listen on " + config.listen);

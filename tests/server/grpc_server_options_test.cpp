@@ -1,0 +1,116 @@
+// The gRPC server settings of every Probity server, on a real server: handler threads stay
+// for the next burst of concurrent calls instead of being ended and started again.
+#include "probity/service/grpc_server_options.h"
+
+#include <grpcpp/grpcpp.h>
+#include <gtest/gtest.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <condition_variable>
+#include <filesystem>
+#include <mutex>
+#include <set>
+#include <thread>
+#include <vector>
+
+#include "probity/v1/search.grpc.pb.h"
+
+namespace probity::service::testing {
+namespace {
+
+// Holds every call until `Open`, recording the thread each ran on.
+class GatedSearch final : public v1::Search::Service {
+ public:
+  grpc::Status Search(grpc::ServerContext*, const v1::SearchRequest*,
+                      v1::SearchResponse*) override {
+    std::unique_lock lock(mutex_);
+    threads_.insert(static_cast<pid_t>(syscall(SYS_gettid)));
+    ++entered_;
+    changed_.notify_all();
+    changed_.wait(lock, [this] { return open_; });
+    return grpc::Status::OK;
+  }
+
+  void WaitForEntered(int n) {
+    std::unique_lock lock(mutex_);
+    changed_.wait(lock, [&] { return entered_ >= n; });
+  }
+  void Open() {
+    std::lock_guard lock(mutex_);
+    open_ = true;
+    changed_.notify_all();
+  }
+  // Closes the gate again and forgets the threads seen.
+  void Reset() {
+    std::lock_guard lock(mutex_);
+    open_ = false;
+    entered_ = 0;
+    threads_.clear();
+  }
+  std::set<pid_t> threads() {
+    std::lock_guard lock(mutex_);
+    return threads_;
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  int entered_ = 0;
+  bool open_ = false;
+  std::set<pid_t> threads_;
+};
+
+std::set<pid_t> ThreadsOfThisProcess() {
+  std::set<pid_t> threads;
+  for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
+    threads.insert(static_cast<pid_t>(std::stoi(task.path().filename().string())));
+  }
+  return threads;
+}
+
+// `calls` concurrent searches, all held in their handlers at once, then released.
+void Burst(GatedSearch& service, v1::Search::Stub& stub, int calls) {
+  std::vector<std::thread> clients;
+  for (int i = 0; i < calls; ++i) {
+    clients.emplace_back([&stub] {
+      grpc::ClientContext context;
+      v1::SearchResponse response;
+      EXPECT_TRUE(stub.Search(&context, v1::SearchRequest(), &response).ok());
+    });
+  }
+  service.WaitForEntered(calls);
+  service.Open();
+  for (std::thread& client : clients) client.join();
+}
+
+TEST(GrpcServerOptionsTest, HandlerThreadsOfOneBurstServeTheNextInsteadOfNewOnes) {
+  constexpr int kCalls = 12;
+  GatedSearch service;
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+  builder.RegisterService(&service);
+  ApplyServerOptions(/*max_in_flight=*/32, 1 << 20, builder);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  ASSERT_NE(server, nullptr);
+  auto stub = v1::Search::NewStub(
+      grpc::CreateChannel("127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials()));
+
+  Burst(service, *stub, kCalls);
+  const std::set<pid_t> after_first = ThreadsOfThisProcess();
+  service.Reset();
+  Burst(service, *stub, kCalls);
+  const std::set<pid_t> second = service.threads();
+  ASSERT_EQ(second.size(), static_cast<size_t>(kCalls)) << "each call held its own thread";
+  int started_for_second = 0;
+  for (pid_t thread : second) started_for_second += after_first.count(thread) == 0;
+  // gRPC starts one more thread whenever none is left waiting for calls, so a burst may still
+  // add a few; without the option it ended all but two threads of the first burst and started
+  // about kCalls new ones.
+  EXPECT_LE(started_for_second, 3) << "of " << kCalls << " handler threads";
+  server->Shutdown();
+}
+
+}  // namespace
+}  // namespace probity::service::testing
