@@ -7,13 +7,13 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include <condition_variable>
 #include <filesystem>
 #include <mutex>
 #include <set>
 #include <thread>
 #include <vector>
 
+#include "common/held_calls.h"
 #include "probity/v1/search.grpc.pb.h"
 
 namespace probity::service::testing {
@@ -24,28 +24,19 @@ class GatedSearch final : public v1::Search::Service {
  public:
   grpc::Status Search(grpc::ServerContext*, const v1::SearchRequest*,
                       v1::SearchResponse*) override {
-    std::unique_lock lock(mutex_);
-    threads_.insert(static_cast<pid_t>(syscall(SYS_gettid)));
-    ++entered_;
-    changed_.notify_all();
-    changed_.wait(lock, [this] { return open_; });
+    {
+      std::lock_guard lock(mutex_);
+      threads_.insert(static_cast<pid_t>(syscall(SYS_gettid)));
+    }
+    held_.EnterAndWait();
     return grpc::Status::OK;
   }
 
-  void WaitForEntered(int n) {
-    std::unique_lock lock(mutex_);
-    changed_.wait(lock, [&] { return entered_ >= n; });
-  }
-  void Open() {
-    std::lock_guard lock(mutex_);
-    open_ = true;
-    changed_.notify_all();
-  }
-  // Closes the gate again and forgets the threads seen.
+  test_support::HeldCalls& held() { return held_; }
+  // Holds calls again and forgets the threads seen.
   void Reset() {
+    held_.Close();
     std::lock_guard lock(mutex_);
-    open_ = false;
-    entered_ = 0;
     threads_.clear();
   }
   std::set<pid_t> threads() {
@@ -54,10 +45,8 @@ class GatedSearch final : public v1::Search::Service {
   }
 
  private:
+  test_support::HeldCalls held_;
   std::mutex mutex_;
-  std::condition_variable changed_;
-  int entered_ = 0;
-  bool open_ = false;
   std::set<pid_t> threads_;
 };
 
@@ -79,8 +68,8 @@ void Burst(GatedSearch& service, v1::Search::Stub& stub, int calls) {
       EXPECT_TRUE(stub.Search(&context, v1::SearchRequest(), &response).ok());
     });
   }
-  service.WaitForEntered(calls);
-  service.Open();
+  service.held().WaitForEntered(calls);
+  service.held().Open();
   for (std::thread& client : clients) client.join();
 }
 

@@ -3,10 +3,10 @@
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
-#include <condition_variable>
 #include <fstream>
 #include <thread>
 
+#include "common/held_calls.h"
 #include "common/loopback_grpc_server.h"
 #include "fake_ledger.h"
 #include "probity/client/search_client.h"
@@ -20,10 +20,7 @@ namespace {
 class GatedShard : public ShardBackend {
  public:
   absl::StatusOr<ShardAnswer> Search(const ShardQuery& query, absl::Time) override {
-    std::unique_lock lock(mutex_);
-    ++entered_;
-    changed_.notify_all();
-    changed_.wait(lock, [this] { return open_; });
+    held_.EnterAndWait();
     ShardAnswer answer;
     answer.generation = "1";
     answer.hits.assign(query.queries.size() / query.dim, index::HitList{{42, 0.9f, 0}});
@@ -31,21 +28,11 @@ class GatedShard : public ShardBackend {
   }
   std::string Describe() const override { return "gated"; }
 
-  void WaitForEntered(int n) {
-    std::unique_lock lock(mutex_);
-    changed_.wait(lock, [&] { return entered_ >= n; });
-  }
-  void Open() {
-    std::lock_guard lock(mutex_);
-    open_ = true;
-    changed_.notify_all();
-  }
+  void WaitForEntered(int n) { held_.WaitForEntered(n); }
+  void Open() { held_.Open(); }
 
  private:
-  std::mutex mutex_;
-  std::condition_variable changed_;
-  int entered_ = 0;
-  bool open_ = false;
+  test_support::HeldCalls held_;
 };
 
 TEST(InFlightTest, SearchesOverTheBoundGetResourceExhaustedAndTheOthersFinish) {
