@@ -11,6 +11,7 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_format.h"
+#include "common/scoped_umask.h"
 #include "ledger_test_util.h"
 #include "probity/ledger/checkpoint.h"
 #include "probity/ledger/ledger.h"
@@ -269,15 +270,7 @@ TEST_F(LedgerCliTest, CheckpointAndProofsVerifyOutsideTheTool) {
   EXPECT_NE(Probity("ledger prove --dir " + dir_.string() + " inclusion --index 30").exit_code, 0);
 }
 
-// Sets the process umask for one scope; the CLI started through popen inherits it.
-class ScopedUmask {
- public:
-  explicit ScopedUmask(mode_t mask) : previous_(::umask(mask)) {}
-  ~ScopedUmask() { ::umask(previous_); }
-
- private:
-  mode_t previous_;
-};
+using test_support::ScopedUmask;
 
 class LedgerCliOutputFileTest : public LedgerCliTest {
  protected:

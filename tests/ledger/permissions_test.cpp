@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include "common/scoped_umask.h"
 #include "ledger_test_util.h"
 #include "probity/ledger/ledger.h"
 
@@ -13,15 +14,7 @@ namespace {
 using testing::FileMode;
 using testing::SampleEntry;
 
-// Sets the process umask for one scope.
-class ScopedUmask {
- public:
-  explicit ScopedUmask(mode_t mask) : previous_(::umask(mask)) {}
-  ~ScopedUmask() { ::umask(previous_); }
-
- private:
-  mode_t previous_;
-};
+using test_support::ScopedUmask;
 
 void ExpectOwnerOnly(const std::filesystem::path& dir) {
   EXPECT_EQ(FileMode(dir), 0700u) << dir;
