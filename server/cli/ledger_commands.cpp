@@ -1,7 +1,6 @@
 // `probity ledger ...`: the auditor's tools. They read a ledger directory directly (no server,
 // no signing key except for `checkpoint`), so an oversight body can run them on a copy.
 #include <filesystem>
-#include <fstream>
 #include <iostream>
 #include <memory>
 #include <optional>
@@ -10,6 +9,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/time/time.h"
 #include "command_registry.h"
+#include "probity/common/atomic_file.h"
 #include "probity/common/file_read.h"
 #include "probity/common/owner_only_file.h"
 #include "probity/ledger/checkpoint.h"
@@ -127,7 +127,16 @@ void AddKeygen(CLI::App& group) {
     ExitOnError(signer.status());
     const std::string verifier_key = (*signer)->VerifierKey();
     if (!args->verifier_out.empty()) {
-      std::ofstream(args->verifier_out) << verifier_key << "\n";
+      // Public material: the umask decides its mode. A failed write fails the command before
+      // the key is printed and takes back the key just made, so that the same command can be
+      // run again once the path is right.
+      absl::Status written = common::WriteFileAtomically(args->verifier_out, verifier_key + "\n",
+                                                         common::FileMode::kUmaskDefault);
+      if (!written.ok()) {
+        std::error_code ignored;
+        std::filesystem::remove(args->out, ignored);
+        ExitOnError(written);
+      }
     }
     std::cout << verifier_key << "\n";
   });

@@ -13,6 +13,7 @@
 #include "absl/strings/str_format.h"
 #include "common/scoped_umask.h"
 #include "ledger_test_util.h"
+#include "probity/common/file_read.h"
 #include "probity/ledger/checkpoint.h"
 #include "probity/ledger/ledger.h"
 #include "probity/ledger/merkle.h"
@@ -315,6 +316,27 @@ INSTANTIATE_TEST_SUITE_P(Umasks, LedgerCliUmaskTest, ::testing::Values(022, 0),
 
 // A file that cannot be written (its directory does not exist) fails the command with a message
 // naming it, and leaves nothing behind; the checkpoint is then not printed either.
+TEST_F(LedgerCliOutputFileTest, KeygenWritesTheVerifierKeyItPrintsAndFailsLoudlyWhenItCannot) {
+  const auto key = scratch_.path() / "other.pem";
+  const auto verifier = scratch_.path() / "other.vkey";
+  const CliRun made = Probity("ledger keygen --out " + key.string() + " --name other.example/log" +
+                              " --verifier-out " + verifier.string());
+  ASSERT_EQ(made.exit_code, 0) << made.out;
+  auto written = common::ReadFileToString(verifier);
+  ASSERT_TRUE(written.ok()) << written.status();
+  EXPECT_EQ(*written, made.out.substr(0, made.out.find('\n') + 1));
+
+  const auto missing = scratch_.path() / "no-such-dir" / "other.vkey";
+  const CliRun failed = Probity("ledger keygen --out " + (scratch_.path() / "third.pem").string() +
+                                " --name third.example/log --verifier-out " + missing.string());
+  EXPECT_NE(failed.exit_code, 0) << failed.out;
+  EXPECT_NE(failed.out.find("cannot write " + missing.string()), std::string::npos) << failed.out;
+  EXPECT_EQ(failed.out.find("third.example/log+"), std::string::npos)
+      << "a verifier key that was not written must not be printed: " << failed.out;
+  EXPECT_FALSE(std::filesystem::exists(scratch_.path() / "third.pem"))
+      << "the key made for it is taken back, so the command can simply be run again";
+}
+
 TEST_F(LedgerCliOutputFileTest, UnwritableOutputFailsNamingThePath) {
   const auto missing_dir = scratch_.path() / "no-such-dir";
   const auto before = std::distance(std::filesystem::directory_iterator(scratch_.path()),
