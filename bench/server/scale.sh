@@ -440,6 +440,9 @@ if ((${#failed_checks[@]} == 0)); then
   say "checks: all passed"
 else
   for failure in "${failed_checks[@]}"; do say "check FAILED: $failure"; done
+  # What the router said, for a run whose machine is gone afterwards (CI).
+  echo "last lines of the router's log ($run/router.log):" >&2
+  grep -v '\[info\]' "$run/router.log" | tail -n 40 >&2 || true
   exit 1
 fi
 log "results in $run/results.txt"

@@ -66,7 +66,8 @@ struct Tally {
   uint64_t partial = 0;
   uint64_t failed = 0;
   std::map<std::string, uint64_t> failures_by_code;
-  std::vector<double> latencies_ms;  // of answered and partial searches
+  std::map<std::string, std::string> first_message_by_code;  // what to look at when one fails
+  std::vector<double> latencies_ms;                          // of answered and partial searches
   std::vector<Receipt> receipts;
 
   void Merge(Tally&& other) {
@@ -75,6 +76,7 @@ struct Tally {
     partial += other.partial;
     failed += other.failed;
     for (const auto& [code, n] : other.failures_by_code) failures_by_code[code] += n;
+    first_message_by_code.merge(other.first_message_by_code);  // keeps ours where both have one
     latencies_ms.insert(latencies_ms.end(), other.latencies_ms.begin(), other.latencies_ms.end());
     receipts.insert(receipts.end(), other.receipts.begin(), other.receipts.end());
   }
@@ -143,7 +145,9 @@ Tally RunClients(const RunFlags& flags, const index::FloatMatrix& queries, const
       ++mine.attempted;
       if (!status.ok()) {
         ++mine.failed;
-        ++mine.failures_by_code[CodeName(status.error_code())];
+        const std::string code = CodeName(status.error_code());
+        ++mine.failures_by_code[code];
+        mine.first_message_by_code.emplace(code, status.error_message());
         return;
       }
       ++(response.coverage().partial() ? mine.partial : mine.answered);
@@ -200,6 +204,10 @@ int Run(const RunFlags& flags) {
     for (const auto& [code, n] : tally.failures_by_code) std::printf(" %s %lu", code.c_str(), n);
     std::printf("\n");
     std::fflush(stdout);
+    for (const auto& [code, message] : tally.first_message_by_code) {
+      std::fprintf(stderr, "%s: a %s failure said: %s\n", flags.label.c_str(), code.c_str(),
+                   message.c_str());
+    }
     for (const Receipt& r : tally.receipts) {
       if (receipts.is_open())
         receipts << r.entry_index << ' ' << r.first_id << ' ' << r.count << '\n';
