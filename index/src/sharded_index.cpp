@@ -277,7 +277,14 @@ absl::StatusOr<std::vector<HitList>> ShardedIndex::Search(std::span<const float>
     if (state_->shards[s]) loaded.push_back(s);
   }
   std::shared_lock lock(mutex_);
-  if (!state_->gpu_shards.empty()) return SearchGpuShardsLocked(loaded, queries, params);
+  if (!state_->gpu_shards.empty()) {
+    absl::StatusOr<std::vector<std::vector<HitList>>> per_shard =
+        SearchGpuShardsLocked(loaded, queries, params);
+    if (!per_shard.ok()) return per_shard.status();
+    std::vector<HitList> merged = MergeTopK(*per_shard, params.k, state_->spec.metric);
+    merged.resize(queries.size() / state_->spec.dim);
+    return merged;
+  }
   const bool shared = SharesCoarseAssignmentLocked();
   // One parallel region over blocks of queries, each block searching every shard (FAISS's own
   // parallel loop then runs serially inside). One region per shard instead would pay a
@@ -331,6 +338,7 @@ absl::StatusOr<std::vector<std::vector<HitList>>> ShardedIndex::SearchShards(
   }
   const std::vector<int> listed(shards.begin(), shards.end());
   std::shared_lock lock(mutex_);
+  if (!state_->gpu_shards.empty()) return SearchGpuShardsLocked(listed, queries, params);
   // Shards of one training have identical quantizers (checked over every held shard at load),
   // so any subset of them may share the assignment too.
   if (listed.size() > 1 && SharesCoarseAssignmentLocked()) {
@@ -504,7 +512,7 @@ int ShardedIndex::ShardDevice(int shard) const {
   return state_->gpu_shards[shard]->device();
 }
 
-absl::StatusOr<std::vector<HitList>> ShardedIndex::SearchGpuShardsLocked(
+absl::StatusOr<std::vector<std::vector<HitList>>> ShardedIndex::SearchGpuShardsLocked(
     const std::vector<int>& loaded, std::span<const float> queries,
     const SearchParams& params) const {
   // The whole batch goes to each shard at once (a GPU wants large batches); shards on different
@@ -523,9 +531,7 @@ absl::StatusOr<std::vector<HitList>> ShardedIndex::SearchGpuShardsLocked(
   for (const absl::Status& error : errors) {
     if (!error.ok()) return error;
   }
-  std::vector<HitList> merged = MergeTopK(per_shard, params.k, state_->spec.metric);
-  merged.resize(queries.size() / state_->spec.dim);
-  return merged;
+  return per_shard;
 }
 
 const std::vector<int64_t>& ShardedIndex::erased_ids() const { return state_->erased; }

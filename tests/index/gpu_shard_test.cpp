@@ -163,6 +163,33 @@ TEST(GpuShardTest, IdsKeptOnTheCpuGiveTheSameAnswers) {
   EXPECT_GE(Overlap(*cpu, *gpu), 0.99);
 }
 
+TEST(GpuShardTest, SearchShardsAnswersEachGpuShardAsSearchShardDoes) {
+  SKIP_WITHOUT_GPU();
+  const int dim = 64;
+  auto index = ShardedIndex::Train({"IVF32,PQ16", Metric::kL2, dim},
+                                   testing::RandomRows(5000, dim, 1, false), 3);
+  ASSERT_TRUE(index.ok());
+  ASSERT_TRUE(
+      (*index)->Add(testing::RandomRows(5000, dim, 1, false), testing::SequentialIds(5000)).ok());
+  ASSERT_TRUE((*index)->PlaceOnGpus(Runtime(false)).ok());
+  const std::vector<float> queries = testing::RandomRows(20, dim, 2, false);
+  const std::vector<int> listed = {2, 0};
+  auto together = (*index)->SearchShards(listed, queries, Params(10, 8));
+  ASSERT_TRUE(together.ok()) << together.status();
+  ASSERT_EQ(together->size(), listed.size());
+  for (size_t i = 0; i < listed.size(); ++i) {
+    auto alone = (*index)->SearchShard(listed[i], queries, Params(10, 8));
+    ASSERT_TRUE(alone.ok()) << alone.status();
+    ASSERT_EQ((*together)[i].size(), alone->size());
+    for (size_t q = 0; q < alone->size(); ++q) {
+      ASSERT_EQ((*together)[i][q].size(), (*alone)[q].size()) << "shard " << listed[i];
+      for (size_t r = 0; r < (*alone)[q].size(); ++r) {
+        EXPECT_EQ((*together)[i][q][r].id, (*alone)[q][r].id) << "shard " << listed[i];
+      }
+    }
+  }
+}
+
 TEST(GpuShardTest, EraseAndAddKeepWorkingOnGpuShards) {
   SKIP_WITHOUT_GPU();
   const int dim = 64;

@@ -89,6 +89,7 @@ class ShardedIndex {
   // Searches the listed shards (each held here) and answers per shard, in the order listed,
   // with one coarse assignment for all of them where SharesCoarseAssignment() allows: what a
   // process holding several shards of a collection runs to search them together on one thread.
+  // GPU shards each take the whole batch, the shards in parallel, as in Search.
   absl::StatusOr<std::vector<std::vector<HitList>>> SearchShards(std::span<const int> shards,
                                                                  std::span<const float> queries,
                                                                  const SearchParams& params) const;
@@ -131,10 +132,10 @@ class ShardedIndex {
   absl::StatusOr<std::vector<std::vector<HitList>>> SearchSharedAssignmentLocked(
       const std::vector<int>& loaded, std::span<const float> queries,
       const SearchParams& params) const;
-  // Search over GPU shards: the whole batch per shard, shards in parallel.
-  absl::StatusOr<std::vector<HitList>> SearchGpuShardsLocked(const std::vector<int>& loaded,
-                                                             std::span<const float> queries,
-                                                             const SearchParams& params) const;
+  // The GPU shards' answers: the whole batch per shard, shards in parallel.
+  absl::StatusOr<std::vector<std::vector<HitList>>> SearchGpuShardsLocked(
+      const std::vector<int>& loaded, std::span<const float> queries,
+      const SearchParams& params) const;
   struct State;
   std::unique_ptr<State> state_;
   mutable std::shared_mutex mutex_;
