@@ -14,6 +14,7 @@
 #include <set>
 #include <thread>
 
+#include "common/held_calls.h"
 #include "probity/service/hedge_policy.h"
 #include "probity/service/replica_health.h"
 
@@ -413,10 +414,13 @@ TEST(RouterTest, WithReplicasNoShardIsSearchedOnTheCallersThread) {
 class AllShardsReplica : public ShardBackend {
  public:
   absl::StatusOr<ShardAnswer> Search(const ShardQuery& query, absl::Time) override {
-    std::unique_lock lock(mutex_);
-    ++per_shard_calls_;
-    changed_.notify_all();
-    changed_.wait(lock, [&] { return !holding_; });
+    bool hold = false;
+    {
+      std::lock_guard lock(mutex_);
+      ++per_shard_calls_;
+      hold = holding_;
+    }
+    if (hold) held_.EnterAndWait();
     return AnswerOf(query);
   }
   bool SearchesShardsTogether() const override { return true; }
@@ -436,23 +440,23 @@ class AllShardsReplica : public ShardBackend {
   }
   std::string Describe() const override { return "local"; }
 
+  // Per-shard searches started from now on wait until Release().
   void Hold() {
     std::lock_guard lock(mutex_);
     holding_ = true;
   }
   void Release() {
-    std::lock_guard lock(mutex_);
-    holding_ = false;
-    changed_.notify_all();
+    {
+      std::lock_guard lock(mutex_);
+      holding_ = false;
+    }
+    held_.Open();
   }
   void Fail() {
     std::lock_guard lock(mutex_);
     fail_ = true;
   }
-  void WaitForPerShardCalls(int n) {
-    std::unique_lock lock(mutex_);
-    changed_.wait(lock, [&] { return per_shard_calls_ >= n; });
-  }
+  void WaitForHeldCalls(int n) { held_.WaitForEntered(n); }
   int per_shard_calls() const {
     std::lock_guard lock(mutex_);
     return per_shard_calls_;
@@ -464,7 +468,7 @@ class AllShardsReplica : public ShardBackend {
 
  private:
   mutable std::mutex mutex_;
-  std::condition_variable changed_;
+  test_support::HeldCalls held_;
   bool holding_ = false;
   bool fail_ = false;
   int per_shard_calls_ = 0;
@@ -527,7 +531,7 @@ TEST(RouterTest, ShardsAreSearchedApartUntilAsManySearchesRunAsTheThresholdSays)
   std::future<RoutedSearch> first = std::async(std::launch::async, [&] {
     return router.Search(route, kTwoQueries, K(3), false, absl::InfiniteFuture());
   });
-  backend->WaitForPerShardCalls(3);
+  backend->WaitForHeldCalls(3);
   EXPECT_TRUE(backend->together_threads().empty());
   // A second search while the first runs: two searches, so one call.
   RoutedSearch second = router.Search(route, kTwoQueries, K(3), false, absl::InfiniteFuture());
