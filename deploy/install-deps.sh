@@ -8,6 +8,9 @@ if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
 packages=(
   build-essential cmake ninja-build pkg-config git clang-format
   libfaiss-dev libopenblas-dev
+  # The GPU bundle links OpenBLAS's OpenMP build (deploy/gpu-bundle/relink.py says why); the
+  # system's default BLAS stays the pthread build.
+  libopenblas-openmp-dev
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libssl-dev openssl libabsl-dev libboost-dev iproute2
   nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev prometheus-cpp-dev libcivetweb-dev
