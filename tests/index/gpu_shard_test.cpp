@@ -331,8 +331,9 @@ TEST(GpuTrainingTest, GpuTrainedShardsAreOrdinaryCpuIndexesWithComparableRecall)
   EXPECT_TRUE(LoadGeneration(dir.path() / "gen-1").ok());
 }
 
-TEST(GpuTrainingTest, HnswCoarseQuantizerTrainsOnGpuAndServesFromGpuShards) {
-  SKIP_WITHOUT_GPU();
+// The synthetic gallery and spec of the two HNSW tests below: 39 x 256 training vectors at
+// least; the HNSW graph is built on the CPU from the k-means centroids.
+SyntheticGallery HnswGallery() {
   SyntheticOptions options;
   options.identities = 2000;
   options.images_per_identity = 10;
@@ -341,12 +342,21 @@ TEST(GpuTrainingTest, HnswCoarseQuantizerTrainsOnGpuAndServesFromGpuShards) {
   options.intrinsic_dim = 48;
   options.ground_truth_k = 10;
   auto gallery = GenerateSyntheticGallery(options);
-  ASSERT_TRUE(gallery.ok()) << gallery.status();
-  // 39 x 256 training vectors at least; the HNSW graph is built on the CPU from the GPU's
-  // k-means centroids.
-  const CollectionSpec spec{"IVF256_HNSW32,PQ16", Metric::kInnerProduct, options.dim};
-  auto cpu_trained = ShardedIndex::Train(spec, gallery->gallery, 2);
-  auto gpu_trained = ShardedIndex::Train(spec, gallery->gallery, 2,
+  EXPECT_TRUE(gallery.ok()) << gallery.status();
+  return gallery.ok() ? *std::move(gallery) : SyntheticGallery{};
+}
+const CollectionSpec kHnswSpec{"IVF256_HNSW32,PQ16", Metric::kInnerProduct, 64};
+
+// Training only: the GPU's k-means centroids go into a CPU HNSW graph, and the result is an
+// ordinary CPU index. (Serving HNSW shards from a GPU is the next test, so that a failure on a
+// GPU machine says which of the two broke: on an H100 the combined test once ended the process
+// with std::terminate.)
+TEST(GpuTrainingTest, HnswCoarseQuantizerTrainsOnGpu) {
+  SKIP_WITHOUT_GPU();
+  const SyntheticGallery gallery = HnswGallery();
+  ASSERT_FALSE(gallery.gallery.empty());
+  auto cpu_trained = ShardedIndex::Train(kHnswSpec, gallery.gallery, 2);
+  auto gpu_trained = ShardedIndex::Train(kHnswSpec, gallery.gallery, 2,
                                          TrainOptions{.gpu_device = 0, .gpu_train_pq = true});
   ASSERT_TRUE(cpu_trained.ok()) << cpu_trained.status();
   ASSERT_TRUE(gpu_trained.ok()) << gpu_trained.status();
@@ -356,26 +366,43 @@ TEST(GpuTrainingTest, HnswCoarseQuantizerTrainsOnGpuAndServesFromGpuShards) {
   EXPECT_EQ(ivfpq->quantizer->ntotal, 256);
   EXPECT_EQ(ivfpq->clustering_index, nullptr);
   EXPECT_TRUE((*gpu_trained)->SharesCoarseAssignment());
-  const std::vector<int64_t> ids = testing::SequentialIds(gallery->gallery_labels.size());
-  ASSERT_TRUE((*cpu_trained)->Add(gallery->gallery, ids).ok());
-  ASSERT_TRUE((*gpu_trained)->Add(gallery->gallery, ids).ok());
+  const std::vector<int64_t> ids = testing::SequentialIds(gallery.gallery_labels.size());
+  ASSERT_TRUE((*cpu_trained)->Add(gallery.gallery, ids).ok());
+  ASSERT_TRUE((*gpu_trained)->Add(gallery.gallery, ids).ok());
   const SearchParams params = Params(10, 16);
-  auto cpu_hits = (*cpu_trained)->Search(gallery->queries, params);
-  auto gpu_trained_hits = (*gpu_trained)->Search(gallery->queries, params);
+  auto cpu_hits = (*cpu_trained)->Search(gallery.queries, params);
+  auto gpu_trained_hits = (*gpu_trained)->Search(gallery.queries, params);
   ASSERT_TRUE(cpu_hits.ok() && gpu_trained_hits.ok());
-  const double cpu_recall = RecallAtK(*cpu_hits, gallery->ground_truth, 10, 10);
-  const double gpu_recall = RecallAtK(*gpu_trained_hits, gallery->ground_truth, 10, 10);
+  const double cpu_recall = RecallAtK(*cpu_hits, gallery.ground_truth, 10, 10);
+  const double gpu_recall = RecallAtK(*gpu_trained_hits, gallery.ground_truth, 10, 10);
   EXPECT_GE(gpu_recall, cpu_recall - 0.05) << "CPU-trained " << cpu_recall;
   testing::ScratchDir dir;
   ASSERT_TRUE(WriteGeneration(**gpu_trained, 1, dir.path() / "gen-1").ok());
+  EXPECT_TRUE(LoadGeneration(dir.path() / "gen-1").ok());
+}
+
+// GPU shards keep the HNSW quantizer on the host (FAISS's GPU IVF searches a CPU coarse
+// quantizer through host copies) and scan the lists on the GPU: same answers as the CPU.
+TEST(GpuShardTest, HnswCoarseQuantizerShardsServeFromTheGpu) {
+  SKIP_WITHOUT_GPU();
+  const SyntheticGallery gallery = HnswGallery();
+  ASSERT_FALSE(gallery.gallery.empty());
+  auto trained = ShardedIndex::Train(kHnswSpec, gallery.gallery, 2);
+  ASSERT_TRUE(trained.ok()) << trained.status();
+  ASSERT_TRUE(
+      (*trained)->Add(gallery.gallery, testing::SequentialIds(gallery.gallery_labels.size())).ok());
+  const SearchParams params = Params(10, 16);
+  auto cpu_hits = (*trained)->Search(gallery.queries, params);
+  ASSERT_TRUE(cpu_hits.ok()) << cpu_hits.status();
+  testing::ScratchDir dir;
+  ASSERT_TRUE(WriteGeneration(**trained, 1, dir.path() / "gen-1").ok());
   auto loaded = LoadGeneration(dir.path() / "gen-1");
   ASSERT_TRUE(loaded.ok()) << loaded.status();
-  // GPU shards keep the HNSW quantizer on the host and scan the lists on the GPU.
   ASSERT_TRUE((*loaded)->PlaceOnGpus(Runtime(true)).ok());
   EXPECT_FALSE((*loaded)->SharesCoarseAssignment());
-  auto on_gpu = (*loaded)->Search(gallery->queries, params);
+  auto on_gpu = (*loaded)->Search(gallery.queries, params);
   ASSERT_TRUE(on_gpu.ok()) << on_gpu.status();
-  EXPECT_GE(Overlap(*gpu_trained_hits, *on_gpu), 0.98);
+  EXPECT_GE(Overlap(*cpu_hits, *on_gpu), 0.98);
 }
 
 }  // namespace
