@@ -24,9 +24,10 @@
 # runtime) is inside the binary; lib/ with the few shared libraries Debian ships only as .so
 # (spdlog, fmt, and for the metrics endpoint prometheus-cpp's core and civetweb) and the C++
 # runtime they and the binaries share (libstdc++, libgcc_s, libgomp), found through an $ORIGIN
-# rpath; `run`, which checks the target and starts a binary; bench-gpu.sh (bench/gpu/run.sh);
-# README.txt. Step 3 copies whatever .so-only library the binaries need, so a new one lands in
-# lib/ by itself; the check (step 6) fails if one is missing.
+# rpath; `run`, which checks the target and starts a binary; gpu-check.sh (the GPU tests and a
+# GPU training round trip); bench-gpu.sh (bench/gpu/run.sh); README.txt. Step 3 copies
+# whatever .so-only library the binaries need, so a new one lands in lib/ by itself; the check
+# (step 6) fails if one is missing.
 # Only the C library (libc, libm, ld-linux), cuBLAS and the driver come from the target.
 #
 # Needs the build dependencies (deploy/install-deps.sh), the CUDA 13 toolkit, xz and python3.
@@ -50,7 +51,7 @@ while [[ $# -gt 0 ]]; do
     --skip-build) skip_build=1; shift ;;
     --no-check) check=0; shift ;;
     --chroot) chroot_dir=$2; shift 2 ;;
-    -h | --help) sed -n '2,31p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,33p' "$0"; exit 0 ;;
     *) echo "unknown option: $1 (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -108,6 +109,7 @@ done
 # 4. The wrapper, the benchmark script and the README.
 install -m 0755 deploy/gpu-bundle/run "$root/run"
 install -m 0755 bench/gpu/run.sh "$root/bench-gpu.sh"
+install -m 0755 deploy/gpu-bundle/gpu-check.sh "$root/gpu-check.sh"
 install -m 0644 deploy/gpu-bundle/README.txt "$root/README.txt"
 {
   echo "built: $(date -u +%Y-%m-%dT%H:%M:%SZ) from $(git -C "$source_dir" rev-parse HEAD 2> /dev/null || echo unknown)"
@@ -158,6 +160,7 @@ if [[ $check -eq 1 ]]; then
   env -i "$unpacked/run" gpu_bench --help > /dev/null
   # Without a GPU every GPU test skips; listing them checks that the binary starts.
   env -i "$unpacked/run" index_gpu_tests --gtest_list_tests > /dev/null
+  bash -n "$unpacked/gpu-check.sh"
   echo "== probity --help, gpu_bench --help and index_gpu_tests --gtest_list_tests run from the unpacked bundle"
   # A CPU-only round trip through the bundled binary: synthetic gallery, build, search.
   data=$check_dir/data

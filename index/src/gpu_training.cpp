@@ -9,6 +9,7 @@
 // which FAISS builds on the CPU. The vectors' assignment for the PQ's residuals then goes
 // through that graph (efSearch kHnswMinEfSearch, set by CreateIndex).
 
+#include <cuda_runtime.h>
 #include <faiss/IndexIVF.h>
 #include <faiss/IndexIVFPQ.h>
 #include <faiss/gpu/GpuIndexFlat.h>
@@ -42,6 +43,15 @@ absl::Status TrainOnGpu(faiss::Index& index, int64_t n, const float* x, int devi
   if (ivf == nullptr) {
     return absl::InvalidArgumentError(
         "--gpu trains the k-means of IVF indexes; this spec has no inverted lists");
+  }
+  // FAISS's GPU module asserts (ends the process) when CUDA finds no device; ask CUDA first.
+  int devices = 0;
+  const cudaError_t counted = cudaGetDeviceCount(&devices);
+  if (counted != cudaSuccess || device >= devices) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "training on GPU ", device, ": CUDA finds ",
+        counted == cudaSuccess ? absl::StrCat(devices, " device(s)") : cudaGetErrorString(counted),
+        " on this machine"));
   }
   try {
     faiss::gpu::StandardGpuResources resources;

@@ -14,6 +14,7 @@
 #include "coarse_assignment.h"
 #include "faiss_search.h"
 #include "gpu_shard.h"
+#include "hit_lists.h"
 #include "probity/index/gpu.h"
 #include "probity/index/index_spec.h"
 
@@ -75,35 +76,6 @@ uint64_t MixId(int64_t id) {
   z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
   z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
   return z ^ (z >> 31);
-}
-
-bool Qualifies(float score, const SearchParams& params, Metric metric) {
-  if (!params.min_score) return true;
-  return metric == Metric::kL2 ? score <= *params.min_score : score >= *params.min_score;
-}
-
-// FAISS's answer for one shard as hit lists: padding (-1) and hits below min_score dropped, each
-// list sorted by score, then id (FAISS leaves equal scores in arbitrary order; the merge
-// contract is score, then id).
-std::vector<HitList> ToHitLists(int shard, int64_t num_queries, const SearchParams& params,
-                                Metric metric, const std::vector<float>& distances,
-                                const std::vector<int64_t>& labels) {
-  const size_t k = static_cast<size_t>(params.k);
-  std::vector<HitList> hits(num_queries);
-  for (int64_t q = 0; q < num_queries; ++q) {
-    // One allocation per query instead of the log2(k) a growing vector makes: at a GPU's
-    // 200k-500k queries/s those reallocations were a tenth of the search's time.
-    hits[q].reserve(k);
-    for (size_t r = 0; r < k; ++r) {
-      const int64_t id = labels[q * k + r];
-      const float score = distances[q * k + r];
-      if (id < 0 || !Qualifies(score, params, metric)) continue;
-      hits[q].push_back(Hit{id, score, static_cast<uint32_t>(shard)});
-    }
-    std::sort(hits[q].begin(), hits[q].end(),
-              [metric](const Hit& a, const Hit& b) { return RanksBefore(a, b, metric); });
-  }
-  return hits;
 }
 
 // True when the loaded shards (at least two) all have one CoarseFingerprint. Fingerprints are
@@ -381,7 +353,7 @@ absl::StatusOr<std::vector<HitList>> ShardedIndex::SearchShardLocked(
       return FromException(e, absl::StrCat("searching shard ", shard));
     }
   }
-  return ToHitLists(shard, num_queries, params, state_->spec.metric, distances, labels);
+  return internal::ToHitLists(shard, num_queries, params, state_->spec.metric, distances, labels);
 }
 
 absl::StatusOr<std::vector<std::vector<HitList>>> ShardedIndex::SearchEachShardLocked(
@@ -412,7 +384,7 @@ absl::StatusOr<std::vector<std::vector<HitList>>> ShardedIndex::SearchSharedAssi
       internal::SearchPreassigned(*state_->shards[s], assignment, params.k, distances.data(),
                                   labels.data());
       per_shard.push_back(
-          ToHitLists(s, num_queries, params, state_->spec.metric, distances, labels));
+          internal::ToHitLists(s, num_queries, params, state_->spec.metric, distances, labels));
     }
   } catch (const std::exception& e) {
     return FromException(e, "searching shards with a shared coarse assignment");

@@ -331,8 +331,8 @@ TEST(GpuTrainingTest, GpuTrainedShardsAreOrdinaryCpuIndexesWithComparableRecall)
   EXPECT_TRUE(LoadGeneration(dir.path() / "gen-1").ok());
 }
 
-// The synthetic gallery and spec of the two HNSW tests below: 39 x 256 training vectors at
-// least; the HNSW graph is built on the CPU from the k-means centroids.
+// The gallery and spec of the HNSW tests below (39 x 256 training vectors at least; the HNSW
+// graph is built on the CPU from the k-means centroids), and a small gallery for other tests.
 SyntheticGallery HnswGallery() {
   SyntheticOptions options;
   options.identities = 2000;
@@ -346,6 +346,19 @@ SyntheticGallery HnswGallery() {
   return gallery.ok() ? *std::move(gallery) : SyntheticGallery{};
 }
 const CollectionSpec kHnswSpec{"IVF256_HNSW32,PQ16", Metric::kInnerProduct, 64};
+
+// Runs with and without a GPU: a device CUDA does not have (device 0 on a machine without a GPU
+// or driver) is a clear error, where FAISS's GPU module would end the process.
+TEST(GpuTrainingTest, ADeviceCudaDoesNotHaveIsRefusedWithTheReason) {
+  const SyntheticGallery gallery = HnswGallery();
+  ASSERT_FALSE(gallery.gallery.empty());
+  const int missing = GpuDeviceCount();  // one past the last device
+  auto trained = ShardedIndex::Train({"IVF64,PQ16", Metric::kInnerProduct, 64}, gallery.gallery, 1,
+                                     TrainOptions{.gpu_device = missing});
+  ASSERT_FALSE(trained.ok());
+  EXPECT_EQ(trained.status().code(), absl::StatusCode::kFailedPrecondition) << trained.status();
+  EXPECT_NE(trained.status().message().find("CUDA finds"), std::string::npos) << trained.status();
+}
 
 // Training only: the GPU's k-means centroids go into a CPU HNSW graph, and the result is an
 // ordinary CPU index. (Serving HNSW shards from a GPU is the next test, so that a failure on a

@@ -1,0 +1,68 @@
+// What turning FAISS's result arrays into hit lists costs per query, for one shard's answer
+// (ToHitLists) and with the k-way merge a multi-shard search adds (MergeTopK). A GPU shard
+// answers a query in 1.7 us at nprobe 8, batch 1024 (bench/RESULTS.md, GPU), so tens of
+// nanoseconds here are a visible share of it.
+#include <benchmark/benchmark.h>
+
+#include <cstdint>
+#include <random>
+#include <vector>
+
+#include "hit_lists.h"
+#include "probity/index/types.h"
+
+namespace probity::index {
+namespace {
+
+struct FaissAnswer {
+  std::vector<float> distances;
+  std::vector<int64_t> labels;
+};
+
+// A full answer (no padding) with descending inner-product scores, as FAISS returns it.
+FaissAnswer MakeAnswer(int64_t queries, int k) {
+  FaissAnswer answer;
+  std::mt19937_64 rng(7);
+  for (int64_t q = 0; q < queries; ++q) {
+    for (int r = 0; r < k; ++r) {
+      answer.distances.push_back(1.0f - 0.01f * static_cast<float>(r));
+      answer.labels.push_back(static_cast<int64_t>(rng() % 20'000'000));
+    }
+  }
+  return answer;
+}
+
+void BM_HitListsFromFaissResults(benchmark::State& state) {
+  const int64_t queries = state.range(0);
+  SearchParams params;
+  params.k = 10;
+  const FaissAnswer answer = MakeAnswer(queries, params.k);
+  for (auto _ : state) {
+    std::vector<HitList> hits = internal::ToHitLists(0, queries, params, Metric::kInnerProduct,
+                                                     answer.distances, answer.labels);
+    benchmark::DoNotOptimize(hits.data());
+  }
+  state.SetItemsProcessed(state.iterations() * queries);
+}
+BENCHMARK(BM_HitListsFromFaissResults)->ArgName("queries")->Arg(1024);
+
+void BM_HitListsThenMergeOfOneShard(benchmark::State& state) {
+  const int64_t queries = state.range(0);
+  SearchParams params;
+  params.k = 10;
+  const FaissAnswer answer = MakeAnswer(queries, params.k);
+  for (auto _ : state) {
+    std::vector<std::vector<HitList>> per_shard;
+    per_shard.push_back(internal::ToHitLists(0, queries, params, Metric::kInnerProduct,
+                                             answer.distances, answer.labels));
+    std::vector<HitList> merged = MergeTopK(per_shard, params.k, Metric::kInnerProduct);
+    benchmark::DoNotOptimize(merged.data());
+  }
+  state.SetItemsProcessed(state.iterations() * queries);
+}
+BENCHMARK(BM_HitListsThenMergeOfOneShard)->ArgName("queries")->Arg(1024);
+
+}  // namespace
+}  // namespace probity::index
+
+BENCHMARK_MAIN();
