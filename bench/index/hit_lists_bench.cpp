@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <random>
+#include <utility>
 #include <vector>
 
 #include "hit_lists.h"
@@ -32,7 +33,9 @@ FaissAnswer MakeAnswer(int64_t queries, int k) {
   return answer;
 }
 
-void BM_HitListsFromFaissResults(benchmark::State& state) {
+// One shard's answer to `queries` queries, k = 10, as hit lists; with `merge`, also through the
+// k-way merge of a multi-shard search.
+void HitListsOfOneShard(benchmark::State& state, bool merge) {
   const int64_t queries = state.range(0);
   SearchParams params;
   params.k = 10;
@@ -40,26 +43,20 @@ void BM_HitListsFromFaissResults(benchmark::State& state) {
   for (auto _ : state) {
     std::vector<HitList> hits = internal::ToHitLists(0, queries, params, Metric::kInnerProduct,
                                                      answer.distances, answer.labels);
+    if (merge) {
+      std::vector<std::vector<HitList>> per_shard;
+      per_shard.push_back(std::move(hits));
+      hits = MergeTopK(per_shard, params.k, Metric::kInnerProduct);
+    }
     benchmark::DoNotOptimize(hits.data());
   }
   state.SetItemsProcessed(state.iterations() * queries);
 }
+
+void BM_HitListsFromFaissResults(benchmark::State& state) { HitListsOfOneShard(state, false); }
 BENCHMARK(BM_HitListsFromFaissResults)->ArgName("queries")->Arg(1024);
 
-void BM_HitListsThenMergeOfOneShard(benchmark::State& state) {
-  const int64_t queries = state.range(0);
-  SearchParams params;
-  params.k = 10;
-  const FaissAnswer answer = MakeAnswer(queries, params.k);
-  for (auto _ : state) {
-    std::vector<std::vector<HitList>> per_shard;
-    per_shard.push_back(internal::ToHitLists(0, queries, params, Metric::kInnerProduct,
-                                             answer.distances, answer.labels));
-    std::vector<HitList> merged = MergeTopK(per_shard, params.k, Metric::kInnerProduct);
-    benchmark::DoNotOptimize(merged.data());
-  }
-  state.SetItemsProcessed(state.iterations() * queries);
-}
+void BM_HitListsThenMergeOfOneShard(benchmark::State& state) { HitListsOfOneShard(state, true); }
 BENCHMARK(BM_HitListsThenMergeOfOneShard)->ArgName("queries")->Arg(1024);
 
 }  // namespace
