@@ -226,6 +226,26 @@ std::string Fmt(double value, int decimals = 0) { return absl::StrFormat("%.*f",
 
 std::string Verdict(bool met) { return met ? "met" : "**not met**"; }
 
+// What placing the shard took from the GPU's free memory against Probity's estimate of it
+// (which the load-time memory check uses), per stored vector.
+std::string GpuMemoryLine(int64_t measured, const index::GpuMemoryEstimate& estimate,
+                          int64_t scratch, int64_t vectors) {
+  const double per_vector = static_cast<double>(vectors);
+  return absl::StrFormat(
+      "GPU memory of the placed shard: %.2f GiB from cudaMemGetInfo's free memory (%.1f bytes "
+      "per vector, FAISS's scratch included); Probity's estimate: %.2f GiB of shard (%.1f "
+      "bytes per vector: codes %.1f, ids %.1f, lists %.1f, centroids and codebooks %.1f) plus "
+      "%.2f GiB of scratch.",
+      static_cast<double>(measured) / (1 << 30), static_cast<double>(measured) / per_vector,
+      static_cast<double>(estimate.total()) / (1 << 30),
+      static_cast<double>(estimate.total()) / per_vector,
+      static_cast<double>(estimate.codes) / per_vector,
+      static_cast<double>(estimate.ids) / per_vector,
+      static_cast<double>(estimate.list_overhead) / per_vector,
+      static_cast<double>(estimate.coarse_centroids + estimate.pq_tables) / per_vector,
+      static_cast<double>(scratch) / (1 << 30));
+}
+
 struct ServiceWorld {
   std::string token;
 };
@@ -323,12 +343,22 @@ int Run(const Options& options) {
   // the GPU through Probity's GPU shard API.
   auto cpu_index = Must(index::LoadGeneration(generation), "load the generation (CPU)");
   std::unique_ptr<index::ShardedIndex> gpu_index;
+  std::string gpu_memory_line;
   if (use_gpu) {
     gpu_index = Must(index::LoadGeneration(generation), "load the generation (GPU)");
     index::GpuOptions gpu_options;
     gpu_options.devices = {options.device};
     auto runtime = Must(index::GpuRuntime::Create(gpu_options), "GPU runtime");
+    const auto before = runtime->MemoryInfo(options.device);
     Must(gpu_index->PlaceOnGpus(runtime), "place the shard on the GPU");
+    const auto after = runtime->MemoryInfo(options.device);
+    const auto shape = index::GpuShardShapeOf(gpu_index->shard_index(0));
+    if (before.ok() && after.ok() && shape.ok()) {
+      gpu_memory_line = GpuMemoryLine(
+          before->first - after->first, index::EstimateShardGpuMemory(*shape, gpu_options),
+          index::GpuTempMemoryBytes(gpu_options, before->second), total_vectors);
+      Log(gpu_memory_line);
+    }
   }
   omp_set_num_threads(cpu_threads);
 
@@ -350,6 +380,7 @@ int Run(const Options& options) {
     std::ofstream(options.out / "results.md") << text;
     return text;
   };
+  if (!gpu_memory_line.empty()) report << gpu_memory_line << "\n\n";
   write_report("(unfinished)");
 
   // ---- 2. Probity GPU shard against FAISS GPU in-process, batch x nprobe ----
