@@ -574,13 +574,15 @@ int Run(const Options& options) {
         rows.push_back({{fsync ? "on" : "off", std::to_string(clients), Fmt(result.qps),
                          Fmt(ratio, 3), Fmt(result.p50_ms, 2), Fmt(result.p99_ms, 2),
                          absl::StrFormat("%.1f / %d", stats.mean_in_flight, stats.max_in_flight),
-                         Fmt(queries_per_call, 1), std::to_string(result.failures)}});
+                         Fmt(queries_per_call, 1), Fmt(result.cpu_us_per_call),
+                         Fmt(result.cores_busy, 1), std::to_string(result.failures)}});
         Log(absl::StrFormat(
             "  fsync %s, %d clients: %.0f q/s (%.3fx), p50 %.2f ms, p99 %.2f ms, "
-            "appends in flight %.1f / %d, %.1f queries per FAISS call, failures %d %s",
+            "appends in flight %.1f / %d, %.1f queries per FAISS call, CPU %.0f us per call, "
+            "%.1f cores busy, failures %d %s",
             fsync ? "on" : "off", clients, result.qps, ratio, result.p50_ms, result.p99_ms,
-            stats.mean_in_flight, stats.max_in_flight, queries_per_call, result.failures,
-            result.first_error));
+            stats.mean_in_flight, stats.max_in_flight, queries_per_call, result.cpu_us_per_call,
+            result.cores_busy, result.failures, result.first_error));
         if (!fsync && clients == 128) {
           const bool met = ratio >= 0.25 && result.p99_ms < 5 && result.failures == 0;
           target_line =
@@ -597,7 +599,9 @@ int Run(const Options& options) {
                   "Reference: %s in-process, batch 1024, same index and nprobe: %.0f q/s. "
                   "\"Appends in flight\" is the mean / largest number of ledger appends waiting "
                   "together, the most one group commit could write with one fsync; \"queries per "
-                  "FAISS call\" is what dynamic batching reached (1 = no sharing). Target "
+                  "FAISS call\" is what dynamic batching reached (1 = no sharing); \"CPU us per "
+                  "call\" and \"cores busy\" are the whole process's (clients and server) CPU "
+                  "time per answered call and per second of the window. Target "
                   "(fsync off, 128 clients): >= 0.25x the reference with p99 < 5 ms: %s.\n\n",
                   reference_name, nprobe,
                   options.batching
@@ -607,7 +611,7 @@ int Run(const Options& options) {
                       : "dynamic batching off",
                   reference_name, reference_qps, target_line)
            << Table({"fsync", "clients", "q/s", "ratio", "p50 ms", "p99 ms", "appends in flight",
-                     "queries per FAISS call", "failures"},
+                     "queries per FAISS call", "CPU us per call", "cores busy", "failures"},
                     rows)
            << "\n";
   }

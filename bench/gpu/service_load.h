@@ -75,6 +75,12 @@ struct LoadResult {
   double qps = 0;
   double p50_ms = 0;
   double p99_ms = 0;
+  // The whole process's CPU time (clients, embedded server, every thread) from the window's
+  // start until every client has finished its last call: per answered call, and divided by
+  // that wall time (how many cores were busy on average). Tells a CPU-bound service (every
+  // core busy) from one that waits on something serial.
+  double cpu_us_per_call = 0;
+  double cores_busy = 0;
 };
 
 // Runs `load.clients` threads that each send Search calls back to back until the window ends.
