@@ -7,9 +7,10 @@ if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
 
 packages=(
   build-essential cmake ninja-build pkg-config git clang-format
-  libfaiss-dev libopenblas-dev
-  # The GPU bundle links OpenBLAS's OpenMP build (deploy/gpu-bundle/relink.py says why); the
-  # system's default BLAS stays the pthread build.
+  libfaiss-dev libopenblas-dev libopenblas-pthread-dev
+  # The GPU bundle links OpenBLAS's OpenMP build (deploy/gpu-bundle/relink.py says why). With
+  # the pthread build named too, apt installs both and the system's libblas.so.3 stays the
+  # pthread build (priority 100 against 95), as on machines set up before.
   libopenblas-openmp-dev
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libssl-dev openssl libabsl-dev libboost-dev iproute2
