@@ -143,42 +143,49 @@ TEST(GpuShardTest, SameTop10AsTheCpuShardsOnASyntheticGalleryWithFloat16Tables) 
   EXPECT_NEAR(gpu_recall, cpu_recall, 0.01);
 }
 
+// The small collection most GPU tests start from: 5,000 random 64-d rows (`seed`) trained into
+// `spec` (L2) with `shards` shards and added with sequential ids from `first_id`; null (and a
+// test failure) if that fails.
+std::unique_ptr<ShardedIndex> RandomCollection(const std::string& spec, int shards, int seed,
+                                               int64_t first_id = 0) {
+  constexpr int kDim = 64;
+  const std::vector<float> rows = testing::RandomRows(5000, kDim, seed, false);
+  auto index = ShardedIndex::Train({spec, Metric::kL2, kDim}, rows, shards);
+  EXPECT_TRUE(index.ok()) << index.status();
+  if (!index.ok()) return nullptr;
+  const absl::Status added = (*index)->Add(rows, testing::SequentialIds(5000, first_id));
+  EXPECT_TRUE(added.ok()) << added;
+  return added.ok() ? *std::move(index) : nullptr;
+}
+
 TEST(GpuShardTest, IdsKeptOnTheCpuGiveTheSameAnswers) {
   SKIP_WITHOUT_GPU();
+  std::unique_ptr<ShardedIndex> index = RandomCollection("IVF32,PQ16", 2, 1, 1000);
+  ASSERT_NE(index, nullptr);
   const int dim = 64;
-  auto index = ShardedIndex::Train({"IVF32,PQ16", Metric::kL2, dim},
-                                   testing::RandomRows(5000, dim, 1, false), 2);
-  ASSERT_TRUE(index.ok());
-  ASSERT_TRUE(
-      (*index)
-          ->Add(testing::RandomRows(5000, dim, 1, false), testing::SequentialIds(5000, 1000))
-          .ok());
   const std::vector<float> queries = testing::RandomRows(50, dim, 2, false);
   const SearchParams params = Params(10, 8);
-  auto cpu = (*index)->Search(queries, params);
+  auto cpu = index->Search(queries, params);
   ASSERT_TRUE(cpu.ok());
-  ASSERT_TRUE((*index)->PlaceOnGpus(Runtime(false, GpuIdPlacement::kCpu)).ok());
-  auto gpu = (*index)->Search(queries, params);
+  ASSERT_TRUE(index->PlaceOnGpus(Runtime(false, GpuIdPlacement::kCpu)).ok());
+  auto gpu = index->Search(queries, params);
   ASSERT_TRUE(gpu.ok()) << gpu.status();
   EXPECT_GE(Overlap(*cpu, *gpu), 0.99);
 }
 
 TEST(GpuShardTest, SearchShardsAnswersEachGpuShardAsSearchShardDoes) {
   SKIP_WITHOUT_GPU();
+  std::unique_ptr<ShardedIndex> index = RandomCollection("IVF32,PQ16", 3, 1);
+  ASSERT_NE(index, nullptr);
   const int dim = 64;
-  auto index = ShardedIndex::Train({"IVF32,PQ16", Metric::kL2, dim},
-                                   testing::RandomRows(5000, dim, 1, false), 3);
-  ASSERT_TRUE(index.ok());
-  ASSERT_TRUE(
-      (*index)->Add(testing::RandomRows(5000, dim, 1, false), testing::SequentialIds(5000)).ok());
-  ASSERT_TRUE((*index)->PlaceOnGpus(Runtime(false)).ok());
+  ASSERT_TRUE(index->PlaceOnGpus(Runtime(false)).ok());
   const std::vector<float> queries = testing::RandomRows(20, dim, 2, false);
   const std::vector<int> listed = {2, 0};
-  auto together = (*index)->SearchShards(listed, queries, Params(10, 8));
+  auto together = index->SearchShards(listed, queries, Params(10, 8));
   ASSERT_TRUE(together.ok()) << together.status();
   ASSERT_EQ(together->size(), listed.size());
   for (size_t i = 0; i < listed.size(); ++i) {
-    auto alone = (*index)->SearchShard(listed[i], queries, Params(10, 8));
+    auto alone = index->SearchShard(listed[i], queries, Params(10, 8));
     ASSERT_TRUE(alone.ok()) << alone.status();
     ASSERT_EQ((*together)[i].size(), alone->size());
     for (size_t q = 0; q < alone->size(); ++q) {
@@ -231,17 +238,15 @@ TEST(GpuShardTest, EraseAndAddKeepWorkingOnGpuShards) {
 
 TEST(GpuShardTest, ConcurrentSearchesWithDifferentNprobeMatchSerialOnes) {
   SKIP_WITHOUT_GPU();
+  std::unique_ptr<ShardedIndex> index = RandomCollection("IVF64,PQ16", 2, 5);
+  ASSERT_NE(index, nullptr);
+  ASSERT_TRUE(index->PlaceOnGpus(Runtime(false)).ok());
   const int dim = 64;
-  const std::vector<float> base = testing::RandomRows(5000, dim, 5, false);
-  auto index = ShardedIndex::Train({"IVF64,PQ16", Metric::kL2, dim}, base, 2);
-  ASSERT_TRUE(index.ok());
-  ASSERT_TRUE((*index)->Add(base, testing::SequentialIds(5000)).ok());
-  ASSERT_TRUE((*index)->PlaceOnGpus(Runtime(false)).ok());
   const std::vector<float> queries = testing::RandomRows(30, dim, 6, false);
   const std::vector<int> nprobes = {1, 4, 16, 64};
   std::vector<std::vector<HitList>> serial;
   for (int nprobe : nprobes) {
-    auto hits = (*index)->Search(queries, Params(10, nprobe));
+    auto hits = index->Search(queries, Params(10, nprobe));
     ASSERT_TRUE(hits.ok());
     serial.push_back(*hits);
   }
@@ -250,7 +255,7 @@ TEST(GpuShardTest, ConcurrentSearchesWithDifferentNprobeMatchSerialOnes) {
   for (size_t i = 0; i < nprobes.size(); ++i) {
     threads.emplace_back([&, i] {
       for (int round = 0; round < 20; ++round) {
-        auto hits = (*index)->Search(queries, Params(10, nprobes[i]));
+        auto hits = index->Search(queries, Params(10, nprobes[i]));
         if (!hits.ok() || Overlap(serial[i], *hits) != 1.0) ++mismatches[i];
       }
     });
