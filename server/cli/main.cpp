@@ -4,8 +4,11 @@
 
 #include "absl/synchronization/mutex.h"
 #include "command_registry.h"
+#include "probity/common/terminate_report.h"
 
 int main(int argc, char** argv) {
+  // A CUDA error in a destructor ends the process through std::terminate: say why.
+  probity::common::InstallTerminateReport();
   // Debian's Abseil is built with Mutex deadlock detection on: every lock that gRPC and Probity
   // take updates a global lock graph, about 2% of a search's CPU (bench/RESULTS.md). It is a
   // debugging aid; tests keep it.
