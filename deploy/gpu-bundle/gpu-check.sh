@@ -11,11 +11,13 @@
 #    `probity eval` of both generations.
 # RESULTS_DIR gets tests.txt (one line per test: PASSED, FAILED, SKIPPED or the signal that
 # ended it), one log per test, build.txt and summary.txt. Exits non-zero if a test failed.
+# A test ended by a signal runs once more under CUDA's compute-sanitizer when the machine has
+# it (test-NAME.sanitizer.log), bounded by CHECK_SANITIZER_TIMEOUT (seconds, default 180).
 # About a minute on an H100; CHECK_TEST_TIMEOUT (seconds, default 300) bounds each test.
 set -uo pipefail
 
 if [[ $# -lt 1 || $1 == -h || $1 == --help ]]; then
-  sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'
   exit 2
 fi
 out=$1
@@ -25,6 +27,9 @@ mkdir -p "$out"
 chmod 700 "$out"
 out=$(cd "$out" && pwd)
 timeout_s=${CHECK_TEST_TIMEOUT:-300}
+sanitizer_timeout_s=${CHECK_SANITIZER_TIMEOUT:-180}
+sanitizer=$(command -v compute-sanitizer || ls /usr/local/cuda*/bin/compute-sanitizer 2> /dev/null |
+  head -1 || true)
 
 {
   "$here/run" --check
@@ -62,6 +67,13 @@ while IFS= read -r line; do
   elif [[ $rc -gt 128 ]]; then
     result="ENDED BY SIGNAL $((rc - 128)) ($(grep -m1 -E 'terminate|assert|Error|error' "$log" || echo 'no message'))"
     failed=1
+    if [[ -n $sanitizer ]]; then
+      # Where the CUDA error comes from: memcheck names the kernel and the bad access.
+      timeout -s INT "$sanitizer_timeout_s" "$sanitizer" --tool memcheck --target-processes all \
+        "$here/run" index_gpu_tests --gtest_filter="$test" > "$out/test-$test.sanitizer.log" 2>&1
+      result="$result; compute-sanitizer: $(grep -m1 -E '^=+ (Invalid|Program hit|Error|ERROR)' \
+        "$out/test-$test.sanitizer.log" || echo 'see its log')"
+    fi
   else
     result=FAILED
     failed=1
