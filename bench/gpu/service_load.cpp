@@ -7,8 +7,10 @@
 #include <chrono>
 #include <ctime>
 #include <mutex>
+#include <optional>
 #include <thread>
 
+#include "common/load_client_channel.h"
 #include "probity/v1/search.grpc.pb.h"
 
 namespace probity::bench {
@@ -68,10 +70,8 @@ LoadResult RunClients(const ClientLoad& load) {
   });
 
   auto client = [&](int id) {
-    grpc::ChannelArguments args;
-    args.SetInt("probity_bench_client", id);  // one connection per client, not a shared one
-    auto stub = v1::Search::NewStub(grpc::CreateCustomChannel(
-        "127.0.0.1:" + std::to_string(load.port), grpc::InsecureChannelCredentials(), args));
+    auto stub =
+        v1::Search::NewStub(LoadClientChannel("127.0.0.1:" + std::to_string(load.port), id));
     v1::SearchRequest request;
     request.set_collection(load.collection);
     request.set_k(load.k);
@@ -88,21 +88,31 @@ LoadResult RunClients(const ClientLoad& load) {
       std::copy(query, query + load.dim, values->begin());
       grpc::ClientContext context;
       context.AddMetadata("authorization", "Bearer " + load.token);
+      PrepareLoadCall(context);
+      // Waiting for the connection needs a bound: a server that stopped fails the call here.
+      context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
       v1::SearchResponse response;
       const auto begin = Clock::now();
       const grpc::Status status = stub->Search(&context, request, &response);
       const double ms = std::chrono::duration<double, std::milli>(Clock::now() - begin).count();
       if (!status.ok()) {
-        ++failures;
         if (first_error.empty()) first_error = status.error_message();
+        return std::optional<double>();
       }
-      return ms;
+      return std::optional<double>(ms);
     };
     call();
     start.arrive_and_wait();
     while (Clock::now() < window_end) {
-      const double ms = call();
-      if (Clock::now() <= window_end) mine.push_back(ms);
+      const std::optional<double> ms = call();
+      if (Clock::now() > window_end) break;
+      // Only answered calls are counted and timed: a failed one (often failed at once) would
+      // add throughput that was never served.
+      if (ms) {
+        mine.push_back(*ms);
+      } else {
+        ++failures;
+      }
     }
     std::lock_guard lock(mutex);
     latencies_ms.insert(latencies_ms.end(), mine.begin(), mine.end());

@@ -68,8 +68,8 @@ struct ClientLoad {
 };
 
 struct LoadResult {
-  uint64_t calls = 0;
-  uint64_t failures = 0;
+  uint64_t calls = 0;     // answered in the window; qps and the percentiles count only these
+  uint64_t failures = 0;  // failed in the window
   std::string first_error;
   double seconds = 0;
   double qps = 0;

@@ -28,6 +28,7 @@
 #include <sstream>
 #include <thread>
 
+#include "common/load_client_channel.h"
 #include "probity/common/file_read.h"
 #include "probity/index/embedding_io.h"
 #include "probity/ledger/reader.h"
@@ -116,22 +117,7 @@ Tally RunClients(const RunFlags& flags, const index::FloatMatrix& queries, const
                                     std::chrono::duration<double>(flags.seconds));
   });
   auto client = [&](int id) {
-    grpc::ChannelArguments args;
-    args.SetInt("probity_search_load_client", id);  // one connection per client
-    // gRPC 1.51 (Debian 12's) can report a loopback connect that is merely in progress as
-    // failed (it reads errno after other calls have overwritten it; fixed upstream in
-    // grpc/grpc#35064). The channel then sits in TRANSIENT_FAILURE for its reconnect backoff,
-    // one second by default, and every call without wait-for-ready fails at once: one client
-    // counted about 18,000 "failed" searches in that second while the server answered every
-    // search it received. A short first backoff and wait-for-ready (below) make such a connect
-    // cost one call about 100 ms; a server that is really down still fails each call at its
-    // deadline, and an error the server returns is still an error. (GRPC_ARG_MIN_RECONNECT_
-    // BACKOFF_MS stays at its default: despite its name it is the connect timeout, and 100 ms
-    // timed out handshakes of 64 clients connecting at once on a busy machine.)
-    args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
-    args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
-    auto stub = v1::Search::NewStub(
-        grpc::CreateCustomChannel(flags.target, grpc::InsecureChannelCredentials(), args));
+    auto stub = v1::Search::NewStub(LoadClientChannel(flags.target, id));
     v1::SearchRequest request;
     request.set_collection(flags.collection);
     request.set_k(flags.k);
@@ -149,7 +135,7 @@ Tally RunClients(const RunFlags& flags, const index::FloatMatrix& queries, const
       context.AddMetadata("authorization", "Bearer " + token);
       context.set_deadline(std::chrono::system_clock::now() +
                            std::chrono::milliseconds(flags.deadline_ms));
-      context.set_wait_for_ready(true);
+      PrepareLoadCall(context);
       v1::SearchResponse response;
       const auto begin = Clock::now();
       const grpc::Status status = stub->Search(&context, request, &response);
