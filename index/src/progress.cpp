@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <ostream>
 
 #include "absl/strings/str_format.h"
 
@@ -10,7 +9,6 @@ namespace probity::index {
 namespace {
 
 constexpr int kBarWidth = 30;
-constexpr auto kRedrawInterval = std::chrono::milliseconds(200);
 
 std::string FormatRate(double per_second) {
   if (per_second >= 1e6) return absl::StrFormat("%.2fM", per_second / 1e6);
@@ -24,10 +22,9 @@ ProgressBar::ProgressBar(std::string label, int64_t total, std::string unit, std
     : label_(std::move(label)),
       total_(total),
       unit_(std::move(unit)),
-      out_(out),
-      start_(std::chrono::steady_clock::now()),
-      last_draw_(start_ - kRedrawInterval) {
-  Draw(true);
+      line_(out),
+      start_(std::chrono::steady_clock::now()) {
+  line_.Show(Text(), /*force=*/true);
 }
 
 ProgressBar::~ProgressBar() { Finish(); }
@@ -36,14 +33,12 @@ void ProgressBar::Advance(int64_t done) { Set(done_ + done); }
 
 void ProgressBar::Set(int64_t done) {
   done_ = done;
-  Draw(false);
+  if (!finished_) line_.Show(Text());
 }
 
 void ProgressBar::Finish() {
   if (finished_) return;
-  Draw(true);
-  out_ << "\n";
-  out_.flush();
+  line_.End(Text());
   finished_ = true;
 }
 
@@ -66,14 +61,10 @@ std::string ProgressBar::Render(const std::string& label, int64_t done, int64_t 
                          FormatDuration(elapsed_seconds), eta);
 }
 
-void ProgressBar::Draw(bool force) {
-  if (finished_) return;
-  const auto now = std::chrono::steady_clock::now();
-  if (!force && now - last_draw_ < kRedrawInterval && done_ < total_) return;
-  last_draw_ = now;
-  const double elapsed = std::chrono::duration<double>(now - start_).count();
-  out_ << "\r" << Render(label_, done_, total_, unit_, elapsed) << "\x1b[K";
-  out_.flush();
+std::string ProgressBar::Text() const {
+  const double elapsed =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+  return Render(label_, done_, total_, unit_, elapsed);
 }
 
 }  // namespace probity::index

@@ -13,10 +13,12 @@
 
 #include "absl/strings/str_format.h"
 #include "probity/index/progress.h"
+#include "probity/index/status_line.h"
 
 namespace probity::cli {
 
 using index::ProgressBar;
+using index::StatusLine;
 
 // FAISS 1.7.3 has no training callback, but its verbose log names every k-means iteration and
 // every PQ slice. While training runs, stdout is redirected into a pipe and that log becomes a
@@ -60,7 +62,7 @@ class FaissTrainingProgress {
         }
       }
     }
-    std::cerr << "\n";
+    if (!shown_.empty()) status_.End(shown_);
   }
 
   void Parse(const std::string& line) {
@@ -89,8 +91,6 @@ class FaissTrainingProgress {
     } else {
       return;
     }
-    if (now - last_draw_ < std::chrono::milliseconds(200)) return;
-    last_draw_ = now;
     const double elapsed = std::chrono::duration<double>(now - start_).count();
     const double rate = total_iterations_ / std::max(elapsed, 1e-9);
     double left = -1;
@@ -105,11 +105,10 @@ class FaissTrainingProgress {
     std::string where = phase_.empty() ? std::string("preparing") : phase_;
     if (slices_ > 0) where += absl::StrFormat(" slice %d/%d", slice_ + 1, slices_);
     if (iterations_ > 0) where += absl::StrFormat(" iteration %d/%d", iteration_, iterations_);
-    std::cerr << absl::StrFormat(
-                     "\rtraining: %s, %.1f k-means iterations/s, elapsed %s, ETA %s\x1b[K", where,
-                     rate, ProgressBar::FormatDuration(elapsed),
-                     left < 0 ? std::string("--:--") : ProgressBar::FormatDuration(left))
-              << std::flush;
+    shown_ = absl::StrFormat("training: %s, %.1f k-means iterations/s, elapsed %s, ETA %s", where,
+                             rate, ProgressBar::FormatDuration(elapsed),
+                             left < 0 ? std::string("--:--") : ProgressBar::FormatDuration(left));
+    status_.Show(shown_);
   }
 
   int saved_stdout_ = -1;
@@ -118,7 +117,9 @@ class FaissTrainingProgress {
   std::string phase_;
   int slice_ = 0, slices_ = 0, iteration_ = 0, iterations_ = 0;
   int64_t total_iterations_ = 0;
-  std::chrono::steady_clock::time_point start_, phase_start_, clustering_start_, last_draw_;
+  std::chrono::steady_clock::time_point start_, phase_start_, clustering_start_;
+  StatusLine status_{std::cerr};
+  std::string shown_;  // the latest status, shown or not
 };
 
 TrainingScope::TrainingScope(int64_t sample_rows)
@@ -131,8 +132,8 @@ TrainingScope::~TrainingScope() {
   progress_.reset();
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
-  std::cerr << absl::StrFormat("\rtrained on %d vectors in %s (%.0f vectors/s)\x1b[K\n",
-                               sample_rows_, ProgressBar::FormatDuration(seconds),
+  std::cerr << absl::StrFormat("trained on %d vectors in %s (%.0f vectors/s)\n", sample_rows_,
+                               ProgressBar::FormatDuration(seconds),
                                sample_rows_ / std::max(seconds, 1e-9));
 }
 

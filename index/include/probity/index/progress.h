@@ -1,12 +1,15 @@
 #pragma once
 
-// A one-line progress bar for long operator jobs (reading, training, adding), written to a
-// terminal stream with the rate and the estimated time left.
+// A one-line progress bar for long operator jobs (reading, training, adding) with the rate and
+// the estimated time left, redrawn in place on a terminal and written as whole lines, every
+// 30 s, anywhere else (StatusLine).
 
 #include <chrono>
 #include <cstdint>
 #include <iosfwd>
 #include <string>
+
+#include "probity/index/status_line.h"
 
 namespace probity::index {
 
@@ -28,16 +31,15 @@ class ProgressBar {
                             const std::string& unit, double elapsed_seconds);
 
  private:
-  void Draw(bool force);
+  std::string Text() const;  // the bar now
 
   std::string label_;
   int64_t total_;
   std::string unit_;
-  std::ostream& out_;
+  StatusLine line_;
   int64_t done_ = 0;
   bool finished_ = false;
   std::chrono::steady_clock::time_point start_;
-  std::chrono::steady_clock::time_point last_draw_;
 };
 
 }  // namespace probity::index
