@@ -162,6 +162,11 @@ DelayProxy::~DelayProxy() {
   links_.clear();
 }
 
+size_t DelayProxy::connections() const {
+  std::lock_guard lock(mutex_);
+  return links_.size();
+}
+
 void DelayProxy::Accept() {
   while (!stopping_.load()) {
     const int client = ::accept(listen_fd_, nullptr, nullptr);

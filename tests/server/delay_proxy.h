@@ -27,6 +27,8 @@ class DelayProxy {
 
   int port() const { return port_; }
   void SetDelayMs(int delay_ms) { delay_ms_.store(delay_ms); }
+  // Connections accepted and forwarded so far.
+  size_t connections() const;
 
  private:
   struct Link;
@@ -39,7 +41,7 @@ class DelayProxy {
   std::atomic<int> delay_ms_{0};
   std::atomic<bool> stopping_{false};
   std::thread acceptor_;
-  std::mutex mutex_;
+  mutable std::mutex mutex_;
   std::vector<std::unique_ptr<Link>> links_;
 };
 

@@ -447,6 +447,29 @@ TEST_F(FaultTest, SearchesSurviveKilledStoppedSlowAndRestartedShardServers) {
   EXPECT_NE(last.error_message().find("budget"), std::string::npos) << last.error_message();
 }
 
+// gRPC gives each connection attempt GRPC_ARG_MIN_RECONNECT_BACKOFF_MS (or the current backoff,
+// if longer) to reach a working HTTP/2 connection. The router once set it to 100 ms, meaning
+// the first backoff: over a link where the handshake takes longer, every early attempt timed
+// out and started over on a new connection, until the backoff outgrew the handshake.
+TEST_F(FaultTest, TheRouterReachesAShardServerOverASlowLinkOnItsFirstConnection) {
+  StartServer(0);
+  const int port = WaitForServer(0);
+  ASSERT_GT(port, 0);
+  proxy_ = std::make_unique<DelayProxy>(port);
+  ASSERT_GT(proxy_->port(), 0);
+  proxy_->SetDelayMs(150);  // each way: the handshake needs at least 300 ms
+  router_config_ = world_->config;
+  router_config_.collections.clear();
+  const std::string address = "127.0.0.1:" + std::to_string(proxy_->port());
+  router_config_.shard_servers = {address};
+  router_config_.ledger.dir = "slow-link-ledger";
+  router_config_.state_dir = "slow-link-state";
+  StartRouter();  // asks the server what it holds, over this link
+  ASSERT_NE(router_, nullptr);
+  EXPECT_EQ(proxy_->connections(), 1u);
+  EXPECT_EQ(ServerStats(address).server(), address);  // and it is among the router's replicas
+}
+
 TEST_F(FaultTest, DamagedShardFileIsRefusedAtLoadByItsSha256) {
   const std::filesystem::path damaged = world_->dir->path() / "damaged-gen";
   std::filesystem::copy(world_->generation_dir, damaged, std::filesystem::copy_options::recursive);

@@ -215,8 +215,12 @@ std::shared_ptr<grpc::Channel> MakeShardChannel(
       std::clamp<int64_t>(absl::ToInt64Milliseconds(max_reconnect_backoff), 1, 3'600'000));
   grpc::ChannelArguments arguments;
   arguments.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, std::min(100, max_ms));
-  arguments.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, std::min(100, max_ms));
   arguments.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, max_ms);
+  // Despite its name, this is how long one connection attempt may take to reach a working
+  // HTTP/2 connection (TCP, TLS and the first SETTINGS exchange), not a backoff. At 100 ms,
+  // every early attempt over a slower link timed out and started over on a new connection.
+  arguments.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS,
+                   static_cast<int>(absl::ToInt64Milliseconds(kShardConnectTimeout)));
   return grpc::CreateCustomChannel(address, credentials, arguments);
 }
 

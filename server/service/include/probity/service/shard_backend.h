@@ -114,8 +114,14 @@ std::unique_ptr<ShardBackend> MakeLocalShardBackend(const Catalog& catalog, int 
 std::unique_ptr<ShardBackend> MakeRemoteShardBackend(std::string address,
                                                      std::shared_ptr<grpc::Channel> channel);
 
+// How long one attempt to connect to a shard server may take (TCP, TLS, HTTP/2 settings)
+// before it counts as failed: long enough for a handshake over a slow or busy link, short
+// enough that an unreachable server is passed over (calls on a connecting channel wait).
+inline constexpr absl::Duration kShardConnectTimeout = absl::Seconds(2);
+
 // A channel to a shard server that reconnects after at most `max_reconnect_backoff` (gRPC's own
-// default grows to 120 s, so a restarted server would sit unused for up to two minutes).
+// default grows to 120 s, so a restarted server would sit unused for up to two minutes), each
+// attempt bounded by kShardConnectTimeout.
 std::shared_ptr<grpc::Channel> MakeShardChannel(
     const std::string& address, const std::shared_ptr<grpc::ChannelCredentials>& credentials,
     absl::Duration max_reconnect_backoff);
