@@ -13,6 +13,9 @@ std::shared_ptr<grpc::Channel> LoadClientChannel(const std::string& target, int 
   return grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
 }
 
-void PrepareLoadCall(grpc::ClientContext& context) { context.set_wait_for_ready(true); }
+void PrepareLoadCall(grpc::ClientContext& context, std::chrono::system_clock::time_point deadline) {
+  context.set_wait_for_ready(true);
+  context.set_deadline(deadline);
+}
 
 }  // namespace probity::bench

@@ -14,6 +14,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <chrono>
 #include <memory>
 #include <string>
 
@@ -23,7 +24,8 @@ namespace probity::bench {
 // channels apart, so gRPC does not share one connection between them).
 std::shared_ptr<grpc::Channel> LoadClientChannel(const std::string& target, int client);
 
-// Call settings every load call uses: wait for the connection (see above).
-void PrepareLoadCall(grpc::ClientContext& context);
+// Call settings every load call uses: wait for the connection (see above), but no later than
+// `deadline`, so that a server that is down fails the call.
+void PrepareLoadCall(grpc::ClientContext& context, std::chrono::system_clock::time_point deadline);
 
 }  // namespace probity::bench

@@ -88,9 +88,7 @@ LoadResult RunClients(const ClientLoad& load) {
       std::copy(query, query + load.dim, values->begin());
       grpc::ClientContext context;
       context.AddMetadata("authorization", "Bearer " + load.token);
-      PrepareLoadCall(context);
-      // Waiting for the connection needs a bound: a server that stopped fails the call here.
-      context.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+      PrepareLoadCall(context, std::chrono::system_clock::now() + std::chrono::seconds(10));
       v1::SearchResponse response;
       const auto begin = Clock::now();
       const grpc::Status status = stub->Search(&context, request, &response);

@@ -133,9 +133,8 @@ Tally RunClients(const RunFlags& flags, const index::FloatMatrix& queries, const
       std::copy(query, query + queries.dim, values->begin());
       grpc::ClientContext context;
       context.AddMetadata("authorization", "Bearer " + token);
-      context.set_deadline(std::chrono::system_clock::now() +
-                           std::chrono::milliseconds(flags.deadline_ms));
-      PrepareLoadCall(context);
+      PrepareLoadCall(
+          context, std::chrono::system_clock::now() + std::chrono::milliseconds(flags.deadline_ms));
       v1::SearchResponse response;
       const auto begin = Clock::now();
       const grpc::Status status = stub->Search(&context, request, &response);

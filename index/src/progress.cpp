@@ -33,7 +33,7 @@ void ProgressBar::Advance(int64_t done) { Set(done_ + done); }
 
 void ProgressBar::Set(int64_t done) {
   done_ = done;
-  if (!finished_) line_.Show(Text());
+  if (!finished_ && line_.Due()) line_.Show(Text());
 }
 
 void ProgressBar::Finish() {

@@ -19,12 +19,14 @@ StatusLine::StatusLine(std::ostream& out, bool terminal) : out_(out), terminal_(
 
 StatusLine::StatusLine(std::ostream& out) : StatusLine(out, IsTerminal(out)) {}
 
+bool StatusLine::Due() const {
+  return !shown_ || Clock::now() - shown_at_ >= (terminal_ ? kTerminalInterval : kLogInterval);
+}
+
 void StatusLine::Show(const std::string& text, bool force) {
-  const Clock::time_point now = Clock::now();
-  const Clock::duration interval = terminal_ ? kTerminalInterval : kLogInterval;
-  if (!force && shown_ && now - shown_at_ < interval) return;
+  if (!force && !Due()) return;
   shown_ = true;
-  shown_at_ = now;
+  shown_at_ = Clock::now();
   Write(text);
 }
 

@@ -33,6 +33,16 @@ TEST(StatusLineTest, InALogWritesWholeLinesAndSkipsThoseWithinTheInterval) {
   EXPECT_EQ(out.str(), "step 1\nforced\ndone\n");
 }
 
+TEST(StatusLineTest, IsDueFirstAndNotAgainWithinTheInterval) {
+  std::ostringstream out;
+  StatusLine line(out, /*terminal=*/false);
+  EXPECT_TRUE(line.Due());
+  line.Show("step 1");
+  EXPECT_FALSE(line.Due());
+  line.End("done");
+  EXPECT_TRUE(line.Due());  // a new line starts after End
+}
+
 TEST(StatusLineTest, AnyStreamButTheStandardOnesIsALog) {
   std::ostringstream out;
   EXPECT_FALSE(StatusLine(out).terminal());

@@ -24,7 +24,10 @@ class StatusLine {
   // terminal stdout; any other stream is a log.
   explicit StatusLine(std::ostream& out);
 
-  // Shows `text` if the interval has passed since the last line shown, or if `force`.
+  // True when Show would write now: nothing shown yet, or the interval has passed. Lets a
+  // caller skip composing a text that would not be shown.
+  bool Due() const;
+  // Shows `text` if Due(), or if `force`.
   void Show(const std::string& text, bool force = false);
   // Shows `text` and ends the line: the next Show starts a new one.
   void End(const std::string& text);
