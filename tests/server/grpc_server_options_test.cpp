@@ -1,5 +1,6 @@
 // The gRPC server settings of every Probity server, on a real server: handler threads stay
-// for the next burst of concurrent calls instead of being ended and started again.
+// for the next burst of concurrent calls instead of being ended and started again, and calls
+// come in through one completion queue per core, each with a thread polling it.
 #include "probity/service/grpc_server_options.h"
 
 #include <grpcpp/grpcpp.h>
@@ -7,7 +8,9 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -58,6 +61,19 @@ std::set<pid_t> ThreadsOfThisProcess() {
   return threads;
 }
 
+// The threads gRPC's synchronous server polls its completion queues with ("grpcpp_sync_server",
+// cut to the 15 characters a thread name has).
+int SyncServerThreads() {
+  int count = 0;
+  for (const auto& task : std::filesystem::directory_iterator("/proc/self/task")) {
+    std::ifstream comm(task.path() / "comm");
+    std::string name;
+    std::getline(comm, name);
+    count += name.starts_with("grpcpp_sync_ser");
+  }
+  return count;
+}
+
 // `calls` concurrent searches, all held in their handlers at once, then released.
 void Burst(GatedSearch& service, v1::Search::Stub& stub, int calls) {
   std::vector<std::thread> clients;
@@ -80,7 +96,9 @@ TEST(GrpcServerOptionsTest, HandlerThreadsOfOneBurstServeTheNextInsteadOfNewOnes
   int port = 0;
   builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
   builder.RegisterService(&service);
-  ApplyServerOptions(/*max_in_flight=*/32, 1 << 20, builder);
+  // One completion queue, so that every call of both bursts draws on the same kept threads
+  // (with several, a burst's calls may spread over the queues differently from the last).
+  ApplyServerOptions(/*max_in_flight=*/32, 1 << 20, builder, /*completion_queues=*/1);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   ASSERT_NE(server, nullptr);
   auto stub = v1::Search::NewStub(
@@ -98,6 +116,29 @@ TEST(GrpcServerOptionsTest, HandlerThreadsOfOneBurstServeTheNextInsteadOfNewOnes
   // add a few; without the option it ended all but two threads of the first burst and started
   // about kCalls new ones.
   EXPECT_LE(started_for_second, 3) << "of " << kCalls << " handler threads";
+  server->Shutdown();
+}
+
+TEST(GrpcServerOptionsTest, EachCompletionQueueHasAThreadPollingItWhileIdle) {
+  EXPECT_EQ(ServerCompletionQueues(),
+            std::max(1, static_cast<int>(std::thread::hardware_concurrency())));
+  constexpr int kQueues = 3;
+  GatedSearch service;
+  const int before = SyncServerThreads();
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+  builder.RegisterService(&service);
+  ApplyServerOptions(/*max_in_flight=*/32, 1 << 20, builder, kQueues);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  ASSERT_NE(server, nullptr);
+  // The pollers start with the server; with no call made, one per queue and no more.
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (SyncServerThreads() - before < kQueues && std::chrono::steady_clock::now() < give_up) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_EQ(SyncServerThreads() - before, kQueues);
   server->Shutdown();
 }
 

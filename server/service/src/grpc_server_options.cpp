@@ -3,13 +3,24 @@
 #include <grpcpp/resource_quota.h>
 
 #include <algorithm>
+#include <thread>
 
 namespace probity::service {
 
-void ApplyServerOptions(int max_in_flight, int max_receive_bytes, grpc::ServerBuilder& builder) {
+int ServerCompletionQueues() {
+  return std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+}
+
+void ApplyServerOptions(int max_in_flight, int max_receive_bytes, grpc::ServerBuilder& builder,
+                        int completion_queues) {
   grpc::ResourceQuota quota("probity");
   quota.SetMaxThreads(max_in_flight * 2 + 16);
   builder.SetResourceQuota(quota);
+  builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::NUM_CQS,
+                              std::max(1, completion_queues));
+  builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MIN_POLLERS, 1);
+  // Per completion queue; calls need not spread evenly, so each may keep up to the whole limit
+  // (the thread quota bounds them all together).
   builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MAX_POLLERS,
                               std::max(2, max_in_flight));
   builder.SetMaxReceiveMessageSize(max_receive_bytes);
