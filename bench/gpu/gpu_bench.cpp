@@ -22,6 +22,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <map>
 #include <memory>
 #include <sstream>
 #include <string>
@@ -31,6 +32,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "common/canned_search_server.h"
 #include "gpu_reference.h"
 #include "probity/index/generation.h"
 #include "probity/index/gpu.h"
@@ -518,6 +520,8 @@ int Run(const Options& options) {
 
     const ServiceWorld world = MakeCredentials(work);
     std::vector<Row> rows;
+    std::vector<Row> floor_rows;
+    std::map<int, double> floor_qps;  // by clients
     std::string target_line = "not measured";
     for (bool fsync : {false, true}) {
       service::ServerConfig config;
@@ -547,9 +551,9 @@ int Run(const Options& options) {
       overrides.ledger = std::move(counting);
       auto server =
           Must(service::Server::StartRouter(config, std::move(overrides)), "start the service");
-      for (int clients : options.clients) {
+      auto load_on = [&](int port, int clients) {
         ClientLoad load;
-        load.port = server->port();
+        load.port = port;
         load.token = world.token;
         load.collection = kCollection;
         load.k = kK;
@@ -558,6 +562,45 @@ int Run(const Options& options) {
         load.queries = data.queries;
         load.clients = clients;
         load.seconds = options.service_seconds;
+        return load;
+      };
+      if (!fsync) {
+        // gRPC's floor first, while only this server is up: the same clients against a server
+        // that answers each call with this service's real response and does no work.
+        const v1::SearchResponse canned =
+            Must(SearchOnce(load_on(server->port(), 1)), "a search for the canned answer");
+        auto floor = CannedSearchServer::Start(canned, config.max_in_flight, 16 << 20);
+        if (floor == nullptr) Must(absl::UnavailableError("cannot listen"), "the gRPC floor");
+        // The same floor with gRPC's default of one completion queue, at the target's 128
+        // clients: what one queue per core (service::ServerCompletionQueues) gains here.
+        auto one_queue = CannedSearchServer::Start(canned, config.max_in_flight, 16 << 20, 1);
+        if (one_queue == nullptr) Must(absl::UnavailableError("cannot listen"), "the gRPC floor");
+        std::vector<std::pair<int, int>> floor_points;  // clients, completion queues
+        for (int clients : options.clients) {
+          floor_points.push_back({clients, service::ServerCompletionQueues()});
+          if (clients == 128 && service::ServerCompletionQueues() > 1) {
+            floor_points.push_back({clients, 1});
+          }
+        }
+        for (const auto& [clients, queues] : floor_points) {
+          const int port =
+              queues == service::ServerCompletionQueues() ? floor->port() : one_queue->port();
+          const LoadResult result = RunClients(load_on(port, clients));
+          if (port == floor->port()) floor_qps[clients] = result.qps;
+          floor_rows.push_back({{std::to_string(clients), std::to_string(queues), Fmt(result.qps),
+                                 Fmt(result.qps / reference_qps, 3), Fmt(result.p50_ms, 2),
+                                 Fmt(result.p99_ms, 2), Fmt(result.cpu_us_per_call),
+                                 Fmt(result.cores_busy, 1), std::to_string(result.failures)}});
+          Log(absl::StrFormat(
+              "  gRPC floor, %d clients, %d completion queues: %.0f q/s "
+              "(%.3fx), p50 %.2f ms, p99 %.2f ms, CPU %.0f us per call, %.1f "
+              "cores busy, failures %d %s",
+              clients, queues, result.qps, result.qps / reference_qps, result.p50_ms, result.p99_ms,
+              result.cpu_us_per_call, result.cores_busy, result.failures, result.first_error));
+        }
+      }
+      for (int clients : options.clients) {
+        const ClientLoad load = load_on(server->port(), clients);
         ledger->TakeStats();
         const uint64_t answered_before = server->counters().searches_answered.load();
         const uint64_t calls_before = server->counters().shards.searches_run.load();
@@ -571,11 +614,13 @@ int Run(const Options& options) {
                                                    answered_before) /
                                    static_cast<double>(faiss_calls);
         const double ratio = result.qps / reference_qps;
-        rows.push_back({{fsync ? "on" : "off", std::to_string(clients), Fmt(result.qps),
-                         Fmt(ratio, 3), Fmt(result.p50_ms, 2), Fmt(result.p99_ms, 2),
-                         absl::StrFormat("%.1f / %d", stats.mean_in_flight, stats.max_in_flight),
-                         Fmt(queries_per_call, 1), Fmt(result.cpu_us_per_call),
-                         Fmt(result.cores_busy, 1), std::to_string(result.failures)}});
+        rows.push_back(
+            {{fsync ? "on" : "off", std::to_string(clients), Fmt(result.qps), Fmt(ratio, 3),
+              Fmt(result.p50_ms, 2), Fmt(result.p99_ms, 2),
+              absl::StrFormat("%.1f / %d", stats.mean_in_flight, stats.max_in_flight),
+              Fmt(queries_per_call, 1), Fmt(result.cpu_us_per_call), Fmt(result.cores_busy, 1),
+              floor_qps[clients] > 0 ? Fmt(result.qps / floor_qps[clients], 2) : "-",
+              std::to_string(result.failures)}});
         Log(absl::StrFormat(
             "  fsync %s, %d clients: %.0f q/s (%.3fx), p50 %.2f ms, p99 %.2f ms, "
             "appends in flight %.1f / %d, %.1f queries per FAISS call, CPU %.0f us per call, "
@@ -611,8 +656,27 @@ int Run(const Options& options) {
                       : "dynamic batching off",
                   reference_name, reference_qps, target_line)
            << Table({"fsync", "clients", "q/s", "ratio", "p50 ms", "p99 ms", "appends in flight",
-                     "queries per FAISS call", "CPU us per call", "cores busy", "failures"},
+                     "queries per FAISS call", "CPU us per call", "cores busy", "of floor",
+                     "failures"},
                     rows)
+           << "\n"
+           << "\"Of floor\" is the service's q/s over gRPC's floor's at the same clients (table "
+              "below).\n\n"
+           << absl::StrFormat(
+                  "#### gRPC's floor: a Search server that does no work, same clients\n\n"
+                  "The same clients against a server that answers every call with one real "
+                  "response of this service (same candidates, same signed receipt) and does "
+                  "nothing else: no warrant, no search, no ledger; server options as the "
+                  "service's (one completion queue per core, %d here; at 128 clients also with "
+                  "gRPC's default of one). Its q/s is the most any gRPC service reaches on this "
+                  "machine with "
+                  "these clients; \"ratio\" is against the same reference (%s in-process, batch "
+                  "1024, nprobe %d: %.0f q/s), so a floor below 0.25 puts the service target out "
+                  "of reach of any gRPC service here.\n\n",
+                  service::ServerCompletionQueues(), reference_name, nprobe, reference_qps)
+           << Table({"clients", "completion queues", "q/s", "ratio", "p50 ms", "p99 ms",
+                     "CPU us per call", "cores busy", "failures"},
+                    floor_rows)
            << "\n";
   }
 

@@ -10,6 +10,7 @@
 #include <optional>
 #include <thread>
 
+#include "absl/strings/str_cat.h"
 #include "common/load_client_channel.h"
 #include "probity/v1/search.grpc.pb.h"
 
@@ -43,6 +44,20 @@ double Percentile(std::vector<double>& sorted, double p) {
   return sorted[std::min(sorted.size() - 1, static_cast<size_t>(p * sorted.size()))];
 }
 
+v1::SearchRequest LoadRequest(const ClientLoad& load) {
+  v1::SearchRequest request;
+  request.set_collection(load.collection);
+  request.set_k(load.k);
+  request.set_nprobe(load.nprobe);
+  request.add_queries()->mutable_values()->Resize(load.dim, 0);
+  return request;
+}
+
+void PrepareCall(const ClientLoad& load, grpc::ClientContext& context) {
+  context.AddMetadata("authorization", "Bearer " + load.token);
+  PrepareLoadCall(context, std::chrono::system_clock::now() + std::chrono::seconds(10));
+}
+
 double ProcessCpuSeconds() {
   timespec now{};
   clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &now);
@@ -72,12 +87,8 @@ LoadResult RunClients(const ClientLoad& load) {
   auto client = [&](int id) {
     auto stub =
         v1::Search::NewStub(LoadClientChannel("127.0.0.1:" + std::to_string(load.port), id));
-    v1::SearchRequest request;
-    request.set_collection(load.collection);
-    request.set_k(load.k);
-    request.set_nprobe(load.nprobe);
-    auto* values = request.add_queries()->mutable_values();
-    values->Resize(load.dim, 0);
+    v1::SearchRequest request = LoadRequest(load);
+    auto* values = request.mutable_queries(0)->mutable_values();
     std::vector<double> mine;
     uint64_t failures = 0;
     std::string first_error;
@@ -87,8 +98,7 @@ LoadResult RunClients(const ClientLoad& load) {
       row = (row + 1) % rows;
       std::copy(query, query + load.dim, values->begin());
       grpc::ClientContext context;
-      context.AddMetadata("authorization", "Bearer " + load.token);
-      PrepareLoadCall(context, std::chrono::system_clock::now() + std::chrono::seconds(10));
+      PrepareCall(load, context);
       v1::SearchResponse response;
       const auto begin = Clock::now();
       const grpc::Status status = stub->Search(&context, request, &response);
@@ -137,6 +147,22 @@ LoadResult RunClients(const ClientLoad& load) {
       result.calls > 0 ? cpu_seconds * 1e6 / static_cast<double>(result.calls) : 0;
   result.cores_busy = busy_seconds > 0 ? cpu_seconds / busy_seconds : 0;
   return result;
+}
+
+absl::StatusOr<v1::SearchResponse> SearchOnce(const ClientLoad& load) {
+  auto stub = v1::Search::NewStub(LoadClientChannel("127.0.0.1:" + std::to_string(load.port), 0));
+  v1::SearchRequest request = LoadRequest(load);
+  std::copy(load.queries.begin(), load.queries.begin() + load.dim,
+            request.mutable_queries(0)->mutable_values()->begin());
+  grpc::ClientContext context;
+  PrepareCall(load, context);
+  v1::SearchResponse response;
+  const grpc::Status status = stub->Search(&context, request, &response);
+  if (!status.ok()) {
+    return absl::UnavailableError(
+        absl::StrCat("one search for the canned answer: ", status.error_message()));
+  }
+  return response;
 }
 
 }  // namespace probity::bench

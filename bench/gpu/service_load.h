@@ -10,7 +10,9 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/statusor.h"
 #include "probity/ledger/ledger.h"
+#include "probity/v1/search.pb.h"
 
 namespace probity::bench {
 
@@ -85,5 +87,9 @@ struct LoadResult {
 
 // Runs `load.clients` threads that each send Search calls back to back until the window ends.
 LoadResult RunClients(const ClientLoad& load);
+
+// One Search call as a load client makes it (the first query row), for a response of the real
+// size to serve from a canned-answer server (bench/common/canned_search_server.h).
+absl::StatusOr<v1::SearchResponse> SearchOnce(const ClientLoad& load);
 
 }  // namespace probity::bench

@@ -26,11 +26,11 @@
 #include <optional>
 
 #include "absl/synchronization/mutex.h"
+#include "common/canned_search_server.h"
 #include "probity/index/generation_build.h"
 #include "probity/index/synthetic.h"
 #include "probity/ledger/checkpoint.h"
 #include "probity/service/auth.h"
-#include "probity/service/grpc_server_options.h"
 #include "probity/service/server.h"
 #include "probity/v1/search.grpc.pb.h"
 #include "probity/warrant/issue.h"
@@ -240,31 +240,10 @@ void BM_ServiceEndToEnd(benchmark::State& state) {
   RunClients(state, World().servers[fsync]->port(), fsync ? "service_fsync" : "service_no_fsync");
 }
 
-// gRPC's own floor: a Search service that answers every call with the same response a real
-// search gave (same size, candidates and receipt) and does nothing else: no warrant, no shard
-// search, no ledger. The same clients as above; what it costs per query is what any service
-// over this transport pays before it does any work.
-class CannedSearch final : public v1::Search::Service {
- public:
-  explicit CannedSearch(v1::SearchResponse response) : response_(std::move(response)) {}
-  grpc::Status Search(grpc::ServerContext*, const v1::SearchRequest*,
-                      v1::SearchResponse* response) override {
-    *response = response_;
-    return grpc::Status::OK;
-  }
-
- private:
-  const v1::SearchResponse response_;
-};
-
-struct GrpcFloor {
-  std::unique_ptr<CannedSearch> service;
-  std::unique_ptr<grpc::Server> server;
-  int port = 0;
-};
-
-GrpcFloor& Floor() {
-  static GrpcFloor* floor = [] {
+// gRPC's own floor (bench/common/canned_search_server.h): the same clients against a server that
+// answers every call with the response a real search gave and does nothing else.
+bench::CannedSearchServer& Floor() {
+  static bench::CannedSearchServer* floor = [] {
     Bench& b = World();
     auto stub = v1::Search::NewStub(
         grpc::CreateChannel("127.0.0.1:" + std::to_string(b.servers[false]->port()),
@@ -282,19 +261,19 @@ GrpcFloor& Floor() {
       std::fprintf(stderr, "cannot take a response for the gRPC floor\n");
       std::exit(1);
     }
-    auto* f = new GrpcFloor;
-    f->service = std::make_unique<CannedSearch>(std::move(response));
-    grpc::ServerBuilder builder;
-    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &f->port);
-    builder.RegisterService(f->service.get());
-    ApplyServerOptions(/*max_in_flight=*/256, 1 << 20, builder);  // as the service's servers
-    f->server = builder.BuildAndStart();
-    return f;
+    // Server options as the service's servers.
+    auto server =
+        bench::CannedSearchServer::Start(std::move(response), /*max_in_flight=*/256, 1 << 20);
+    if (server == nullptr) {
+      std::fprintf(stderr, "cannot start the gRPC floor's server\n");
+      std::exit(1);
+    }
+    return server.release();
   }();
   return *floor;
 }
 
-void BM_GrpcFloor(benchmark::State& state) { RunClients(state, Floor().port, "grpc_floor"); }
+void BM_GrpcFloor(benchmark::State& state) { RunClients(state, Floor().port(), "grpc_floor"); }
 
 // The embedded server's shards searched in one call on the request's thread once every core
 // has a search (search_together_from = cores, the default) against always apart on the

@@ -1,0 +1,37 @@
+#include "common/canned_search_server.h"
+
+namespace probity::bench {
+
+class CannedSearchServer::Service final : public v1::Search::Service {
+ public:
+  explicit Service(v1::SearchResponse response) : response_(std::move(response)) {}
+  grpc::Status Search(grpc::ServerContext*, const v1::SearchRequest*,
+                      v1::SearchResponse* response) override {
+    *response = response_;
+    return grpc::Status::OK;
+  }
+
+ private:
+  const v1::SearchResponse response_;
+};
+
+std::unique_ptr<CannedSearchServer> CannedSearchServer::Start(v1::SearchResponse response,
+                                                              int max_in_flight,
+                                                              int max_receive_bytes,
+                                                              int completion_queues) {
+  std::unique_ptr<CannedSearchServer> server(new CannedSearchServer);
+  server->service_ = std::make_unique<Service>(std::move(response));
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &server->port_);
+  builder.RegisterService(server->service_.get());
+  service::ApplyServerOptions(max_in_flight, max_receive_bytes, builder, completion_queues);
+  server->server_ = builder.BuildAndStart();
+  if (server->server_ == nullptr || server->port_ == 0) return nullptr;
+  return server;
+}
+
+CannedSearchServer::~CannedSearchServer() {
+  if (server_ != nullptr) server_->Shutdown();
+}
+
+}  // namespace probity::bench

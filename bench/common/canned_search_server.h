@@ -1,0 +1,41 @@
+#pragma once
+
+// gRPC's own floor: a Search server that answers every call with one fixed response (taken from
+// a real search, so of the real size: same candidates, same signed receipt) and does nothing
+// else: no warrant, no shard search, no ledger. Driven by the same clients as the service, what
+// it costs per call is what any service over this transport pays before it does any work, and
+// its throughput is the ceiling for any gRPC service on that machine with those clients.
+
+#include <grpcpp/grpcpp.h>
+
+#include <memory>
+
+#include "probity/service/grpc_server_options.h"
+#include "probity/v1/search.grpc.pb.h"
+
+namespace probity::bench {
+
+class CannedSearchServer {
+ public:
+  // Listens on 127.0.0.1 (a free port), plaintext, with the service's own server options
+  // (service::ApplyServerOptions) for `max_in_flight`, `max_receive_bytes` and
+  // `completion_queues`; nullptr if it cannot listen.
+  static std::unique_ptr<CannedSearchServer> Start(
+      v1::SearchResponse response, int max_in_flight, int max_receive_bytes,
+      int completion_queues = service::ServerCompletionQueues());
+  ~CannedSearchServer();
+  CannedSearchServer(const CannedSearchServer&) = delete;
+  CannedSearchServer& operator=(const CannedSearchServer&) = delete;
+
+  int port() const { return port_; }
+
+ private:
+  class Service;
+  CannedSearchServer() = default;
+
+  std::unique_ptr<Service> service_;
+  std::unique_ptr<grpc::Server> server_;
+  int port_ = 0;
+};
+
+}  // namespace probity::bench
