@@ -13,7 +13,7 @@ packages=(
   # pthread build (priority 100 against 95), as on machines set up before.
   libopenblas-openmp-dev
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
-  libssl-dev openssl libabsl-dev libboost-dev iproute2
+  libssl-dev openssl libsodium-dev libabsl-dev libboost-dev iproute2
   nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev prometheus-cpp-dev libcivetweb-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-14-dev

@@ -2,11 +2,16 @@
 #include "probity/ledger/checkpoint.h"
 
 #include <gtest/gtest.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
 #include <sys/stat.h>
 
 #include <regex>
 
+#include "absl/strings/escaping.h"
 #include "ledger_test_util.h"
+#include "probity/common/file_read.h"
+#include "probity/common/openssl_handles.h"
 #include "probity/ledger/merkle.h"
 
 namespace probity::ledger {
@@ -55,6 +60,35 @@ class SignedNoteTest : public ::testing::Test {
   testing::ScratchDir scratch_;
   std::unique_ptr<NoteSigner> signer_;
 };
+
+// The signer (libsodium) makes the very signature OpenSSL makes with the same key: Ed25519 is
+// deterministic, and verifiers and earlier ledgers rely on the bytes, not on who made them.
+TEST_F(SignedNoteTest, SignatureIsTheBytesOpenSslMakesWithTheSameKey) {
+  const std::string text = FormatCheckpoint(SampleCheckpoint());
+  const std::string note = signer_->Sign(text).value();
+  const std::string line = note.substr(text.size() + 1);
+  const std::string prefix = "\xE2\x80\x94 probity.test/ledger ";
+  ASSERT_TRUE(line.starts_with(prefix) && line.ends_with("\n")) << line;
+  std::string blob;
+  ASSERT_TRUE(
+      absl::Base64Unescape(line.substr(prefix.size(), line.size() - prefix.size() - 1), &blob));
+  ASSERT_EQ(blob.size(), 4u + 64u);
+
+  const std::string pem = common::ReadFileToString(scratch_.path() / "key.pem").value();
+  common::BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+  common::PkeyPtr key(PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr));
+  ASSERT_NE(key, nullptr);
+  common::MdContextPtr context(EVP_MD_CTX_new());
+  std::string openssl_signature(64, '\0');
+  size_t length = openssl_signature.size();
+  ASSERT_EQ(EVP_DigestSignInit(context.get(), nullptr, nullptr, nullptr, key.get()), 1);
+  ASSERT_EQ(
+      EVP_DigestSign(context.get(), reinterpret_cast<unsigned char*>(openssl_signature.data()),
+                     &length, reinterpret_cast<const unsigned char*>(text.data()), text.size()),
+      1);
+  ASSERT_EQ(length, 64u);
+  EXPECT_EQ(blob.substr(4), openssl_signature);
+}
 
 TEST_F(SignedNoteTest, SignatureLineFollowsTheSignedNoteFormat) {
   const std::string text = FormatCheckpoint(SampleCheckpoint());

@@ -2,6 +2,9 @@
 
 #include <openssl/err.h>
 #include <openssl/pem.h>
+#include <sodium.h>
+
+#include <array>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
@@ -42,25 +45,45 @@ absl::StatusOr<Ed25519PublicKey> RawPublicKey(EVP_PKEY* key) {
   return public_key;
 }
 
+// Signs with libsodium: its Ed25519 signature is the same bytes as OpenSSL's (Ed25519 is
+// deterministic, RFC 8032) in under half the time (17 µs against OpenSSL 3.0's 37 µs on a 2-core
+// development VM). Every group commit signs once, and with fsync off a commit holds about one
+// search, where OpenSSL's signature was 10% of all the service's CPU (bench/RESULTS.md).
 class Ed25519NoteSigner final : public NoteSigner {
  public:
-  Ed25519NoteSigner(PkeyPtr key, std::string name, const Ed25519PublicKey& public_key)
-      : key_(std::move(key)),
-        name_(std::move(name)),
-        public_key_(public_key),
-        key_id_(NoteKeyId(name_, public_key_)) {}
+  static absl::StatusOr<std::unique_ptr<NoteSigner>> FromKey(EVP_PKEY* key, std::string name) {
+    auto public_key = RawPublicKey(key);
+    if (!public_key.ok()) return public_key.status();
+    if (sodium_init() < 0) return absl::InternalError("libsodium cannot be initialised");
+    std::unique_ptr<Ed25519NoteSigner> signer(new Ed25519NoteSigner(std::move(name), *public_key));
+    std::array<uint8_t, crypto_sign_SEEDBYTES> seed{};
+    size_t length = seed.size();
+    const bool read =
+        EVP_PKEY_get_raw_private_key(key, seed.data(), &length) == 1 && length == seed.size();
+    ERR_clear_error();
+    Ed25519PublicKey derived{};
+    const bool derived_ok =
+        read &&
+        crypto_sign_seed_keypair(derived.data(), signer->secret_key_.data(), seed.data()) == 0;
+    sodium_memzero(seed.data(), seed.size());
+    if (!derived_ok || derived != *public_key) {
+      return absl::InternalError(
+          absl::StrCat("cannot read the Ed25519 private key of ", signer->name_));
+    }
+    return std::unique_ptr<NoteSigner>(std::move(signer));
+  }
+
+  ~Ed25519NoteSigner() override { sodium_memzero(secret_key_.data(), secret_key_.size()); }
+  Ed25519NoteSigner(const Ed25519NoteSigner&) = delete;
+  Ed25519NoteSigner& operator=(const Ed25519NoteSigner&) = delete;
 
   absl::StatusOr<std::string> Sign(const std::string& note_text) const override {
     std::array<uint8_t, kEd25519SignatureBytes> signature{};
-    size_t length = signature.size();
-    MdContextPtr context(EVP_MD_CTX_new());
-    // Ed25519 signing with a valid key fails only short of memory; the caller decides what
-    // an unsigned checkpoint means (the ledger stops appending).
-    if (!context || EVP_DigestSignInit(context.get(), nullptr, nullptr, nullptr, key_.get()) != 1 ||
-        EVP_DigestSign(context.get(), signature.data(), &length,
-                       reinterpret_cast<const uint8_t*>(note_text.data()), note_text.size()) != 1 ||
-        length != signature.size()) {
-      ERR_clear_error();
+    // Cannot fail with a valid key (libsodium returns 0 always); checked all the same, since
+    // the caller decides what an unsigned checkpoint means (the ledger stops appending).
+    if (crypto_sign_detached(signature.data(), nullptr,
+                             reinterpret_cast<const uint8_t*>(note_text.data()), note_text.size(),
+                             secret_key_.data()) != 0) {
       return absl::InternalError(absl::StrCat("cannot sign the note as ", name_));
     }
     std::string blob;
@@ -73,10 +96,13 @@ class Ed25519NoteSigner final : public NoteSigner {
   std::string VerifierKey() const override { return FormatVerifierKey(name_, public_key_); }
 
  private:
-  PkeyPtr key_;
+  Ed25519NoteSigner(std::string name, const Ed25519PublicKey& public_key)
+      : name_(std::move(name)), public_key_(public_key), key_id_(NoteKeyId(name_, public_key_)) {}
+
   std::string name_;
   Ed25519PublicKey public_key_;
   uint32_t key_id_;
+  std::array<uint8_t, crypto_sign_SECRETKEYBYTES> secret_key_{};  // seed, then public key
 };
 
 }  // namespace
@@ -143,10 +169,7 @@ absl::StatusOr<std::unique_ptr<NoteSigner>> NoteSigner::Load(const std::filesyst
   if (!key) {
     return absl::InvalidArgumentError(absl::StrCat(pem.string(), " is not a PEM private key"));
   }
-  auto public_key = RawPublicKey(key.get());
-  if (!public_key.ok()) return public_key.status();
-  return std::unique_ptr<NoteSigner>(
-      new Ed25519NoteSigner(std::move(key), std::move(key_name), *public_key));
+  return Ed25519NoteSigner::FromKey(key.get(), std::move(key_name));
 }
 
 absl::StatusOr<NoteVerifier> NoteVerifier::FromVerifierKey(std::string_view verifier_key) {
