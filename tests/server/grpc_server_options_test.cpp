@@ -142,5 +142,33 @@ TEST(GrpcServerOptionsTest, EachCompletionQueueHasAThreadPollingItWhileIdle) {
   server->Shutdown();
 }
 
+// gRPC reserves one thread of the quota per queue at start and cannot start without them, so a
+// small max_in_flight on a machine with many cores must not ask for more queues than that.
+TEST(GrpcServerOptionsTest, QueuesAreCappedAtMaxInFlightAndTheServerServes) {
+  constexpr int kMaxInFlight = 2;
+  GatedSearch service;
+  const int before = SyncServerThreads();
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+  builder.RegisterService(&service);
+  ApplyServerOptions(kMaxInFlight, 1 << 20, builder, /*completion_queues=*/64);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  ASSERT_NE(server, nullptr);
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (SyncServerThreads() - before < kMaxInFlight &&
+         std::chrono::steady_clock::now() < give_up) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  // Without the cap gRPC starts what the quota allows and leaves the rest of the queues with no
+  // thread: calls that land there are never served.
+  ASSERT_EQ(SyncServerThreads() - before, kMaxInFlight);
+  auto stub = v1::Search::NewStub(
+      grpc::CreateChannel("127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials()));
+  Burst(service, *stub, kMaxInFlight);
+  server->Shutdown();
+}
+
 }  // namespace
 }  // namespace probity::service::testing

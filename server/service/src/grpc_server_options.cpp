@@ -16,8 +16,10 @@ void ApplyServerOptions(int max_in_flight, int max_receive_bytes, grpc::ServerBu
   grpc::ResourceQuota quota("probity");
   quota.SetMaxThreads(max_in_flight * 2 + 16);
   builder.SetResourceQuota(quota);
+  // gRPC reserves a thread of the quota for each queue's poller at start, and a queue whose
+  // poller found no quota is never polled; max_in_flight queues always fit the quota.
   builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::NUM_CQS,
-                              std::max(1, completion_queues));
+                              std::clamp(completion_queues, 1, std::max(1, max_in_flight)));
   builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MIN_POLLERS, 1);
   // Per completion queue; calls need not spread evenly, so each may keep up to the whole limit
   // (the thread quota bounds them all together).

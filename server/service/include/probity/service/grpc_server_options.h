@@ -17,7 +17,7 @@ int ServerCompletionQueues();
 // to that limit, and as many threads are kept between bursts: gRPC's synchronous server
 // otherwise ends every thread beyond two idle ones once its call is answered and starts a new
 // one for the next call, which at 64 concurrent clients created about 0.3 threads per search.
-// Each of the `completion_queues` keeps one thread polling while idle.
+// Each of the `completion_queues` (at most `max_in_flight`) keeps one thread polling while idle.
 // `max_receive_bytes` is the largest request a caller may send.
 void ApplyServerOptions(int max_in_flight, int max_receive_bytes, grpc::ServerBuilder& builder,
                         int completion_queues = ServerCompletionQueues());
