@@ -142,6 +142,22 @@ TEST(ConfigRoutingTest, SearchTogetherFromParsesRoundTripsAndRefusesNegatives) {
   EXPECT_EQ(ValidateConfig(*negative).code(), absl::StatusCode::kInvalidArgument);
 }
 
+TEST(ConfigRoutingTest, GrpcCompletionQueuesParseRoundTripAndRefuseNegatives) {
+  auto parsed = ParseConfig(R"({"plaintext": true, "grpc_completion_queues": 3})", "/data");
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_EQ(parsed->grpc_completion_queues, 3);
+  EXPECT_TRUE(ValidateConfig(*parsed).ok());
+  auto again = ParseConfig(ConfigToJson(*parsed), "/data");
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(again->grpc_completion_queues, 3);
+  auto unset = ParseConfig(R"({"plaintext": true})", "/data");
+  ASSERT_TRUE(unset.ok()) << unset.status();
+  EXPECT_EQ(unset->grpc_completion_queues, 0) << "0: one per core";
+  auto negative = ParseConfig(R"({"plaintext": true, "grpc_completion_queues": -1})", "/data");
+  ASSERT_TRUE(negative.ok()) << negative.status();
+  EXPECT_EQ(ValidateConfig(*negative).code(), absl::StatusCode::kInvalidArgument);
+}
+
 TEST(ConfigStrictnessTest, NullTlsMeansNoTls) {
   const auto parsed = ParseConfig(R"({"tls": null, "shard_client_tls": null})", "/data");
   ASSERT_TRUE(parsed.ok()) << parsed.status();

@@ -17,7 +17,9 @@
 #include <vector>
 
 #include "common/held_calls.h"
+#include "probity/service/server.h"
 #include "probity/v1/search.grpc.pb.h"
+#include "test_support.h"
 
 namespace probity::service::testing {
 namespace {
@@ -168,6 +170,25 @@ TEST(GrpcServerOptionsTest, QueuesAreCappedAtMaxInFlightAndTheServerServes) {
       grpc::CreateChannel("127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials()));
   Burst(service, *stub, kMaxInFlight);
   server->Shutdown();
+}
+
+// The config's grpc_completion_queues reaches the server (0, the default, is one per core).
+TEST(GrpcServerOptionsTest, TheConfigSetsTheServersCompletionQueues) {
+  constexpr int kQueues = 3;
+  auto world = MakeWorld(/*num_shards=*/1);
+  ServerConfig config = world->config;
+  config.grpc_completion_queues = kQueues;
+  const int before = SyncServerThreads();
+  auto server = Server::StartRouter(config);
+  ASSERT_TRUE(server.ok()) << server.status();
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (SyncServerThreads() - before < kQueues && std::chrono::steady_clock::now() < give_up) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_EQ(SyncServerThreads() - before, kQueues);
+  (*server)->Shutdown(absl::Seconds(1));
+  (*server)->Wait();
 }
 
 }  // namespace

@@ -258,6 +258,7 @@ absl::StatusOr<ServerConfig> ParseConfig(const std::string& json_text,
     r.Optional("omp_threads_per_search", &c.omp_threads_per_search);
     r.Optional("fanout_threads", &c.fanout_threads);
     r.Optional("search_together_from", &c.search_together_from);
+    r.Optional("grpc_completion_queues", &c.grpc_completion_queues);
     r.Optional("default_nprobe", &c.default_nprobe);
     r.Optional("shard_deadline_ms", &c.shard_deadline_ms);
     r.Optional("shard_hedge_min_ms", &c.shard_hedge_min_ms);
@@ -346,6 +347,7 @@ std::string ConfigToJson(const ServerConfig& c) {
   j["omp_threads_per_search"] = c.omp_threads_per_search;
   j["fanout_threads"] = c.fanout_threads;
   j["search_together_from"] = c.search_together_from;
+  j["grpc_completion_queues"] = c.grpc_completion_queues;
   j["default_nprobe"] = c.default_nprobe;
   j["shard_deadline_ms"] = c.shard_deadline_ms;
   j["shard_hedge_min_ms"] = c.shard_hedge_min_ms;
@@ -445,6 +447,9 @@ absl::Status ValidateConfig(const ServerConfig& c) {
     if (absl::Status s = ValidateMetricsConfig(*c.metrics); !s.ok()) return s;
   }
   if (c.max_in_flight < 1) return absl::InvalidArgumentError("config: max_in_flight < 1");
+  if (c.grpc_completion_queues < 0) {
+    return absl::InvalidArgumentError("config: grpc_completion_queues < 0 (0 = one per core)");
+  }
   if (c.search_together_from < 0) {
     return absl::InvalidArgumentError("config: search_together_from < 0 (0 = the number of cores)");
   }

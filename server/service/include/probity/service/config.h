@@ -109,6 +109,9 @@ struct ServerConfig {
   // shards in one call on its own thread (one coarse assignment, no hand-off) instead of in
   // parallel on the fan-out pool; 0 = the number of cores.
   int search_together_from = 0;
+  // gRPC completion queues the server takes calls through; 0 = one per core. At most
+  // max_in_flight either way (service::ApplyServerOptions).
+  int grpc_completion_queues = 0;
   int default_nprobe = 16;
   int shard_deadline_ms = 5000;  // per attempt on one shard replica (the caller's deadline too)
   // Router: a shard search not answered after the hedge delay (observed latency, bounded by
