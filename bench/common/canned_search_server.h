@@ -20,9 +20,9 @@ class CannedSearchServer {
   // Listens on 127.0.0.1 (a free port), plaintext, with the service's own server options
   // (service::ApplyServerOptions) for `max_in_flight`, `max_receive_bytes` and
   // `completion_queues`; nullptr if it cannot listen.
-  static std::unique_ptr<CannedSearchServer> Start(
-      v1::SearchResponse response, int max_in_flight, int max_receive_bytes,
-      int completion_queues = service::ServerCompletionQueues());
+  static std::unique_ptr<CannedSearchServer> Start(v1::SearchResponse response, int max_in_flight,
+                                                   int max_receive_bytes,
+                                                   int completion_queues = 1);
   ~CannedSearchServer();
   CannedSearchServer(const CannedSearchServer&) = delete;
   CannedSearchServer& operator=(const CannedSearchServer&) = delete;

@@ -1,9 +1,12 @@
 // Appends per second through the durable path (one write and one fdatasync per group commit
 // before the append returns), with 1, 16 and 64 concurrent writers, group commit against one
 // flush per append; and the same without fsync, which leaves the CPU cost (one Ed25519
-// signature per group commit, hashing, encoding). Set PROBITY_BENCH_DIR to put the ledger on
+// signature per group commit, hashing, encoding); and that signature alone, libsodium's against
+// OpenSSL's. Set PROBITY_BENCH_DIR to put the ledger on
 // the disk under test (default: the temp directory).
 #include <benchmark/benchmark.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -14,8 +17,11 @@
 #include <thread>
 #include <vector>
 
+#include "probity/common/file_read.h"
+#include "probity/common/openssl_handles.h"
 #include "probity/ledger/checkpoint.h"
 #include "probity/ledger/ledger.h"
+#include "probity/ledger/note.h"
 
 namespace probity::ledger {
 namespace {
@@ -100,6 +106,39 @@ void RunAppends(benchmark::State& state, bool fsync) {
 
 void BM_DurableAppend(benchmark::State& state) { RunAppends(state, /*fsync=*/true); }
 void BM_AppendWithoutFsync(benchmark::State& state) { RunAppends(state, /*fsync=*/false); }
+
+// One checkpoint signature, as each group commit makes it: the ledger's signer (libsodium) against
+// OpenSSL's Ed25519 with the same key and checkpoint text, in the same run. The two give the same
+// bytes (SignedNoteTest); the ledger signs with the faster.
+void BM_CheckpointSignature(benchmark::State& state) {
+  const bool openssl = state.range(0) != 0;
+  std::optional<Options> options = FreshLedger(state, "sign");
+  if (!options) return;
+  const std::string text = FormatCheckpoint(Checkpoint{options->origin, 123456, Hash{}, {}});
+  auto signer = NoteSigner::Load(options->signing_key, options->origin);
+  const std::string pem = common::ReadFileToString(options->signing_key).value_or("");
+  common::BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+  common::PkeyPtr key(PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr));
+  if (!signer.ok() || key == nullptr) {
+    state.SkipWithError("cannot load the signing key");
+    return;
+  }
+  unsigned char signature[64];
+  for (auto _ : state) {
+    if (openssl) {
+      size_t length = sizeof signature;
+      common::MdContextPtr context(EVP_MD_CTX_new());
+      EVP_DigestSignInit(context.get(), nullptr, nullptr, nullptr, key.get());
+      EVP_DigestSign(context.get(), signature, &length,
+                     reinterpret_cast<const unsigned char*>(text.data()), text.size());
+      benchmark::DoNotOptimize(signature);
+    } else {
+      benchmark::DoNotOptimize((*signer)->Sign(text));
+    }
+  }
+  std::filesystem::remove_all(options->dir.parent_path());
+}
+BENCHMARK(BM_CheckpointSignature)->ArgName("openssl")->Arg(0)->Arg(1);
 
 BENCHMARK(BM_AppendWithoutFsync)
     ->ArgNames({"writers", "group_commit"})

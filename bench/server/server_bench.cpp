@@ -3,8 +3,9 @@
 // same index, queries and parameters, at 1, 8 and 64 concurrent clients; the service with and
 // without the ledger's fsync; and the service (no fsync) with dynamic batching of shard searches
 // on and off at 1, 16 and 64 clients; and the service (no fsync) with a search's local shards
-// searched in one call once every core has a search (the default) against always apart, at 1
-// and 64 clients. Each client sends one query per call.
+// searched in one call once every core has a search (the default) against always apart, and
+// with one gRPC completion queue per core against gRPC's one (the default), at 1 and 64 clients.
+// Each client sends one query per call.
 //
 // Google Benchmark reports queries per second (items_per_second, real time) and the whole
 // process's CPU time per query (cpu_us_per_query: clients, server and FAISS together, every
@@ -31,6 +32,7 @@
 #include "probity/index/synthetic.h"
 #include "probity/ledger/checkpoint.h"
 #include "probity/service/auth.h"
+#include "probity/service/grpc_server_options.h"
 #include "probity/service/server.h"
 #include "probity/v1/search.grpc.pb.h"
 #include "probity/warrant/issue.h"
@@ -50,7 +52,8 @@ struct Bench {
   std::unique_ptr<index::ShardedIndex> index;
   std::map<bool, std::unique_ptr<Server>> servers;  // by ledger fsync, batching off
   std::unique_ptr<Server> batched;                  // no fsync, batching on
-  std::unique_ptr<Server> apart;  // no fsync, a search's shards never searched in one call
+  std::unique_ptr<Server> apart;     // no fsync, a search's shards never searched in one call
+  std::unique_ptr<Server> per_core;  // no fsync, one gRPC completion queue per core
   std::string token;
 };
 
@@ -101,17 +104,20 @@ Bench& World() {
     claims.max_k = 100;
     b->token = *warrant::IssueToken(claims, issuer, "k1");
 
-    auto start = [&](bool fsync, bool batching, int search_together_from = 0) {
+    auto start = [&](bool fsync, bool batching, int search_together_from = 0,
+                     int completion_queues = 0) {
       ServerConfig config;
       config.data_dir = b->dir;
       config.listen = "127.0.0.1:0";
       config.deployment = "bench";
       config.jwks_file = "jwks.json";
       config.ledger.dir = batching                   ? "ledger-batched"
+                          : completion_queues > 0    ? "ledger-queue-per-core"
                           : search_together_from > 0 ? "ledger-apart"
                           : fsync                    ? "ledger-fsync"
                                                      : "ledger-nofsync";
       config.search_together_from = search_together_from;
+      config.grpc_completion_queues = completion_queues;
       config.ledger.signing_key = "ledger-key.pem";
       config.ledger.fsync = fsync;
       config.collections.push_back({kCollection, "gen-1", {}});
@@ -130,6 +136,7 @@ Bench& World() {
     for (bool fsync : {true, false}) b->servers[fsync] = start(fsync, false);
     b->batched = start(false, true);
     b->apart = start(false, false, 1 << 20);
+    b->per_core = start(false, false, 0, OneCompletionQueuePerCore());
     return b;
   }();
   return *bench;
@@ -285,6 +292,15 @@ void BM_ServiceShardsTogether(benchmark::State& state) {
              together ? "service_shards_together" : "service_shards_apart");
 }
 
+// The embedded server with one gRPC completion queue per core against gRPC's default of one
+// (the servers' default); no fsync.
+void BM_ServiceCompletionQueues(benchmark::State& state) {
+  Bench& b = World();
+  const bool per_core = state.range(0) != 0;
+  RunClients(state, per_core ? b.per_core->port() : b.servers[false]->port(),
+             per_core ? "service_queue_per_core" : "service_one_queue");
+}
+
 void BM_ServiceBatching(benchmark::State& state) {
   Bench& b = World();
   const bool batching = state.range(0) != 0;
@@ -315,6 +331,14 @@ BENCHMARK(BM_ServiceEndToEnd)
 BENCHMARK(BM_GrpcFloor)->Threads(1)->Threads(8)->Threads(64)->UseRealTime()->MinTime(1.0);
 BENCHMARK(BM_ServiceShardsTogether)
     ->ArgName("together")
+    ->Arg(0)
+    ->Arg(1)
+    ->Threads(1)
+    ->Threads(64)
+    ->UseRealTime()
+    ->MinTime(1.0);
+BENCHMARK(BM_ServiceCompletionQueues)
+    ->ArgName("per_core")
     ->Arg(0)
     ->Arg(1)
     ->Threads(1)

@@ -140,7 +140,7 @@ TEST(GrpcServerOptionsTest, HandlerThreadsOfOneBurstServeTheNextInsteadOfNewOnes
 }
 
 TEST(GrpcServerOptionsTest, EachCompletionQueueHasAThreadPollingItWhileIdle) {
-  EXPECT_EQ(ServerCompletionQueues(),
+  EXPECT_EQ(OneCompletionQueuePerCore(),
             std::max(1, static_cast<int>(std::thread::hardware_concurrency())));
   constexpr int kQueues = 3;
   GatedSearch service;
@@ -170,7 +170,7 @@ TEST(GrpcServerOptionsTest, QueuesAreCappedAtMaxInFlightAndTheServerServes) {
   server->Shutdown();
 }
 
-// The config's grpc_completion_queues reaches the server (0, the default, is one per core).
+// The config's grpc_completion_queues reaches the server (0, the default, is gRPC's one).
 TEST(GrpcServerOptionsTest, TheConfigSetsTheServersCompletionQueues) {
   constexpr int kQueues = 3;
   auto world = MakeWorld(/*num_shards=*/1);

@@ -448,7 +448,8 @@ absl::Status ValidateConfig(const ServerConfig& c) {
   }
   if (c.max_in_flight < 1) return absl::InvalidArgumentError("config: max_in_flight < 1");
   if (c.grpc_completion_queues < 0) {
-    return absl::InvalidArgumentError("config: grpc_completion_queues < 0 (0 = one per core)");
+    return absl::InvalidArgumentError(
+        "config: grpc_completion_queues < 0 (0 = gRPC's default of one)");
   }
   if (c.search_together_from < 0) {
     return absl::InvalidArgumentError("config: search_together_from < 0 (0 = the number of cores)");

@@ -7,7 +7,7 @@
 
 namespace probity::service {
 
-int ServerCompletionQueues() {
+int OneCompletionQueuePerCore() {
   return std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
 }
 

@@ -332,9 +332,7 @@ class ServerImpl : public Server {
     ApplyServerOptions(config.max_in_flight,
                        MaxSearchMessageBytes(config.max_queries_per_request, LargestDimension(),
                                              config.max_justification_bytes),
-                       builder,
-                       config.grpc_completion_queues > 0 ? config.grpc_completion_queues
-                                                         : ServerCompletionQueues());
+                       builder, config.grpc_completion_queues);
     grpc_server_ = builder.BuildAndStart();
     if (grpc_server_ == nullptr || port_ == 0) {
       return absl::UnavailableError("cannot listen on " + config.listen);

@@ -109,8 +109,8 @@ struct ServerConfig {
   // shards in one call on its own thread (one coarse assignment, no hand-off) instead of in
   // parallel on the fan-out pool; 0 = the number of cores.
   int search_together_from = 0;
-  // gRPC completion queues the server takes calls through; 0 = one per core. At most
-  // max_in_flight either way (service::ApplyServerOptions).
+  // gRPC completion queues the server takes calls through; 0 = gRPC's default of one. At most
+  // max_in_flight (service::ApplyServerOptions).
   int grpc_completion_queues = 0;
   int default_nprobe = 16;
   int shard_deadline_ms = 5000;  // per attempt on one shard replica (the caller's deadline too)
