@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "absl/strings/match.h"
+#include "common/connected_channel.h"
 #include "probity/client/search_client.h"
 #include "probity/service/server.h"
 #include "probity/v1/admin.grpc.pb.h"
@@ -21,11 +22,13 @@
 namespace probity::service::testing {
 namespace {
 
+// A connection of its own per client, connected before the first call: clients released
+// together then start searching together, not connecting.
 std::shared_ptr<grpc::Channel> NewChannel(int port, int client) {
   grpc::ChannelArguments args;
-  args.SetInt("probity_test_client", client);  // a connection of its own per client
-  return grpc::CreateCustomChannel("127.0.0.1:" + std::to_string(port),
-                                   grpc::InsecureChannelCredentials(), args);
+  args.SetInt("probity_test_client", client);
+  return test_support::Connected(grpc::CreateCustomChannel(
+      "127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials(), args));
 }
 
 struct Outcome {

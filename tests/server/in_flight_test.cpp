@@ -6,6 +6,7 @@
 #include <fstream>
 #include <thread>
 
+#include "common/connected_channel.h"
 #include "common/held_calls.h"
 #include "common/loopback_grpc_server.h"
 #include "fake_ledger.h"
@@ -63,8 +64,8 @@ TEST(InFlightTest, SearchesOverTheBoundGetResourceExhaustedAndTheOthersFinish) {
                             SearchServiceImpl::Options{/*max_in_flight=*/2, 4});
   const test_support::LoopbackGrpcServer server = test_support::StartLoopbackGrpcServer(&service);
   ASSERT_NE(server.server, nullptr);
-  const client::SearchClient client(
-      grpc::CreateChannel(server.address(), grpc::InsecureChannelCredentials()));
+  const client::SearchClient client(test_support::Connected(
+      grpc::CreateChannel(server.address(), grpc::InsecureChannelCredentials())));
 
   v1::SearchRequest request;
   request.set_collection(kCollection);
