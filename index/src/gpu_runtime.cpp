@@ -4,7 +4,9 @@
 
 #include <cuda_runtime.h>
 #include <faiss/Index.h>
+#include <faiss/IndexHNSW.h>
 #include <faiss/IndexPreTransform.h>
+#include <faiss/clone_index.h>
 #include <faiss/gpu/GpuCloner.h>
 #include <faiss/gpu/GpuClonerOptions.h>
 #include <faiss/gpu/GpuIndexIVF.h>
@@ -19,6 +21,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "faiss_search.h"
 #include "gpu_shard.h"
 #include "probity/index/gpu.h"
 
@@ -111,6 +114,34 @@ class CudaGpuRuntime : public GpuRuntime, public std::enable_shared_from_this<Cu
   std::mutex placement_mutex_;
 };
 
+// The GpuIndexIVF under an optional pre-transform (which FAISS keeps on the CPU), or nullptr.
+faiss::gpu::GpuIndexIVF* FindGpuIvf(faiss::Index& index) {
+  faiss::Index* current = &index;
+  if (auto* pre = dynamic_cast<faiss::IndexPreTransform*>(current)) current = pre->index;
+  return dynamic_cast<faiss::gpu::GpuIndexIVF*>(current);
+}
+const faiss::gpu::GpuIndexIVF* FindGpuIvf(const faiss::Index& index) {
+  return FindGpuIvf(const_cast<faiss::Index&>(index));
+}
+
+// Gives a GPU IVF index whose coarse quantizer FAISS cannot run on a GPU (HNSW) a CPU copy of
+// the CPU index's quantizer, storage included. Why: FAISS 1.7.3's GPU cloner copies such a
+// quantizer with the CPU cloner's code but its own virtual calls, so the HNSW graph comes back
+// on the CPU with its flat storage turned into a GpuIndexFlat. Searching that graph asks the
+// storage for a distance computer, which a GpuIndexFlat does not have: FAISS throws inside an
+// OpenMP region and the process ends (std::terminate). FAISS's GPU IVF searches a CPU
+// quantizer through host copies, which is what serving HNSW shards from a GPU means.
+void KeepCoarseQuantizerOnCpu(const faiss::Index& cpu, faiss::Index& gpu) {
+  faiss::gpu::GpuIndexIVF* gpu_ivf = FindGpuIvf(gpu);
+  const faiss::IndexIVF* cpu_ivf = internal::FindIvf(cpu);
+  if (gpu_ivf == nullptr || cpu_ivf == nullptr) return;
+  if (faiss::gpu::isGpuIndex(gpu_ivf->quantizer)) return;  // a flat quantizer on the GPU
+  std::unique_ptr<faiss::Index> on_cpu(faiss::clone_index(cpu_ivf->quantizer));
+  if (gpu_ivf->own_fields) delete gpu_ivf->quantizer;
+  gpu_ivf->quantizer = on_cpu.release();
+  gpu_ivf->own_fields = true;
+}
+
 // Clones `cpu` onto `device`; the caller holds the device's mutex.
 absl::StatusOr<std::unique_ptr<faiss::Index>> CloneTo(CudaGpuRuntime& runtime, Device& device,
                                                       const faiss::Index& cpu) {
@@ -119,6 +150,7 @@ absl::StatusOr<std::unique_ptr<faiss::Index>> CloneTo(CudaGpuRuntime& runtime, D
     std::unique_ptr<faiss::Index> gpu(
         faiss::gpu::index_cpu_to_gpu(&device.resources, device.ordinal, &cpu, &options));
     device.in_use = true;
+    KeepCoarseQuantizerOnCpu(cpu, *gpu);
     return gpu;
   } catch (const std::exception& e) {
     // FAISS reports a failed allocation as an exception naming the memory it wanted; anything
@@ -131,13 +163,6 @@ absl::StatusOr<std::unique_ptr<faiss::Index>> CloneTo(CudaGpuRuntime& runtime, D
     }
     return absl::InvalidArgumentError(what);
   }
-}
-
-// The GpuIndexIVF under an optional pre-transform (which FAISS keeps on the CPU), or nullptr.
-const faiss::gpu::GpuIndexIVF* FindGpuIvf(const faiss::Index& index) {
-  const faiss::Index* current = &index;
-  if (auto* pre = dynamic_cast<const faiss::IndexPreTransform*>(current)) current = pre->index;
-  return dynamic_cast<const faiss::gpu::GpuIndexIVF*>(current);
 }
 
 class CudaGpuShard : public internal::GpuShard {
@@ -163,7 +188,14 @@ class CudaGpuShard : public internal::GpuShard {
     std::lock_guard lock(device_.mutex);
     if (index_ == nullptr) return Lost();
     try {
-      // nprobe goes with the call (SearchParametersIVF), never onto the shared index.
+      // nprobe goes with the call (SearchParametersIVF), never onto the shared index. FAISS's
+      // GPU IVF searches a CPU coarse quantizer without the call's parameters, so an HNSW one
+      // gets the CPU shard's efSearch for this nprobe here, under the device's lock.
+      if (faiss::gpu::GpuIndexIVF* ivf = FindGpuIvf(*index_); ivf != nullptr) {
+        if (auto* hnsw = dynamic_cast<faiss::IndexHNSW*>(ivf->quantizer); hnsw != nullptr) {
+          hnsw->hnsw.efSearch = internal::HnswEfSearch(nprobe);
+        }
+      }
       if (FindGpuIvf(*index_) == nullptr) {
         index_->search(num_queries, queries, k, distances, labels);
       } else if (index_.get() == static_cast<const faiss::Index*>(FindGpuIvf(*index_))) {

@@ -399,8 +399,11 @@ TEST(GpuTrainingTest, HnswCoarseQuantizerTrainsOnGpu) {
   EXPECT_TRUE(LoadGeneration(dir.path() / "gen-1").ok());
 }
 
-// GPU shards keep the HNSW quantizer on the host (FAISS's GPU IVF searches a CPU coarse
-// quantizer through host copies) and scan the lists on the GPU: same answers as the CPU.
+// GPU shards keep the HNSW quantizer, its flat storage included, on the host (FAISS's GPU IVF
+// searches a CPU coarse quantizer through host copies) and scan the lists on the GPU: same
+// answers as the CPU, also at an nprobe where the CPU's efSearch (2 x nprobe) is above the
+// stored one. FAISS 1.7.3's GPU cloner once put the storage on the GPU, and the first search
+// ended the process.
 TEST(GpuShardTest, HnswCoarseQuantizerShardsServeFromTheGpu) {
   SKIP_WITHOUT_GPU();
   const SyntheticGallery gallery = HnswGallery();
@@ -409,18 +412,20 @@ TEST(GpuShardTest, HnswCoarseQuantizerShardsServeFromTheGpu) {
   ASSERT_TRUE(trained.ok()) << trained.status();
   ASSERT_TRUE(
       (*trained)->Add(gallery.gallery, testing::SequentialIds(gallery.gallery_labels.size())).ok());
-  const SearchParams params = Params(10, 16);
-  auto cpu_hits = (*trained)->Search(gallery.queries, params);
-  ASSERT_TRUE(cpu_hits.ok()) << cpu_hits.status();
   testing::ScratchDir dir;
   ASSERT_TRUE(WriteGeneration(**trained, 1, dir.path() / "gen-1").ok());
   auto loaded = LoadGeneration(dir.path() / "gen-1");
   ASSERT_TRUE(loaded.ok()) << loaded.status();
   ASSERT_TRUE((*loaded)->PlaceOnGpus(Runtime(true)).ok());
   EXPECT_FALSE((*loaded)->SharesCoarseAssignment());
-  auto on_gpu = (*loaded)->Search(gallery.queries, params);
-  ASSERT_TRUE(on_gpu.ok()) << on_gpu.status();
-  EXPECT_GE(Overlap(*cpu_hits, *on_gpu), 0.98);
+  for (int nprobe : {16, 96}) {
+    const SearchParams params = Params(10, nprobe);
+    auto cpu_hits = (*trained)->Search(gallery.queries, params);
+    ASSERT_TRUE(cpu_hits.ok()) << cpu_hits.status();
+    auto on_gpu = (*loaded)->Search(gallery.queries, params);
+    ASSERT_TRUE(on_gpu.ok()) << on_gpu.status();
+    EXPECT_GE(Overlap(*cpu_hits, *on_gpu), 0.98) << "nprobe " << nprobe;
+  }
 }
 
 }  // namespace
