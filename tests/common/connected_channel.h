@@ -8,7 +8,8 @@
 // ("failed to connect to all addresses; ... No such file or directory"). The channel then backs
 // off for a second, and a fail-fast call made meanwhile fails UNAVAILABLE although the server is
 // up. Waiting until the channel is READY rides that out: the channel tries again after its
-// backoff. gRPC 1.53 and later save errno right after connect().
+// backoff. Upstream gRPC saves errno right after connect() since the end of 2023 (grpc/grpc
+// pull request 35064).
 
 #include <grpcpp/grpcpp.h>
 
