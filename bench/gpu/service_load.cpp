@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "common/callback_clients.h"
 #include "common/load_client_channel.h"
 #include "probity/v1/search.grpc.pb.h"
 
@@ -42,6 +43,20 @@ namespace {
 double Percentile(std::vector<double>& sorted, double p) {
   if (sorted.empty()) return 0;
   return sorted[std::min(sorted.size() - 1, static_cast<size_t>(p * sorted.size()))];
+}
+
+// Fills the rates, percentiles and CPU figures of `result` from the answered calls' latencies.
+void Summarize(std::vector<double> latencies_ms, double window_seconds, double cpu_seconds,
+               double busy_seconds, LoadResult& result) {
+  std::sort(latencies_ms.begin(), latencies_ms.end());
+  result.calls = latencies_ms.size();
+  result.seconds = window_seconds;
+  result.qps = result.seconds > 0 ? static_cast<double>(result.calls) / result.seconds : 0;
+  result.p50_ms = Percentile(latencies_ms, 0.50);
+  result.p99_ms = Percentile(latencies_ms, 0.99);
+  result.cpu_us_per_call =
+      result.calls > 0 ? cpu_seconds * 1e6 / static_cast<double>(result.calls) : 0;
+  result.cores_busy = busy_seconds > 0 ? cpu_seconds / busy_seconds : 0;
 }
 
 v1::SearchRequest LoadRequest(const ClientLoad& load) {
@@ -135,17 +150,47 @@ LoadResult RunClients(const ClientLoad& load) {
   const double cpu_seconds = ProcessCpuSeconds() - cpu_start;
   const double busy_seconds = std::chrono::duration<double>(Clock::now() - window_start).count();
 
-  std::sort(latencies_ms.begin(), latencies_ms.end());
-  result.calls = latencies_ms.size();
-  result.seconds = std::chrono::duration<double>(window_end - window_start).count();
-  result.qps = result.seconds > 0 ? static_cast<double>(result.calls) / result.seconds : 0;
-  result.p50_ms = Percentile(latencies_ms, 0.50);
-  result.p99_ms = Percentile(latencies_ms, 0.99);
   // Calls finished after the window are few (one per client at most) and are left out of the
-  // count, so this slightly overstates CPU per call at many clients.
-  result.cpu_us_per_call =
-      result.calls > 0 ? cpu_seconds * 1e6 / static_cast<double>(result.calls) : 0;
-  result.cores_busy = busy_seconds > 0 ? cpu_seconds / busy_seconds : 0;
+  // count, so the CPU per call is slightly overstated at many clients.
+  Summarize(std::move(latencies_ms),
+            std::chrono::duration<double>(window_end - window_start).count(), cpu_seconds,
+            busy_seconds, result);
+  return result;
+}
+
+LoadResult RunCallbackClients(const ClientLoad& load) {
+  using Clock = std::chrono::steady_clock;
+  const int64_t rows = static_cast<int64_t>(load.queries.size()) / load.dim;
+  std::vector<int64_t> next_row(load.clients);
+  for (int c = 0; c < load.clients; ++c) next_row[c] = (static_cast<int64_t>(c) * 7919) % rows;
+  CallbackClients clients("127.0.0.1:" + std::to_string(load.port), load.clients,
+                          "Bearer " + load.token, [&](int c, v1::SearchRequest& request) {
+                            if (request.queries_size() == 0) request = LoadRequest(load);
+                            const float* query = load.queries.data() + next_row[c] * load.dim;
+                            next_row[c] = (next_row[c] + 1) % rows;
+                            std::copy(query, query + load.dim,
+                                      request.mutable_queries(0)->mutable_values()->begin());
+                          });
+  // As many answers as clients before the window opens (their connections are set up then).
+  clients.Start();
+  for (int c = 0; c < load.clients; ++c) clients.WaitForOne();
+  clients.TakeLatenciesMicros();
+  const uint64_t failures_before = clients.failures();
+  const double cpu_start = ProcessCpuSeconds();
+  const Clock::time_point window_start = Clock::now();
+  std::this_thread::sleep_until(window_start + std::chrono::duration_cast<Clock::duration>(
+                                                   std::chrono::duration<double>(load.seconds)));
+  std::vector<double> latencies_ms = clients.TakeLatenciesMicros();
+  const double window_seconds = std::chrono::duration<double>(Clock::now() - window_start).count();
+  const double cpu_seconds = ProcessCpuSeconds() - cpu_start;
+  LoadResult result;
+  result.failures = clients.failures() - failures_before;
+  result.first_error = clients.first_error();
+  clients.Stop();
+  for (double& latency : latencies_ms) latency /= 1000;
+  // Answered calls in the window over the window, and the CPU of that window: no call in
+  // flight at its end is counted (unlike RunClients, which waits for the last calls).
+  Summarize(std::move(latencies_ms), window_seconds, cpu_seconds, window_seconds, result);
   return result;
 }
 

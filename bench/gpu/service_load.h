@@ -88,6 +88,10 @@ struct LoadResult {
 // Runs `load.clients` threads that each send Search calls back to back until the window ends.
 LoadResult RunClients(const ClientLoad& load);
 
+// The same load from `load.clients` clients on gRPC's callback API (CallbackClients): one call
+// in flight each, no thread per client, so the load generator takes less of the machine.
+LoadResult RunCallbackClients(const ClientLoad& load);
+
 // One Search call as a load client makes it (the first query row), for a response of the real
 // size to serve from a canned-answer server (bench/common/canned_search_server.h).
 absl::StatusOr<v1::SearchResponse> SearchOnce(const ClientLoad& load);

@@ -3,9 +3,10 @@
 // same index, queries and parameters, at 1, 8 and 64 concurrent clients; the service with and
 // without the ledger's fsync; and the service (no fsync) with dynamic batching of shard searches
 // on and off at 1, 16 and 64 clients; and the service (no fsync) with a search's local shards
-// searched in one call once every core has a search (the default) against always apart, and
-// with one gRPC completion queue per core against gRPC's one (the default), at 1 and 64 clients.
-// Each client sends one query per call.
+// searched in one call once every core has a search (the default) against always apart and
+// always in one call, and with one gRPC completion queue per core against gRPC's one (the
+// default), at 1 and 64 clients; and the floor and the service (no fsync) with clients on gRPC's
+// callback API instead of a thread each. Each client sends one query per call.
 //
 // Google Benchmark reports queries per second (items_per_second, real time) and the whole
 // process's CPU time per query (cpu_us_per_query: clients, server and FAISS together, every
@@ -27,6 +28,7 @@
 #include <optional>
 
 #include "absl/synchronization/mutex.h"
+#include "common/callback_clients.h"
 #include "common/canned_search_server.h"
 #include "probity/index/generation_build.h"
 #include "probity/index/synthetic.h"
@@ -52,8 +54,9 @@ struct Bench {
   std::unique_ptr<index::ShardedIndex> index;
   std::map<bool, std::unique_ptr<Server>> servers;  // by ledger fsync, batching off
   std::unique_ptr<Server> batched;                  // no fsync, batching on
-  std::unique_ptr<Server> apart;     // no fsync, a search's shards never searched in one call
-  std::unique_ptr<Server> per_core;  // no fsync, one gRPC completion queue per core
+  std::unique_ptr<Server> apart;  // no fsync, a search's shards never searched in one call
+  std::unique_ptr<Server> always_together;  // no fsync, always in one call (from 1 search on)
+  std::unique_ptr<Server> per_core;         // no fsync, one gRPC completion queue per core
   std::string token;
 };
 
@@ -111,11 +114,12 @@ Bench& World() {
       config.listen = "127.0.0.1:0";
       config.deployment = "bench";
       config.jwks_file = "jwks.json";
-      config.ledger.dir = batching                   ? "ledger-batched"
-                          : completion_queues > 0    ? "ledger-queue-per-core"
-                          : search_together_from > 0 ? "ledger-apart"
-                          : fsync                    ? "ledger-fsync"
-                                                     : "ledger-nofsync";
+      config.ledger.dir = batching                    ? "ledger-batched"
+                          : completion_queues > 0     ? "ledger-queue-per-core"
+                          : search_together_from == 1 ? "ledger-always-together"
+                          : search_together_from > 0  ? "ledger-apart"
+                          : fsync                     ? "ledger-fsync"
+                                                      : "ledger-nofsync";
       config.search_together_from = search_together_from;
       config.grpc_completion_queues = completion_queues;
       config.ledger.signing_key = "ledger-key.pem";
@@ -136,6 +140,7 @@ Bench& World() {
     for (bool fsync : {true, false}) b->servers[fsync] = start(fsync, false);
     b->batched = start(false, true);
     b->apart = start(false, false, 1 << 20);
+    b->always_together = start(false, false, 1);
     b->per_core = start(false, false, 0, OneCompletionQueuePerCore());
     return b;
   }();
@@ -282,14 +287,64 @@ bench::CannedSearchServer& Floor() {
 
 void BM_GrpcFloor(benchmark::State& state) { RunClients(state, Floor().port(), "grpc_floor"); }
 
+// The same single-query clients on gRPC's callback API (bench/common/callback_clients.h):
+// `clients` calls in flight, each client sending its next call from the last one's completion,
+// without a thread per client; against the floor's and the service's servers in the same run as
+// the blocking clients above, so the two kinds of load generator can be compared.
+void RunCallbackClients(benchmark::State& state, int port, const char* name) {
+  Bench& b = World();
+  const int clients = static_cast<int>(state.range(0));
+  std::vector<size_t> next_query(clients);
+  for (int c = 0; c < clients; ++c) next_query[c] = static_cast<size_t>(c) * 37;
+  bench::CallbackClients load(
+      "127.0.0.1:" + std::to_string(port), clients, "Bearer " + b.token,
+      [&](int client, v1::SearchRequest& request) {
+        if (request.queries_size() == 0) {
+          request.set_collection(kCollection);
+          request.set_k(kK);
+          request.set_nprobe(kNprobe);
+          request.add_queries()->mutable_values()->Resize(kDim, 0);
+        }
+        const float* query = b.gallery.queries.data() + (next_query[client]++ % 1000) * kDim;
+        std::copy(query, query + kDim, request.mutable_queries(0)->mutable_values()->begin());
+      });
+  // Every client's first call (its connection) before the timed loop.
+  load.Start();
+  for (int c = 0; c < clients; ++c) load.WaitForOne();
+  load.TakeLatenciesMicros();
+  {
+    ProcessCpuPerQuery cpu(state);
+    for (auto _ : state) load.WaitForOne();
+  }
+  load.Stop();
+  if (load.failures() > 0) state.SkipWithError(load.first_error().c_str());
+  state.SetItemsProcessed(state.iterations());
+  Record(std::string(name) + "/clients:" + std::to_string(clients), load.TakeLatenciesMicros());
+}
+
+void BM_GrpcFloorCallbackClients(benchmark::State& state) {
+  RunCallbackClients(state, Floor().port(), "grpc_floor_callback_clients");
+}
+
+void BM_ServiceCallbackClients(benchmark::State& state) {
+  RunCallbackClients(state, World().servers[false]->port(), "service_no_fsync_callback_clients");
+}
+
 // The embedded server's shards searched in one call on the request's thread once every core
-// has a search (search_together_from = cores, the default) against always apart on the
-// fan-out pool; no fsync.
+// has a search (search_together_from = cores, the default; `together` 1) against always apart on
+// the fan-out pool (0) and always in one call (2); no fsync.
 void BM_ServiceShardsTogether(benchmark::State& state) {
   Bench& b = World();
-  const bool together = state.range(0) != 0;
-  RunClients(state, together ? b.servers[false]->port() : b.apart->port(),
-             together ? "service_shards_together" : "service_shards_apart");
+  switch (state.range(0)) {
+    case 0:
+      RunClients(state, b.apart->port(), "service_shards_apart");
+      break;
+    case 1:
+      RunClients(state, b.servers[false]->port(), "service_shards_together");
+      break;
+    default:
+      RunClients(state, b.always_together->port(), "service_shards_always_together");
+  }
 }
 
 // The embedded server with one gRPC completion queue per core against gRPC's default of one
@@ -329,10 +384,23 @@ BENCHMARK(BM_ServiceEndToEnd)
     ->UseRealTime()
     ->MinTime(1.0);
 BENCHMARK(BM_GrpcFloor)->Threads(1)->Threads(8)->Threads(64)->UseRealTime()->MinTime(1.0);
+BENCHMARK(BM_GrpcFloorCallbackClients)
+    ->ArgName("clients")
+    ->Arg(1)
+    ->Arg(64)
+    ->UseRealTime()
+    ->MinTime(1.0);
+BENCHMARK(BM_ServiceCallbackClients)
+    ->ArgName("clients")
+    ->Arg(1)
+    ->Arg(64)
+    ->UseRealTime()
+    ->MinTime(1.0);
 BENCHMARK(BM_ServiceShardsTogether)
     ->ArgName("together")
     ->Arg(0)
     ->Arg(1)
+    ->Arg(2)
     ->Threads(1)
     ->Threads(64)
     ->UseRealTime()
