@@ -548,6 +548,24 @@ TEST(RouterTest, ShardsAreSearchedApartUntilAsManySearchesRunAsTheThresholdSays)
   EXPECT_EQ(backend->together_threads().size(), 1u);
 }
 
+TEST(RouterTest, TheCallersCountOfSearchesInFlightCountsForTheThreshold) {
+  auto backend = std::make_shared<AllShardsReplica>();
+  const CollectionRoute route = ThreeShardsOn(backend);
+  Router router(absl::Hours(1), 4, TogetherFrom(2));
+  // Alone in the router, and the caller serves no other search: apart.
+  ASSERT_TRUE(
+      router.Search(route, kTwoQueries, K(3), false, absl::InfiniteFuture(), 1).status.ok());
+  EXPECT_EQ(backend->per_shard_calls(), 3);
+  EXPECT_TRUE(backend->together_threads().empty());
+  // Alone in the router, but the caller serves a second search (say, in its ledger append):
+  // every core has a search, so one call on the caller's thread.
+  RoutedSearch busy = router.Search(route, kTwoQueries, K(3), false, absl::InfiniteFuture(), 2);
+  ASSERT_TRUE(busy.status.ok()) << busy.status;
+  EXPECT_EQ(backend->per_shard_calls(), 3);
+  ASSERT_EQ(backend->together_threads().size(), 1u);
+  EXPECT_EQ(backend->together_threads()[0], std::this_thread::get_id());
+}
+
 TEST(RouterTest, AFailedCallForEveryShardReportsEachShardAsData) {
   auto backend = std::make_shared<AllShardsReplica>();
   backend->Fail();

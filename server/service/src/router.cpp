@@ -110,8 +110,8 @@ class Router::ShardSearchRound {
  public:
   ShardSearchRound(const Router& router, const CollectionRoute& route,
                    std::span<const float> queries, const index::SearchParams& params,
-                   absl::Time deadline)
-      : running_(router.searches_running_.fetch_add(1) + 1),
+                   absl::Time deadline, int64_t searches_in_flight)
+      : running_(std::max<int64_t>(router.searches_running_.fetch_add(1) + 1, searches_in_flight)),
         router_(router),
         route_(route),
         k_(params.k),
@@ -448,7 +448,9 @@ class Router::ShardSearchRound {
     return result;
   }
 
-  const int running_;  // searches running in the router, this one included, when it started
+  // Searches running when this one started, this one included: in the router's shard phase,
+  // or as the caller counted them, whichever is more.
+  const int64_t running_;
   const Router& router_;
   const CollectionRoute& route_;
   const int k_;
@@ -461,8 +463,8 @@ class Router::ShardSearchRound {
 
 RoutedSearch Router::Search(const CollectionRoute& route, std::span<const float> queries,
                             const index::SearchParams& params, bool allow_partial,
-                            absl::Time deadline) const {
-  ShardSearchRound round(*this, route, queries, params, deadline);
+                            absl::Time deadline, int64_t searches_in_flight) const {
+  ShardSearchRound round(*this, route, queries, params, deadline, searches_in_flight);
   RoutedSearch routed = round.Run(allow_partial);
   searches_running_.fetch_sub(1);
   return routed;

@@ -237,7 +237,11 @@ grpc::Status SearchServiceImpl::Search(grpc::ServerContext* context,
   const absl::Time deadline = context->deadline() == std::chrono::system_clock::time_point::max()
                                   ? absl::InfiniteFuture()
                                   : absl::FromChrono(context->deadline());
-  RoutedSearch routed = router_.Search(*route, queries, params, request->allow_partial(), deadline);
+  // Every search in this handler keeps a core busy (warrant, ledger, answer), not only those
+  // in the router's shard phase: the router's rule for searching local shards in one call
+  // counts them all.
+  RoutedSearch routed = router_.Search(*route, queries, params, request->allow_partial(), deadline,
+                                       counters_.in_flight.load());
   auto count_search = [&](SearchOutcome outcome) {
     if (options_.metrics == nullptr) return;
     options_.metrics->SearchRan(outcome, absl::Now() - started, routed.shards_answered,

@@ -54,8 +54,9 @@ struct RoutingOptions {
   // attempts to a shard server: a restarted server is asked again within about twice that.
   absl::Duration first_backoff = absl::Milliseconds(25);
   absl::Duration max_reconnect_backoff = absl::Seconds(1);
-  // Searches running at once from which a backend holding every shard searches them in one
-  // call (ShardBackend::SearchesShardsTogether); 0: the number of cores.
+  // Searches running at once (in the router, or as the caller counts them: Router::Search) from
+  // which a backend holding every shard searches them in one call
+  // (ShardBackend::SearchesShardsTogether); 0: the number of cores.
   int search_together_from = 0;
 };
 
@@ -96,9 +97,15 @@ class Router {
   std::vector<std::string> Collections() const;
 
   // `deadline` is the caller's: no shard attempt starts after it or outlives it.
+  // `searches_in_flight`: the searches the caller is serving at once, this one included, where
+  // it counts them (the service counts each from its arrival to its answer); the rule of
+  // RoutingOptions::search_together_from takes the larger of it and the searches in the
+  // router's own shard phase. A service's searches spend much of their time outside that phase
+  // (warrant, ledger, answer), so the router alone undercounts how busy the cores are.
   RoutedSearch Search(const CollectionRoute& route, std::span<const float> queries,
                       const index::SearchParams& params, bool allow_partial,
-                      absl::Time deadline = absl::InfiniteFuture()) const;
+                      absl::Time deadline = absl::InfiniteFuture(),
+                      int64_t searches_in_flight = 0) const;
 
   const RoutingOptions& options() const { return options_; }
   // One snapshot per distinct backend of every route, ordered by server name.
