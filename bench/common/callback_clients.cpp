@@ -1,5 +1,7 @@
 #include "common/callback_clients.h"
 
+#include <algorithm>
+
 #include "common/load_client_channel.h"
 
 namespace probity::bench {
@@ -11,11 +13,12 @@ struct CallbackClients::Call {
 };
 
 CallbackClients::CallbackClients(const std::string& target, int clients, std::string authorization,
-                                 NextRequest next_request)
-    : authorization_(std::move(authorization)), next_request_(std::move(next_request)) {
+                                 const v1::SearchRequest& prototype, NextQuery next_query)
+    : authorization_(std::move(authorization)), next_query_(std::move(next_query)) {
   clients_.resize(clients);
   for (int c = 0; c < clients; ++c) {
     clients_[c].stub = v1::Search::NewStub(LoadClientChannel(target, c));
+    clients_[c].request = prototype;
   }
 }
 
@@ -33,7 +36,9 @@ void CallbackClients::Start() {
 // One call of `client`, which holds one of in_flight_ until its last call is done.
 void CallbackClients::Send(int client) {
   Client& mine = clients_[client];
-  next_request_(client, mine.request);
+  auto* values = mine.request.mutable_queries(0)->mutable_values();
+  const float* query = next_query_(client);
+  std::copy(query, query + values->size(), values->begin());
   auto* call = new Call;
   PrepareLoadCall(call->context, std::chrono::system_clock::now() + std::chrono::seconds(60));
   if (!authorization_.empty()) call->context.AddMetadata("authorization", authorization_);

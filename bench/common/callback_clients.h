@@ -27,13 +27,15 @@ namespace probity::bench {
 
 class CallbackClients {
  public:
-  // Fills client `client`'s next request (the previous one has completed).
-  using NextRequest = std::function<void(int client, v1::SearchRequest& request)>;
+  // The first values of client `client`'s next query (as many as the prototype's first query
+  // has); its previous call has completed.
+  using NextQuery = std::function<const float*(int client)>;
 
-  // `clients` clients of the Search server at `target`; every call carries `authorization` as
-  // its metadata unless it is empty.
+  // `clients` clients of the Search server at `target`, each sending `prototype` with its
+  // first query's values replaced by `next_query`'s; every call carries `authorization` as its
+  // metadata unless it is empty.
   CallbackClients(const std::string& target, int clients, std::string authorization,
-                  NextRequest next_request);
+                  const v1::SearchRequest& prototype, NextQuery next_query);
   ~CallbackClients();  // Stop()
   CallbackClients(const CallbackClients&) = delete;
   CallbackClients& operator=(const CallbackClients&) = delete;
@@ -62,7 +64,7 @@ class CallbackClients {
 
   std::vector<Client> clients_;
   const std::string authorization_;
-  const NextRequest next_request_;
+  const NextQuery next_query_;
   std::counting_semaphore<> completed_{0};
   std::atomic<bool> stopping_{false};
   std::atomic<uint64_t> failures_{0};

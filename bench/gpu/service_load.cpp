@@ -164,12 +164,10 @@ LoadResult RunCallbackClients(const ClientLoad& load) {
   std::vector<int64_t> next_row(load.clients);
   for (int c = 0; c < load.clients; ++c) next_row[c] = (static_cast<int64_t>(c) * 7919) % rows;
   CallbackClients clients("127.0.0.1:" + std::to_string(load.port), load.clients,
-                          "Bearer " + load.token, [&](int c, v1::SearchRequest& request) {
-                            if (request.queries_size() == 0) request = LoadRequest(load);
+                          "Bearer " + load.token, LoadRequest(load), [&](int c) {
                             const float* query = load.queries.data() + next_row[c] * load.dim;
                             next_row[c] = (next_row[c] + 1) % rows;
-                            std::copy(query, query + load.dim,
-                                      request.mutable_queries(0)->mutable_values()->begin());
+                            return query;
                           });
   // As many answers as clients before the window opens (their connections are set up then).
   clients.Start();

@@ -207,6 +207,16 @@ void BM_FaissInProcess(benchmark::State& state) {
   Record(RunName("faiss_in_process", state.threads()), samples);
 }
 
+// What every client sends: one query (zeros until a client fills it in) of the bench's collection.
+v1::SearchRequest OneQueryRequest() {
+  v1::SearchRequest request;
+  request.set_collection(kCollection);
+  request.set_k(kK);
+  request.set_nprobe(kNprobe);
+  request.add_queries()->mutable_values()->Resize(kDim, 0);
+  return request;
+}
+
 // Single-query clients against `server`, recorded under `name`.
 void RunClients(benchmark::State& state, int port, const std::string& name) {
   Bench& b = World();
@@ -217,12 +227,8 @@ void RunClients(benchmark::State& state, int port, const std::string& name) {
         args.SetInt("probity_client", state.thread_index());
         return args;
       }()));
-  v1::SearchRequest request;
-  request.set_collection(kCollection);
-  request.set_k(kK);
-  request.set_nprobe(kNprobe);
-  auto* values = request.add_queries()->mutable_values();
-  values->Resize(kDim, 0);
+  v1::SearchRequest request = OneQueryRequest();
+  auto* values = request.mutable_queries(0)->mutable_values();
   std::vector<double> samples;
   size_t q = state.thread_index() * 37;
   std::optional<ProcessCpuPerQuery> cpu(state);
@@ -260,12 +266,9 @@ bench::CannedSearchServer& Floor() {
     auto stub = v1::Search::NewStub(
         grpc::CreateChannel("127.0.0.1:" + std::to_string(b.servers[false]->port()),
                             grpc::InsecureChannelCredentials()));
-    v1::SearchRequest request;
-    request.set_collection(kCollection);
-    request.set_k(kK);
-    request.set_nprobe(kNprobe);
-    request.add_queries()->mutable_values()->Add(b.gallery.queries.begin(),
-                                                 b.gallery.queries.begin() + kDim);
+    v1::SearchRequest request = OneQueryRequest();
+    std::copy(b.gallery.queries.begin(), b.gallery.queries.begin() + kDim,
+              request.mutable_queries(0)->mutable_values()->begin());
     grpc::ClientContext context;
     context.AddMetadata("authorization", "Bearer " + b.token);
     v1::SearchResponse response;
@@ -297,17 +300,8 @@ void RunCallbackClients(benchmark::State& state, int port, const char* name) {
   std::vector<size_t> next_query(clients);
   for (int c = 0; c < clients; ++c) next_query[c] = static_cast<size_t>(c) * 37;
   bench::CallbackClients load(
-      "127.0.0.1:" + std::to_string(port), clients, "Bearer " + b.token,
-      [&](int client, v1::SearchRequest& request) {
-        if (request.queries_size() == 0) {
-          request.set_collection(kCollection);
-          request.set_k(kK);
-          request.set_nprobe(kNprobe);
-          request.add_queries()->mutable_values()->Resize(kDim, 0);
-        }
-        const float* query = b.gallery.queries.data() + (next_query[client]++ % 1000) * kDim;
-        std::copy(query, query + kDim, request.mutable_queries(0)->mutable_values()->begin());
-      });
+      "127.0.0.1:" + std::to_string(port), clients, "Bearer " + b.token, OneQueryRequest(),
+      [&](int client) { return b.gallery.queries.data() + (next_query[client]++ % 1000) * kDim; });
   // Every client's first call (its connection) before the timed loop.
   load.Start();
   for (int c = 0; c < clients; ++c) load.WaitForOne();
