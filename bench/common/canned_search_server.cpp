@@ -4,23 +4,26 @@ namespace probity::bench {
 
 class CannedSearchServer::Service final : public v1::Search::Service {
  public:
-  explicit Service(v1::SearchResponse response) : response_(std::move(response)) {}
-  grpc::Status Search(grpc::ServerContext*, const v1::SearchRequest*,
+  Service(v1::SearchResponse response, Work work)
+      : response_(std::move(response)), work_(std::move(work)) {}
+  grpc::Status Search(grpc::ServerContext*, const v1::SearchRequest* request,
                       v1::SearchResponse* response) override {
+    if (work_) work_(*request);
     *response = response_;
     return grpc::Status::OK;
   }
 
  private:
   const v1::SearchResponse response_;
+  const Work work_;
 };
 
 std::unique_ptr<CannedSearchServer> CannedSearchServer::Start(v1::SearchResponse response,
                                                               int max_in_flight,
                                                               int max_receive_bytes,
-                                                              int completion_queues) {
+                                                              int completion_queues, Work work) {
   std::unique_ptr<CannedSearchServer> server(new CannedSearchServer);
-  server->service_ = std::make_unique<Service>(std::move(response));
+  server->service_ = std::make_unique<Service>(std::move(response), std::move(work));
   grpc::ServerBuilder builder;
   builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &server->port_);
   builder.RegisterService(server->service_.get());

@@ -5,9 +5,14 @@
 // else: no warrant, no shard search, no ledger. Driven by the same clients as the service, what
 // it costs per call is what any service over this transport pays before it does any work, and
 // its throughput is the ceiling for any gRPC service on that machine with those clients.
+//
+// With a `work` function, the server runs it on each request before answering (the canned
+// response all the same): given the real shard search, it is the ceiling for any gRPC service
+// that searches, before warrants, ledger or merge.
 
 #include <grpcpp/grpcpp.h>
 
+#include <functional>
 #include <memory>
 
 #include "probity/service/grpc_server_options.h"
@@ -17,12 +22,15 @@ namespace probity::bench {
 
 class CannedSearchServer {
  public:
+  // Runs on the handler's thread before the canned answer goes out.
+  using Work = std::function<void(const v1::SearchRequest&)>;
+
   // Listens on 127.0.0.1 (a free port), plaintext, with the service's own server options
   // (service::ApplyServerOptions) for `max_in_flight`, `max_receive_bytes` and
   // `completion_queues`; nullptr if it cannot listen.
   static std::unique_ptr<CannedSearchServer> Start(v1::SearchResponse response, int max_in_flight,
-                                                   int max_receive_bytes,
-                                                   int completion_queues = 1);
+                                                   int max_receive_bytes, int completion_queues = 1,
+                                                   Work work = nullptr);
   ~CannedSearchServer();
   CannedSearchServer(const CannedSearchServer&) = delete;
   CannedSearchServer& operator=(const CannedSearchServer&) = delete;

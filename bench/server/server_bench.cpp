@@ -6,7 +6,9 @@
 // searched in one call once every core has a search (the default) against always apart and
 // always in one call, and with one gRPC completion queue per core against gRPC's one (the
 // default), at 1 and 64 clients; and the floor and the service (no fsync) with clients on gRPC's
-// callback API instead of a thread each. Each client sends one query per call.
+// callback API instead of a thread each; and the floor with the search (a server that runs the
+// same FAISS search as the in-process reference, then answers with a canned response): the
+// ceiling for any gRPC service that searches this index. Each client sends one query per call.
 //
 // Google Benchmark reports queries per second (items_per_second, real time) and the whole
 // process's CPU time per query (cpu_us_per_query: clients, server and FAISS together, every
@@ -258,10 +260,9 @@ void BM_ServiceEndToEnd(benchmark::State& state) {
   RunClients(state, World().servers[fsync]->port(), fsync ? "service_fsync" : "service_no_fsync");
 }
 
-// gRPC's own floor (bench/common/canned_search_server.h): the same clients against a server that
-// answers every call with the response a real search gave and does nothing else.
-bench::CannedSearchServer& Floor() {
-  static bench::CannedSearchServer* floor = [] {
+// One real answer of the service: what the floor's servers send back to every call.
+const v1::SearchResponse& CannedResponse() {
+  static const v1::SearchResponse* canned = [] {
     Bench& b = World();
     auto stub = v1::Search::NewStub(
         grpc::CreateChannel("127.0.0.1:" + std::to_string(b.servers[false]->port()),
@@ -271,24 +272,57 @@ bench::CannedSearchServer& Floor() {
               request.mutable_queries(0)->mutable_values()->begin());
     grpc::ClientContext context;
     context.AddMetadata("authorization", "Bearer " + b.token);
-    v1::SearchResponse response;
-    if (!stub->Search(&context, request, &response).ok()) {
+    auto* response = new v1::SearchResponse;
+    if (!stub->Search(&context, request, response).ok()) {
       std::fprintf(stderr, "cannot take a response for the gRPC floor\n");
       std::exit(1);
     }
-    // Server options as the service's servers.
-    auto server =
-        bench::CannedSearchServer::Start(std::move(response), /*max_in_flight=*/256, 1 << 20);
-    if (server == nullptr) {
-      std::fprintf(stderr, "cannot start the gRPC floor's server\n");
-      std::exit(1);
-    }
-    return server.release();
+    return response;
   }();
+  return *canned;
+}
+
+// A canned-answer server (bench/common/canned_search_server.h) with the service's server
+// options, running `work` on each request before answering.
+bench::CannedSearchServer* StartFloorServer(bench::CannedSearchServer::Work work) {
+  auto server = bench::CannedSearchServer::Start(CannedResponse(), /*max_in_flight=*/256, 1 << 20,
+                                                 /*completion_queues=*/1, std::move(work));
+  if (server == nullptr) {
+    std::fprintf(stderr, "cannot start a gRPC floor server\n");
+    std::exit(1);
+  }
+  return server.release();
+}
+
+// gRPC's own floor: the same clients against a server that answers every call with the response
+// a real search gave and does nothing else.
+bench::CannedSearchServer& Floor() {
+  static bench::CannedSearchServer* floor = StartFloorServer(nullptr);
+  return *floor;
+}
+
+// The floor plus the search: before its canned answer, the server runs the request's query
+// through the same index, on one thread, as BM_FaissInProcess does. What this reaches is the
+// ceiling for any gRPC service that searches this index; the service's distance below it is
+// what warrants, ledger, routing and merging cost.
+bench::CannedSearchServer& FloorWithSearch() {
+  static bench::CannedSearchServer* floor = StartFloorServer([](const v1::SearchRequest& request) {
+    omp_set_num_threads(1);
+    index::SearchParams params;
+    params.k = static_cast<int>(request.k());
+    params.nprobe = static_cast<int>(request.nprobe());
+    const auto& values = request.queries(0).values();
+    auto hits = World().index->Search(std::span<const float>(values.data(), values.size()), params);
+    if (!hits.ok()) std::fprintf(stderr, "floor search failed\n");
+  });
   return *floor;
 }
 
 void BM_GrpcFloor(benchmark::State& state) { RunClients(state, Floor().port(), "grpc_floor"); }
+
+void BM_GrpcFloorWithSearch(benchmark::State& state) {
+  RunClients(state, FloorWithSearch().port(), "grpc_floor_with_search");
+}
 
 // The same single-query clients on gRPC's callback API (bench/common/callback_clients.h):
 // `clients` calls in flight, each client sending its next call from the last one's completion,
@@ -378,6 +412,7 @@ BENCHMARK(BM_ServiceEndToEnd)
     ->UseRealTime()
     ->MinTime(1.0);
 BENCHMARK(BM_GrpcFloor)->Threads(1)->Threads(8)->Threads(64)->UseRealTime()->MinTime(1.0);
+BENCHMARK(BM_GrpcFloorWithSearch)->Threads(1)->Threads(8)->Threads(64)->UseRealTime()->MinTime(1.0);
 BENCHMARK(BM_GrpcFloorCallbackClients)
     ->ArgName("clients")
     ->Arg(1)
@@ -434,6 +469,7 @@ int main(int argc, char** argv) {
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   probity::service::World();  // build before timing anything
   probity::service::Floor();
+  probity::service::FloorWithSearch();
   benchmark::RunSpecifiedBenchmarks();
   std::printf("\n%-34s %10s %10s %10s\n", "latency (all runs)", "samples", "p50 us", "p99 us");
   for (const auto& [name, samples] : probity::service::latencies_us) {
