@@ -3,9 +3,9 @@
 // same index, queries and parameters, at 1, 8 and 64 concurrent clients; the service with and
 // without the ledger's fsync; and the service (no fsync) with dynamic batching of shard searches
 // on and off at 1, 16 and 64 clients; and the service (no fsync) with a search's local shards
-// searched in one call once every core has a search (the default) against always apart and
-// always in one call, and with one gRPC completion queue per core against gRPC's one (the
-// default), at 1 and 64 clients; and the floor and the service (no fsync) with clients on gRPC's
+// searched in one call once every core has a search and the way measured faster below that (the
+// defaults) against always apart and always in one call, and with one gRPC completion queue per
+// core against gRPC's one (the default), at 1 and 64 clients; and the floor and the service (no fsync) with clients on gRPC's
 // callback API instead of a thread each; and the floor with the search (a server that runs the
 // same FAISS search as the in-process reference, then answers with a canned response): the
 // ceiling for any gRPC service that searches this index. Each client sends one query per call.
@@ -49,6 +49,8 @@ constexpr int kNprobe = 16;
 constexpr int kK = 10;
 constexpr int kShards = 2;
 constexpr char kCollection[] = "bench";
+// search_together_from for a server whose searches never reach it: shards always apart.
+constexpr int kNeverTogether = 1 << 20;
 
 struct Bench {
   std::filesystem::path dir;
@@ -123,6 +125,8 @@ Bench& World() {
                           : fsync                     ? "ledger-fsync"
                                                       : "ledger-nofsync";
       config.search_together_from = search_together_from;
+      // The server that keeps shards apart does so whatever the measurements say.
+      config.split_by_measurement = search_together_from != kNeverTogether;
       config.grpc_completion_queues = completion_queues;
       config.ledger.signing_key = "ledger-key.pem";
       config.ledger.fsync = fsync;
@@ -141,7 +145,7 @@ Bench& World() {
     };
     for (bool fsync : {true, false}) b->servers[fsync] = start(fsync, false);
     b->batched = start(false, true);
-    b->apart = start(false, false, 1 << 20);
+    b->apart = start(false, false, kNeverTogether);
     b->always_together = start(false, false, 1);
     b->per_core = start(false, false, 0, OneCompletionQueuePerCore());
     return b;
@@ -359,8 +363,9 @@ void BM_ServiceCallbackClients(benchmark::State& state) {
 }
 
 // The embedded server's shards searched in one call on the request's thread once every core
-// has a search (search_together_from = cores, the default; `together` 1) against always apart on
-// the fan-out pool (0) and always in one call (2); no fsync.
+// has a search (search_together_from = cores) and, below that, the way measured faster
+// (split_by_measurement): the defaults, `together` 1; against always apart on the fan-out pool
+// (0) and always in one call (2); no fsync.
 void BM_ServiceShardsTogether(benchmark::State& state) {
   Bench& b = World();
   switch (state.range(0)) {

@@ -153,6 +153,19 @@ TEST(ConfigRoutingTest, SearchTogetherFromParsesRoundTripsAndRefusesNegatives) {
   ExpectCountKey("search_together_from", 100000, &ServerConfig::search_together_from);
 }
 
+TEST(ConfigRoutingTest, SplitByMeasurementIsOnUnlessTurnedOffAndRoundTrips) {
+  auto unset = ParseConfig(R"({"plaintext": true})", "/data");
+  ASSERT_TRUE(unset.ok()) << unset.status();
+  EXPECT_TRUE(unset->split_by_measurement);
+  auto off = ParseConfig(R"({"plaintext": true, "split_by_measurement": false})", "/data");
+  ASSERT_TRUE(off.ok()) << off.status();
+  EXPECT_FALSE(off->split_by_measurement);
+  auto again = ParseConfig(ConfigToJson(*off), "/data");
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_FALSE(again->split_by_measurement);
+  EXPECT_FALSE(ParseConfig(R"({"plaintext": true, "split_by_measurement": 1})", "/data").ok());
+}
+
 TEST(ConfigRoutingTest, GrpcCompletionQueuesParseRoundTripAndRefuseNegatives) {
   ExpectCountKey("grpc_completion_queues", 3, &ServerConfig::grpc_completion_queues);
 }

@@ -1,8 +1,9 @@
 // The router's replica choice, retries and hedging against fake replicas that answer at once,
 // fail, or hold their answer until released or cancelled (a stopped server), and the pieces it
 // decides with: ReplicaHealth (latency estimate, back-off after failures, log rate limit) and
-// HedgePolicy (delay from observed latency, hedge budget). No test depends on how long anything
-// takes: stalled replicas stall until the router cancels them.
+// HedgePolicy (delay from observed latency, hedge budget), and SplitChoice (local shards apart or
+// in one call, by measured latency, primed or given times in the tests). No test depends on how
+// long anything takes: stalled replicas stall until the router cancels them.
 #include "probity/service/router.h"
 
 #include <gtest/gtest.h>
@@ -17,6 +18,7 @@
 #include "common/held_calls.h"
 #include "probity/service/hedge_policy.h"
 #include "probity/service/replica_health.h"
+#include "probity/service/split_choice.h"
 
 namespace probity::service::testing {
 namespace {
@@ -566,6 +568,100 @@ TEST(RouterTest, TheCallersCountOfSearchesInFlightCountsForTheThreshold) {
   EXPECT_EQ(backend->together_threads()[0], std::this_thread::get_id());
 }
 
+// A SplitChoice that has seen both ways, each kFirstSamples times, at the given latencies.
+std::shared_ptr<SplitChoice> ChoiceWithSamples(double apart_ms, double together_ms) {
+  auto choice = std::make_shared<SplitChoice>();
+  const absl::Time now = absl::Now();
+  for (int i = 0; i < SplitChoice::kFirstSamples; ++i) {
+    choice->Observe(true, absl::Milliseconds(apart_ms), now);
+    choice->Observe(false, absl::Milliseconds(together_ms), now);
+  }
+  return choice;
+}
+
+TEST(RouterTest, WithCoresToSpareASearchGoesTheWayThatHasBeenFaster) {
+  auto backend = std::make_shared<AllShardsReplica>();
+  CollectionRoute route = ThreeShardsOn(backend);
+  Router router(absl::Hours(1), 4, TogetherFrom(1000));  // cores never all busy
+
+  route.split_choice = ChoiceWithSamples(/*apart_ms=*/5, /*together_ms=*/1);
+  RoutedSearch together = router.Search(route, kTwoQueries, K(3), false, absl::InfiniteFuture());
+  ASSERT_TRUE(together.status.ok()) << together.status;
+  EXPECT_EQ(backend->per_shard_calls(), 0);
+  ASSERT_EQ(backend->together_threads().size(), 1u);
+  EXPECT_EQ(backend->together_threads()[0], std::this_thread::get_id());
+  // The search's own latency went into the estimate of the way it took.
+  EXPECT_EQ(route.split_choice->Snapshot().together_samples, SplitChoice::kFirstSamples + 1);
+  EXPECT_EQ(route.split_choice->Snapshot().apart_samples, SplitChoice::kFirstSamples);
+
+  route.split_choice = ChoiceWithSamples(/*apart_ms=*/1, /*together_ms=*/5);
+  RoutedSearch apart = router.Search(route, kTwoQueries, K(3), false, absl::InfiniteFuture());
+  ASSERT_TRUE(apart.status.ok()) << apart.status;
+  EXPECT_EQ(backend->per_shard_calls(), 3);
+  EXPECT_EQ(backend->together_threads().size(), 1u);
+  EXPECT_EQ(route.split_choice->Snapshot().apart_samples, SplitChoice::kFirstSamples + 1);
+  ExpectSameHits(apart, together);
+}
+
+TEST(RouterTest, AFreshRouteMeasuresBothWaysBeforeChoosing) {
+  auto backend = std::make_shared<AllShardsReplica>();
+  CollectionRoute route = ThreeShardsOn(backend);
+  route.split_choice = std::make_shared<SplitChoice>();
+  Router router(absl::Hours(1), 4, TogetherFrom(1000));
+  for (int i = 0; i < 2 * SplitChoice::kFirstSamples; ++i) {
+    ASSERT_TRUE(router.Search(route, kTwoQueries, K(3), false, absl::InfiniteFuture()).status.ok());
+  }
+  EXPECT_EQ(backend->per_shard_calls(), 3 * SplitChoice::kFirstSamples);
+  EXPECT_EQ(backend->together_threads().size(), static_cast<size_t>(SplitChoice::kFirstSamples));
+  const SplitChoice::Estimates estimates = route.split_choice->Snapshot();
+  EXPECT_EQ(estimates.apart_samples, SplitChoice::kFirstSamples);
+  EXPECT_EQ(estimates.together_samples, SplitChoice::kFirstSamples);
+}
+
+TEST(RouterTest, WhenEveryCoreIsBusyTheSearchIsOneCallAndNotMeasured) {
+  auto backend = std::make_shared<AllShardsReplica>();
+  CollectionRoute route = ThreeShardsOn(backend);
+  route.split_choice = ChoiceWithSamples(/*apart_ms=*/1, /*together_ms=*/5);
+  Router router(absl::Hours(1), 4, TogetherFrom(2));
+  RoutedSearch busy = router.Search(route, kTwoQueries, K(3), false, absl::InfiniteFuture(), 2);
+  ASSERT_TRUE(busy.status.ok()) << busy.status;
+  EXPECT_EQ(backend->per_shard_calls(), 0);
+  EXPECT_EQ(backend->together_threads().size(), 1u);
+  EXPECT_EQ(route.split_choice->Snapshot().together_samples, SplitChoice::kFirstSamples);
+}
+
+TEST(RouterTest, WithoutSplitByMeasurementASearchWithCoresToSpareGoesApart) {
+  auto backend = std::make_shared<AllShardsReplica>();
+  CollectionRoute route = ThreeShardsOn(backend);
+  route.split_choice = ChoiceWithSamples(/*apart_ms=*/5, /*together_ms=*/1);
+  RoutingOptions options = TogetherFrom(1000);
+  options.split_by_measurement = false;
+  Router router(absl::Hours(1), 4, options);
+  ASSERT_TRUE(router.Search(route, kTwoQueries, K(3), false, absl::InfiniteFuture()).status.ok());
+  EXPECT_EQ(backend->per_shard_calls(), 3);
+  EXPECT_TRUE(backend->together_threads().empty());
+  EXPECT_EQ(route.split_choice->Snapshot().apart_samples, SplitChoice::kFirstSamples);
+}
+
+TEST(RouterTest, EveryRouteTheRouterHoldsHasOneSplitChoiceSharedByItsCopies) {
+  Router router(absl::Hours(1), 2);
+  CollectionRoute set;
+  set.name = "set";
+  set.dim = 2;
+  router.SetRoute(set);
+  ASSERT_TRUE(router
+                  .AddReplica("added", index::Metric::kInnerProduct, 2, 1, 0,
+                              std::make_shared<AllShardsReplica>())
+                  .ok());
+  for (const char* name : {"set", "added"}) {
+    const std::optional<CollectionRoute> first = router.Route(name);
+    const std::optional<CollectionRoute> second = router.Route(name);
+    ASSERT_TRUE(first && second) << name;
+    ASSERT_NE(first->split_choice, nullptr) << name;
+    EXPECT_EQ(first->split_choice, second->split_choice) << name;
+  }
+}
+
 TEST(RouterTest, AFailedCallForEveryShardReportsEachShardAsData) {
   auto backend = std::make_shared<AllShardsReplica>();
   backend->Fail();
@@ -676,6 +772,72 @@ TEST(HedgePolicyTest, HedgesAreBoundedByTheBudget) {
   hedges = 0;
   while (policy.TakeCredit()) ++hedges;
   EXPECT_EQ(hedges, HedgePolicy::kBurst);  // credit never exceeds the burst
+}
+
+// SplitChoice, with times given: apart first, then one call, then the faster way, with the
+// slower one tried again at most once per kRetryAfter and per kDecisionsBetweenTries.
+TEST(SplitChoiceTest, EachWayIsMeasuredFirstThenTheFasterOneIsTaken) {
+  SplitChoice choice;
+  const absl::Time t0 = absl::FromUnixSeconds(1000);
+  for (int i = 0; i < SplitChoice::kFirstSamples; ++i) {
+    ASSERT_TRUE(choice.Apart(t0));
+    choice.Observe(true, absl::Milliseconds(2), t0);
+  }
+  for (int i = 0; i < SplitChoice::kFirstSamples; ++i) {
+    ASSERT_FALSE(choice.Apart(t0));
+    choice.Observe(false, absl::Milliseconds(1), t0);
+  }
+  for (int i = 0; i < 1000; ++i) ASSERT_FALSE(choice.Apart(t0)) << i;  // within kRetryAfter
+  const SplitChoice::Estimates estimates = choice.Snapshot();
+  EXPECT_DOUBLE_EQ(estimates.apart_ms, 2);
+  EXPECT_DOUBLE_EQ(estimates.together_ms, 1);
+}
+
+TEST(SplitChoiceTest, TheSlowerWayIsTriedAgainAtMostOncePerIntervalAndPerDecisions) {
+  SplitChoice choice;
+  const absl::Time t0 = absl::FromUnixSeconds(1000);
+  for (int i = 0; i < SplitChoice::kFirstSamples; ++i) {
+    choice.Observe(true, absl::Milliseconds(2), t0);
+    choice.Observe(false, absl::Milliseconds(1), t0);
+  }
+  // Long after: a try once kDecisionsBetweenTries decisions went the faster way. Tries that are
+  // not measured (they failed, say) leave the way as stale as before: the next try comes after
+  // another kDecisionsBetweenTries decisions.
+  const absl::Time later = t0 + SplitChoice::kRetryAfter;
+  std::vector<int> tries;
+  for (int i = 0; i < 10 * SplitChoice::kDecisionsBetweenTries; ++i) {
+    if (choice.Apart(later)) tries.push_back(i);
+  }
+  ASSERT_GE(tries.size(), 2u);
+  EXPECT_EQ(tries[0], SplitChoice::kDecisionsBetweenTries);
+  for (size_t t = 1; t < tries.size(); ++t) {
+    EXPECT_EQ(tries[t] - tries[t - 1], SplitChoice::kDecisionsBetweenTries + 1);
+  }
+  // Measured now: no further try within kRetryAfter, however many decisions.
+  choice.Observe(true, absl::Milliseconds(2), later);
+  for (int i = 0; i < 10 * SplitChoice::kDecisionsBetweenTries; ++i) {
+    ASSERT_FALSE(choice.Apart(later + SplitChoice::kRetryAfter / 2)) << i;
+  }
+}
+
+TEST(SplitChoiceTest, AWayThatBecameFasterIsTakenAfterAFewTries) {
+  SplitChoice choice;
+  absl::Time now = absl::FromUnixSeconds(1000);
+  for (int i = 0; i < SplitChoice::kFirstSamples; ++i) {
+    choice.Observe(true, absl::Milliseconds(2), now);
+    choice.Observe(false, absl::Milliseconds(1), now);
+  }
+  // From now on apart takes 0.1 ms and one call still 1 ms; one search every 10 ms.
+  int apart_in_last_hundred = 0;
+  const int searches = 3000;  // 30 s
+  for (int i = 0; i < searches; ++i) {
+    now += absl::Milliseconds(10);
+    const bool apart = choice.Apart(now);
+    choice.Observe(apart, apart ? absl::Microseconds(100) : absl::Milliseconds(1), now);
+    if (i >= searches - 100 && apart) ++apart_in_last_hundred;
+  }
+  EXPECT_GE(apart_in_last_hundred, 99);
+  EXPECT_LT(choice.Snapshot().apart_ms, choice.Snapshot().together_ms);
 }
 
 }  // namespace

@@ -258,6 +258,7 @@ absl::StatusOr<ServerConfig> ParseConfig(const std::string& json_text,
     r.Optional("omp_threads_per_search", &c.omp_threads_per_search);
     r.Optional("fanout_threads", &c.fanout_threads);
     r.Optional("search_together_from", &c.search_together_from);
+    r.Optional("split_by_measurement", &c.split_by_measurement);
     r.Optional("grpc_completion_queues", &c.grpc_completion_queues);
     r.Optional("default_nprobe", &c.default_nprobe);
     r.Optional("shard_deadline_ms", &c.shard_deadline_ms);
@@ -347,6 +348,7 @@ std::string ConfigToJson(const ServerConfig& c) {
   j["omp_threads_per_search"] = c.omp_threads_per_search;
   j["fanout_threads"] = c.fanout_threads;
   j["search_together_from"] = c.search_together_from;
+  j["split_by_measurement"] = c.split_by_measurement;
   j["grpc_completion_queues"] = c.grpc_completion_queues;
   j["default_nprobe"] = c.default_nprobe;
   j["shard_deadline_ms"] = c.shard_deadline_ms;

@@ -24,6 +24,7 @@ RoutingOptions Router::WithDefaults(RoutingOptions options) {
 }
 
 void Router::SetRoute(CollectionRoute route) {
+  if (route.split_choice == nullptr) route.split_choice = std::make_shared<SplitChoice>();
   std::lock_guard lock(mutex_);
   std::string name = route.name;
   routes_[name] = std::move(route);
@@ -35,6 +36,7 @@ absl::Status Router::AddReplica(const std::string& collection, index::Metric met
   std::lock_guard lock(mutex_);
   CollectionRoute& route = routes_[collection];
   if (route.name.empty()) {
+    route.split_choice = std::make_shared<SplitChoice>();
     route.name = collection;
     route.metric = metric;
     route.dim = dim;
@@ -136,12 +138,25 @@ class Router::ShardSearchRound {
     // When one backend holds every shard and can search them in one call, and at least as many
     // searches run as there are cores, every core already has a search to run: splitting this
     // one over threads cannot end the searches sooner, only add hand-offs. One call here costs
-    // less (no hand-offs, one coarse assignment for all shards).
-    if (ShardBackend* together = OneBackendForAllShards();
-        together != nullptr && running_ >= router_.options_.search_together_from) {
-      SearchTogether(*together, now);
-      return Merge(allow_partial);
+    // less (no hand-offs, one coarse assignment for all shards). With cores to spare, the
+    // search goes the way that has been faster for this collection (SplitChoice): apart where
+    // a shard search costs more than a hand-off, in one call where it costs less.
+    SplitChoice* measured = nullptr;
+    if (ShardBackend* together = OneBackendForAllShards(); together != nullptr) {
+      const bool cores_busy = running_ >= router_.options_.search_together_from;
+      if (!cores_busy && router_.options_.split_by_measurement) {
+        measured = route_.split_choice.get();
+      }
+      if (cores_busy || (measured != nullptr && !measured->Apart(now))) {
+        SearchTogether(*together, now);
+        if (measured != nullptr && AllAnswered()) {
+          const absl::Time done = absl::Now();
+          measured->Observe(/*apart=*/false, done - now, done);
+        }
+        return Merge(allow_partial);
+      }
     }
+    const absl::Time started = now;
     for (size_t s = 0; s < shards_.size(); ++s) {
       const bool may_run_here = single_replicas && s + 1 == shards_.size();
       if (StartNext(static_cast<int>(s), /*hedge=*/false, now, may_run_here)) {
@@ -170,6 +185,10 @@ class Router::ShardSearchRound {
         }
         if (StartNext(static_cast<int>(s), /*hedge=*/true, now)) router_.hedges_.fetch_add(1);
       }
+    }
+    if (measured != nullptr && AllAnswered()) {
+      const absl::Time done = absl::Now();
+      measured->Observe(/*apart=*/true, done - started, done);
     }
     // The search is decided (or out of time): stop what still runs and wait for it.
     finishing_ = true;
@@ -285,6 +304,11 @@ class Router::ShardSearchRound {
 
   static bool HasUntried(const Shard& shard) {
     return std::find(shard.tried.begin(), shard.tried.end(), false) != shard.tried.end();
+  }
+
+  bool AllAnswered() const {
+    return std::all_of(shards_.begin(), shards_.end(),
+                       [](const Shard& shard) { return shard.answered; });
   }
 
   bool AllSettled() const {

@@ -439,6 +439,7 @@ absl::StatusOr<std::unique_ptr<Server>> Server::StartRouter(ServerConfig config,
                    config.shard_hedge_budget_percent};
   routing.max_reconnect_backoff = absl::Milliseconds(config.shard_reconnect_backoff_ms);
   routing.search_together_from = config.search_together_from;
+  routing.split_by_measurement = config.split_by_measurement;
   server->router_ = std::make_unique<Router>(absl::Milliseconds(config.shard_deadline_ms),
                                              fanout_threads, routing);
   if (config.shard_servers.empty()) {

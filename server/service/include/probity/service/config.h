@@ -109,6 +109,9 @@ struct ServerConfig {
   // shards in one call on its own thread (one coarse assignment, no hand-off) instead of in
   // parallel on the fan-out pool; 0 = the number of cores.
   int search_together_from = 0;
+  // Below that, a search's local shards go the way that has been faster for the collection, in
+  // parallel on the pool or in one call (measured: SplitChoice); false: always in parallel.
+  bool split_by_measurement = true;
   // gRPC completion queues the server takes calls through; 0 = gRPC's default of one. At most
   // max_in_flight (service::ApplyServerOptions).
   int grpc_completion_queues = 0;

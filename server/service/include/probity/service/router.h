@@ -11,7 +11,8 @@
 // shard servers. Where one backend is the only replica of every shard and can search several
 // shards in one call (local shards), and at least as many searches run as there are cores, the
 // shards are searched in that one call on the caller's thread instead (see
-// ShardBackend::SearchesShardsTogether).
+// ShardBackend::SearchesShardsTogether); with fewer searches running, a search goes whichever way
+// has been faster for that collection (SplitChoice).
 
 #include <atomic>
 #include <map>
@@ -27,6 +28,7 @@
 #include "probity/index/types.h"
 #include "probity/service/hedge_policy.h"
 #include "probity/service/shard_backend.h"
+#include "probity/service/split_choice.h"
 #include "probity/service/thread_pool.h"
 
 namespace probity::service {
@@ -37,6 +39,10 @@ struct CollectionRoute {
   int dim = 0;
   // replicas[s] lists the backends holding shard s; empty = shard unreachable.
   std::vector<std::vector<std::shared_ptr<ShardBackend>>> replicas;
+  // Where one backend holds every shard and searches them in one call: whether a search with
+  // cores to spare splits them over the pool, measured (shared by every copy of the route;
+  // Router::SetRoute and AddReplica give each route one). None: such searches always split.
+  std::shared_ptr<SplitChoice> split_choice;
 };
 
 // A shard that no replica answered.
@@ -58,6 +64,9 @@ struct RoutingOptions {
   // which a backend holding every shard searches them in one call
   // (ShardBackend::SearchesShardsTogether); 0: the number of cores.
   int search_together_from = 0;
+  // With fewer searches running, such a backend's shards go the way that has been faster for
+  // the collection (CollectionRoute::split_choice); false: always apart, in parallel.
+  bool split_by_measurement = true;
 };
 
 // Router-wide counts for Admin.Stats (per-server counts are in each backend's ReplicaHealth).
