@@ -163,6 +163,15 @@ TEST_F(EmbeddedServiceTest, ResultsEqualOfflineSearchIdForId) {
   EXPECT_EQ(entry.case_number(), "CASE-2026-001");
   EXPECT_EQ(entry.investigator().sub(), "investigator-7");
   EXPECT_EQ(entry.justification(), "unit of work 42");
+  EXPECT_EQ(entry.warrant_sha256(), common::Sha256Bytes(token));
+  {
+    // The same warrant again (the verifier's cache): the same hash on record.
+    v1::SearchResponse again;
+    std::optional<uint64_t> again_index;
+    ASSERT_TRUE(Search(token, Request(0, 1), &again, &again_index).ok());
+    ASSERT_TRUE(again_index.has_value());
+    EXPECT_EQ(Entry(*again_index).warrant_sha256(), common::Sha256Bytes(token));
+  }
   EXPECT_EQ(entry.coverage().shards_answered(), 3u);
   ASSERT_EQ(entry.queries_size(), 12);
   for (int q = 0; q < 12; ++q) {
@@ -589,6 +598,8 @@ TEST_F(EmbeddedServiceTest, RefusalsWithoutAVerifiedWarrantLeaveSmallEntries) {
     EXPECT_EQ(entry.queries_size(), 0);
     EXPECT_TRUE(entry.queries_sha256().empty());
     EXPECT_EQ(entry.queries_received(), static_cast<uint32_t>(c.request.queries_size()));
+    // The token that was sent, by its hash (none sent: none recorded).
+    EXPECT_EQ(entry.warrant_sha256(), c.token.empty() ? "" : common::Sha256Bytes(c.token));
     if (c.name == "justification") justification_entry = entry;
   }
   EXPECT_NE(justification_entry.justification().find(

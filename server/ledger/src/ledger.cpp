@@ -53,7 +53,7 @@ class LedgerImpl final : public Ledger {
     std::lock_guard lock(mutex_);
     return checkpoint_;
   }
-  std::string VerifierKey() const override { return signer_->VerifierKey(); }
+  std::string VerifierKey() const override { return verifier_key_; }
   RecoveryReport Recovery() const override { return recovery_; }
   uint64_t StoredBytes() const override {
     std::lock_guard lock(mutex_);
@@ -78,6 +78,7 @@ class LedgerImpl final : public Ledger {
 
   const Options options_;
   std::shared_ptr<const NoteSigner> signer_;
+  std::string verifier_key_;  // signer_'s, formatted once: every search's receipt carries it
   std::unique_ptr<TreeStore> store_;
   FileDescriptor lock_file_;
   RecoveryReport recovery_;
@@ -111,7 +112,8 @@ absl::StatusOr<std::unique_ptr<Ledger>> LedgerImpl::Create(const Options& option
     if (!signer.ok()) return signer.status();
     ledger->signer_ = std::move(*signer);
   }
-  auto verifier = NoteVerifier::FromVerifierKey(ledger->signer_->VerifierKey());
+  ledger->verifier_key_ = ledger->signer_->VerifierKey();
+  auto verifier = NoteVerifier::FromVerifierKey(ledger->verifier_key_);
   if (!verifier.ok()) return verifier.status();
   if (verifier->name() != options.origin) {
     return absl::InvalidArgumentError(

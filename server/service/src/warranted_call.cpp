@@ -5,6 +5,7 @@
 #include <optional>
 #include <utility>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "probity/common/sha256.h"
@@ -24,10 +25,16 @@ std::variant<warrant::VerifiedWarrant, CallRefusal> VerifyCallWarrant(
     const warrant::Verifier& verifier, const grpc::ServerContext& context, v1::LedgerEntry& entry,
     RefusalSource& source) {
   const std::optional<std::string> token = BearerToken(context);
-  if (token && !token->empty()) entry.set_warrant_sha256(common::Sha256Bytes(*token));
   auto verified = verifier.Verify(token.value_or(""), absl::Now());
-  if (const auto* refusal = std::get_if<warrant::Refusal>(&verified)) return RefusalOf(*refusal);
+  if (const auto* refusal = std::get_if<warrant::Refusal>(&verified)) {
+    if (token && !token->empty()) entry.set_warrant_sha256(common::Sha256Bytes(*token));
+    return RefusalOf(*refusal);
+  }
   auto& warrant = std::get<warrant::VerifiedWarrant>(verified);
+  // The verifier hashed the token already (its cache key): the same digest, not hashed again.
+  entry.set_warrant_sha256(warrant.token_sha256.size() == 64
+                               ? absl::HexStringToBytes(warrant.token_sha256)
+                               : common::Sha256Bytes(*token));
   FillWarrantFields(warrant, entry);
   source.warrant_verified = true;
   return std::move(warrant);
