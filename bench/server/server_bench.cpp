@@ -5,10 +5,11 @@
 // on and off at 1, 16 and 64 clients; and the service (no fsync) with a search's local shards
 // searched in one call once every core has a search and the way measured faster below that (the
 // defaults) against always apart and always in one call, and with one gRPC completion queue per
-// core against gRPC's one (the default), at 1 and 64 clients; and the floor and the service (no fsync) with clients on gRPC's
-// callback API instead of a thread each; and the floor with the search (a server that runs the
-// same FAISS search as the in-process reference, then answers with a canned response): the
-// ceiling for any gRPC service that searches this index. Each client sends one query per call.
+// core against gRPC's one (the default), at 1 and 64 clients; and the floor and the service (no
+// fsync) with clients on gRPC's callback API instead of a thread each; and the floor with the
+// search (a server that runs the same FAISS search as the in-process reference, then answers
+// with a canned response): the ceiling for any gRPC service that searches this index. Each
+// client sends one query per call.
 //
 // Google Benchmark reports queries per second (items_per_second, real time) and the whole
 // process's CPU time per query (cpu_us_per_query: clients, server and FAISS together, every
