@@ -30,4 +30,13 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> OpenChannel(const std::string& ta
   return grpc::CreateChannel(target, *credentials);
 }
 
+absl::StatusOr<std::shared_ptr<grpc::Channel>> ConnectChannel(const std::string& target,
+                                                              const TlsFiles& tls,
+                                                              absl::Duration wait) {
+  auto channel = OpenChannel(target, tls);
+  if (!channel.ok()) return channel.status();
+  (*channel)->WaitForConnected(absl::ToChronoTime(absl::Now() + wait));
+  return channel;
+}
+
 }  // namespace probity::client

@@ -9,7 +9,7 @@ ReviewClient::ReviewClient(std::shared_ptr<grpc::Channel> channel)
     : stub_(v1::ReviewService::NewStub(std::move(channel))) {}
 
 absl::StatusOr<ReviewClient> ReviewClient::Connect(const std::string& target, const TlsFiles& tls) {
-  auto channel = OpenChannel(target, tls);
+  auto channel = ConnectChannel(target, tls);
   if (!channel.ok()) return channel.status();
   return ReviewClient(*std::move(channel));
 }

@@ -9,7 +9,7 @@ SearchClient::SearchClient(std::shared_ptr<grpc::Channel> channel)
     : stub_(v1::Search::NewStub(std::move(channel))) {}
 
 absl::StatusOr<SearchClient> SearchClient::Connect(const std::string& target, const TlsFiles& tls) {
-  auto channel = OpenChannel(target, tls);
+  auto channel = ConnectChannel(target, tls);
   if (!channel.ok()) return channel.status();
   return SearchClient(*std::move(channel));
 }

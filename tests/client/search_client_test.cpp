@@ -149,7 +149,8 @@ TEST_F(SearchClientTest, ARefusalHasALedgerEntryButNoSearchFailure) {
 }
 
 TEST(SearchClientUnreachableTest, AnUnreachableServerIsUnavailableWithoutDetails) {
-  // Port 1 on loopback: nothing listens there, so the channel fails fast.
+  // Port 1 on loopback: nothing listens there. Connect waits its kConnectWait for a connection
+  // that never comes, and the call then fails at once with gRPC's reason.
   auto client = SearchClient::Connect("127.0.0.1:1", TlsFiles{});
   ASSERT_TRUE(client.ok()) << client.status();
   auto response = client->Search(v1::SearchRequest(), "token", absl::Seconds(30));
