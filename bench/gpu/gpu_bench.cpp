@@ -34,6 +34,7 @@
 #include "absl/strings/str_format.h"
 #include "common/canned_search_server.h"
 #include "gpu_reference.h"
+#include "probity/common/abseil_deadlock_detection.h"
 #include "probity/index/generation.h"
 #include "probity/index/gpu.h"
 #include "probity/index/sharded_index.h"
@@ -76,6 +77,9 @@ struct Options {
   bool batching = true;
   int batch_max_size = 256;
   int batch_max_wait_us = 200;
+  // Also the service at the target's clients with Abseil's Mutex deadlock detection on, as the
+  // Abseil Debian ships has it unless a program turns it off (the probity binary does).
+  bool compare_abseil_deadlock_detection = false;
 };
 
 void Log(const std::string& line) {
@@ -532,13 +536,22 @@ int Run(const Options& options) {
     std::map<int, double> floor_callback_qps;  // by clients, on gRPC's callback API
     std::string target_line = "not measured";
     std::string target_line_callback = "not measured";
-    for (bool fsync : {false, true}) {
+    struct Pass {
+      bool fsync;
+      bool deadlock_detection;
+    };
+    std::vector<Pass> passes = {{false, false}, {true, false}};
+    if (options.compare_abseil_deadlock_detection) passes.push_back({false, true});
+    for (const auto& [fsync, deadlock_detection] : passes) {
+      if (deadlock_detection) common::TurnOnAbseilDeadlockDetection();
       service::ServerConfig config;
       config.data_dir = work;
       config.listen = "127.0.0.1:0";
       config.deployment = "bench";
       config.jwks_file = "jwks.json";
-      config.ledger.dir = fsync ? "ledger-fsync" : "ledger-no-fsync";
+      config.ledger.dir = fsync                ? "ledger-fsync"
+                          : deadlock_detection ? "ledger-no-fsync-detection"
+                                               : "ledger-no-fsync";
       config.ledger.signing_key = "ledger-key.pem";
       config.ledger.fsync = fsync;
       config.collections.push_back({kCollection, "gen-1", {}});
@@ -573,7 +586,7 @@ int Run(const Options& options) {
         load.seconds = options.service_seconds;
         return load;
       };
-      if (!fsync) {
+      if (!fsync && !deadlock_detection) {
         // gRPC's floor first, while only this server is up: the same clients against a server
         // that answers each call with this service's real response and does no work.
         const v1::SearchResponse canned =
@@ -624,6 +637,7 @@ int Run(const Options& options) {
       // on gRPC's callback API (what the service answers when the load takes less CPU).
       std::vector<std::pair<int, bool>> points;  // clients, callback
       for (int clients : options.clients) {
+        if (deadlock_detection && clients != kTargetClients) continue;
         points.push_back({clients, false});
         if (!fsync && clients == kTargetClients) points.push_back({clients, true});
       }
@@ -643,8 +657,11 @@ int Run(const Options& options) {
                                    static_cast<double>(faiss_calls);
         const double ratio = result.qps / reference_qps;
         const double floor = (callback ? floor_callback_qps : floor_qps)[clients];
+        const std::string fsync_label = fsync                ? "on"
+                                        : deadlock_detection ? "off, Abseil deadlock detection"
+                                                             : "off";
         rows.push_back(
-            {{fsync ? "on" : "off", ClientsLabel(clients, callback), Fmt(result.qps), Fmt(ratio, 3),
+            {{fsync_label, ClientsLabel(clients, callback), Fmt(result.qps), Fmt(ratio, 3),
               Fmt(result.p50_ms, 2), Fmt(result.p99_ms, 2),
               absl::StrFormat("%.1f / %d", stats.mean_in_flight, stats.max_in_flight),
               Fmt(queries_per_call, 1), Fmt(result.cpu_us_per_call), Fmt(result.cores_busy, 1),
@@ -653,10 +670,10 @@ int Run(const Options& options) {
             "  fsync %s, %s clients: %.0f q/s (%.3fx), p50 %.2f ms, p99 %.2f ms, "
             "appends in flight %.1f / %d, %.1f queries per FAISS call, CPU %.0f us per call, "
             "%.1f cores busy, failures %d %s",
-            fsync ? "on" : "off", ClientsLabel(clients, callback), result.qps, ratio, result.p50_ms,
+            fsync_label, ClientsLabel(clients, callback), result.qps, ratio, result.p50_ms,
             result.p99_ms, stats.mean_in_flight, stats.max_in_flight, queries_per_call,
             result.cpu_us_per_call, result.cores_busy, result.failures, result.first_error));
-        if (!fsync && clients == kTargetClients) {
+        if (!fsync && !deadlock_detection && clients == kTargetClients) {
           const bool met = ratio >= 0.25 && result.p99_ms < 5 && result.failures == 0;
           (callback ? target_line_callback : target_line) =
               absl::StrFormat("%.3fx at p99 %.2f ms (%s)", ratio, result.p99_ms, Verdict(met));
@@ -664,6 +681,7 @@ int Run(const Options& options) {
       }
       server->Shutdown(absl::Seconds(5));
       server->Wait();
+      if (deadlock_detection) common::TurnOffAbseilDeadlockDetection();
     }
     report << absl::StrFormat(
                   "#### Service end to end vs %s in-process batch 1024 (nprobe %d)\n\n"
@@ -676,7 +694,10 @@ int Run(const Options& options) {
                   "call\" and \"cores busy\" are the whole process's (clients and server) CPU "
                   "time per answered call and per second of the window; \"128 callback\" are "
                   "128 clients on gRPC's callback API, one call in flight each but no thread "
-                  "each, so that less of the machine goes to the load. Target "
+                  "each, so that less of the machine goes to the load; \"off, Abseil deadlock "
+                  "detection\" (with --compare-abseil-deadlock-detection) is fsync off with "
+                  "Abseil's Mutex deadlock detection on, as Debian's Abseil has it unless the "
+                  "program turns it off (the probity binary and this benchmark do). Target "
                   "(fsync off, 128 clients): >= 0.25x the reference with p99 < 5 ms: %s "
                   "(callback clients: %s).\n\n",
                   reference_name, nprobe,
@@ -721,6 +742,8 @@ int Run(const Options& options) {
 }  // namespace probity::bench
 
 int main(int argc, char** argv) {
+  // As in the probity binary (common/abseil_deadlock_detection.h says why).
+  probity::common::TurnOffAbseilDeadlockDetection();
   probity::bench::Options options;
   CLI::App app{
       "Probity GPU benchmark: Probity's GPU shard, the service and the CPU against "
@@ -747,6 +770,9 @@ int main(int argc, char** argv) {
   app.add_option("--batch-max-size", options.batch_max_size, "dynamic batching: largest batch");
   app.add_option("--batch-max-wait-us", options.batch_max_wait_us,
                  "dynamic batching: longest wait for a batch to fill");
+  app.add_flag("--compare-abseil-deadlock-detection", options.compare_abseil_deadlock_detection,
+               "also run the service at 128 clients (fsync off) with Abseil's Mutex deadlock "
+               "detection on, to show what turning it off saves");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -29,6 +29,7 @@
 #include <thread>
 
 #include "common/load_client_channel.h"
+#include "probity/common/abseil_deadlock_detection.h"
 #include "probity/common/file_read.h"
 #include "probity/index/embedding_io.h"
 #include "probity/ledger/reader.h"
@@ -266,6 +267,8 @@ int CheckLedger(const std::string& ledger_dir, const std::string& receipts_file)
 }  // namespace probity::bench
 
 int main(int argc, char** argv) {
+  // The load's own gRPC clients as the probity binary's (common/abseil_deadlock_detection.h).
+  probity::common::TurnOffAbseilDeadlockDetection();
   CLI::App app{"Concurrent warranted searches against a Probity service, and their ledger check"};
   app.require_subcommand(1);
   probity::bench::RunFlags flags;

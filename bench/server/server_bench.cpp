@@ -31,9 +31,9 @@
 #include <mutex>
 #include <optional>
 
-#include "absl/synchronization/mutex.h"
 #include "common/callback_clients.h"
 #include "common/canned_search_server.h"
+#include "probity/common/abseil_deadlock_detection.h"
 #include "probity/index/generation_build.h"
 #include "probity/index/synthetic.h"
 #include "probity/ledger/checkpoint.h"
@@ -479,9 +479,8 @@ double Percentile(std::vector<double> samples, double p) {
 int main(int argc, char** argv) {
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  // As in the probity binary: Debian's Abseil checks every Mutex (gRPC's included) for lock
-  // cycles, a debugging aid that costs about 2% of a search's CPU.
-  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+  // As in the probity binary (common/abseil_deadlock_detection.h says why).
+  probity::common::TurnOffAbseilDeadlockDetection();
   probity::service::World();  // build before timing anything
   probity::service::Floor();
   probity::service::FloorWithSearch();
