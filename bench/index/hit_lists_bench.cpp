@@ -20,26 +20,33 @@ struct FaissAnswer {
   std::vector<int64_t> labels;
 };
 
-// A full answer (no padding) with descending inner-product scores, as FAISS returns it.
-FaissAnswer MakeAnswer(int64_t queries, int k) {
+// A full answer (no padding) with descending inner-product scores, as FAISS returns it. With
+// `tied_top`, each list's first two hits share a score and come in descending id order, so
+// ToHitLists must sort the list to put equal scores in id order.
+FaissAnswer MakeAnswer(int64_t queries, int k, bool tied_top) {
   FaissAnswer answer;
   std::mt19937_64 rng(7);
   for (int64_t q = 0; q < queries; ++q) {
     for (int r = 0; r < k; ++r) {
-      answer.distances.push_back(1.0f - 0.01f * static_cast<float>(r));
+      const int rank = tied_top && r == 1 ? 0 : r;
+      answer.distances.push_back(1.0f - 0.01f * static_cast<float>(rank));
       answer.labels.push_back(static_cast<int64_t>(rng() % 20'000'000));
+    }
+    if (tied_top) {
+      int64_t* first = &answer.labels[q * k];
+      if (first[0] < first[1]) std::swap(first[0], first[1]);
     }
   }
   return answer;
 }
 
 // One shard's answer to `queries` queries, k = 10, as hit lists; with `merge`, also through the
-// k-way merge of a multi-shard search.
-void HitListsOfOneShard(benchmark::State& state, bool merge) {
+// k-way merge of a multi-shard search; with `tied_top`, from lists that need sorting.
+void HitListsOfOneShard(benchmark::State& state, bool merge, bool tied_top = false) {
   const int64_t queries = state.range(0);
   SearchParams params;
   params.k = 10;
-  const FaissAnswer answer = MakeAnswer(queries, params.k);
+  const FaissAnswer answer = MakeAnswer(queries, params.k, tied_top);
   for (auto _ : state) {
     std::vector<HitList> hits = internal::ToHitLists(0, queries, params, Metric::kInnerProduct,
                                                      answer.distances, answer.labels);
@@ -58,6 +65,12 @@ BENCHMARK(BM_HitListsFromFaissResults)->ArgName("queries")->Arg(1024);
 
 void BM_HitListsThenMergeOfOneShard(benchmark::State& state) { HitListsOfOneShard(state, true); }
 BENCHMARK(BM_HitListsThenMergeOfOneShard)->ArgName("queries")->Arg(1024);
+
+// Every list with a tie at the top: the sort that ToHitLists skips for lists already in order.
+void BM_HitListsFromFaissResultsWithTies(benchmark::State& state) {
+  HitListsOfOneShard(state, false, true);
+}
+BENCHMARK(BM_HitListsFromFaissResultsWithTies)->ArgName("queries")->Arg(1024);
 
 }  // namespace
 }  // namespace probity::index
