@@ -18,7 +18,8 @@
 #                               `debootstrap --variant=minbase bookworm DIR` (no -dev packages),
 #                               with CUDA's cuBLAS copied in to stand for the target's
 #
-# What goes in: bin/probity, bin/gpu_bench and bin/index_gpu_tests (the GPU tests), relinked so
+# What goes in: bin/probity, bin/gpu_bench, bin/search_load (gpu_bench's clients in another
+# process) and bin/index_gpu_tests (the GPU tests), relinked so
 # that every library Debian ships as a static archive (gRPC, protobuf, Abseil, OpenSSL, c-ares,
 # re2, zlib, OpenBLAS's OpenMP build with gfortran and quadmath, FAISS with its GPU module, CUDA's
 # runtime) is inside the binary; lib/ with the few shared libraries Debian ships only as .so
@@ -69,7 +70,7 @@ if [[ $skip_build -eq 0 ]]; then
     -DPROBITY_GPU=ON -DPROBITY_FAISS_GPU_PREFIX="$faiss_prefix" \
     -DPROBITY_CUDA_ARCHITECTURES="$cuda_architectures" \
     -DCUDAToolkit_ROOT="$cuda_root" ${CMAKE_CXX_COMPILER_LAUNCHER:+-DCMAKE_CXX_COMPILER_LAUNCHER=$CMAKE_CXX_COMPILER_LAUNCHER}
-  cmake --build "$build_dir" --target probity gpu_bench index_gpu_tests
+  cmake --build "$build_dir" --target probity gpu_bench search_load index_gpu_tests
 fi
 build_dir=$(cd "$build_dir" && pwd)
 
@@ -81,7 +82,7 @@ mkdir -p "$root/bin" "$root/lib"
 
 # 2. Relink each program from its own link command with the static archives in place of the
 #    shared libraries (deploy/gpu-bundle/relink.py says how), and an rpath to ../lib.
-for target in probity gpu_bench index_gpu_tests; do
+for target in probity gpu_bench search_load index_gpu_tests; do
   link=$(ninja -C "$build_dir" -t commands "$target" | tail -n 1)
   (cd "$build_dir" && python3 "$source_dir/deploy/gpu-bundle/relink.py" \
     --cuda-root "$cuda_root" --output "$root/bin/$target" -- "$link")
@@ -158,10 +159,11 @@ if [[ $check -eq 1 ]]; then
   echo "== every library is in lib/ or one the target provides"
   env -i "$unpacked/run" probity --help > /dev/null
   env -i "$unpacked/run" gpu_bench --help > /dev/null
+  env -i "$unpacked/run" search_load --help > /dev/null
   # Without a GPU every GPU test skips; listing them checks that the binary starts.
   env -i "$unpacked/run" index_gpu_tests --gtest_list_tests > /dev/null
   bash -n "$unpacked/gpu-check.sh"
-  echo "== probity --help, gpu_bench --help and index_gpu_tests --gtest_list_tests run from the unpacked bundle"
+  echo "== probity, gpu_bench and search_load --help and index_gpu_tests --gtest_list_tests run from the unpacked bundle"
   # A CPU-only round trip through the bundled binary: synthetic gallery, build, search.
   data=$check_dir/data
   log=$check_dir/check.log
@@ -228,7 +230,7 @@ if [[ -n $chroot_dir ]]; then
   chroot "$chroot_dir" /bin/sh -ec "
     cd /opt/probity-check/$name
     env -i ./run --check || true
-    if env -i ldd bin/probity bin/gpu_bench bin/index_gpu_tests | grep 'not found'; then exit 1; fi
+    if env -i ldd bin/probity bin/gpu_bench bin/search_load bin/index_gpu_tests | grep 'not found'; then exit 1; fi
     env -i ./run gpu_bench --help > /dev/null
     env -i ./run index_gpu_tests --gtest_list_tests > /dev/null
     env -i ./run probity gen --out /tmp/g --identities 300 --images-per-identity 4 \

@@ -26,6 +26,7 @@
 #include <memory>
 #include <sstream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -35,6 +36,8 @@
 #include "common/canned_search_server.h"
 #include "gpu_reference.h"
 #include "probity/common/abseil_deadlock_detection.h"
+#include "probity/common/owner_only_file.h"
+#include "probity/index/embedding_io.h"
 #include "probity/index/generation.h"
 #include "probity/index/gpu.h"
 #include "probity/index/sharded_index.h"
@@ -80,6 +83,9 @@ struct Options {
   // Also the service at the target's clients with Abseil's Mutex deadlock detection on, as the
   // Abseil Debian ships has it unless a program turns it off (the probity binary does).
   bool compare_abseil_deadlock_detection = false;
+  // search_load, for clients in another process (empty: beside this program or in the build
+  // tree, if there).
+  std::filesystem::path load_program;
 };
 
 void Log(const std::string& line) {
@@ -234,9 +240,40 @@ std::string Fmt(double value, int decimals = 0) { return absl::StrFormat("%.*f",
 
 std::string Verdict(bool met) { return met ? "met" : "**not met**"; }
 
-// "128", or "128 callback" for clients on gRPC's callback API rather than a thread each.
-std::string ClientsLabel(int clients, bool callback) {
-  return callback ? absl::StrCat(clients, " callback") : std::to_string(clients);
+// How the load's clients run: a thread each in this process, on gRPC's callback API in this
+// process, or a thread each in another process (search_load).
+enum class ClientKind { kThreads, kCallback, kOtherProcess };
+
+// "128", "128 callback" or "128 other process".
+std::string ClientsLabel(int clients, ClientKind kind) {
+  switch (kind) {
+    case ClientKind::kCallback:
+      return absl::StrCat(clients, " callback");
+    case ClientKind::kOtherProcess:
+      return absl::StrCat(clients, " other process");
+    case ClientKind::kThreads:
+      break;
+  }
+  return std::to_string(clients);
+}
+
+// The target's verdict for one kind of client, or "not measured".
+std::string TargetLine(const std::map<ClientKind, std::string>& lines, ClientKind kind) {
+  const auto found = lines.find(kind);
+  return found == lines.end() ? "not measured" : found->second;
+}
+
+// search_load beside this program (the GPU bundle's bin/) or in the build tree, or empty.
+std::filesystem::path FindLoadProgram() {
+  std::error_code error;
+  const std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", error);
+  if (error) return {};
+  for (const std::filesystem::path& candidate :
+       {self.parent_path() / "search_load",
+        self.parent_path().parent_path() / "server" / "search_load"}) {
+    if (::access(candidate.c_str(), X_OK) == 0) return candidate;
+  }
+  return {};
 }
 
 // What placing the shard took from the GPU's free memory against Probity's estimate of it
@@ -532,10 +569,35 @@ int Run(const Options& options) {
     const ServiceWorld world = MakeCredentials(work);
     std::vector<Row> rows;
     std::vector<Row> floor_rows;
-    std::map<int, double> floor_qps;           // by clients, a thread each
-    std::map<int, double> floor_callback_qps;  // by clients, on gRPC's callback API
-    std::string target_line = "not measured";
-    std::string target_line_callback = "not measured";
+    std::map<std::pair<ClientKind, int>, double> floor_qps;  // by kind and number of clients
+    std::map<ClientKind, std::string> target_lines;
+    // Clients in another process, at the target's clients with fsync off, when search_load is
+    // found: the token and query rows go to it as files.
+    OtherProcessLoad other_process;
+    other_process.program = options.load_program.empty() ? FindLoadProgram() : options.load_program;
+    if (!other_process.program.empty()) {
+      other_process.token_file = work / "load-token";
+      other_process.queries_file = work / "load-queries.fbin";
+      Must(common::WriteOwnerOnlyFile(other_process.token_file, world.token),
+           "write the load's token");
+      Must(index::WriteFloatMatrix(other_process.queries_file, options.dim, data.queries),
+           "write the load's queries");
+      Log(absl::StrCat("clients in another process: ", other_process.program.string()));
+    }
+    auto run_load = [&](ClientKind kind, const ClientLoad& load) -> LoadResult {
+      switch (kind) {
+        case ClientKind::kCallback:
+          return RunCallbackClients(load);
+        case ClientKind::kOtherProcess:
+          return Must(RunClientsInOtherProcess(load, other_process), "clients in another process");
+        case ClientKind::kThreads:
+          break;
+      }
+      return RunClients(load);
+    };
+    // At the target's clients: the kinds besides a thread each.
+    std::vector<ClientKind> target_kinds = {ClientKind::kCallback};
+    if (!other_process.program.empty()) target_kinds.push_back(ClientKind::kOtherProcess);
     struct Pass {
       bool fsync;
       bool deadlock_detection;
@@ -603,24 +665,24 @@ int Run(const Options& options) {
         }
         struct FloorPoint {
           int clients;
-          int queues;     // gRPC completion queues of the server
-          bool callback;  // clients on gRPC's callback API instead of a thread each
+          int queues;  // gRPC completion queues of the server
+          ClientKind kind;
         };
         std::vector<FloorPoint> floor_points;
         for (int clients : options.clients) {
-          floor_points.push_back({clients, 1, false});
+          floor_points.push_back({clients, 1, ClientKind::kThreads});
           if (clients == kTargetClients) {
-            floor_points.push_back({clients, 1, true});
-            if (per_core > 1) floor_points.push_back({clients, per_core, false});
+            for (ClientKind kind : target_kinds) floor_points.push_back({clients, 1, kind});
+            if (per_core > 1) floor_points.push_back({clients, per_core, ClientKind::kThreads});
           }
         }
-        for (const auto& [clients, queues, callback] : floor_points) {
+        for (const auto& [clients, queues, kind] : floor_points) {
           const int port = queues == 1 ? floor->port() : floor_per_core->port();
           const ClientLoad load = load_on(port, clients);
-          const LoadResult result = callback ? RunCallbackClients(load) : RunClients(load);
-          if (queues == 1) (callback ? floor_callback_qps : floor_qps)[clients] = result.qps;
+          const LoadResult result = run_load(kind, load);
+          if (queues == 1) floor_qps[{kind, clients}] = result.qps;
           floor_rows.push_back(
-              {{ClientsLabel(clients, callback), std::to_string(queues), Fmt(result.qps),
+              {{ClientsLabel(clients, kind), std::to_string(queues), Fmt(result.qps),
                 Fmt(result.qps / reference_qps, 3), Fmt(result.p50_ms, 2), Fmt(result.p99_ms, 2),
                 Fmt(result.cpu_us_per_call), Fmt(result.cores_busy, 1),
                 std::to_string(result.failures)}});
@@ -628,25 +690,31 @@ int Run(const Options& options) {
               "  gRPC floor, %s clients, %d completion queues: %.0f q/s "
               "(%.3fx), p50 %.2f ms, p99 %.2f ms, CPU %.0f us per call, %.1f "
               "cores busy, failures %d %s",
-              ClientsLabel(clients, callback), queues, result.qps, result.qps / reference_qps,
+              ClientsLabel(clients, kind), queues, result.qps, result.qps / reference_qps,
               result.p50_ms, result.p99_ms, result.cpu_us_per_call, result.cores_busy,
               result.failures, result.first_error));
         }
       }
       // The service's clients: a thread each, and at the target's clients with fsync off also
-      // on gRPC's callback API (what the service answers when the load takes less CPU).
-      std::vector<std::pair<int, bool>> points;  // clients, callback
+      // on gRPC's callback API (what the service answers when the load takes less CPU) and in
+      // another process (when it does not share gRPC's threads and polling with the load).
+      std::vector<std::pair<int, ClientKind>> points;
       for (int clients : options.clients) {
         if (deadlock_detection && clients != kTargetClients) continue;
-        points.push_back({clients, false});
-        if (!fsync && clients == kTargetClients) points.push_back({clients, true});
+        points.push_back({clients, ClientKind::kThreads});
+        if (!fsync && clients == kTargetClients) {
+          for (ClientKind kind : target_kinds) {
+            if (!deadlock_detection || kind == ClientKind::kCallback)
+              points.push_back({clients, kind});
+          }
+        }
       }
-      for (const auto& [clients, callback] : points) {
+      for (const auto& [clients, kind] : points) {
         const ClientLoad load = load_on(server->port(), clients);
         ledger->TakeStats();
         const uint64_t answered_before = server->counters().searches_answered.load();
         const uint64_t calls_before = server->counters().shards.searches_run.load();
-        const LoadResult result = callback ? RunCallbackClients(load) : RunClients(load);
+        const LoadResult result = run_load(kind, load);
         const CountingLedger::Stats stats = ledger->TakeStats();
         const uint64_t faiss_calls = server->counters().shards.searches_run.load() - calls_before;
         // One shard: every answered request took part in one FAISS call.
@@ -656,12 +724,12 @@ int Run(const Options& options) {
                                                    answered_before) /
                                    static_cast<double>(faiss_calls);
         const double ratio = result.qps / reference_qps;
-        const double floor = (callback ? floor_callback_qps : floor_qps)[clients];
+        const double floor = floor_qps[{kind, clients}];
         const std::string fsync_label = fsync                ? "on"
                                         : deadlock_detection ? "off, Abseil deadlock detection"
                                                              : "off";
         rows.push_back(
-            {{fsync_label, ClientsLabel(clients, callback), Fmt(result.qps), Fmt(ratio, 3),
+            {{fsync_label, ClientsLabel(clients, kind), Fmt(result.qps), Fmt(ratio, 3),
               Fmt(result.p50_ms, 2), Fmt(result.p99_ms, 2),
               absl::StrFormat("%.1f / %d", stats.mean_in_flight, stats.max_in_flight),
               Fmt(queries_per_call, 1), Fmt(result.cpu_us_per_call), Fmt(result.cores_busy, 1),
@@ -670,12 +738,12 @@ int Run(const Options& options) {
             "  fsync %s, %s clients: %.0f q/s (%.3fx), p50 %.2f ms, p99 %.2f ms, "
             "appends in flight %.1f / %d, %.1f queries per FAISS call, CPU %.0f us per call, "
             "%.1f cores busy, failures %d %s",
-            fsync_label, ClientsLabel(clients, callback), result.qps, ratio, result.p50_ms,
+            fsync_label, ClientsLabel(clients, kind), result.qps, ratio, result.p50_ms,
             result.p99_ms, stats.mean_in_flight, stats.max_in_flight, queries_per_call,
             result.cpu_us_per_call, result.cores_busy, result.failures, result.first_error));
         if (!fsync && !deadlock_detection && clients == kTargetClients) {
           const bool met = ratio >= 0.25 && result.p99_ms < 5 && result.failures == 0;
-          (callback ? target_line_callback : target_line) =
+          target_lines[kind] =
               absl::StrFormat("%.3fx at p99 %.2f ms (%s)", ratio, result.p99_ms, Verdict(met));
         }
       }
@@ -697,16 +765,21 @@ int Run(const Options& options) {
                   "each, so that less of the machine goes to the load; \"off, Abseil deadlock "
                   "detection\" (with --compare-abseil-deadlock-detection) is fsync off with "
                   "Abseil's Mutex deadlock detection on, as Debian's Abseil has it unless the "
-                  "program turns it off (the probity binary and this benchmark do). Target "
-                  "(fsync off, 128 clients): >= 0.25x the reference with p99 < 5 ms: %s "
-                  "(callback clients: %s).\n\n",
+                  "program turns it off (the probity binary and this benchmark do); \"128 other "
+                  "process\" are 128 clients in another process (search_load; its CPU time is "
+                  "counted with this process's over its whole life), which do not share gRPC's "
+                  "threads and polling with the server. Target (fsync off, 128 clients): >= "
+                  "0.25x the reference with p99 < 5 ms: %s (callback clients: %s; clients in "
+                  "another process: %s).\n\n",
                   reference_name, nprobe,
                   options.batching
                       ? absl::StrFormat("dynamic batching on (up to %d queries, "
                                         "%d us wait)",
                                         options.batch_max_size, options.batch_max_wait_us)
                       : "dynamic batching off",
-                  reference_name, reference_qps, target_line, target_line_callback)
+                  reference_name, reference_qps, TargetLine(target_lines, ClientKind::kThreads),
+                  TargetLine(target_lines, ClientKind::kCallback),
+                  TargetLine(target_lines, ClientKind::kOtherProcess))
            << Table({"fsync", "clients", "q/s", "ratio", "p50 ms", "p99 ms", "appends in flight",
                      "queries per FAISS call", "CPU us per call", "cores busy", "of floor",
                      "failures"},
@@ -770,6 +843,9 @@ int main(int argc, char** argv) {
   app.add_option("--batch-max-size", options.batch_max_size, "dynamic batching: largest batch");
   app.add_option("--batch-max-wait-us", options.batch_max_wait_us,
                  "dynamic batching: longest wait for a batch to fill");
+  app.add_option("--load-program", options.load_program,
+                 "search_load, for 128 clients in another process (default: beside gpu_bench "
+                 "or in the build tree)");
   app.add_flag("--compare-abseil-deadlock-detection", options.compare_abseil_deadlock_detection,
                "also run the service at 128 clients (fsync off) with Abseil's Mutex deadlock "
                "detection on, to show what turning it off saves");

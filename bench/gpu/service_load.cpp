@@ -1,16 +1,24 @@
 #include "service_load.h"
 
 #include <grpcpp/grpcpp.h>
+#include <spawn.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <barrier>
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <ctime>
 #include <mutex>
 #include <optional>
+#include <sstream>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "common/callback_clients.h"
 #include "common/load_client_channel.h"
 #include "probity/v1/search.grpc.pb.h"
@@ -206,6 +214,119 @@ absl::StatusOr<v1::SearchResponse> SearchOnce(const ClientLoad& load) {
         absl::StrCat("one search for the canned answer: ", status.error_message()));
   }
   return response;
+}
+
+namespace {
+
+double ChildrenCpuSeconds() {
+  rusage usage{};
+  getrusage(RUSAGE_CHILDREN, &usage);
+  auto seconds = [](const timeval& t) {
+    return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6;
+  };
+  return seconds(usage.ru_utime) + seconds(usage.ru_stime);
+}
+
+// The value after `key` in search_load's tally line ("... answered 123 ... qps 45.6 ...").
+std::optional<double> TallyValue(const std::string& line, const std::string& key) {
+  std::istringstream words(line);
+  std::string word;
+  while (words >> word) {
+    if (word != key) continue;
+    double value = 0;
+    if (words >> value) return value;
+    return std::nullopt;
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+absl::StatusOr<LoadResult> RunClientsInOtherProcess(const ClientLoad& load,
+                                                    const OtherProcessLoad& other) {
+  const std::vector<std::string> args = {other.program.string(),
+                                         "run",
+                                         "--target",
+                                         absl::StrCat("127.0.0.1:", load.port),
+                                         "--token-file",
+                                         other.token_file.string(),
+                                         "--queries",
+                                         other.queries_file.string(),
+                                         "--collection",
+                                         load.collection,
+                                         "--clients",
+                                         std::to_string(load.clients),
+                                         "--seconds",
+                                         absl::StrCat(load.seconds),
+                                         "--k",
+                                         std::to_string(load.k),
+                                         "--nprobe",
+                                         std::to_string(load.nprobe),
+                                         "--deadline-ms",
+                                         "10000",
+                                         "--label",
+                                         "other-process"};
+  std::vector<char*> argv;
+  for (const std::string& arg : args) argv.push_back(const_cast<char*>(arg.c_str()));
+  argv.push_back(nullptr);
+
+  int out[2];
+  if (pipe(out) != 0) return absl::InternalError("pipe for the load process failed");
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, out[1], STDOUT_FILENO);
+  posix_spawn_file_actions_addclose(&actions, out[0]);
+  posix_spawn_file_actions_addclose(&actions, out[1]);
+  const double cpu_before = ProcessCpuSeconds() + ChildrenCpuSeconds();
+  const auto wall_before = std::chrono::steady_clock::now();
+  pid_t pid = 0;
+  const int spawned = posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  close(out[1]);
+  if (spawned != 0) {
+    close(out[0]);
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot start ", other.program.string(), ": ", std::strerror(spawned)));
+  }
+  std::string output;
+  char buffer[4096];
+  for (ssize_t n; (n = read(out[0], buffer, sizeof buffer)) != 0;) {
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      break;
+    }
+    output.append(buffer, static_cast<size_t>(n));
+  }
+  close(out[0]);
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  const double wall_seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_before).count();
+  const double cpu_seconds = ProcessCpuSeconds() + ChildrenCpuSeconds() - cpu_before;
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    return absl::InternalError(absl::StrCat(absl::StrJoin(args, " "), " failed (status ", status,
+                                            "); it printed: ", output));
+  }
+  const std::optional<double> answered = TallyValue(output, "answered");
+  const std::optional<double> failed = TallyValue(output, "failed");
+  const std::optional<double> qps = TallyValue(output, "qps");
+  const std::optional<double> p50 = TallyValue(output, "p50_ms");
+  const std::optional<double> p99 = TallyValue(output, "p99_ms");
+  if (!answered || !failed || !qps || !p50 || !p99) {
+    return absl::InternalError(absl::StrCat("no tally in the load process's output: ", output));
+  }
+  LoadResult result;
+  result.calls = static_cast<uint64_t>(*answered);
+  result.failures = static_cast<uint64_t>(*failed);
+  result.seconds = *qps > 0 ? *answered / *qps : 0;
+  result.qps = *qps;
+  result.p50_ms = *p50;
+  result.p99_ms = *p99;
+  result.cpu_us_per_call = result.calls > 0 ? cpu_seconds * 1e6 / *answered : 0;
+  result.cores_busy = wall_seconds > 0 ? cpu_seconds / wall_seconds : 0;
+  if (result.failures > 0) result.first_error = "see the load process's stderr";
+  return result;
 }
 
 }  // namespace probity::bench

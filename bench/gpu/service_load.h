@@ -5,6 +5,7 @@
 // one group commit can take in one fsync).
 
 #include <atomic>
+#include <filesystem>
 #include <memory>
 #include <span>
 #include <string>
@@ -91,6 +92,22 @@ LoadResult RunClients(const ClientLoad& load);
 // The same load from `load.clients` clients on gRPC's callback API (CallbackClients): one call
 // in flight each, no thread per client, so the load generator takes less of the machine.
 LoadResult RunCallbackClients(const ClientLoad& load);
+
+// Where the clients of RunClientsInOtherProcess come from: search_load (bench/server), given the
+// warrant and the query rows as files.
+struct OtherProcessLoad {
+  std::filesystem::path program;       // search_load
+  std::filesystem::path token_file;    // load.token, owner-only
+  std::filesystem::path queries_file;  // load.queries as .fbin
+};
+
+// The same load from `load.clients` threads of another process (search_load run), so that the
+// clients do not share this process's gRPC polling and threads with the server. q/s and
+// percentiles are search_load's (answered calls in its window); the CPU figures add the child's
+// CPU time (RUSAGE_CHILDREN) to this process's over the child's whole life, connections and
+// start-up included, so they slightly overstate the cost per call and understate cores busy.
+absl::StatusOr<LoadResult> RunClientsInOtherProcess(const ClientLoad& load,
+                                                    const OtherProcessLoad& other);
 
 // One Search call as a load client makes it (the first query row), for a response of the real
 // size to serve from a canned-answer server (bench/common/canned_search_server.h).
