@@ -307,14 +307,14 @@ bench::CannedSearchServer& Floor() {
   return *floor;
 }
 
+// Searches of FloorWithSearch's server that failed: a failed search costs less than a real one,
+// so any failure voids the measurement (BM_GrpcFloorWithSearch reports it as an error).
+std::atomic<int64_t> floor_search_failures{0};
+
 // The floor plus the search: before its canned answer, the server runs the request's query
 // through the same index, on one thread, as BM_FaissInProcess does. What this reaches is the
 // ceiling for any gRPC service that searches this index; the service's distance below it is
 // what warrants, ledger, routing and merging cost.
-// Searches of that server that failed: a failed search costs less than a real one, so any
-// failure voids the measurement (BM_GrpcFloorWithSearch reports it as an error).
-std::atomic<int64_t> floor_search_failures{0};
-
 bench::CannedSearchServer& FloorWithSearch() {
   static bench::CannedSearchServer* floor = StartFloorServer([](const v1::SearchRequest& request) {
     omp_set_num_threads(1);
