@@ -5,6 +5,9 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <set>
 #include <thread>
 
@@ -153,6 +156,66 @@ TEST_P(ConcurrentLedger, AppendsGetDistinctIndicesAndAllLand) {
 }
 
 INSTANTIATE_TEST_SUITE_P(GroupCommitOrOneFsyncEach, ConcurrentLedger, ::testing::Bool());
+
+// Signs with the real key after a pause, so that appenders pile up behind every group commit.
+class SlowSigner : public NoteSigner {
+ public:
+  explicit SlowSigner(std::unique_ptr<NoteSigner> inner) : inner_(std::move(inner)) {}
+  absl::StatusOr<std::string> Sign(const std::string& note_text) const override {
+    std::this_thread::sleep_for(std::chrono::microseconds(300));
+    return inner_->Sign(note_text);
+  }
+  std::string VerifierKey() const override { return inner_->VerifierKey(); }
+
+ private:
+  std::unique_ptr<NoteSigner> inner_;
+};
+
+// A group commit wakes its own appenders and one appender of the next commit to lead it (not
+// every waiting appender). Many appenders against slow commits: every one must be woken, and
+// none may wait for an append that never comes. A lost wake-up hangs, so a watchdog ends the
+// test instead of CTest's timeout.
+TEST_P(ConcurrentLedger, AppendersQueuedBehindSlowCommitsAreAllWoken) {
+  ScratchDir scratch;
+  auto options = MakeOptions(scratch);
+  options.group_commit = GetParam();
+  options.fsync = false;
+  auto signer = NoteSigner::Load(options.signing_key, options.origin);
+  ASSERT_TRUE(signer.ok()) << signer.status();
+  options.signer = std::make_shared<SlowSigner>(*std::move(signer));
+  auto ledger = Ledger::Open(options);
+  ASSERT_TRUE(ledger.ok()) << ledger.status();
+  constexpr int kThreads = 48;
+  const int per_thread = GetParam() ? 40 : 4;  // one commit each is slow: fewer appends
+  std::atomic<int> finished{0};
+  std::atomic<int> failed{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < per_thread; ++i) {
+        if (!(*ledger)->Append(SampleEntry(t * 1000 + i, "t" + std::to_string(t))).ok()) ++failed;
+      }
+      ++finished;
+    });
+  }
+  constexpr int kWatchdogSeconds = 120;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(kWatchdogSeconds);
+  while (finished.load() < kThreads && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  if (finished.load() < kThreads) {
+    std::fprintf(stderr, "%d of %d appending threads still waiting after %d s: a lost wake-up\n",
+                 kThreads - finished.load(), kThreads, kWatchdogSeconds);
+    std::abort();
+  }
+  for (auto& thread : threads) thread.join();
+  EXPECT_EQ(failed.load(), 0);
+  EXPECT_EQ((*ledger)->Size(), static_cast<uint64_t>(kThreads * per_thread));
+  auto report = VerifyLedger({options.dir, {}, std::nullopt, ""});
+  ASSERT_TRUE(report.ok());
+  EXPECT_TRUE(report->ok()) << report->problems.front();
+  EXPECT_EQ(report->entries, static_cast<uint64_t>(kThreads * per_thread));
+}
 
 TEST(Ledger, TornTailIsCutAndReported) {
   ScratchDir scratch;
