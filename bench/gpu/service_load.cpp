@@ -1,5 +1,6 @@
 #include "service_load.h"
 
+#include <fcntl.h>
 #include <grpcpp/grpcpp.h>
 #include <spawn.h>
 #include <sys/resource.h>
@@ -240,47 +241,48 @@ std::optional<double> TallyValue(const std::string& line, const std::string& key
   return std::nullopt;
 }
 
-}  // namespace
+// One running search_load and the pipe its tally comes back on.
+struct LoadProcess {
+  std::vector<std::string> args;
+  pid_t pid = 0;
+  int output = -1;
+};
 
-absl::StatusOr<LoadResult> RunClientsInOtherProcess(const ClientLoad& load,
-                                                    const OtherProcessLoad& other) {
-  const std::vector<std::string> args = {other.program.string(),
-                                         "run",
-                                         "--target",
-                                         absl::StrCat("127.0.0.1:", load.port),
-                                         "--token-file",
-                                         other.token_file.string(),
-                                         "--queries",
-                                         other.queries_file.string(),
-                                         "--collection",
-                                         load.collection,
-                                         "--clients",
-                                         std::to_string(load.clients),
-                                         "--seconds",
-                                         absl::StrCat(load.seconds),
-                                         "--k",
-                                         std::to_string(load.k),
-                                         "--nprobe",
-                                         std::to_string(load.nprobe),
-                                         "--deadline-ms",
-                                         "10000",
-                                         "--label",
-                                         "other-process"};
+absl::StatusOr<LoadProcess> SpawnLoadProcess(const ClientLoad& load, const OtherProcessLoad& other,
+                                             int clients, int index) {
+  LoadProcess process;
+  process.args = {other.program.string(),
+                  "run",
+                  "--target",
+                  absl::StrCat("127.0.0.1:", load.port),
+                  "--token-file",
+                  other.token_file.string(),
+                  "--queries",
+                  other.queries_file.string(),
+                  "--collection",
+                  load.collection,
+                  "--clients",
+                  std::to_string(clients),
+                  "--seconds",
+                  absl::StrCat(load.seconds),
+                  "--k",
+                  std::to_string(load.k),
+                  "--nprobe",
+                  std::to_string(load.nprobe),
+                  "--deadline-ms",
+                  "10000",
+                  "--label",
+                  absl::StrCat("other-process-", index)};
   std::vector<char*> argv;
-  for (const std::string& arg : args) argv.push_back(const_cast<char*>(arg.c_str()));
+  for (const std::string& arg : process.args) argv.push_back(const_cast<char*>(arg.c_str()));
   argv.push_back(nullptr);
 
   int out[2];
-  if (pipe(out) != 0) return absl::InternalError("pipe for the load process failed");
+  if (pipe2(out, O_CLOEXEC) != 0) return absl::InternalError("pipe for the load process failed");
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_adddup2(&actions, out[1], STDOUT_FILENO);
-  posix_spawn_file_actions_addclose(&actions, out[0]);
-  posix_spawn_file_actions_addclose(&actions, out[1]);
-  const double cpu_before = ProcessCpuSeconds() + ChildrenCpuSeconds();
-  const auto wall_before = std::chrono::steady_clock::now();
-  pid_t pid = 0;
-  const int spawned = posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ);
+  const int spawned = posix_spawn(&process.pid, argv[0], &actions, nullptr, argv.data(), environ);
   posix_spawn_file_actions_destroy(&actions);
   close(out[1]);
   if (spawned != 0) {
@@ -288,44 +290,92 @@ absl::StatusOr<LoadResult> RunClientsInOtherProcess(const ClientLoad& load,
     return absl::FailedPreconditionError(
         absl::StrCat("cannot start ", other.program.string(), ": ", std::strerror(spawned)));
   }
+  process.output = out[0];
+  return process;
+}
+
+// Waits for `process` and returns what it printed, or why it failed.
+absl::StatusOr<std::string> CollectLoadProcess(LoadProcess& process) {
   std::string output;
   char buffer[4096];
-  for (ssize_t n; (n = read(out[0], buffer, sizeof buffer)) != 0;) {
+  for (ssize_t n; (n = read(process.output, buffer, sizeof buffer)) != 0;) {
     if (n < 0) {
       if (errno == EINTR) continue;
       break;
     }
     output.append(buffer, static_cast<size_t>(n));
   }
-  close(out[0]);
+  close(process.output);
   int status = 0;
-  while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  while (waitpid(process.pid, &status, 0) < 0 && errno == EINTR) {
   }
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    return absl::InternalError(absl::StrCat(absl::StrJoin(process.args, " "), " failed (status ",
+                                            status, "); it printed: ", output));
+  }
+  return output;
+}
+
+}  // namespace
+
+absl::StatusOr<LoadResult> RunClientsInOtherProcess(const ClientLoad& load,
+                                                    const OtherProcessLoad& other) {
+  const int processes = std::clamp(other.processes, 1, std::max(1, load.clients));
+  const double cpu_before = ProcessCpuSeconds() + ChildrenCpuSeconds();
+  const auto wall_before = std::chrono::steady_clock::now();
+  // All started before any is waited for, so that their windows overlap.
+  std::vector<LoadProcess> running;
+  absl::Status spawn_status;
+  for (int i = 0; i < processes && spawn_status.ok(); ++i) {
+    const int clients = load.clients / processes + (i < load.clients % processes ? 1 : 0);
+    auto process = SpawnLoadProcess(load, other, clients, i);
+    if (process.ok()) {
+      running.push_back(*std::move(process));
+    } else {
+      spawn_status = process.status();
+    }
+  }
+  std::vector<std::string> outputs;
+  absl::Status collect_status;
+  for (LoadProcess& process : running) {
+    auto output = CollectLoadProcess(process);
+    if (output.ok()) {
+      outputs.push_back(*std::move(output));
+    } else if (collect_status.ok()) {
+      collect_status = output.status();
+    }
+  }
+  if (!spawn_status.ok()) return spawn_status;
+  if (!collect_status.ok()) return collect_status;
   const double wall_seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_before).count();
   const double cpu_seconds = ProcessCpuSeconds() + ChildrenCpuSeconds() - cpu_before;
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    return absl::InternalError(absl::StrCat(absl::StrJoin(args, " "), " failed (status ", status,
-                                            "); it printed: ", output));
-  }
-  const std::optional<double> answered = TallyValue(output, "answered");
-  const std::optional<double> failed = TallyValue(output, "failed");
-  const std::optional<double> qps = TallyValue(output, "qps");
-  const std::optional<double> p50 = TallyValue(output, "p50_ms");
-  const std::optional<double> p99 = TallyValue(output, "p99_ms");
-  if (!answered || !failed || !qps || !p50 || !p99) {
-    return absl::InternalError(absl::StrCat("no tally in the load process's output: ", output));
-  }
+
   LoadResult result;
-  result.calls = static_cast<uint64_t>(*answered);
-  result.failures = static_cast<uint64_t>(*failed);
-  result.seconds = *qps > 0 ? *answered / *qps : 0;
-  result.qps = *qps;
-  result.p50_ms = *p50;
-  result.p99_ms = *p99;
-  result.cpu_us_per_call = result.calls > 0 ? cpu_seconds * 1e6 / *answered : 0;
+  double answered_total = 0;
+  for (const std::string& output : outputs) {
+    const std::optional<double> answered = TallyValue(output, "answered");
+    const std::optional<double> failed = TallyValue(output, "failed");
+    const std::optional<double> qps = TallyValue(output, "qps");
+    const std::optional<double> p50 = TallyValue(output, "p50_ms");
+    const std::optional<double> p99 = TallyValue(output, "p99_ms");
+    if (!answered || !failed || !qps || !p50 || !p99) {
+      return absl::InternalError(absl::StrCat("no tally in the load process's output: ", output));
+    }
+    answered_total += *answered;
+    result.failures += static_cast<uint64_t>(*failed);
+    result.qps += *qps;  // the processes' windows overlap: their rates add up
+    // The processes' latencies are not pooled: the largest of their medians and 99th
+    // percentiles bound the pooled ones from above (at most 1% of each process's calls, so at
+    // most 1% of all, took longer than the largest p99; likewise for the median).
+    result.p50_ms = std::max(result.p50_ms, *p50);
+    result.p99_ms = std::max(result.p99_ms, *p99);
+  }
+  result.calls = static_cast<uint64_t>(answered_total);
+  result.seconds = result.qps > 0 ? answered_total / result.qps : 0;
+  result.cpu_us_per_call = answered_total > 0 ? cpu_seconds * 1e6 / answered_total : 0;
   result.cores_busy = wall_seconds > 0 ? cpu_seconds / wall_seconds : 0;
-  if (result.failures > 0) result.first_error = "see the load process's stderr";
+  if (result.failures > 0) result.first_error = "see the load processes' stderr";
   return result;
 }
 

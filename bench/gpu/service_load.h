@@ -99,13 +99,18 @@ struct OtherProcessLoad {
   std::filesystem::path program;       // search_load
   std::filesystem::path token_file;    // load.token, owner-only
   std::filesystem::path queries_file;  // load.queries as .fbin
+  int processes = 1;                   // load.clients split as evenly as they go
 };
 
-// The same load from `load.clients` threads of another process (search_load run), so that the
-// clients do not share this process's gRPC polling and threads with the server. q/s and
-// percentiles are search_load's (answered calls in its window); the CPU figures add the child's
-// CPU time (RUSAGE_CHILDREN) to this process's over the child's whole life, connections and
-// start-up included, so they slightly overstate the cost per call and understate cores busy.
+// The same load from `load.clients` threads in `other.processes` other processes (search_load
+// run, all started together), so that the clients do not share this process's gRPC polling and
+// threads with the server, nor, with several processes, one process's polling among themselves
+// (gRPC's epoll engine lets one thread of a process wait for events at a time). q/s is the sum of
+// the processes' rates (answered calls in each one's window; the windows overlap); p50 and p99
+// are the largest of the processes' own, so upper bounds of the pooled percentiles. The CPU
+// figures add the children's CPU time (RUSAGE_CHILDREN) to this process's over the children's
+// whole lives, connections and start-up included, so they slightly overstate the cost per call
+// and understate cores busy.
 absl::StatusOr<LoadResult> RunClientsInOtherProcess(const ClientLoad& load,
                                                     const OtherProcessLoad& other);
 
