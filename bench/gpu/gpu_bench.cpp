@@ -24,6 +24,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <utility>
@@ -86,7 +87,9 @@ struct Options {
   // search_load, for clients in another process (empty: beside this program or in the build
   // tree, if there).
   std::filesystem::path load_program;
-  int load_processes = 4;  // besides one other process, 128 clients split over this many
+  int load_processes = 4;
+  std::optional<int>
+      compare_batch_wait_us;  // besides one other process, 128 clients split over this many
 };
 
 void Log(const std::string& line) {
@@ -612,10 +615,16 @@ int Run(const Options& options) {
     struct Pass {
       bool fsync;
       bool deadlock_detection;
+      std::optional<int> batch_wait_us;  // instead of --batch-max-wait-us
     };
-    std::vector<Pass> passes = {{false, false}, {true, false}};
-    if (options.compare_abseil_deadlock_detection) passes.push_back({false, true});
-    for (const auto& [fsync, deadlock_detection] : passes) {
+    std::vector<Pass> passes = {{false, false, std::nullopt}, {true, false, std::nullopt}};
+    if (options.compare_abseil_deadlock_detection) passes.push_back({false, true, std::nullopt});
+    if (options.compare_batch_wait_us) {
+      passes.push_back({false, false, options.compare_batch_wait_us});
+    }
+    for (const auto& [fsync, deadlock_detection, batch_wait_us] : passes) {
+      // A comparison pass: only the target's clients, fsync off.
+      const bool comparison = deadlock_detection || batch_wait_us.has_value();
       if (deadlock_detection) common::TurnOnAbseilDeadlockDetection();
       service::ServerConfig config;
       config.data_dir = work;
@@ -624,6 +633,7 @@ int Run(const Options& options) {
       config.jwks_file = "jwks.json";
       config.ledger.dir = fsync                ? "ledger-fsync"
                           : deadlock_detection ? "ledger-no-fsync-detection"
+                          : batch_wait_us      ? "ledger-no-fsync-batch-wait"
                                                : "ledger-no-fsync";
       config.ledger.signing_key = "ledger-key.pem";
       config.ledger.fsync = fsync;
@@ -633,6 +643,7 @@ int Run(const Options& options) {
       config.default_nprobe = nprobe;
       config.refusal_rate_per_second = 1000;
       ConfigureServiceForBench(config, options, use_gpu);
+      if (batch_wait_us) config.batching.max_wait_us = *batch_wait_us;
       std::filesystem::remove_all(work / config.ledger.dir);
       ledger::Options ledger_options;
       ledger_options.dir = work / config.ledger.dir;
@@ -659,7 +670,7 @@ int Run(const Options& options) {
         load.seconds = options.service_seconds;
         return load;
       };
-      if (!fsync && !deadlock_detection) {
+      if (!fsync && !comparison) {
         // gRPC's floor first, while only this server is up: the same clients against a server
         // that answers each call with this service's real response and does no work.
         const v1::SearchResponse canned =
@@ -711,12 +722,16 @@ int Run(const Options& options) {
       // another process (when it does not share gRPC's threads and polling with the load).
       std::vector<std::pair<int, ClientKind>> points;
       for (int clients : options.clients) {
-        if (deadlock_detection && clients != kTargetClients) continue;
+        if (comparison && clients != kTargetClients) continue;
         points.push_back({clients, ClientKind::kThreads});
         if (!fsync && clients == kTargetClients) {
           for (ClientKind kind : target_kinds) {
-            if (!deadlock_detection || kind == ClientKind::kCallback)
-              points.push_back({clients, kind});
+            // Comparisons with the clients that take least of this process: callback clients
+            // for the deadlock detection (as first measured), other processes for the rest.
+            const bool wanted =
+                !comparison || (deadlock_detection ? kind == ClientKind::kCallback
+                                                   : kind == ClientKind::kOtherProcesses);
+            if (wanted) points.push_back({clients, kind});
           }
         }
       }
@@ -736,9 +751,11 @@ int Run(const Options& options) {
                                    static_cast<double>(faiss_calls);
         const double ratio = result.qps / reference_qps;
         const double floor = floor_qps[{kind, clients}];
-        const std::string fsync_label = fsync                ? "on"
-                                        : deadlock_detection ? "off, Abseil deadlock detection"
-                                                             : "off";
+        const std::string fsync_label =
+            fsync                ? "on"
+            : deadlock_detection ? "off, Abseil deadlock detection"
+            : batch_wait_us      ? absl::StrCat("off, batch wait ", *batch_wait_us, " us")
+                                 : "off";
         rows.push_back(
             {{fsync_label, ClientsLabel(clients, kind, options.load_processes), Fmt(result.qps),
               Fmt(ratio, 3), Fmt(result.p50_ms, 2), Fmt(result.p99_ms, 2),
@@ -753,7 +770,7 @@ int Run(const Options& options) {
             result.p50_ms, result.p99_ms, stats.mean_in_flight, stats.max_in_flight,
             queries_per_call, result.cpu_us_per_call, result.cores_busy, result.failures,
             result.first_error));
-        if (!fsync && !deadlock_detection && clients == kTargetClients) {
+        if (!fsync && !comparison && clients == kTargetClients) {
           const bool met = ratio >= 0.25 && result.p99_ms < 5 && result.failures == 0;
           target_lines[kind] =
               absl::StrFormat("%.3fx at p99 %.2f ms (%s)", ratio, result.p99_ms, Verdict(met));
@@ -777,7 +794,9 @@ int Run(const Options& options) {
                   "each, so that less of the machine goes to the load; \"off, Abseil deadlock "
                   "detection\" (with --compare-abseil-deadlock-detection) is fsync off with "
                   "Abseil's Mutex deadlock detection on, as Debian's Abseil has it unless the "
-                  "program turns it off (the probity binary and this benchmark do); \"128 other "
+                  "program turns it off (the probity binary and this benchmark do); \"off, batch "
+                  "wait N us\" (with --compare-batch-wait-us N) is fsync off with that "
+                  "dynamic-batching wait instead; \"128 other "
                   "process\" are 128 clients in another process (search_load; its CPU time is "
                   "counted with this process's over its whole life), which do not share gRPC's "
                   "threads and polling with the server; \"128 in N other processes\" split them "
@@ -865,6 +884,10 @@ int main(int argc, char** argv) {
   app.add_option("--load-processes", options.load_processes,
                  "also run the 128 clients split over this many other processes (1: not)")
       ->check(CLI::Range(1, 64));
+  app.add_option("--compare-batch-wait-us", options.compare_batch_wait_us,
+                 "also run the service at 128 clients (fsync off) with this dynamic-batching "
+                 "wait instead of --batch-max-wait-us")
+      ->check(CLI::Range(0, 1000000));
   app.add_flag("--compare-abseil-deadlock-detection", options.compare_abseil_deadlock_detection,
                "also run the service at 128 clients (fsync off) with Abseil's Mutex deadlock "
                "detection on, to show what turning it off saves");
