@@ -103,6 +103,12 @@ absl::StatusOr<ShardAnswer> BatchingShardBackend::Search(const ShardQuery& query
   auto waiter = std::make_shared<Waiter>();
   waiter->query = query;
   waiter->deadline = deadline;
+  // Once the caller's call is over (the lock released): its share of the answer, or alone.
+  auto finish = [this, &waiter]() -> absl::StatusOr<ShardAnswer> {
+    if (waiter->result) return *std::move(waiter->result);
+    if (absl::Now() >= waiter->deadline) return DeadlinePassed();
+    return inner_->Search(waiter->query, waiter->deadline);
+  };
 
   std::unique_lock lock(mutex_);
   std::unique_ptr<Lane>& slot = lanes_[key];
@@ -113,10 +119,13 @@ absl::StatusOr<ShardAnswer> BatchingShardBackend::Search(const ShardQuery& query
     lane.has_leader = true;
     waiter->leader = waiter->taken = true;
     lock.unlock();
-    RunBatch({waiter});
+    const std::vector<std::shared_ptr<Waiter>> alone = {waiter};
+    BatchResults results = RunBatch(alone);
     lock.lock();
+    Publish(alone, results);
     HandOver(key, lane);
-    return *std::move(waiter->result);
+    lock.unlock();
+    return finish();
   }
 
   // The caller may stop waiting (deadline) while a call is built from its queries: copy them.
@@ -155,17 +164,23 @@ absl::StatusOr<ShardAnswer> BatchingShardBackend::Search(const ShardQuery& query
       }
       std::vector<std::shared_ptr<Waiter>> batch = TakeBatch(lane);
       lock.unlock();
-      RunBatch(batch);
+      BatchResults results = RunBatch(batch);
       lock.lock();
+      // The next call starts before this one's requests are woken: handing over first keeps
+      // the shard from idling while the leader makes a wake-up call per request, and waking
+      // outside the lock keeps the woken from queueing on it behind the leader.
+      Publish(batch, results);
       HandOver(key, lane);
-      continue;
+      lock.unlock();
+      for (const auto& member : batch) {
+        if (member != waiter) member->wake.notify_one();
+      }
+      return finish();  // the leader's own request is the first of its call
     }
     WaitUntil(waiter->wake, lock, waiter->deadline);
   }
-  if (waiter->result) return *std::move(waiter->result);
   lock.unlock();
-  if (absl::Now() >= waiter->deadline) return DeadlinePassed();
-  return inner_->Search(waiter->query, waiter->deadline);
+  return finish();
 }
 
 std::vector<std::shared_ptr<BatchingShardBackend::Waiter>> BatchingShardBackend::TakeBatch(
@@ -203,9 +218,10 @@ void BatchingShardBackend::HandOver(const LaneKey& key, Lane& lane) {
   lane.queue.front()->wake.notify_one();
 }
 
-void BatchingShardBackend::RunBatch(const std::vector<std::shared_ptr<Waiter>>& batch) {
+BatchingShardBackend::BatchResults BatchingShardBackend::RunBatch(
+    const std::vector<std::shared_ptr<Waiter>>& batch) {
   // Unset results after Answer mean "run alone" (the shared answer cannot cut them exactly).
-  std::vector<std::optional<absl::StatusOr<ShardAnswer>>> results(batch.size());
+  BatchResults results(batch.size());
   // Whatever throws (the inner backend, an allocation), every waiter gets an answer and the
   // lane gets its next leader.
   try {
@@ -219,20 +235,22 @@ void BatchingShardBackend::RunBatch(const std::vector<std::shared_ptr<Waiter>>& 
       result = absl::InternalError("shard search failed with an unknown exception");
     }
   }
-  std::lock_guard lock(mutex_);
+  return results;
+}
+
+void BatchingShardBackend::Publish(const std::vector<std::shared_ptr<Waiter>>& batch,
+                                   BatchResults& results) {
   for (size_t i = 0; i < batch.size(); ++i) {
     if (results[i]) {
       batch[i]->result = std::move(*results[i]);
     } else {
       batch[i]->run_alone = true;
     }
-    batch[i]->wake.notify_one();
   }
 }
 
-void BatchingShardBackend::Answer(
-    const std::vector<std::shared_ptr<Waiter>>& batch,
-    std::vector<std::optional<absl::StatusOr<ShardAnswer>>>& results) {
+void BatchingShardBackend::Answer(const std::vector<std::shared_ptr<Waiter>>& batch,
+                                  BatchResults& results) {
   if (batch.size() == 1) {
     results[0] = inner_->Search(batch[0]->query, batch[0]->deadline);
     return;
