@@ -18,6 +18,7 @@
 #include <CLI/CLI.hpp>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
@@ -88,6 +89,7 @@ struct Options {
   // tree, if there).
   std::filesystem::path load_program;
   int load_processes = 4;
+  int service_completion_queues = 0;  // the service's grpc_completion_queues (0: gRPC's one)
   std::optional<int>
       compare_batch_wait_us;  // besides one other process, 128 clients split over this many
 };
@@ -302,6 +304,18 @@ std::string GpuMemoryLine(int64_t measured, const index::GpuMemoryEstimate& esti
       static_cast<double>(scratch) / (1 << 30));
 }
 
+// The service's gRPC completion queues and the polling engine gRPC was told to use
+// (GRPC_POLL_STRATEGY; gRPC's default on Linux is epoll1).
+std::string GrpcSetup(const Options& options) {
+  const char* strategy = std::getenv("GRPC_POLL_STRATEGY");
+  return absl::StrFormat(
+      "the service's gRPC completion queues: %s; gRPC polling engine: %s",
+      options.service_completion_queues > 0 ? std::to_string(options.service_completion_queues)
+                                            : "gRPC's one",
+      strategy != nullptr && *strategy != '\0' ? absl::StrCat(strategy, " (GRPC_POLL_STRATEGY)")
+                                               : "gRPC's default (epoll1)");
+}
+
 struct ServiceWorld {
   std::string token;
 };
@@ -332,6 +346,7 @@ void ConfigureServiceForBench(service::ServerConfig& config, const Options& opti
   config.batching.enabled = options.batching;
   config.batching.max_batch_queries = options.batch_max_size;
   config.batching.max_wait_us = options.batch_max_wait_us;
+  config.grpc_completion_queues = options.service_completion_queues;
   if (use_gpu) {
     // The same placement as the benchmark's own GPU shard: index::GpuOptions' defaults.
     index::GpuOptions gpu;
@@ -567,8 +582,8 @@ int Run(const Options& options) {
           });
     }
     const std::string reference_name = use_gpu ? "FAISS GPU" : "FAISS CPU";
-    Log(absl::StrFormat("service end to end; reference %s batch 1024 at nprobe %d: %.0f q/s",
-                        reference_name, nprobe, reference_qps));
+    Log(absl::StrFormat("service end to end; reference %s batch 1024 at nprobe %d: %.0f q/s; %s",
+                        reference_name, nprobe, reference_qps, GrpcSetup(options)));
     cpu_index.reset();
     gpu_index.reset();
 
@@ -806,11 +821,13 @@ int Run(const Options& options) {
                   "(callback clients: %s; clients in another process: %s; in %d other "
                   "processes: %s).\n\n",
                   reference_name, nprobe,
-                  options.batching
-                      ? absl::StrFormat("dynamic batching on (up to %d queries, "
-                                        "%d us wait)",
-                                        options.batch_max_size, options.batch_max_wait_us)
-                      : "dynamic batching off",
+                  absl::StrCat(
+                      options.batching
+                          ? absl::StrFormat("dynamic batching on (up to %d queries, "
+                                            "%d us wait)",
+                                            options.batch_max_size, options.batch_max_wait_us)
+                          : "dynamic batching off",
+                      "; ", GrpcSetup(options)),
                   reference_name, reference_qps, TargetLine(target_lines, ClientKind::kThreads),
                   TargetLine(target_lines, ClientKind::kCallback),
                   TargetLine(target_lines, ClientKind::kOtherProcess), options.load_processes,
@@ -884,6 +901,10 @@ int main(int argc, char** argv) {
   app.add_option("--load-processes", options.load_processes,
                  "also run the 128 clients split over this many other processes (1: not)")
       ->check(CLI::Range(1, 64));
+  app.add_option("--service-completion-queues", options.service_completion_queues,
+                 "the service's gRPC completion queues (its grpc_completion_queues; 0: gRPC's "
+                 "one)")
+      ->check(CLI::Range(0, 1024));
   app.add_option("--compare-batch-wait-us", options.compare_batch_wait_us,
                  "also run the service at 128 clients (fsync off) with this dynamic-batching "
                  "wait instead of --batch-max-wait-us")
