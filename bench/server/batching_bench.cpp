@@ -8,6 +8,11 @@
 // leader) leaves the shard idle, and how soon answered clients are back decides how full the
 // next call is. Items are answered searches.
 //
+// A stand-in, not a GPU: the shard sleeps, and on a machine with few cores the woken clients
+// queue for CPU in a way a GPU host's do not. An order of hand-over and wake-ups that this
+// benchmark measured at 1.5x on two vCPUs made half-size batches and 0.69-0.94x the searches
+// per second on a 16-core H200 host (bench/RESULTS.md); check a change here on a GPU.
+//
 //   build/bench/server/batching_bench --benchmark_repetitions=4
 //     --benchmark_enable_random_interleaving=true --benchmark_report_aggregates_only=true
 // (one command line)

@@ -103,12 +103,6 @@ absl::StatusOr<ShardAnswer> BatchingShardBackend::Search(const ShardQuery& query
   auto waiter = std::make_shared<Waiter>();
   waiter->query = query;
   waiter->deadline = deadline;
-  // Once the caller's call is over (the lock released): its share of the answer, or alone.
-  auto finish = [this, &waiter]() -> absl::StatusOr<ShardAnswer> {
-    if (waiter->result) return *std::move(waiter->result);
-    if (absl::Now() >= waiter->deadline) return DeadlinePassed();
-    return inner_->Search(waiter->query, waiter->deadline);
-  };
 
   std::unique_lock lock(mutex_);
   std::unique_ptr<Lane>& slot = lanes_[key];
@@ -119,13 +113,10 @@ absl::StatusOr<ShardAnswer> BatchingShardBackend::Search(const ShardQuery& query
     lane.has_leader = true;
     waiter->leader = waiter->taken = true;
     lock.unlock();
-    const std::vector<std::shared_ptr<Waiter>> alone = {waiter};
-    BatchResults results = RunBatch(alone);
+    RunBatch({waiter});
     lock.lock();
-    Publish(alone, results);
     HandOver(key, lane);
-    lock.unlock();
-    return finish();
+    return *std::move(waiter->result);
   }
 
   // The caller may stop waiting (deadline) while a call is built from its queries: copy them.
@@ -164,23 +155,17 @@ absl::StatusOr<ShardAnswer> BatchingShardBackend::Search(const ShardQuery& query
       }
       std::vector<std::shared_ptr<Waiter>> batch = TakeBatch(lane);
       lock.unlock();
-      BatchResults results = RunBatch(batch);
+      RunBatch(batch);
       lock.lock();
-      // The next call starts before this one's requests are woken: handing over first keeps
-      // the shard from idling while the leader makes a wake-up call per request, and waking
-      // outside the lock keeps the woken from queueing on it behind the leader.
-      Publish(batch, results);
       HandOver(key, lane);
-      lock.unlock();
-      for (const auto& member : batch) {
-        if (member != waiter) member->wake.notify_one();
-      }
-      return finish();  // the leader's own request is the first of its call
+      continue;
     }
     WaitUntil(waiter->wake, lock, waiter->deadline);
   }
+  if (waiter->result) return *std::move(waiter->result);
   lock.unlock();
-  return finish();
+  if (absl::Now() >= waiter->deadline) return DeadlinePassed();
+  return inner_->Search(waiter->query, waiter->deadline);
 }
 
 std::vector<std::shared_ptr<BatchingShardBackend::Waiter>> BatchingShardBackend::TakeBatch(
@@ -218,10 +203,9 @@ void BatchingShardBackend::HandOver(const LaneKey& key, Lane& lane) {
   lane.queue.front()->wake.notify_one();
 }
 
-BatchingShardBackend::BatchResults BatchingShardBackend::RunBatch(
-    const std::vector<std::shared_ptr<Waiter>>& batch) {
+void BatchingShardBackend::RunBatch(const std::vector<std::shared_ptr<Waiter>>& batch) {
   // Unset results after Answer mean "run alone" (the shared answer cannot cut them exactly).
-  BatchResults results(batch.size());
+  std::vector<std::optional<absl::StatusOr<ShardAnswer>>> results(batch.size());
   // Whatever throws (the inner backend, an allocation), every waiter gets an answer and the
   // lane gets its next leader.
   try {
@@ -235,22 +219,20 @@ BatchingShardBackend::BatchResults BatchingShardBackend::RunBatch(
       result = absl::InternalError("shard search failed with an unknown exception");
     }
   }
-  return results;
-}
-
-void BatchingShardBackend::Publish(const std::vector<std::shared_ptr<Waiter>>& batch,
-                                   BatchResults& results) {
+  std::lock_guard lock(mutex_);
   for (size_t i = 0; i < batch.size(); ++i) {
     if (results[i]) {
       batch[i]->result = std::move(*results[i]);
     } else {
       batch[i]->run_alone = true;
     }
+    batch[i]->wake.notify_one();
   }
 }
 
-void BatchingShardBackend::Answer(const std::vector<std::shared_ptr<Waiter>>& batch,
-                                  BatchResults& results) {
+void BatchingShardBackend::Answer(
+    const std::vector<std::shared_ptr<Waiter>>& batch,
+    std::vector<std::optional<absl::StatusOr<ShardAnswer>>>& results) {
   if (batch.size() == 1) {
     results[0] = inner_->Search(batch[0]->query, batch[0]->deadline);
     return;

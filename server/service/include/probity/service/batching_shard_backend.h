@@ -71,16 +71,11 @@ class BatchingShardBackend : public ShardBackend {
   // What FAISS sees: only requests agreeing on all of it may share a call.
   using LaneKey = std::tuple<std::string, int, int, index::Metric, int>;
 
-  // Per request of a batch: its answer, or none when the shared answer cannot be cut to it
-  // exactly (then it runs alone).
-  using BatchResults = std::vector<std::optional<absl::StatusOr<ShardAnswer>>>;
-  // Runs `batch` as one call of the inner backend, without the lock; never throws.
-  BatchResults RunBatch(const std::vector<std::shared_ptr<Waiter>>& batch);
+  // Runs `batch` as one call of the inner backend and hands every waiter its result.
+  void RunBatch(const std::vector<std::shared_ptr<Waiter>>& batch);
   // The call itself and the split; may throw (RunBatch turns that into errors).
-  void Answer(const std::vector<std::shared_ptr<Waiter>>& batch, BatchResults& results);
-  // Hands every waiter of `batch` its result (under the lock); the caller wakes them after
-  // releasing it.
-  void Publish(const std::vector<std::shared_ptr<Waiter>>& batch, BatchResults& results);
+  void Answer(const std::vector<std::shared_ptr<Waiter>>& batch,
+              std::vector<std::optional<absl::StatusOr<ShardAnswer>>>& results);
   // Takes the next batch off the lane's queue (the caller is its oldest waiter, the leader).
   std::vector<std::shared_ptr<Waiter>> TakeBatch(Lane& lane);
   // The lane's call is over: make its oldest waiter the next leader, or retire the lane.
