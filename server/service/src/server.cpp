@@ -14,6 +14,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "probity/common/file_read.h"
+#include "probity/index/blas_threads.h"
 #include "probity/index/private_files.h"
 #include "probity/service/admin_service.h"
 #include "probity/service/batching_shard_backend.h"
@@ -137,6 +138,11 @@ std::vector<std::filesystem::path> PrivateKeyFiles(const ServerConfig& config, b
 
 absl::Status LoadCatalog(const ServerConfig& config, const CollectionState& state,
                          Catalog& catalog) {
+  if (!config.collections.empty()) {
+    // This process searches shards: OpenBLAS's own pool would only spin beside its searches.
+    const index::BlasThreading blas = index::UseOneBlasThreadForServing();
+    if (blas.changed) spdlog::info("{}", blas.description);
+  }
   for (const CollectionConfig& collection : config.collections) {
     auto loaded = Catalog::LoadCollection(
         collection.name, ServingGenerationDir(config, state, collection), collection.shards,
