@@ -28,9 +28,13 @@ class CannedSearchServer {
   // Listens on 127.0.0.1 (a free port), plaintext, with the service's own server options
   // (service::ApplyServerOptions) for `max_in_flight`, `max_receive_bytes` and
   // `completion_queues`; nullptr if it cannot listen.
+  // `callback_api`: the handler is gRPC's callback API (a reactor finished in the handler, on
+  // gRPC's own threads) instead of the synchronous API the service uses (a pool of threads
+  // taking calls from completion queues); what each costs per call is what a service built on
+  // it pays before any work.
   static std::unique_ptr<CannedSearchServer> Start(v1::SearchResponse response, int max_in_flight,
                                                    int max_receive_bytes, int completion_queues = 1,
-                                                   Work work = nullptr);
+                                                   Work work = nullptr, bool callback_api = false);
   ~CannedSearchServer();
   CannedSearchServer(const CannedSearchServer&) = delete;
   CannedSearchServer& operator=(const CannedSearchServer&) = delete;
@@ -39,9 +43,10 @@ class CannedSearchServer {
 
  private:
   class Service;
+  class CallbackService;
   CannedSearchServer() = default;
 
-  std::unique_ptr<Service> service_;
+  std::unique_ptr<grpc::Service> service_;
   std::unique_ptr<grpc::Server> server_;
   int port_ = 0;
 };

@@ -700,10 +700,19 @@ int Run(const Options& options) {
         if (floor_per_core == nullptr) {
           Must(absl::UnavailableError("cannot listen"), "the gRPC floor");
         }
+        // The floor on gRPC's callback API, answering in the handler, for the clients in another
+        // process: what a service on that API could reach if its waits did not hold the
+        // handler (on the development VM, 1.57x the synchronous floor at 64 clients).
+        auto floor_callback = CannedSearchServer::Start(canned, config.max_in_flight, 16 << 20, 1,
+                                                        nullptr, /*callback_api=*/true);
+        if (floor_callback == nullptr) {
+          Must(absl::UnavailableError("cannot listen"), "the gRPC floor");
+        }
         struct FloorPoint {
           int clients;
           int queues;  // gRPC completion queues of the server
           ClientKind kind;
+          bool callback_api = false;  // the server's
         };
         std::vector<FloorPoint> floor_points;
         for (int clients : options.clients) {
@@ -711,25 +720,30 @@ int Run(const Options& options) {
           if (clients == kTargetClients) {
             for (ClientKind kind : target_kinds) floor_points.push_back({clients, 1, kind});
             if (per_core > 1) floor_points.push_back({clients, per_core, ClientKind::kThreads});
+            floor_points.push_back({clients, 1, ClientKind::kOtherProcess, true});
           }
         }
-        for (const auto& [clients, queues, kind] : floor_points) {
-          const int port = queues == 1 ? floor->port() : floor_per_core->port();
+        for (const auto& [clients, queues, kind, callback_api] : floor_points) {
+          const int port = callback_api  ? floor_callback->port()
+                           : queues == 1 ? floor->port()
+                                         : floor_per_core->port();
           const ClientLoad load = load_on(port, clients);
           const LoadResult result = run_load(kind, load);
-          if (queues == 1) floor_qps[{kind, clients}] = result.qps;
+          if (queues == 1 && !callback_api) floor_qps[{kind, clients}] = result.qps;
           floor_rows.push_back(
-              {{ClientsLabel(clients, kind, options.load_processes), std::to_string(queues),
-                Fmt(result.qps), Fmt(result.qps / reference_qps, 3), Fmt(result.p50_ms, 2),
-                Fmt(result.p99_ms, 2), Fmt(result.cpu_us_per_call), Fmt(result.cores_busy, 1),
+              {{ClientsLabel(clients, kind, options.load_processes),
+                callback_api ? "1, callback API server" : std::to_string(queues), Fmt(result.qps),
+                Fmt(result.qps / reference_qps, 3), Fmt(result.p50_ms, 2), Fmt(result.p99_ms, 2),
+                Fmt(result.cpu_us_per_call), Fmt(result.cores_busy, 1),
                 std::to_string(result.failures)}});
           Log(absl::StrFormat(
-              "  gRPC floor, %s clients, %d completion queues: %.0f q/s "
+              "  gRPC floor, %s clients, %d completion queues%s: %.0f q/s "
               "(%.3fx), p50 %.2f ms, p99 %.2f ms, CPU %.0f us per call, %.1f "
               "cores busy, failures %d %s",
-              ClientsLabel(clients, kind, options.load_processes), queues, result.qps,
-              result.qps / reference_qps, result.p50_ms, result.p99_ms, result.cpu_us_per_call,
-              result.cores_busy, result.failures, result.first_error));
+              ClientsLabel(clients, kind, options.load_processes), queues,
+              callback_api ? ", callback API server" : "", result.qps, result.qps / reference_qps,
+              result.p50_ms, result.p99_ms, result.cpu_us_per_call, result.cores_busy,
+              result.failures, result.first_error));
         }
       }
       // The service's clients: a thread each, and at the target's clients with fsync off also
@@ -754,17 +768,47 @@ int Run(const Options& options) {
       for (const auto& [clients, kind] : points) {
         const ClientLoad load = load_on(server->port(), clients);
         ledger->TakeStats();
-        const uint64_t answered_before = server->counters().searches_answered.load();
-        const uint64_t calls_before = server->counters().shards.searches_run.load();
+        const service::ServiceCounters& counters = server->counters();
+        const uint64_t answered_before = counters.searches_answered.load();
+        const uint64_t shard_phase_before = counters.shard_phase_micros.load();
+        const uint64_t ledger_before = counters.ledger_append_micros.load();
+        const service::ShardCounters& shard_counters = server->counters().shards;
+        const uint64_t calls_before = shard_counters.searches_run.load();
+        const uint64_t search_micros_before = shard_counters.search_micros.load();
         const LoadResult result = run_load(kind, load);
         const CountingLedger::Stats stats = ledger->TakeStats();
-        const uint64_t faiss_calls = server->counters().shards.searches_run.load() - calls_before;
+        const uint64_t faiss_calls = shard_counters.searches_run.load() - calls_before;
+        // How long the FAISS calls took, and so how much of the time the one shard (the GPU)
+        // searched: calls per second (answered per second over queries per call) times that.
+        // The rest is the time the batcher kept it idle between calls.
+        const double ms_per_call =
+            faiss_calls == 0
+                ? 0
+                : static_cast<double>(shard_counters.search_micros.load() - search_micros_before) /
+                      1e3 / static_cast<double>(faiss_calls);
         // One shard: every answered request took part in one FAISS call.
         const double queries_per_call =
             faiss_calls == 0 ? 0
                              : static_cast<double>(server->counters().searches_answered.load() -
                                                    answered_before) /
                                    static_cast<double>(faiss_calls);
+        // Where an answered call's time went: its mean wait in the shard phase (batching and
+        // the FAISS call) and in the ledger append; the rest of its latency is gRPC's, the
+        // warrant check's and the answer's.
+        const double answered =
+            static_cast<double>(counters.searches_answered.load() - answered_before);
+        const double shard_phase_ms =
+            answered > 0
+                ? static_cast<double>(counters.shard_phase_micros.load() - shard_phase_before) /
+                      1e3 / answered
+                : 0;
+        const double ledger_ms =
+            answered > 0
+                ? static_cast<double>(counters.ledger_append_micros.load() - ledger_before) / 1e3 /
+                      answered
+                : 0;
+        const double shard_busy =
+            queries_per_call > 0 ? result.qps / queries_per_call * ms_per_call / 1e3 : 0;
         const double ratio = result.qps / reference_qps;
         const double floor = floor_qps[{kind, clients}];
         const std::string fsync_label =
@@ -776,16 +820,19 @@ int Run(const Options& options) {
             {{fsync_label, ClientsLabel(clients, kind, options.load_processes), Fmt(result.qps),
               Fmt(ratio, 3), Fmt(result.p50_ms, 2), Fmt(result.p99_ms, 2),
               absl::StrFormat("%.1f / %d", stats.mean_in_flight, stats.max_in_flight),
-              Fmt(queries_per_call, 1), Fmt(result.cpu_us_per_call), Fmt(result.cores_busy, 1),
-              floor > 0 ? Fmt(result.qps / floor, 2) : "-", std::to_string(result.failures)}});
+              Fmt(queries_per_call, 1), Fmt(ms_per_call, 3), Fmt(shard_busy, 2),
+              Fmt(shard_phase_ms, 3), Fmt(ledger_ms, 3), Fmt(result.cpu_us_per_call),
+              Fmt(result.cores_busy, 1), floor > 0 ? Fmt(result.qps / floor, 2) : "-",
+              std::to_string(result.failures)}});
         Log(absl::StrFormat(
             "  fsync %s, %s clients: %.0f q/s (%.3fx), p50 %.2f ms, p99 %.2f ms, "
-            "appends in flight %.1f / %d, %.1f queries per FAISS call, CPU %.0f us per call, "
-            "%.1f cores busy, failures %d %s",
+            "appends in flight %.1f / %d, %.1f queries per FAISS call of %.3f ms, shard busy "
+            "%.2f, %.3f ms in the shard phase and %.3f ms in the ledger per call, CPU %.0f us per "
+            "call, %.1f cores busy, failures %d %s",
             fsync_label, ClientsLabel(clients, kind, options.load_processes), result.qps, ratio,
             result.p50_ms, result.p99_ms, stats.mean_in_flight, stats.max_in_flight,
-            queries_per_call, result.cpu_us_per_call, result.cores_busy, result.failures,
-            result.first_error));
+            queries_per_call, ms_per_call, shard_busy, shard_phase_ms, ledger_ms,
+            result.cpu_us_per_call, result.cores_busy, result.failures, result.first_error));
         if (!fsync && !comparison && clients == kTargetClients) {
           const bool met = ratio >= 0.25 && result.p99_ms < 5 && result.failures == 0;
           target_lines[kind] =
@@ -803,8 +850,14 @@ int Run(const Options& options) {
                   "Reference: %s in-process, batch 1024, same index and nprobe: %.0f q/s. "
                   "\"Appends in flight\" is the mean / largest number of ledger appends waiting "
                   "together, the most one group commit could write with one fsync; \"queries per "
-                  "FAISS call\" is what dynamic batching reached (1 = no sharing); \"CPU us per "
-                  "call\" and \"cores busy\" are the whole process's (clients and server) CPU "
+                  "FAISS call\" is what dynamic batching reached (1 = no sharing), \"ms per "
+                  "FAISS call\" how long those calls took and \"shard busy\" the share of the "
+                  "time the shard (the GPU) spent in them, the rest being the time the batcher "
+                  "left it idle between calls; \"ms in shard phase\" and \"ms in ledger\" "
+                  "are an answered call's mean wall time in the router's shard phase (batching "
+                  "and the FAISS call) and in its ledger append (the rest of its latency is "
+                  "gRPC's, the warrant check's and the answer's); \"CPU us per call\" and \"cores "
+                  "busy\" are the whole process's (clients and server) CPU "
                   "time per answered call and per second of the window; \"128 callback\" are "
                   "128 clients on gRPC's callback API, one call in flight each but no thread "
                   "each, so that less of the machine goes to the load; \"off, Abseil deadlock "
@@ -835,10 +888,11 @@ int Run(const Options& options) {
                       ? absl::StrFormat("; in %d other processes: %s", options.load_processes,
                                         TargetLine(target_lines, ClientKind::kOtherProcesses))
                       : "")
-           << Table({"fsync", "clients", "q/s", "ratio", "p50 ms", "p99 ms", "appends in flight",
-                     "queries per FAISS call", "CPU us per call", "cores busy", "of floor",
-                     "failures"},
-                    rows)
+           << Table(
+                  {"fsync", "clients", "q/s", "ratio", "p50 ms", "p99 ms", "appends in flight",
+                   "queries per FAISS call", "ms per FAISS call", "shard busy", "ms in shard phase",
+                   "ms in ledger", "CPU us per call", "cores busy", "of floor", "failures"},
+                  rows)
            << "\n"
            << "\"Of floor\" is the service's q/s over gRPC's floor's at the same clients (table "
               "below).\n\n"
@@ -848,8 +902,10 @@ int Run(const Options& options) {
                   "response of this service (same candidates, same signed receipt) and does "
                   "nothing else: no warrant, no search, no ledger; server options as the "
                   "service's (gRPC's one completion queue; at 128 clients also one per core, %d "
-                  "here, and the 128 clients on gRPC's callback API). Its q/s is the most any "
-                  "gRPC service reaches on this machine with these clients; \"ratio\" is against "
+                  "here, the 128 clients on gRPC's callback API, and a server on gRPC's callback "
+                  "API that answers in its handler, with the clients in another process). Its q/s "
+                  "is the most any synchronous gRPC service reaches on this machine with these "
+                  "clients; \"ratio\" is against "
                   "the same reference (%s in-process, batch "
                   "1024, nprobe %d: %.0f q/s), so a floor below 0.25 puts the service target out "
                   "of reach of any gRPC service here.\n\n",

@@ -290,9 +290,11 @@ const v1::SearchResponse& CannedResponse() {
 
 // A canned-answer server (bench/common/canned_search_server.h) with the service's server
 // options, running `work` on each request before answering.
-bench::CannedSearchServer* StartFloorServer(bench::CannedSearchServer::Work work) {
-  auto server = bench::CannedSearchServer::Start(CannedResponse(), /*max_in_flight=*/256, 1 << 20,
-                                                 /*completion_queues=*/1, std::move(work));
+bench::CannedSearchServer* StartFloorServer(bench::CannedSearchServer::Work work,
+                                            bool callback_api = false) {
+  auto server =
+      bench::CannedSearchServer::Start(CannedResponse(), /*max_in_flight=*/256, 1 << 20,
+                                       /*completion_queues=*/1, std::move(work), callback_api);
   if (server == nullptr) {
     std::fprintf(stderr, "cannot start a gRPC floor server\n");
     std::exit(1);
@@ -329,6 +331,18 @@ bench::CannedSearchServer& FloorWithSearch() {
 }
 
 void BM_GrpcFloor(benchmark::State& state) { RunClients(state, Floor().port(), "grpc_floor"); }
+
+// The floor on gRPC's callback API (the handler a reactor finished at once) instead of the
+// synchronous API the service and Floor() use, same blocking clients: what a service built on
+// the callback API would pay per call before any work.
+bench::CannedSearchServer& CallbackFloor() {
+  static bench::CannedSearchServer* floor = StartFloorServer(nullptr, /*callback_api=*/true);
+  return *floor;
+}
+
+void BM_GrpcFloorCallbackServer(benchmark::State& state) {
+  RunClients(state, CallbackFloor().port(), "grpc_floor_callback_server");
+}
 
 void BM_GrpcFloorWithSearch(benchmark::State& state) {
   const int64_t failures_before = floor_search_failures.load();
@@ -427,6 +441,12 @@ BENCHMARK(BM_ServiceEndToEnd)
     ->UseRealTime()
     ->MinTime(1.0);
 BENCHMARK(BM_GrpcFloor)->Threads(1)->Threads(8)->Threads(64)->UseRealTime()->MinTime(1.0);
+BENCHMARK(BM_GrpcFloorCallbackServer)
+    ->Threads(1)
+    ->Threads(8)
+    ->Threads(64)
+    ->UseRealTime()
+    ->MinTime(1.0);
 BENCHMARK(BM_GrpcFloorWithSearch)->Threads(1)->Threads(8)->Threads(64)->UseRealTime()->MinTime(1.0);
 BENCHMARK(BM_GrpcFloorCallbackClients)
     ->ArgName("clients")
@@ -484,6 +504,7 @@ int main(int argc, char** argv) {
   probity::service::World();  // build before timing anything
   probity::service::Floor();
   probity::service::FloorWithSearch();
+  probity::service::CallbackFloor();
   benchmark::RunSpecifiedBenchmarks();
   std::printf("\n%-34s %10s %10s %10s\n", "latency (all runs)", "samples", "p50 us", "p99 us");
   for (const auto& [name, samples] : probity::service::latencies_us) {

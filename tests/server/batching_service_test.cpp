@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "absl/strings/match.h"
+#include "absl/time/clock.h"
 #include "common/connected_channel.h"
 #include "probity/client/search_client.h"
 #include "probity/service/server.h"
@@ -244,11 +245,25 @@ TEST_F(BatchingServiceTest, ConcurrentSearchesOfAShardShareFaissCalls) {
   for (int c = 0; c < kFillClients; ++c) {
     requests.push_back(Request(c * 50, 1, 3 + c, 4, std::nullopt));
   }
+  const absl::Time started = absl::Now();
   ReleaseClientsTogether(*world_, *batched, *plain, requests);
+  const absl::Duration elapsed = absl::Now() - started;
   const v1::StatsResponse stats = Stats(batched->port());
   EXPECT_GT(stats.shard_searches_coalesced(), 0u);
   EXPECT_LT(stats.shard_searches_run(), 3u * kFillClients);
   EXPECT_EQ(batched->counters().shards.searches_run.load(), stats.shard_searches_run());
+  // The time inside those FAISS calls: some, and in microseconds, at most the 3 shards
+  // searching side by side for the whole run.
+  EXPECT_GT(stats.shard_search_micros(), 0u);
+  EXPECT_LE(stats.shard_search_micros(), 3 * absl::ToInt64Microseconds(elapsed));
+  EXPECT_EQ(batched->counters().shards.search_micros.load(), stats.shard_search_micros());
+  // Each request's wait in the shard phase (it waited for its batch to fill) and its ledger
+  // append: some, and at most every client waiting for the whole run.
+  const int64_t most = kFillClients * absl::ToInt64Microseconds(elapsed);
+  EXPECT_GT(stats.search_shard_phase_micros(), 0u);
+  EXPECT_LE(stats.search_shard_phase_micros(), most);
+  EXPECT_GT(stats.search_ledger_append_micros(), 0u);
+  EXPECT_LE(stats.search_ledger_append_micros(), most);
 }
 
 TEST_F(BatchingServiceTest, ShutdownLeavesNoSearchWaitingInABatch) {

@@ -151,6 +151,9 @@ grpc::Status AdminServiceImpl::Stats(grpc::ServerContext* /*context*/,
   response->set_refusals(counters.refusals.load());
   response->set_shard_searches_run(counters.shards.searches_run.load());
   response->set_shard_searches_coalesced(counters.shards.searches_coalesced.load());
+  response->set_shard_search_micros(counters.shards.search_micros.load());
+  response->set_search_shard_phase_micros(counters.shard_phase_micros.load());
+  response->set_search_ledger_append_micros(counters.ledger_append_micros.load());
   response->set_ledger_size(deps_.audit->ledger().Size());
   response->set_in_flight(std::max<int64_t>(0, counters.in_flight.load()));
   response->set_refusals_not_recorded(deps_.audit->refusals_not_recorded());

@@ -10,12 +10,15 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "elapsed_micros.h"
 #include "probity/service/auth.h"
 #include "probity/service/grpc_status.h"
 #include "probity/service/search_entry.h"
 
 namespace probity::service {
 namespace {
+
+using internal::AddMicrosSince;
 
 class InFlightSlot {
  public:
@@ -240,8 +243,10 @@ grpc::Status SearchServiceImpl::Search(grpc::ServerContext* context,
   // Every search in this handler keeps a core busy (warrant, ledger, answer), not only those
   // in the router's shard phase: the router's rule for searching local shards in one call
   // counts them all.
+  const absl::Time shard_phase_started = absl::Now();
   RoutedSearch routed = router_.Search(*route, queries, params, request->allow_partial(), deadline,
                                        counters_.in_flight.load());
+  AddMicrosSince(shard_phase_started, counters_.shard_phase_micros);
   auto count_search = [&](SearchOutcome outcome) {
     if (options_.metrics == nullptr) return;
     options_.metrics->SearchRan(outcome, absl::Now() - started, routed.shards_answered,
@@ -274,7 +279,9 @@ grpc::Status SearchServiceImpl::Search(grpc::ServerContext* context,
   }
 
   // 4. The ledger entry, durable, before any answer.
+  const absl::Time append_started = absl::Now();
   auto receipt = audit_.Append(entry);
+  AddMicrosSince(append_started, counters_.ledger_append_micros);
   if (!receipt.ok()) {
     counters_.searches_failed.fetch_add(1);
     count_search(SearchOutcome::kNotRecorded);

@@ -6,6 +6,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "elapsed_micros.h"
 #include "probity/service/grpc_status.h"
 #include "probity/v1/shard.grpc.pb.h"
 
@@ -46,7 +47,9 @@ absl::StatusOr<ShardAnswer> SearchLocalShard(const Catalog& catalog, const Shard
   // concurrent requests then share the cores instead of each spawning one thread per core.
   omp_set_num_threads(omp_threads);
   counters.searches_run.fetch_add(1);
+  const absl::Time started = absl::Now();
   auto hits = (*collection)->index->SearchShard(shard, query.queries, query.params);
+  internal::AddMicrosSince(started, counters.search_micros);
   if (!hits.ok()) return hits.status();
   return ShardAnswer{std::move(*hits), (*collection)->generation};
 }
@@ -60,7 +63,9 @@ absl::StatusOr<std::vector<ShardAnswer>> SearchLocalShards(const Catalog& catalo
   if (!collection.ok()) return collection.status();
   omp_set_num_threads(omp_threads);
   counters.searches_run.fetch_add(shards.size());
+  const absl::Time started = absl::Now();
   auto per_shard = (*collection)->index->SearchShards(shards, query.queries, query.params);
+  internal::AddMicrosSince(started, counters.search_micros);
   if (!per_shard.ok()) return per_shard.status();
   std::vector<ShardAnswer> answers;
   answers.reserve(per_shard->size());

@@ -96,6 +96,11 @@ struct ShardCounters {
   std::atomic<uint64_t> searches_run{0};  // FAISS calls on local shards
   // Shard searches answered from a call shared with other requests (dynamic batching).
   std::atomic<uint64_t> searches_coalesced{0};
+  // Wall time inside those FAISS calls, summed over calls. Over a window, its growth over the
+  // window's length is how busy the shards were: with one shard per GPU and dynamic batching,
+  // the share of the time that GPU was searching, and what is left of it is the time the
+  // batcher kept the shard idle between calls.
+  std::atomic<uint64_t> search_micros{0};
 };
 
 // Runs one shard search on the local catalog with a bounded number of OpenMP threads.
