@@ -92,6 +92,9 @@ struct Options {
   int service_completion_queues = 0;  // the service's grpc_completion_queues (0: gRPC's one)
   std::optional<int>
       compare_batch_wait_us;  // besides one other process, 128 clients split over this many
+  // Also the service with the batcher handing the shard to the next call before waking the
+  // finished call's requests (config batching.next_call_first).
+  bool compare_next_call_first = false;
 };
 
 void Log(const std::string& line) {
@@ -629,17 +632,22 @@ int Run(const Options& options) {
     }
     struct Pass {
       bool fsync;
-      bool deadlock_detection;
+      bool deadlock_detection = false;
       std::optional<int> batch_wait_us;  // instead of --batch-max-wait-us
+      bool next_call_first = false;      // batching.next_call_first
     };
-    std::vector<Pass> passes = {{false, false, std::nullopt}, {true, false, std::nullopt}};
-    if (options.compare_abseil_deadlock_detection) passes.push_back({false, true, std::nullopt});
-    if (options.compare_batch_wait_us) {
-      passes.push_back({false, false, options.compare_batch_wait_us});
+    std::vector<Pass> passes = {{false, false, std::nullopt, false},
+                                {true, false, std::nullopt, false}};
+    if (options.compare_abseil_deadlock_detection) {
+      passes.push_back({false, true, std::nullopt, false});
     }
-    for (const auto& [fsync, deadlock_detection, batch_wait_us] : passes) {
+    if (options.compare_batch_wait_us) {
+      passes.push_back({false, false, options.compare_batch_wait_us, false});
+    }
+    if (options.compare_next_call_first) passes.push_back({false, false, std::nullopt, true});
+    for (const auto& [fsync, deadlock_detection, batch_wait_us, next_call_first] : passes) {
       // A comparison pass: only the target's clients, fsync off.
-      const bool comparison = deadlock_detection || batch_wait_us.has_value();
+      const bool comparison = deadlock_detection || batch_wait_us.has_value() || next_call_first;
       if (deadlock_detection) common::TurnOnAbseilDeadlockDetection();
       service::ServerConfig config;
       config.data_dir = work;
@@ -649,6 +657,7 @@ int Run(const Options& options) {
       config.ledger.dir = fsync                ? "ledger-fsync"
                           : deadlock_detection ? "ledger-no-fsync-detection"
                           : batch_wait_us      ? "ledger-no-fsync-batch-wait"
+                          : next_call_first    ? "ledger-no-fsync-next-call-first"
                                                : "ledger-no-fsync";
       config.ledger.signing_key = "ledger-key.pem";
       config.ledger.fsync = fsync;
@@ -659,6 +668,7 @@ int Run(const Options& options) {
       config.refusal_rate_per_second = 1000;
       ConfigureServiceForBench(config, options, use_gpu);
       if (batch_wait_us) config.batching.max_wait_us = *batch_wait_us;
+      if (next_call_first) config.batching.next_call_first = true;
       std::filesystem::remove_all(work / config.ledger.dir);
       ledger::Options ledger_options;
       ledger_options.dir = work / config.ledger.dir;
@@ -815,6 +825,7 @@ int Run(const Options& options) {
             fsync                ? "on"
             : deadlock_detection ? "off, Abseil deadlock detection"
             : batch_wait_us      ? absl::StrCat("off, batch wait ", *batch_wait_us, " us")
+            : next_call_first    ? "off, next call first"
                                  : "off";
         rows.push_back(
             {{fsync_label, ClientsLabel(clients, kind, options.load_processes), Fmt(result.qps),
@@ -865,7 +876,10 @@ int Run(const Options& options) {
                   "Abseil's Mutex deadlock detection on, as Debian's Abseil has it unless the "
                   "program turns it off (the probity binary and this benchmark do); \"off, batch "
                   "wait N us\" (with --compare-batch-wait-us N) is fsync off with that "
-                  "dynamic-batching wait instead; \"128 other "
+                  "dynamic-batching wait instead; \"off, next call first\" (with "
+                  "--compare-next-call-first) is fsync off with the batcher handing the shard to "
+                  "the next call before waking the finished call's requests (config "
+                  "batching.next_call_first); \"128 other "
                   "process\" are 128 clients in another process (search_load; its CPU time is "
                   "counted with this process's over its whole life), which do not share gRPC's "
                   "threads and polling with the server; \"128 in N other processes\" split them "
@@ -968,6 +982,9 @@ int main(int argc, char** argv) {
                  "also run the service at 128 clients (fsync off) with this dynamic-batching "
                  "wait instead of --batch-max-wait-us")
       ->check(CLI::Range(0, 1000000));
+  app.add_flag("--compare-next-call-first", options.compare_next_call_first,
+               "also run the service at 128 clients (fsync off) with the batcher handing the "
+               "shard to the next call before waking the finished call's requests");
   app.add_flag("--compare-abseil-deadlock-detection", options.compare_abseil_deadlock_detection,
                "also run the service at 128 clients (fsync off) with Abseil's Mutex deadlock "
                "detection on, to show what turning it off saves");

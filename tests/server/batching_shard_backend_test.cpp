@@ -15,6 +15,7 @@
 #include <random>
 #include <stdexcept>
 #include <thread>
+#include <tuple>
 
 #include "probity/index/sharded_index.h"
 #include "probity/index/synthetic.h"
@@ -226,23 +227,33 @@ TEST(CutToRequest, RefusesACutThroughATie) {
   EXPECT_TRUE(CutToRequest(hits, 3, std::nullopt, index::Metric::kInnerProduct).has_value());
 }
 
-class BatchingTest : public ::testing::TestWithParam<index::Metric> {};
+// Both metrics, and both orders of a finished call's hand-over (BatchingOptions::
+// next_call_first): the answers must not depend on either.
+class BatchingTest : public ::testing::TestWithParam<std::tuple<index::Metric, bool>> {
+ protected:
+  static index::Metric Metric() { return std::get<0>(GetParam()); }
+  static BatchingOptions Options(int max_batch_queries, absl::Duration max_wait) {
+    BatchingOptions options{max_batch_queries, max_wait};
+    options.next_call_first = std::get<1>(GetParam());
+    return options;
+  }
+};
 
 TEST_P(BatchingTest, QueuedSearchesShareOneCallAndEachGetsItsAnswerAlone) {
-  const Index& index = MakeIndex(GetParam());
+  const Index& index = MakeIndex(Metric());
   IndexBackend inner(*index.index);
   ShardCounters counters;
   BatchingShardBackend batching(std::shared_ptr<ShardBackend>(&inner, [](ShardBackend*) {}),
-                                BatchingOptions{}, counters);
+                                Options(256, absl::ZeroDuration()), counters);
   // Different queries, k (1 .. 25, so that the shared k is 25), min_score on some, 1 or 2
   // queries per request (29 queued: FAISS's coarse quantizer takes its BLAS path from 20 on).
   // The first request holds the gate; the others queue behind it.
   std::vector<Request> requests;
   for (int i = 0; i < 20; ++i) {
     std::optional<float> min_score;
-    if (i % 3 == 1) min_score = GetParam() == index::Metric::kL2 ? 40.0f : 0.5f;
+    if (i % 3 == 1) min_score = Metric() == index::Metric::kL2 ? 40.0f : 0.5f;
     requests.push_back(
-        MakeRequest(index, i * 2, 1 + i % 2, 1 + (i * 7) % 25, min_score, 4, GetParam()));
+        MakeRequest(index, i * 2, 1 + i % 2, 1 + (i * 7) % 25, min_score, 4, Metric()));
   }
   inner.Close();
   std::vector<absl::StatusOr<ShardAnswer>> answers(requests.size(), absl::UnknownError("not run"));
@@ -278,20 +289,19 @@ TEST_P(BatchingTest, QueuedSearchesShareOneCallAndEachGetsItsAnswerAlone) {
 }
 
 TEST_P(BatchingTest, ManyConcurrentClientsGetTheirAnswersAlone) {
-  const Index& index = MakeIndex(GetParam());
+  const Index& index = MakeIndex(Metric());
   IndexBackend inner(*index.index);
   ShardCounters counters;
   BatchingShardBackend batching(std::shared_ptr<ShardBackend>(&inner, [](ShardBackend*) {}),
-                                BatchingOptions{8, absl::ZeroDuration()}, counters);
+                                Options(8, absl::ZeroDuration()), counters);
   std::mt19937 random(5);
   std::vector<Request> requests;
   for (int i = 0; i < 96; ++i) {
     std::optional<float> min_score;
-    if (random() % 3 == 0) min_score = GetParam() == index::Metric::kL2 ? 40.0f : 0.5f;
+    if (random() % 3 == 0) min_score = Metric() == index::Metric::kL2 ? 40.0f : 0.5f;
     requests.push_back(MakeRequest(index, static_cast<int>(random() % 38), 1 + random() % 3,
                                    1 + static_cast<int>(random() % 30), min_score,
-                                   random() % 2 ? 2 : 6, GetParam(),
-                                   static_cast<int>(i % kShards)));
+                                   random() % 2 ? 2 : 6, Metric(), static_cast<int>(i % kShards)));
   }
   const auto answers = RunConcurrently(batching, requests);
   for (size_t i = 0; i < requests.size(); ++i) {
@@ -303,9 +313,14 @@ TEST_P(BatchingTest, ManyConcurrentClientsGetTheirAnswersAlone) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Metrics, BatchingTest,
-                         ::testing::Values(index::Metric::kInnerProduct, index::Metric::kL2),
-                         [](const auto& info) { return index::MetricName(info.param); });
+INSTANTIATE_TEST_SUITE_P(MetricsAndOrders, BatchingTest,
+                         ::testing::Combine(::testing::Values(index::Metric::kInnerProduct,
+                                                              index::Metric::kL2),
+                                            ::testing::Bool()),
+                         [](const auto& info) {
+                           return index::MetricName(std::get<0>(info.param)) +
+                                  (std::get<1>(info.param) ? "_NextCallFirst" : "_RequestsFirst");
+                         });
 
 TEST(Batching, DifferentNprobeNeverShareACall) {
   const Index& index = MakeIndex(index::Metric::kInnerProduct);
@@ -487,11 +502,15 @@ TEST(Batching, ADeadlinePassingInTheQueueFailsOnlyThatRequest) {
 TEST(Batching, AFailedCallFailsEveryRequestInItAndTheShardKeepsServing) {
   const Index& index = MakeIndex(index::Metric::kInnerProduct);
   IndexBackend inner(*index.index);
-  ShardCounters counters;
-  BatchingShardBackend batching(std::shared_ptr<ShardBackend>(&inner, [](ShardBackend*) {}),
-                                BatchingOptions{}, counters);
-  for (bool throws : {false, true}) {
+  for (const auto& [throws, next_call_first] : {std::pair{false, false}, std::pair{true, false},
+                                                std::pair{false, true}, std::pair{true, true}}) {
     SCOPED_TRACE(throws ? "inner backend throws" : "inner backend fails");
+    SCOPED_TRACE(next_call_first ? "next call first" : "requests first");
+    ShardCounters counters;
+    BatchingOptions options;
+    options.next_call_first = next_call_first;
+    BatchingShardBackend batching(std::shared_ptr<ShardBackend>(&inner, [](ShardBackend*) {}),
+                                  options, counters);
     std::vector<Request> requests;
     for (int i = 0; i < 5; ++i) {
       requests.push_back(
@@ -594,9 +613,18 @@ TEST(BatchingConfig, IsOffUnlessConfiguredAndRoundTrips) {
   EXPECT_TRUE(parsed->batching.enabled);
   EXPECT_EQ(parsed->batching.max_batch_queries, 64);
   EXPECT_EQ(parsed->batching.max_wait_us, 200);
+  EXPECT_FALSE(parsed->batching.next_call_first);
   auto again = ParseConfig(ConfigToJson(*parsed), "/data");
   ASSERT_TRUE(again.ok()) << again.status();
   EXPECT_EQ(ConfigToJson(*again), ConfigToJson(*parsed));
+
+  parsed = ParseConfig(R"({"batching": {"next_call_first": true}})", "/data");
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_TRUE(parsed->batching.next_call_first);
+  again = ParseConfig(ConfigToJson(*parsed), "/data");
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_TRUE(again->batching.next_call_first);
+  EXPECT_FALSE(ParseConfig(R"({"batching": {"next_call_first": 1}})", "/data").ok());
 
   parsed = ParseConfig(R"({"batching": {"enabled": false, "max_wait_us": 200}})", "/data");
   ASSERT_TRUE(parsed.ok()) << parsed.status();

@@ -113,10 +113,13 @@ absl::StatusOr<ShardAnswer> BatchingShardBackend::Search(const ShardQuery& query
     lane.has_leader = true;
     waiter->leader = waiter->taken = true;
     lock.unlock();
-    RunBatch({waiter});
+    const std::vector<std::shared_ptr<Waiter>> alone = {waiter};
+    BatchResults results = RunBatch(alone);
     lock.lock();
+    Publish(alone, results, /*wake=*/false);
     HandOver(key, lane);
-    return *std::move(waiter->result);
+    lock.unlock();
+    return Finish(*waiter);
   }
 
   // The caller may stop waiting (deadline) while a call is built from its queries: copy them.
@@ -155,17 +158,36 @@ absl::StatusOr<ShardAnswer> BatchingShardBackend::Search(const ShardQuery& query
       }
       std::vector<std::shared_ptr<Waiter>> batch = TakeBatch(lane);
       lock.unlock();
-      RunBatch(batch);
+      BatchResults results = RunBatch(batch);
+      lock.lock();
+      if (options_.next_call_first) {
+        Publish(batch, results, /*wake=*/false);
+        HandOver(key, lane);
+        lock.unlock();
+        for (const auto& member : batch) {
+          if (member != waiter) member->wake.notify_one();
+        }
+        return Finish(*waiter);  // the leader's own request is the first of its call
+      }
+      // The call's requests first: woken under the lock, they take it before the leader
+      // comes back for the hand-over.
+      Publish(batch, results, /*wake=*/true);
+      lock.unlock();
       lock.lock();
       HandOver(key, lane);
       continue;
     }
     WaitUntil(waiter->wake, lock, waiter->deadline);
   }
-  if (waiter->result) return *std::move(waiter->result);
   lock.unlock();
-  if (absl::Now() >= waiter->deadline) return DeadlinePassed();
-  return inner_->Search(waiter->query, waiter->deadline);
+  return Finish(*waiter);
+}
+
+absl::StatusOr<ShardAnswer> BatchingShardBackend::Finish(Waiter& waiter) {
+  // Published before the lock was released, and touched by no one else since.
+  if (waiter.result) return *std::move(waiter.result);
+  if (absl::Now() >= waiter.deadline) return DeadlinePassed();
+  return inner_->Search(waiter.query, waiter.deadline);
 }
 
 std::vector<std::shared_ptr<BatchingShardBackend::Waiter>> BatchingShardBackend::TakeBatch(
@@ -203,9 +225,10 @@ void BatchingShardBackend::HandOver(const LaneKey& key, Lane& lane) {
   lane.queue.front()->wake.notify_one();
 }
 
-void BatchingShardBackend::RunBatch(const std::vector<std::shared_ptr<Waiter>>& batch) {
+BatchingShardBackend::BatchResults BatchingShardBackend::RunBatch(
+    const std::vector<std::shared_ptr<Waiter>>& batch) {
   // Unset results after Answer mean "run alone" (the shared answer cannot cut them exactly).
-  std::vector<std::optional<absl::StatusOr<ShardAnswer>>> results(batch.size());
+  BatchResults results(batch.size());
   // Whatever throws (the inner backend, an allocation), every waiter gets an answer and the
   // lane gets its next leader.
   try {
@@ -219,20 +242,23 @@ void BatchingShardBackend::RunBatch(const std::vector<std::shared_ptr<Waiter>>& 
       result = absl::InternalError("shard search failed with an unknown exception");
     }
   }
-  std::lock_guard lock(mutex_);
+  return results;
+}
+
+void BatchingShardBackend::Publish(const std::vector<std::shared_ptr<Waiter>>& batch,
+                                   BatchResults& results, bool wake) {
   for (size_t i = 0; i < batch.size(); ++i) {
     if (results[i]) {
       batch[i]->result = std::move(*results[i]);
     } else {
       batch[i]->run_alone = true;
     }
-    batch[i]->wake.notify_one();
+    if (wake) batch[i]->wake.notify_one();
   }
 }
 
-void BatchingShardBackend::Answer(
-    const std::vector<std::shared_ptr<Waiter>>& batch,
-    std::vector<std::optional<absl::StatusOr<ShardAnswer>>>& results) {
+void BatchingShardBackend::Answer(const std::vector<std::shared_ptr<Waiter>>& batch,
+                                  BatchResults& results) {
   if (batch.size() == 1) {
     results[0] = inner_->Search(batch[0]->query, batch[0]->deadline);
     return;

@@ -278,6 +278,7 @@ absl::StatusOr<ServerConfig> ParseConfig(const std::string& json_text,
       b.Optional("enabled", &c.batching.enabled);
       b.Optional("max_batch_queries", &c.batching.max_batch_queries);
       b.Optional("max_wait_us", &c.batching.max_wait_us);
+      b.Optional("next_call_first", &c.batching.next_call_first);
     });
     r.Object("report_http",
              [&](ObjectReader& h) { h.Required("address", &c.report_http.emplace().address); });
@@ -364,7 +365,8 @@ std::string ConfigToJson(const ServerConfig& c) {
   j["max_justification_bytes"] = c.max_justification_bytes;
   if (c.batching.enabled) {
     j["batching"] = {{"max_batch_queries", c.batching.max_batch_queries},
-                     {"max_wait_us", c.batching.max_wait_us}};
+                     {"max_wait_us", c.batching.max_wait_us},
+                     {"next_call_first", c.batching.next_call_first}};
   }
   if (c.gpu) {
     j["gpu"] = {{"devices", c.gpu->devices},

@@ -202,7 +202,8 @@ std::shared_ptr<ShardBackend> MakeLocalShards(const ServerConfig& config, const 
   if (!config.batching.enabled) return local;
   return MakeBatchingShardBackend(std::move(local),
                                   BatchingOptions{config.batching.max_batch_queries,
-                                                  absl::Microseconds(config.batching.max_wait_us)},
+                                                  absl::Microseconds(config.batching.max_wait_us),
+                                                  config.batching.next_call_first},
                                   counters);
 }
 

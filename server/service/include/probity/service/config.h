@@ -53,6 +53,9 @@ struct BatchingConfig {
   bool enabled = false;
   int max_batch_queries = 256;  // queries per FAISS call, summed over the requests sharing it
   int max_wait_us = 0;          // how long a call may wait to fill up; 0 = never wait
+  // Hand the shard to the next call before waking the finished call's requests
+  // (BatchingOptions::next_call_first); off: the requests first.
+  bool next_call_first = false;
 };
 
 // "report_http": the oversight report over HTTPS for auditors (absent: off). The listener uses
