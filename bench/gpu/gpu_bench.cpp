@@ -711,8 +711,8 @@ int Run(const Options& options) {
           Must(absl::UnavailableError("cannot listen"), "the gRPC floor");
         }
         // The floor on gRPC's callback API, answering in the handler, for the clients in another
-        // process: what a service on that API could reach if its waits did not hold the
-        // handler (on the development VM, 1.57x the synchronous floor at 64 clients).
+        // process: what a service on that API could reach if its waits did not hold the handler
+        // (on the development VM, 1.22-1.31x the synchronous floor at 64 in-process clients).
         auto floor_callback = CannedSearchServer::Start(canned, config.max_in_flight, 16 << 20, 1,
                                                         nullptr, /*callback_api=*/true);
         if (floor_callback == nullptr) {
