@@ -730,7 +730,9 @@ int Run(const Options& options) {
           if (clients == kTargetClients) {
             for (ClientKind kind : target_kinds) floor_points.push_back({clients, 1, kind});
             if (per_core > 1) floor_points.push_back({clients, per_core, ClientKind::kThreads});
-            floor_points.push_back({clients, 1, ClientKind::kOtherProcess, true});
+            if (!other_process.program.empty()) {
+              floor_points.push_back({clients, 1, ClientKind::kOtherProcess, true});
+            }
           }
         }
         for (const auto& [clients, queues, kind, callback_api] : floor_points) {
