@@ -206,6 +206,21 @@ TEST_F(MetricsServiceTest, SearchesRefusalsLedgerAndShardsMoveByExactlyWhatWasDo
   EXPECT_EQ(delta(R"(probity_shard_searches_total{backend="local",result="ok"})"),
             2 * world_->num_shards);
   EXPECT_EQ(delta(R"(probity_shard_searches_total{backend="local",result="error"})"), 0);
+  // The two searches' time in their phases and in the FAISS calls, as Admin.Stats counts it.
+  const ServiceCounters& counters = server->counters();
+  EXPECT_GT(delta("probity_shard_search_seconds_total"), 0);
+  EXPECT_NEAR(Value(after, "probity_shard_search_seconds_total"),
+              static_cast<double>(counters.shards.search_micros.load()) / 1e6, 1e-6);
+  EXPECT_GT(delta("probity_search_shard_phase_seconds_total"), 0);
+  EXPECT_NEAR(Value(after, "probity_search_shard_phase_seconds_total"),
+              static_cast<double>(counters.shard_phase_micros.load()) / 1e6, 1e-6);
+  EXPECT_GT(delta("probity_search_ledger_append_seconds_total"), 0);
+  EXPECT_NEAR(Value(after, "probity_search_ledger_append_seconds_total"),
+              static_cast<double>(counters.ledger_append_micros.load()) / 1e6, 1e-6);
+  // Timed within each search's own duration.
+  EXPECT_LE(delta("probity_search_shard_phase_seconds_total") +
+                delta("probity_search_ledger_append_seconds_total"),
+            delta("probity_search_duration_seconds_sum"));
 
   // Six entries (two searches, four refusals, each its own group commit here), matching the
   // ledger and its files.

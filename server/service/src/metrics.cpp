@@ -164,6 +164,24 @@ class ScrapeTimeGauges final : public prometheus::Collectable {
       AddSample(in_flight, {},
                 static_cast<double>(std::max<int64_t>(0, sources_.counters->in_flight.load())));
       families.push_back(std::move(in_flight));
+      // Wall time, summed over searches or calls: their rates are how busy the local shards
+      // were (with one shard per GPU, that GPU) and how long searches waited in each phase.
+      const auto seconds = [&families](const char* name, const char* help,
+                                       const std::atomic<uint64_t>& micros) {
+        MetricFamily family = Family(name, help, MetricType::Counter);
+        AddSample(family, {}, static_cast<double>(micros.load()) / 1e6);
+        families.push_back(std::move(family));
+      };
+      seconds("probity_shard_search_seconds_total",
+              "Wall time inside this process's FAISS calls on its own shards, summed over calls",
+              sources_.counters->shards.search_micros);
+      seconds("probity_search_shard_phase_seconds_total",
+              "Wall time searches spent in the shard phase (fan-out, batching, shard searches), "
+              "summed over searches",
+              sources_.counters->shard_phase_micros);
+      seconds("probity_search_ledger_append_seconds_total",
+              "Wall time searches spent in their ledger append, summed over searches",
+              sources_.counters->ledger_append_micros);
     }
     if (sources_.audit != nullptr) {
       MetricFamily not_recorded = Family(
