@@ -784,12 +784,14 @@ int Run(const Options& options) {
         const uint64_t answered_before = counters.searches_answered.load();
         const uint64_t shard_phase_before = counters.shard_phase_micros.load();
         const uint64_t ledger_before = counters.ledger_append_micros.load();
-        const service::ShardCounters& shard_counters = server->counters().shards;
+        const service::ShardCounters& shard_counters = counters.shards;
         const uint64_t calls_before = shard_counters.searches_run.load();
         const uint64_t search_micros_before = shard_counters.search_micros.load();
         const LoadResult result = run_load(kind, load);
         const CountingLedger::Stats stats = ledger->TakeStats();
         const uint64_t faiss_calls = shard_counters.searches_run.load() - calls_before;
+        const double answered =
+            static_cast<double>(counters.searches_answered.load() - answered_before);
         // How long the FAISS calls took, and so how much of the time the one shard (the GPU)
         // searched: calls per second (answered per second over queries per call) times that.
         // The rest is the time the batcher kept it idle between calls.
@@ -800,15 +802,10 @@ int Run(const Options& options) {
                       1e3 / static_cast<double>(faiss_calls);
         // One shard: every answered request took part in one FAISS call.
         const double queries_per_call =
-            faiss_calls == 0 ? 0
-                             : static_cast<double>(server->counters().searches_answered.load() -
-                                                   answered_before) /
-                                   static_cast<double>(faiss_calls);
+            faiss_calls == 0 ? 0 : answered / static_cast<double>(faiss_calls);
         // Where an answered call's time went: its mean wait in the shard phase (batching and
         // the FAISS call) and in the ledger append; the rest of its latency is gRPC's, the
         // warrant check's and the answer's.
-        const double answered =
-            static_cast<double>(counters.searches_answered.load() - answered_before);
         const double shard_phase_ms =
             answered > 0
                 ? static_cast<double>(counters.shard_phase_micros.load() - shard_phase_before) /
