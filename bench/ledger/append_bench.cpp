@@ -7,6 +7,7 @@
 #include <benchmark/benchmark.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -17,6 +18,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/process_cpu.h"
 #include "probity/common/file_read.h"
 #include "probity/common/openssl_handles.h"
 #include "probity/ledger/checkpoint.h"
@@ -107,6 +109,77 @@ void RunAppends(benchmark::State& state, bool fsync) {
 void BM_DurableAppend(benchmark::State& state) { RunAppends(state, /*fsync=*/true); }
 void BM_AppendWithoutFsync(benchmark::State& state) { RunAppends(state, /*fsync=*/false); }
 
+// The same appends from long-lived writers, as a server's handler threads make them: each of
+// Google Benchmark's threads appends one entry per iteration to one ledger opened before the
+// run (the benchmarks above start a thread per writer every 256 appends, whose cost is part of
+// what they measure), after `work_us` of CPU work of its own (0, or about what a search costs a
+// server beside its append, so that the writers contend for the cores as a server's do).
+// cpu_us_per_append is the whole process's CPU, writers and ledger, work included.
+struct SteadyLedger {
+  std::optional<Options> options;
+  std::unique_ptr<Ledger> ledger;
+};
+SteadyLedger steady;
+
+void OpenSteadyLedger(const benchmark::State& state) {
+  static int run = 0;
+  const bool fsync = state.range(0) != 0;
+  const char* base = std::getenv("PROBITY_BENCH_DIR");
+  const std::filesystem::path dir =
+      std::filesystem::path(base ? base : std::filesystem::temp_directory_path().string()) /
+      ("probity-steady-" + std::to_string(::getpid()) + "-" + std::to_string(run++));
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  if (!GenerateSigningKey(dir / "key.pem").ok()) return;
+  Options options;
+  options.dir = dir / "log";
+  options.origin = "bench.probity/log";
+  options.signing_key = dir / "key.pem";
+  options.fsync = fsync;
+  auto ledger = Ledger::Open(options);
+  if (!ledger.ok()) return;
+  steady.options = options;
+  steady.ledger = *std::move(ledger);
+}
+
+void CloseSteadyLedger(const benchmark::State&) {
+  steady.ledger.reset();
+  if (steady.options) std::filesystem::remove_all(steady.options->dir.parent_path());
+  steady.options.reset();
+}
+
+// Spends `micros` of this thread's CPU time (not wall time, so that being preempted does not
+// shorten the work).
+void BurnCpu(int64_t micros) {
+  const auto thread_cpu_micros = [] {
+    timespec now{};
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &now);
+    return int64_t{now.tv_sec} * 1000000 + now.tv_nsec / 1000;
+  };
+  const int64_t end = thread_cpu_micros() + micros;
+  while (thread_cpu_micros() < end) {
+  }
+}
+
+void BM_SteadyAppends(benchmark::State& state) {
+  const int64_t work_us = state.range(1);
+  if (steady.ledger == nullptr) {
+    state.SkipWithError("cannot open the ledger");
+    return;
+  }
+  uint64_t n = static_cast<uint64_t>(state.thread_index()) * 1000000;
+  bool failed = false;
+  {
+    bench::ProcessCpuPerIteration cpu(state, "cpu_us_per_append");
+    for (auto _ : state) {
+      if (work_us > 0) BurnCpu(work_us);
+      if (!steady.ledger->Append(BenchEntry(n++)).ok()) failed = true;
+    }
+  }
+  if (failed) state.SkipWithError("an append failed");
+  state.SetItemsProcessed(state.iterations());
+}
+
 // One checkpoint signature, as each group commit makes it: the ledger's signer (libsodium) against
 // OpenSSL's Ed25519 with the same key and checkpoint text, in the same run. The two give the same
 // bytes (SignedNoteTest); the ledger signs with the faster.
@@ -151,6 +224,18 @@ BENCHMARK(BM_DurableAppend)
     ->ArgsProduct({{1, 16, 64}, {0, 1}})
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);
+
+BENCHMARK(BM_SteadyAppends)
+    ->ArgNames({"fsync", "work_us"})
+    ->ArgsProduct({{0, 1}, {0, 150}})
+    ->Setup(OpenSteadyLedger)
+    ->Teardown(CloseSteadyLedger)
+    ->Threads(1)
+    ->Threads(16)
+    ->Threads(64)
+    ->UseRealTime()
+    ->MinTime(1.0)
+    ->Unit(benchmark::kMicrosecond);
 
 // Proof and root cost from the stored subtree hashes: O(log n) reads, so a 64x larger log
 // should cost about log-proportionally more, not 64x.

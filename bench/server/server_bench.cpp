@@ -33,6 +33,7 @@
 
 #include "common/callback_clients.h"
 #include "common/canned_search_server.h"
+#include "common/process_cpu.h"
 #include "probity/common/abseil_deadlock_detection.h"
 #include "probity/index/generation_build.h"
 #include "probity/index/synthetic.h"
@@ -164,30 +165,6 @@ void Record(const std::string& name, const std::vector<double>& samples) {
   all.insert(all.end(), samples.begin(), samples.end());
 }
 
-double ProcessCpuMicros() {
-  timespec now{};
-  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &now);
-  return static_cast<double>(now.tv_sec) * 1e6 + static_cast<double>(now.tv_nsec) / 1e3;
-}
-
-// Measures the process's CPU time over the timed loop of every thread: Google Benchmark starts
-// and stops all threads of a run together, so thread 0's begin and end bracket them all, and
-// the counter (summed over threads, divided by all their iterations) is CPU per query.
-class ProcessCpuPerQuery {
- public:
-  explicit ProcessCpuPerQuery(benchmark::State& state)
-      : state_(state), begin_(state.thread_index() == 0 ? ProcessCpuMicros() : 0) {}
-  ~ProcessCpuPerQuery() {
-    state_.counters["cpu_us_per_query"] =
-        benchmark::Counter(state_.thread_index() == 0 ? ProcessCpuMicros() - begin_ : 0,
-                           benchmark::Counter::kAvgIterations);
-  }
-
- private:
-  benchmark::State& state_;
-  double begin_;
-};
-
 std::string RunName(const char* what, int threads) {
   return std::string(what) + "/threads:" + std::to_string(threads);
 }
@@ -200,7 +177,7 @@ void BM_FaissInProcess(benchmark::State& state) {
   params.nprobe = kNprobe;
   std::vector<double> samples;
   size_t q = state.thread_index() * 37;
-  std::optional<ProcessCpuPerQuery> cpu(state);
+  std::optional<bench::ProcessCpuPerIteration> cpu(std::in_place, state, "cpu_us_per_query");
   for (auto _ : state) {
     const auto begin = std::chrono::steady_clock::now();
     auto hits = b.index->Search(
@@ -239,7 +216,7 @@ void RunClients(benchmark::State& state, int port, const std::string& name) {
   auto* values = request.mutable_queries(0)->mutable_values();
   std::vector<double> samples;
   size_t q = state.thread_index() * 37;
-  std::optional<ProcessCpuPerQuery> cpu(state);
+  std::optional<bench::ProcessCpuPerIteration> cpu(std::in_place, state, "cpu_us_per_query");
   for (auto _ : state) {
     const float* query = b.gallery.queries.data() + (q++ % 1000) * kDim;
     std::copy(query, query + kDim, values->begin());
@@ -369,7 +346,7 @@ void RunCallbackClients(benchmark::State& state, int port, const char* name) {
   for (int c = 0; c < clients; ++c) load.WaitForOne();
   load.TakeLatenciesMicros();
   {
-    ProcessCpuPerQuery cpu(state);
+    bench::ProcessCpuPerIteration cpu(state, "cpu_us_per_query");
     for (auto _ : state) load.WaitForOne();
   }
   load.Stop();

@@ -8,8 +8,10 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <mutex>
 #include <set>
 #include <thread>
+#include <vector>
 
 #include "ledger_test_util.h"
 #include "probity/ledger/checkpoint.h"
@@ -157,19 +159,40 @@ TEST_P(ConcurrentLedger, AppendsGetDistinctIndicesAndAllLand) {
 
 INSTANTIATE_TEST_SUITE_P(GroupCommitOrOneFsyncEach, ConcurrentLedger, ::testing::Bool());
 
-// Signs with the real key after a pause, so that appenders pile up behind every group commit.
+// Signs with the real key after a pause, so that appenders pile up behind every group commit;
+// with `signatures_before_failing`, fails every signature after that many.
 class SlowSigner : public NoteSigner {
  public:
-  explicit SlowSigner(std::unique_ptr<NoteSigner> inner) : inner_(std::move(inner)) {}
+  explicit SlowSigner(std::unique_ptr<NoteSigner> inner, int signatures_before_failing = -1)
+      : inner_(std::move(inner)), left_(signatures_before_failing) {}
   absl::StatusOr<std::string> Sign(const std::string& note_text) const override {
     std::this_thread::sleep_for(std::chrono::microseconds(300));
+    if (left_.load() >= 0 && left_.fetch_sub(1) <= 0) {
+      return absl::InternalError("signing failed (test)");
+    }
     return inner_->Sign(note_text);
   }
   std::string VerifierKey() const override { return inner_->VerifierKey(); }
 
  private:
   std::unique_ptr<NoteSigner> inner_;
+  mutable std::atomic<int> left_;
 };
+
+// Waits for `finished` to reach `threads`; a lost wake-up would hang, so after two minutes it
+// ends the test binary with a message instead of leaving it to CTest's timeout.
+void WaitForAppendersOrAbort(const std::atomic<int>& finished, int threads) {
+  constexpr int kWatchdogSeconds = 120;
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(kWatchdogSeconds);
+  while (finished.load() < threads && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  if (finished.load() < threads) {
+    std::fprintf(stderr, "%d of %d appending threads still waiting after %d s: a lost wake-up\n",
+                 threads - finished.load(), threads, kWatchdogSeconds);
+    std::abort();
+  }
+}
 
 // A group commit wakes its own appenders and one appender of the next commit to lead it (not
 // every waiting appender). Many appenders against slow commits: every one must be woken, and
@@ -198,16 +221,7 @@ TEST_P(ConcurrentLedger, AppendersQueuedBehindSlowCommitsAreAllWoken) {
       ++finished;
     });
   }
-  constexpr int kWatchdogSeconds = 120;
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(kWatchdogSeconds);
-  while (finished.load() < kThreads && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  if (finished.load() < kThreads) {
-    std::fprintf(stderr, "%d of %d appending threads still waiting after %d s: a lost wake-up\n",
-                 kThreads - finished.load(), kThreads, kWatchdogSeconds);
-    std::abort();
-  }
+  WaitForAppendersOrAbort(finished, kThreads);
   for (auto& thread : threads) thread.join();
   EXPECT_EQ(failed.load(), 0);
   EXPECT_EQ((*ledger)->Size(), static_cast<uint64_t>(kThreads * per_thread));
@@ -215,6 +229,59 @@ TEST_P(ConcurrentLedger, AppendersQueuedBehindSlowCommitsAreAllWoken) {
   ASSERT_TRUE(report.ok());
   EXPECT_TRUE(report->ok()) << report->problems.front();
   EXPECT_EQ(report->entries, static_cast<uint64_t>(kThreads * per_thread));
+}
+
+// A group commit that fails while other appends wait behind it: the ledger fails closed, and
+// every waiting append, queued for this commit or a later one, gets the failure (none hangs,
+// none is acknowledged after it). What was acknowledged before is all that is stored.
+TEST_P(ConcurrentLedger, AFailedCommitFailsEveryAppendWaitingBehindIt) {
+  ScratchDir scratch;
+  auto options = MakeOptions(scratch);
+  options.group_commit = GetParam();
+  options.fsync = false;
+  auto signer = NoteSigner::Load(options.signing_key, options.origin);
+  ASSERT_TRUE(signer.ok()) << signer.status();
+  options.signer = std::make_shared<SlowSigner>(*std::move(signer), /*signatures_before_failing=*/
+                                                // the empty tree's at open, then 6 commits
+                                                7);
+  auto ledger = Ledger::Open(options);
+  ASSERT_TRUE(ledger.ok()) << ledger.status();
+  constexpr int kThreads = 48;
+  constexpr int kPerThread = 4;
+  std::mutex mutex;
+  std::vector<uint64_t> acknowledged;
+  std::atomic<int> finished{0};
+  std::atomic<int> refused{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        auto receipt = (*ledger)->Append(SampleEntry(t * 1000 + i, "t" + std::to_string(t)));
+        if (receipt.ok()) {
+          std::lock_guard lock(mutex);
+          acknowledged.push_back(receipt->index);
+        } else {
+          EXPECT_EQ(receipt.status().code(), absl::StatusCode::kUnavailable) << receipt.status();
+          ++refused;
+        }
+      }
+      ++finished;
+    });
+  }
+  WaitForAppendersOrAbort(finished, kThreads);
+  for (auto& thread : threads) thread.join();
+  EXPECT_GT(refused.load(), 0);
+  EXPECT_EQ(acknowledged.size() + refused.load(), size_t{kThreads * kPerThread});
+  // Six commits were acknowledged: one entry each without group commit, at least one with it.
+  EXPECT_GE(acknowledged.size(), 6u);
+  EXPECT_EQ((*ledger)->Size(), acknowledged.size());
+  std::sort(acknowledged.begin(), acknowledged.end());
+  for (size_t i = 0; i < acknowledged.size(); ++i) EXPECT_EQ(acknowledged[i], i);
+  ledger->reset();
+  options.signer = nullptr;
+  auto reopened = Ledger::Open(options);
+  ASSERT_TRUE(reopened.ok()) << reopened.status();
+  EXPECT_EQ((*reopened)->Size(), acknowledged.size());
 }
 
 TEST(Ledger, TornTailIsCutAndReported) {

@@ -15,9 +15,11 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <condition_variable>
+#include <atomic>
 #include <deque>
+#include <memory>
 #include <mutex>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "owner_only.h"
@@ -90,20 +92,33 @@ class LedgerImpl final : public Ledger {
   uint64_t segment_bytes_ = 0;
   MerkleFrontier frontier_;
 
+  // The entries of one group commit and, once it is written, its outcome. Its appenders wait on
+  // `state` (std::atomic::wait: a futex of the group's own) and, once woken, read the outcome
+  // without taking mutex_ again. With a condition variable under mutex_, every woken appender
+  // of a large group queued on mutex_ in turn on its way out, and that convoy cost more than the
+  // commit itself (bench/RESULTS.md, "Ledger": steady appends).
+  struct Group {
+    // kQueued until written (or until called to lead: kLeadIt, then kLeading once one of its
+    // appenders took the lead), then kDone.
+    enum State : uint32_t { kQueued, kLeadIt, kLeading, kDone };
+    std::vector<std::string> payloads;  // under mutex_, until its leader takes them
+    uint64_t first_index = 0;
+    absl::Status status;     // written before state becomes kDone, read only after
+    std::string checkpoint;  // the signed checkpoint of its commit: idem
+    std::atomic<uint32_t> state{kQueued};
+  };
+  void LeadGroupCommit(const std::shared_ptr<Group>& group);
+
   mutable std::mutex mutex_;
-  // Appenders wait on the condition variable of the group commit their entry goes into, by the
-  // parity of its number: the commit in flight (batch_) or the next one. A commit wakes all of
-  // its own appenders and just one of the next one's, to lead it, instead of every appender
-  // queued: at 128 concurrent searches the herd of woken threads queueing on mutex_ cost more
-  // than the commit itself.
-  std::condition_variable batch_done_[2];
-  uint64_t batch_ = 0;               // the group commit in flight, or the next one when none is
-  uint64_t flush_end_ = 0;           // entries below it are durable or in the commit in flight
-  std::deque<std::string> pending_;  // queued entries, in index order
+  // Groups not yet taken by a leader, in index order. With group commit, appends join the last
+  // one until its leader takes it; without, each append queues a group of its own.
+  std::deque<std::shared_ptr<Group>> queued_;
+  // A group commit is being written, or its leader has just called the next group's: appends
+  // then queue and wait instead of writing themselves.
+  bool flushing_ = false;
   uint64_t next_index_ = 0;
   uint64_t durable_size_ = 0;
   uint64_t stored_bytes_ = 0;  // of the segment files, up to the last durable commit
-  bool flushing_ = false;
   absl::Status failure_;
   mutable std::vector<SegmentIndex> segments_;  // entry offsets of old segments load lazily
   std::string checkpoint_;
@@ -271,57 +286,80 @@ absl::StatusOr<Receipt> LedgerImpl::AppendDurably(const v1::LedgerEntry& entry) 
   std::unique_lock lock(mutex_);
   if (!failure_.ok()) return failure_;
   const uint64_t index = next_index_++;
-  pending_.push_back(std::move(bytes));
-  while (durable_size_ <= index && failure_.ok()) {
-    if (flushing_) {
-      batch_done_[(index < flush_end_ ? batch_ : batch_ + 1) % 2].wait(lock);
-      continue;
-    }
-    // Leader: everything queued so far goes to disk in one write and one fdatasync.
+  if (queued_.empty() || !options_.group_commit) {
+    queued_.push_back(std::make_shared<Group>());
+    queued_.back()->first_index = index;
+  }
+  const std::shared_ptr<Group> group = queued_.back();
+  group->payloads.push_back(std::move(bytes));
+  if (!flushing_) {
+    // Nothing is being written, so this group is the only one queued: lead it now.
     flushing_ = true;
-    std::vector<std::string> batch;
-    if (options_.group_commit) {
-      batch.assign(std::make_move_iterator(pending_.begin()),
-                   std::make_move_iterator(pending_.end()));
-      pending_.clear();
-    } else {
-      batch.push_back(std::move(pending_.front()));
-      pending_.pop_front();
-    }
-    const uint64_t first_index = durable_size_;
-    flush_end_ = first_index + batch.size();
     lock.unlock();
-    auto commit = WriteGroupCommit(batch, first_index);
-    if (commit.ok() && options_.observer != nullptr)
-      options_.observer->OnGroupCommit(commit->stats);
-    lock.lock();
-    flushing_ = false;
-    const uint64_t done = batch_++;
-    if (!commit.ok()) {
-      // Fail closed: the files may hold a partial group commit, which only Open can sort out.
-      failure_ = absl::UnavailableError(
-          absl::StrCat("ledger write failed, no further appends: ", commit.status().message()));
-      spdlog::error("{}", std::string(failure_.message()));
-      for (auto& waiters : batch_done_) waiters.notify_all();
-      break;
+    LeadGroupCommit(group);
+  } else {
+    lock.unlock();
+    for (uint32_t state = group->state.load(std::memory_order_acquire); state != Group::kDone;
+         state = group->state.load(std::memory_order_acquire)) {
+      if (state == Group::kLeadIt &&
+          group->state.compare_exchange_strong(state, Group::kLeading, std::memory_order_acquire)) {
+        LeadGroupCommit(group);
+        break;
+      }
+      group->state.wait(state, std::memory_order_acquire);
     }
+  }
+  if (!group->status.ok()) return group->status;
+  return Receipt{index, group->checkpoint};
+}
+
+// Writes `group` (the first queued) as one group commit: one write and one fdatasync. Then
+// calls one appender of the next queued group, if any, to lead it, and wakes its own appenders.
+void LedgerImpl::LeadGroupCommit(const std::shared_ptr<Group>& group) {
+  std::unique_lock lock(mutex_);
+  queued_.pop_front();  // `group`: groups are led in order, one at a time
+  const std::vector<std::string> batch = std::move(group->payloads);
+  const uint64_t first_index = group->first_index;
+  lock.unlock();
+  auto commit = WriteGroupCommit(batch, first_index);
+  if (commit.ok() && options_.observer != nullptr) options_.observer->OnGroupCommit(commit->stats);
+  lock.lock();
+  std::shared_ptr<Group> next;
+  std::deque<std::shared_ptr<Group>> failed;
+  if (commit.ok()) {
     if (commit->new_segment) segments_.push_back(*std::move(commit->new_segment));
     auto& offsets = segments_.back().entry_offsets;
     offsets.insert(offsets.end(), commit->entry_offsets.begin(), commit->entry_offsets.end());
     durable_size_ = first_index + batch.size();
     stored_bytes_ += commit->stats.bytes;
-    checkpoint_ = std::move(commit->checkpoint);
-    if (options_.group_commit) {
-      batch_done_[done % 2].notify_all();
-      // The next commit takes every queued entry; one of their appenders leads it.
-      if (!pending_.empty()) batch_done_[batch_ % 2].notify_one();
+    checkpoint_ = commit->checkpoint;
+    group->checkpoint = std::move(commit->checkpoint);
+    if (queued_.empty()) {
+      flushing_ = false;
     } else {
-      // One entry per commit: the queued appenders are spread over both parities.
-      for (auto& waiters : batch_done_) waiters.notify_all();
+      next = queued_.front();  // flushing_ stays set: its leader is called below
     }
+  } else {
+    // Fail closed: the files may hold a partial group commit, which only Open can sort out.
+    failure_ = absl::UnavailableError(
+        absl::StrCat("ledger write failed, no further appends: ", commit.status().message()));
+    spdlog::error("{}", std::string(failure_.message()));
+    group->status = failure_;
+    for (const auto& queued : queued_) queued->status = failure_;
+    failed.swap(queued_);
+    flushing_ = false;
   }
-  if (durable_size_ > index) return Receipt{index, checkpoint_};
-  return failure_;
+  lock.unlock();
+  // The next commit's leader first: the ledger is idle until it starts.
+  if (next != nullptr) {
+    next->state.store(Group::kLeadIt, std::memory_order_release);
+    next->state.notify_one();
+  }
+  failed.push_front(group);
+  for (const auto& done : failed) {
+    done->state.store(Group::kDone, std::memory_order_release);
+    done->state.notify_all();
+  }
 }
 
 absl::StatusOr<std::string> LedgerImpl::ReadEntry(uint64_t index) const {
