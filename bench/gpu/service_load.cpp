@@ -33,7 +33,7 @@ absl::StatusOr<ledger::Receipt> CountingLedger::Append(const v1::LedgerEntry& en
   }
   appends_.fetch_add(1);
   in_flight_sum_.fetch_add(static_cast<uint64_t>(now));
-  absl::StatusOr<ledger::Receipt> receipt = inner_->Append(entry);
+  absl::StatusOr<ledger::Receipt> receipt = inner().Append(entry);
   in_flight_.fetch_sub(1);
   return receipt;
 }

@@ -12,16 +12,16 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "probity/ledger/ledger.h"
+#include "probity/ledger/forwarding_ledger.h"
 #include "probity/v1/search.pb.h"
 
 namespace probity::bench {
 
 // Forwards everything to the real ledger and counts, at the start of every append, how many
 // appends are in flight including this one. Their mean and maximum bound the group-commit size.
-class CountingLedger final : public ledger::Ledger {
+class CountingLedger final : public ledger::ForwardingLedger {
  public:
-  explicit CountingLedger(std::unique_ptr<ledger::Ledger> inner) : inner_(std::move(inner)) {}
+  using ForwardingLedger::ForwardingLedger;
 
   struct Stats {
     uint64_t appends = 0;
@@ -31,27 +31,8 @@ class CountingLedger final : public ledger::Ledger {
   Stats TakeStats();  // and starts counting afresh
 
   absl::StatusOr<ledger::Receipt> Append(const v1::LedgerEntry& entry) override;
-  uint64_t Size() const override { return inner_->Size(); }
-  absl::StatusOr<std::string> ReadEntry(uint64_t index) const override {
-    return inner_->ReadEntry(index);
-  }
-  absl::StatusOr<ledger::Hash> RootAt(uint64_t size) const override { return inner_->RootAt(size); }
-  absl::StatusOr<std::vector<ledger::Hash>> InclusionProof(uint64_t index,
-                                                           uint64_t size) const override {
-    return inner_->InclusionProof(index, size);
-  }
-  absl::StatusOr<std::vector<ledger::Hash>> ConsistencyProof(uint64_t old_size,
-                                                             uint64_t new_size) const override {
-    return inner_->ConsistencyProof(old_size, new_size);
-  }
-  absl::StatusOr<std::string> SignedCheckpoint() const override {
-    return inner_->SignedCheckpoint();
-  }
-  std::string VerifierKey() const override { return inner_->VerifierKey(); }
-  ledger::RecoveryReport Recovery() const override { return inner_->Recovery(); }
 
  private:
-  std::unique_ptr<ledger::Ledger> inner_;
   std::atomic<int64_t> in_flight_{0};
   std::atomic<int64_t> max_in_flight_{0};
   std::atomic<uint64_t> appends_{0};
