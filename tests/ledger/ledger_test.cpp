@@ -179,6 +179,20 @@ class SlowSigner : public NoteSigner {
   mutable std::atomic<int> left_;
 };
 
+// Ledger options without fsync whose signer is a SlowSigner over the scratch key.
+Options SlowSignerOptions(const ScratchDir& scratch, bool group_commit,
+                          int signatures_before_failing = -1) {
+  Options options = MakeOptions(scratch);
+  options.group_commit = group_commit;
+  options.fsync = false;
+  auto signer = NoteSigner::Load(options.signing_key, options.origin);
+  EXPECT_TRUE(signer.ok()) << signer.status();
+  if (signer.ok()) {
+    options.signer = std::make_shared<SlowSigner>(*std::move(signer), signatures_before_failing);
+  }
+  return options;
+}
+
 // Waits for `finished` to reach `threads`; a lost wake-up would hang, so after two minutes it
 // ends the test binary with a message instead of leaving it to CTest's timeout.
 void WaitForAppendersOrAbort(const std::atomic<int>& finished, int threads) {
@@ -200,12 +214,7 @@ void WaitForAppendersOrAbort(const std::atomic<int>& finished, int threads) {
 // test instead of CTest's timeout.
 TEST_P(ConcurrentLedger, AppendersQueuedBehindSlowCommitsAreAllWoken) {
   ScratchDir scratch;
-  auto options = MakeOptions(scratch);
-  options.group_commit = GetParam();
-  options.fsync = false;
-  auto signer = NoteSigner::Load(options.signing_key, options.origin);
-  ASSERT_TRUE(signer.ok()) << signer.status();
-  options.signer = std::make_shared<SlowSigner>(*std::move(signer));
+  const Options options = SlowSignerOptions(scratch, GetParam());
   auto ledger = Ledger::Open(options);
   ASSERT_TRUE(ledger.ok()) << ledger.status();
   constexpr int kThreads = 48;
@@ -236,14 +245,8 @@ TEST_P(ConcurrentLedger, AppendersQueuedBehindSlowCommitsAreAllWoken) {
 // none is acknowledged after it). What was acknowledged before is all that is stored.
 TEST_P(ConcurrentLedger, AFailedCommitFailsEveryAppendWaitingBehindIt) {
   ScratchDir scratch;
-  auto options = MakeOptions(scratch);
-  options.group_commit = GetParam();
-  options.fsync = false;
-  auto signer = NoteSigner::Load(options.signing_key, options.origin);
-  ASSERT_TRUE(signer.ok()) << signer.status();
-  options.signer = std::make_shared<SlowSigner>(*std::move(signer), /*signatures_before_failing=*/
-                                                // the empty tree's at open, then 6 commits
-                                                7);
+  // Seven signatures: the empty tree's at open, then six commits.
+  Options options = SlowSignerOptions(scratch, GetParam(), /*signatures_before_failing=*/7);
   auto ledger = Ledger::Open(options);
   ASSERT_TRUE(ledger.ok()) << ledger.status();
   constexpr int kThreads = 48;
