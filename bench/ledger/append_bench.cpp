@@ -53,22 +53,26 @@ v1::LedgerEntry BenchEntry(uint64_t n) {
 }
 
 // A fresh ledger directory with its own signing key under PROBITY_BENCH_DIR (or the temp
-// directory); nullopt, with the benchmark marked skipped, when it cannot be made.
-std::optional<Options> FreshLedger(benchmark::State& state, const std::string& name) {
+// directory); nullopt when it cannot be made.
+std::optional<Options> ScratchLedgerOptions(const std::string& name) {
   const char* base = std::getenv("PROBITY_BENCH_DIR");
   const std::filesystem::path dir =
       std::filesystem::path(base ? base : std::filesystem::temp_directory_path().string()) /
       ("probity-" + name + "-" + std::to_string(::getpid()));
   std::filesystem::remove_all(dir);
   std::filesystem::create_directories(dir);
-  if (!GenerateSigningKey(dir / "key.pem").ok()) {
-    state.SkipWithError("cannot make a signing key");
-    return std::nullopt;
-  }
+  if (!GenerateSigningKey(dir / "key.pem").ok()) return std::nullopt;
   Options options;
   options.dir = dir / "log";
   options.origin = "bench.probity/log";
   options.signing_key = dir / "key.pem";
+  return options;
+}
+
+// The same, with the benchmark marked skipped when it cannot be made.
+std::optional<Options> FreshLedger(benchmark::State& state, const std::string& name) {
+  std::optional<Options> options = ScratchLedgerOptions(name);
+  if (!options) state.SkipWithError("cannot make a signing key");
   return options;
 }
 
@@ -121,24 +125,15 @@ struct SteadyLedger {
 };
 SteadyLedger steady;
 
+// Setup has no benchmark state to skip: BM_SteadyAppends skips when no ledger was opened.
 void OpenSteadyLedger(const benchmark::State& state) {
   static int run = 0;
-  const bool fsync = state.range(0) != 0;
-  const char* base = std::getenv("PROBITY_BENCH_DIR");
-  const std::filesystem::path dir =
-      std::filesystem::path(base ? base : std::filesystem::temp_directory_path().string()) /
-      ("probity-steady-" + std::to_string(::getpid()) + "-" + std::to_string(run++));
-  std::filesystem::remove_all(dir);
-  std::filesystem::create_directories(dir);
-  if (!GenerateSigningKey(dir / "key.pem").ok()) return;
-  Options options;
-  options.dir = dir / "log";
-  options.origin = "bench.probity/log";
-  options.signing_key = dir / "key.pem";
-  options.fsync = fsync;
-  auto ledger = Ledger::Open(options);
+  std::optional<Options> options = ScratchLedgerOptions("steady-" + std::to_string(run++));
+  if (!options) return;
+  options->fsync = state.range(0) != 0;
+  auto ledger = Ledger::Open(*options);
   if (!ledger.ok()) return;
-  steady.options = options;
+  steady.options = *std::move(options);
   steady.ledger = *std::move(ledger);
 }
 
