@@ -227,15 +227,41 @@ TEST(CutToRequest, RefusesACutThroughATie) {
   EXPECT_TRUE(CutToRequest(hits, 3, std::nullopt, index::Metric::kInnerProduct).has_value());
 }
 
-// Both metrics, and both orders of a finished call's hand-over (BatchingOptions::
-// next_call_first): the answers must not depend on either.
-class BatchingTest : public ::testing::TestWithParam<std::tuple<index::Metric, bool>> {
+// How a finished call hands over and wakes its requests (BatchingOptions::next_call_first and
+// direct_wakeups): no answer, deadline or failure may depend on it.
+struct WakeMode {
+  const char* name;
+  bool next_call_first;
+  bool direct_wakeups;
+};
+constexpr WakeMode kWakeModes[] = {{"RequestsFirst", false, false},
+                                   {"NextCallFirst", true, false},
+                                   {"DirectRequestsFirst", false, true},
+                                   {"DirectNextCallFirst", true, true}};
+
+// Test names and failure messages show the mode's name, not its bytes.
+void PrintTo(const WakeMode& mode, std::ostream* os) { *os << mode.name; }
+
+BatchingOptions InMode(BatchingOptions options, const WakeMode& mode) {
+  options.next_call_first = mode.next_call_first;
+  options.direct_wakeups = mode.direct_wakeups;
+  return options;
+}
+
+// Both metrics, and every wake mode.
+class BatchingTest : public ::testing::TestWithParam<std::tuple<index::Metric, WakeMode>> {
  protected:
   static index::Metric Metric() { return std::get<0>(GetParam()); }
   static BatchingOptions Options(int max_batch_queries, absl::Duration max_wait) {
-    BatchingOptions options{max_batch_queries, max_wait};
-    options.next_call_first = std::get<1>(GetParam());
-    return options;
+    return InMode(BatchingOptions{max_batch_queries, max_wait}, std::get<1>(GetParam()));
+  }
+};
+
+// Every wake mode, for the tests that need one metric only.
+class BatchingModeTest : public ::testing::TestWithParam<WakeMode> {
+ protected:
+  static BatchingOptions Options(BatchingOptions options = {}) {
+    return InMode(options, GetParam());
   }
 };
 
@@ -313,21 +339,23 @@ TEST_P(BatchingTest, ManyConcurrentClientsGetTheirAnswersAlone) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(MetricsAndOrders, BatchingTest,
+INSTANTIATE_TEST_SUITE_P(MetricsAndWakeModes, BatchingTest,
                          ::testing::Combine(::testing::Values(index::Metric::kInnerProduct,
                                                               index::Metric::kL2),
-                                            ::testing::Bool()),
+                                            ::testing::ValuesIn(kWakeModes)),
                          [](const auto& info) {
-                           return index::MetricName(std::get<0>(info.param)) +
-                                  (std::get<1>(info.param) ? "_NextCallFirst" : "_RequestsFirst");
+                           return index::MetricName(std::get<0>(info.param)) + "_" +
+                                  std::get<1>(info.param).name;
                          });
+INSTANTIATE_TEST_SUITE_P(WakeModes, BatchingModeTest, ::testing::ValuesIn(kWakeModes),
+                         [](const auto& info) { return std::string(info.param.name); });
 
-TEST(Batching, DifferentNprobeNeverShareACall) {
+TEST_P(BatchingModeTest, DifferentNprobeNeverShareACall) {
   const Index& index = MakeIndex(index::Metric::kInnerProduct);
   IndexBackend inner(*index.index);
   ShardCounters counters;
   BatchingShardBackend batching(std::shared_ptr<ShardBackend>(&inner, [](ShardBackend*) {}),
-                                BatchingOptions{}, counters);
+                                Options(), counters);
   std::vector<Request> requests;
   for (int i = 0; i < 8; ++i) {
     requests.push_back(
@@ -360,12 +388,12 @@ TEST(Batching, DifferentNprobeNeverShareACall) {
   }
 }
 
-TEST(Batching, TheMaximumBatchSplitsTheQueueInArrivalOrder) {
+TEST_P(BatchingModeTest, TheMaximumBatchSplitsTheQueueInArrivalOrder) {
   const Index& index = MakeIndex(index::Metric::kInnerProduct);
   IndexBackend inner(*index.index);
   ShardCounters counters;
   BatchingShardBackend batching(std::shared_ptr<ShardBackend>(&inner, [](ShardBackend*) {}),
-                                BatchingOptions{4, absl::ZeroDuration()}, counters);
+                                Options({4, absl::ZeroDuration()}), counters);
   // After the gate holder: 3 single queries, one request of 6 (over the maximum: alone), 2
   // single queries. Arrival order is kept: [3 singles] [the 6] [2 singles].
   const std::vector<int> sizes = {1, 1, 1, 1, 6, 1, 1};
@@ -403,7 +431,7 @@ TEST(Batching, TheMaximumBatchSplitsTheQueueInArrivalOrder) {
   }
 }
 
-TEST(Batching, ScoreTiesAtTheCutAreAnsweredExactlyByARunAlone) {
+TEST_P(BatchingModeTest, ScoreTiesAtTheCutAreAnsweredExactlyByARunAlone) {
   // Three copies of every vector: identical codes, identical scores, scanned highest id first.
   const Index& index = MakeIndex(index::Metric::kInnerProduct, 3);
   std::vector<Request> requests;
@@ -432,7 +460,7 @@ TEST(Batching, ScoreTiesAtTheCutAreAnsweredExactlyByARunAlone) {
   IndexBackend inner(*index.index);
   ShardCounters counters;
   BatchingShardBackend batching(std::shared_ptr<ShardBackend>(&inner, [](ShardBackend*) {}),
-                                BatchingOptions{}, counters);
+                                Options(), counters);
   inner.Close();
   std::vector<std::thread> threads;
   std::vector<absl::StatusOr<ShardAnswer>> answers(requests.size(), absl::UnknownError(""));
@@ -455,12 +483,12 @@ TEST(Batching, ScoreTiesAtTheCutAreAnsweredExactlyByARunAlone) {
   }
 }
 
-TEST(Batching, ADeadlinePassingInTheQueueFailsOnlyThatRequest) {
+TEST_P(BatchingModeTest, ADeadlinePassingInTheQueueFailsOnlyThatRequest) {
   const Index& index = MakeIndex(index::Metric::kInnerProduct);
   IndexBackend inner(*index.index);
   ShardCounters counters;
   BatchingShardBackend batching(std::shared_ptr<ShardBackend>(&inner, [](ShardBackend*) {}),
-                                BatchingOptions{}, counters);
+                                Options(), counters);
   std::vector<Request> requests;
   for (int i = 0; i < 4; ++i) {
     requests.push_back(MakeRequest(index, i, 1, 10, std::nullopt, 4, index::Metric::kInnerProduct));
@@ -499,18 +527,14 @@ TEST(Batching, ADeadlinePassingInTheQueueFailsOnlyThatRequest) {
   EXPECT_EQ(batching.queued(), 0u);
 }
 
-TEST(Batching, AFailedCallFailsEveryRequestInItAndTheShardKeepsServing) {
+TEST_P(BatchingModeTest, AFailedCallFailsEveryRequestInItAndTheShardKeepsServing) {
   const Index& index = MakeIndex(index::Metric::kInnerProduct);
   IndexBackend inner(*index.index);
-  for (const auto& [throws, next_call_first] : {std::pair{false, false}, std::pair{true, false},
-                                                std::pair{false, true}, std::pair{true, true}}) {
+  for (const bool throws : {false, true}) {
     SCOPED_TRACE(throws ? "inner backend throws" : "inner backend fails");
-    SCOPED_TRACE(next_call_first ? "next call first" : "requests first");
     ShardCounters counters;
-    BatchingOptions options;
-    options.next_call_first = next_call_first;
     BatchingShardBackend batching(std::shared_ptr<ShardBackend>(&inner, [](ShardBackend*) {}),
-                                  options, counters);
+                                  Options(), counters);
     std::vector<Request> requests;
     for (int i = 0; i < 5; ++i) {
       requests.push_back(
@@ -551,13 +575,13 @@ TEST(Batching, AFailedCallFailsEveryRequestInItAndTheShardKeepsServing) {
   }
 }
 
-TEST(Batching, ABoundedWaitLetsABatchFillBeforeTheFirstCall) {
+TEST_P(BatchingModeTest, ABoundedWaitLetsABatchFillBeforeTheFirstCall) {
   const Index& index = MakeIndex(index::Metric::kInnerProduct);
   IndexBackend inner(*index.index);
   ShardCounters counters;
   // A wait long enough never to end in this test: the call starts when the batch is full.
   BatchingShardBackend batching(std::shared_ptr<ShardBackend>(&inner, [](ShardBackend*) {}),
-                                BatchingOptions{3, absl::Hours(1)}, counters);
+                                Options({3, absl::Hours(1)}), counters);
   std::vector<Request> requests;
   for (int i = 0; i < 3; ++i) {
     requests.push_back(
@@ -573,14 +597,14 @@ TEST(Batching, ABoundedWaitLetsABatchFillBeforeTheFirstCall) {
   }
 }
 
-TEST(Batching, ABoundedWaitNeverCostsARequestItsDeadline) {
+TEST_P(BatchingModeTest, ABoundedWaitNeverCostsARequestItsDeadline) {
   const Index& index = MakeIndex(index::Metric::kInnerProduct);
   IndexBackend inner(*index.index);
   ShardCounters counters;
   // The wait to fill up (an hour) ends after the request's deadline: the request goes at once
   // instead of waiting for a batch until its deadline passes.
   BatchingShardBackend batching(std::shared_ptr<ShardBackend>(&inner, [](ShardBackend*) {}),
-                                BatchingOptions{100, absl::Hours(1)}, counters);
+                                Options({100, absl::Hours(1)}), counters);
   Request r = MakeRequest(index, 0, 1, 10, std::nullopt, 4, index::Metric::kInnerProduct);
   r.query.queries = r.vectors;
   auto answer = batching.Search(r.query, absl::Now() + absl::Seconds(30));
@@ -614,6 +638,7 @@ TEST(BatchingConfig, IsOffUnlessConfiguredAndRoundTrips) {
   EXPECT_EQ(parsed->batching.max_batch_queries, 64);
   EXPECT_EQ(parsed->batching.max_wait_us, 200);
   EXPECT_FALSE(parsed->batching.next_call_first);
+  EXPECT_FALSE(parsed->batching.direct_wakeups);
   auto again = ParseConfig(ConfigToJson(*parsed), "/data");
   ASSERT_TRUE(again.ok()) << again.status();
   EXPECT_EQ(ConfigToJson(*again), ConfigToJson(*parsed));
@@ -625,6 +650,14 @@ TEST(BatchingConfig, IsOffUnlessConfiguredAndRoundTrips) {
   ASSERT_TRUE(again.ok()) << again.status();
   EXPECT_TRUE(again->batching.next_call_first);
   EXPECT_FALSE(ParseConfig(R"({"batching": {"next_call_first": 1}})", "/data").ok());
+
+  parsed = ParseConfig(R"({"batching": {"direct_wakeups": true}})", "/data");
+  ASSERT_TRUE(parsed.ok()) << parsed.status();
+  EXPECT_TRUE(parsed->batching.direct_wakeups);
+  again = ParseConfig(ConfigToJson(*parsed), "/data");
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_TRUE(again->batching.direct_wakeups);
+  EXPECT_FALSE(ParseConfig(R"({"batching": {"direct_wakeups": "yes"}})", "/data").ok());
 
   parsed = ParseConfig(R"({"batching": {"enabled": false, "max_wait_us": 200}})", "/data");
   ASSERT_TRUE(parsed.ok()) << parsed.status();

@@ -1,6 +1,7 @@
 #include "probity/service/batching_shard_backend.h"
 
 #include <algorithm>
+#include <atomic>
 #include <exception>
 
 #include "absl/strings/str_cat.h"
@@ -65,6 +66,13 @@ struct BatchingShardBackend::Waiter {
   bool taken = false;      // part of a call; no longer in the queue
   bool run_alone = false;  // the shared answer does not determine this request's cut
   std::optional<absl::StatusOr<ShardAnswer>> result;
+  // Set (after `result` or `run_alone`, under mutex_) when the request's call is over, so that
+  // with direct_wakeups the request can return without taking mutex_ again.
+  std::atomic<bool> answered{false};
+  // direct_wakeups: the waiter's own signal, set under its own mutex.
+  std::mutex signal_mutex;
+  std::condition_variable signal;
+  bool signalled = false;
 };
 
 struct BatchingShardBackend::Lane {
@@ -132,7 +140,7 @@ absl::StatusOr<ShardAnswer> BatchingShardBackend::Search(const ShardQuery& query
     lane.has_leader = true;
     waiter->leader = true;
   } else if (lane.queued_queries >= options_.max_batch_queries) {
-    lane.queue.front()->wake.notify_one();  // a leader waiting for a fuller batch can go
+    Wake(*lane.queue.front());  // a leader waiting for a fuller batch can go
   }
 
   while (!waiter->result && !waiter->run_alone) {
@@ -153,7 +161,11 @@ absl::StatusOr<ShardAnswer> BatchingShardBackend::Search(const ShardQuery& query
                                         ? waiter->arrived + options_.max_wait
                                         : waiter->arrived;
       if (lane.queued_queries < options_.max_batch_queries && now < fill_until) {
-        WaitUntil(waiter->wake, lock, fill_until);
+        if (!options_.direct_wakeups) {
+          WaitUntil(waiter->wake, lock, fill_until);
+        } else if (SleepUnlocked(*waiter, lock, fill_until)) {
+          return Finish(*waiter);
+        }
         continue;
       }
       std::vector<std::shared_ptr<Waiter>> batch = TakeBatch(lane);
@@ -165,9 +177,21 @@ absl::StatusOr<ShardAnswer> BatchingShardBackend::Search(const ShardQuery& query
         HandOver(key, lane);
         lock.unlock();
         for (const auto& member : batch) {
-          if (member != waiter) member->wake.notify_one();
+          if (member != waiter) Wake(*member);
         }
         return Finish(*waiter);  // the leader's own request is the first of its call
+      }
+      if (options_.direct_wakeups) {
+        // The call's requests first, outside the lock: each returns without taking it.
+        Publish(batch, results, /*wake=*/false);
+        lock.unlock();
+        for (const auto& member : batch) {
+          if (member != waiter) Wake(*member);
+        }
+        lock.lock();
+        HandOver(key, lane);
+        lock.unlock();
+        return Finish(*waiter);
       }
       // The call's requests first: woken under the lock, they take it before the leader
       // comes back for the hand-over.
@@ -177,14 +201,18 @@ absl::StatusOr<ShardAnswer> BatchingShardBackend::Search(const ShardQuery& query
       HandOver(key, lane);
       continue;
     }
-    WaitUntil(waiter->wake, lock, waiter->deadline);
+    if (!options_.direct_wakeups) {
+      WaitUntil(waiter->wake, lock, waiter->deadline);
+    } else if (SleepUnlocked(*waiter, lock, waiter->deadline)) {
+      return Finish(*waiter);
+    }
   }
   lock.unlock();
   return Finish(*waiter);
 }
 
 absl::StatusOr<ShardAnswer> BatchingShardBackend::Finish(Waiter& waiter) {
-  // Published before the lock was released, and touched by no one else since.
+  // Published before the lock was released (or `answered` set), and touched by no one since.
   if (waiter.result) return *std::move(waiter.result);
   if (absl::Now() >= waiter.deadline) return DeadlinePassed();
   return inner_->Search(waiter.query, waiter.deadline);
@@ -205,7 +233,8 @@ std::vector<std::shared_ptr<BatchingShardBackend::Waiter>> BatchingShardBackend:
     next->taken = true;
     if (!batch.empty() && now >= next->deadline) {
       next->result = DeadlinePassed();
-      next->wake.notify_one();
+      next->answered.store(true, std::memory_order_release);
+      Wake(*next);
       continue;
     }
     batch.push_back(std::move(next));
@@ -222,7 +251,7 @@ void BatchingShardBackend::HandOver(const LaneKey& key, Lane& lane) {
   }
   lane.has_leader = true;
   lane.queue.front()->leader = true;
-  lane.queue.front()->wake.notify_one();
+  Wake(*lane.queue.front());
 }
 
 BatchingShardBackend::BatchResults BatchingShardBackend::RunBatch(
@@ -253,8 +282,40 @@ void BatchingShardBackend::Publish(const std::vector<std::shared_ptr<Waiter>>& b
     } else {
       batch[i]->run_alone = true;
     }
-    if (wake) batch[i]->wake.notify_one();
+    batch[i]->answered.store(true, std::memory_order_release);
+    if (wake) Wake(*batch[i]);
   }
+}
+
+void BatchingShardBackend::Wake(Waiter& waiter) {
+  if (!options_.direct_wakeups) {
+    waiter.wake.notify_one();  // the waiter waits on `wake` with mutex_
+    return;
+  }
+  {
+    std::lock_guard own(waiter.signal_mutex);
+    waiter.signalled = true;
+  }
+  waiter.signal.notify_one();
+}
+
+bool BatchingShardBackend::SleepUnlocked(Waiter& waiter, std::unique_lock<std::mutex>& lock,
+                                         absl::Time until) {
+  lock.unlock();
+  {
+    // A signal sent between the unlock and here is kept in `signalled`, so none is lost.
+    std::unique_lock own(waiter.signal_mutex);
+    const auto signalled = [&] { return waiter.signalled; };
+    if (until == absl::InfiniteFuture()) {
+      waiter.signal.wait(own, signalled);
+    } else {
+      waiter.signal.wait_until(own, absl::ToChronoTime(until), signalled);
+    }
+    waiter.signalled = false;
+  }
+  if (waiter.answered.load(std::memory_order_acquire)) return true;
+  lock.lock();
+  return false;
 }
 
 void BatchingShardBackend::Answer(const std::vector<std::shared_ptr<Waiter>>& batch,

@@ -279,6 +279,7 @@ absl::StatusOr<ServerConfig> ParseConfig(const std::string& json_text,
       b.Optional("max_batch_queries", &c.batching.max_batch_queries);
       b.Optional("max_wait_us", &c.batching.max_wait_us);
       b.Optional("next_call_first", &c.batching.next_call_first);
+      b.Optional("direct_wakeups", &c.batching.direct_wakeups);
     });
     r.Object("report_http",
              [&](ObjectReader& h) { h.Required("address", &c.report_http.emplace().address); });
@@ -366,7 +367,8 @@ std::string ConfigToJson(const ServerConfig& c) {
   if (c.batching.enabled) {
     j["batching"] = {{"max_batch_queries", c.batching.max_batch_queries},
                      {"max_wait_us", c.batching.max_wait_us},
-                     {"next_call_first", c.batching.next_call_first}};
+                     {"next_call_first", c.batching.next_call_first},
+                     {"direct_wakeups", c.batching.direct_wakeups}};
   }
   if (c.gpu) {
     j["gpu"] = {{"devices", c.gpu->devices},

@@ -200,11 +200,11 @@ std::shared_ptr<ShardBackend> MakeLocalShards(const ServerConfig& config, const 
   std::shared_ptr<ShardBackend> local =
       MakeLocalShardBackend(catalog, config.omp_threads_per_search, counters);
   if (!config.batching.enabled) return local;
-  return MakeBatchingShardBackend(std::move(local),
-                                  BatchingOptions{config.batching.max_batch_queries,
-                                                  absl::Microseconds(config.batching.max_wait_us),
-                                                  config.batching.next_call_first},
-                                  counters);
+  BatchingOptions options{config.batching.max_batch_queries,
+                          absl::Microseconds(config.batching.max_wait_us)};
+  options.next_call_first = config.batching.next_call_first;
+  options.direct_wakeups = config.batching.direct_wakeups;
+  return MakeBatchingShardBackend(std::move(local), options, counters);
 }
 
 class ServerImpl : public Server {

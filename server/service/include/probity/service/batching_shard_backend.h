@@ -41,9 +41,15 @@ struct BatchingOptions {
   // the shard to the next leader. With this, it hands the shard over first and wakes the
   // requests while the next call runs: less idle time between calls, but the next call starts
   // before the answered clients can send again, so it is smaller. Which is faster depends on the
-  // machine: on an H200 it was 0.69-0.94x (another machine than its baseline's); the GPU
-  // benchmark compares both in one run (--compare-next-call-first).
+  // machine and gRPC's polling engine (on H200s 0.82x-1.12x the default's searches per second,
+  // bench/RESULTS.md); the GPU benchmark compares both in one run (--compare-next-call-first).
   bool next_call_first = false;
+  // Each request waits on a signal of its own instead of the batcher's one condition, and an
+  // answered request returns without taking the batcher's lock again. Without it, the requests
+  // of a finished call wake one after another, each retaking that lock, and the next call's
+  // leader queues behind them. Measured on an H200: a shorter shard phase, not more searches
+  // per second (bench/RESULTS.md), so off by default.
+  bool direct_wakeups = false;
 };
 
 // How a request's own answer is cut from an answer computed with a larger k: its first `k`
@@ -87,8 +93,12 @@ class BatchingShardBackend : public ShardBackend {
   // The call itself and the split; may throw (RunBatch turns that into errors).
   void Answer(const std::vector<std::shared_ptr<Waiter>>& batch, BatchResults& results);
   // Hands every waiter of `batch` its result (under mutex_), waking each if `wake`.
-  static void Publish(const std::vector<std::shared_ptr<Waiter>>& batch, BatchResults& results,
-                      bool wake);
+  void Publish(const std::vector<std::shared_ptr<Waiter>>& batch, BatchResults& results, bool wake);
+  // Wakes `waiter` for whatever changed for it (leader, a full queue, its result).
+  void Wake(Waiter& waiter);
+  // With direct_wakeups: releases `lock`, sleeps until the waiter is signalled or `until`, and
+  // returns true (still unlocked) when its call is over; otherwise it retakes `lock`.
+  bool SleepUnlocked(Waiter& waiter, std::unique_lock<std::mutex>& lock, absl::Time until);
   // The caller's answer once its call is over and the lock released: its share of the call,
   // or its own search when the share could not be cut, or the deadline.
   absl::StatusOr<ShardAnswer> Finish(Waiter& waiter);

@@ -56,6 +56,9 @@ struct BatchingConfig {
   // Hand the shard to the next call before waking the finished call's requests
   // (BatchingOptions::next_call_first); off: the requests first.
   bool next_call_first = false;
+  // Each search waits on a signal of its own and an answered one returns without the batcher's
+  // lock (BatchingOptions::direct_wakeups).
+  bool direct_wakeups = false;
 };
 
 // "report_http": the oversight report over HTTPS for auditors (absent: off). The listener uses
