@@ -90,11 +90,14 @@ struct Options {
   std::filesystem::path load_program;
   int load_processes = 1;  // > 1: also the 128 clients split over that many other processes
   int service_completion_queues = 0;  // the service's grpc_completion_queues (0: gRPC's one)
-  std::optional<int>
-      compare_batch_wait_us;  // besides one other process, 128 clients split over this many
+  // Also the service with this dynamic-batching wait instead of batch_max_wait_us.
+  std::optional<int> compare_batch_wait_us;
   // Also the service with the batcher handing the shard to the next call before waking the
   // finished call's requests (config batching.next_call_first).
   bool compare_next_call_first = false;
+  // Also the service with each batched search waiting on its own signal, in both hand-over
+  // orders (config batching.direct_wakeups).
+  bool compare_direct_wakeups = false;
 };
 
 void Log(const std::string& line) {
@@ -631,23 +634,31 @@ int Run(const Options& options) {
       if (options.load_processes > 1) target_kinds.push_back(ClientKind::kOtherProcesses);
     }
     struct Pass {
-      bool fsync;
+      bool fsync = false;
       bool deadlock_detection = false;
-      std::optional<int> batch_wait_us;  // instead of --batch-max-wait-us
-      bool next_call_first = false;      // batching.next_call_first
+      std::optional<int> batch_wait_us = std::nullopt;  // instead of --batch-max-wait-us
+      bool next_call_first = false;                     // batching.next_call_first
+      bool direct_wakeups = false;                      // batching.direct_wakeups
     };
-    std::vector<Pass> passes = {{false, false, std::nullopt, false},
-                                {true, false, std::nullopt, false}};
+    std::vector<Pass> passes = {{.fsync = false}, {.fsync = true}};
     if (options.compare_abseil_deadlock_detection) {
-      passes.push_back({false, true, std::nullopt, false});
+      passes.push_back({.fsync = false, .deadlock_detection = true});
     }
     if (options.compare_batch_wait_us) {
-      passes.push_back({false, false, options.compare_batch_wait_us, false});
+      passes.push_back({.fsync = false, .batch_wait_us = options.compare_batch_wait_us});
     }
-    if (options.compare_next_call_first) passes.push_back({false, false, std::nullopt, true});
-    for (const auto& [fsync, deadlock_detection, batch_wait_us, next_call_first] : passes) {
+    if (options.compare_next_call_first) {
+      passes.push_back({.fsync = false, .next_call_first = true});
+    }
+    if (options.compare_direct_wakeups) {
+      passes.push_back({.fsync = false, .direct_wakeups = true});
+      passes.push_back({.fsync = false, .next_call_first = true, .direct_wakeups = true});
+    }
+    for (const auto& [fsync, deadlock_detection, batch_wait_us, next_call_first, direct_wakeups] :
+         passes) {
       // A comparison pass: only the target's clients, fsync off.
-      const bool comparison = deadlock_detection || batch_wait_us.has_value() || next_call_first;
+      const bool comparison =
+          deadlock_detection || batch_wait_us.has_value() || next_call_first || direct_wakeups;
       if (deadlock_detection) common::TurnOnAbseilDeadlockDetection();
       service::ServerConfig config;
       config.data_dir = work;
@@ -657,6 +668,8 @@ int Run(const Options& options) {
       config.ledger.dir = fsync                ? "ledger-fsync"
                           : deadlock_detection ? "ledger-no-fsync-detection"
                           : batch_wait_us      ? "ledger-no-fsync-batch-wait"
+                          : direct_wakeups     ? (next_call_first ? "ledger-no-fsync-direct-next"
+                                                                  : "ledger-no-fsync-direct")
                           : next_call_first    ? "ledger-no-fsync-next-call-first"
                                                : "ledger-no-fsync";
       config.ledger.signing_key = "ledger-key.pem";
@@ -669,6 +682,7 @@ int Run(const Options& options) {
       ConfigureServiceForBench(config, options, use_gpu);
       if (batch_wait_us) config.batching.max_wait_us = *batch_wait_us;
       if (next_call_first) config.batching.next_call_first = true;
+      if (direct_wakeups) config.batching.direct_wakeups = true;
       std::filesystem::remove_all(work / config.ledger.dir);
       ledger::Options ledger_options;
       ledger_options.dir = work / config.ledger.dir;
@@ -824,8 +838,10 @@ int Run(const Options& options) {
             fsync                ? "on"
             : deadlock_detection ? "off, Abseil deadlock detection"
             : batch_wait_us      ? absl::StrCat("off, batch wait ", *batch_wait_us, " us")
-            : next_call_first    ? "off, next call first"
-                                 : "off";
+            : direct_wakeups
+                ? (next_call_first ? "off, direct wakeups, next call first" : "off, direct wakeups")
+            : next_call_first ? "off, next call first"
+                              : "off";
         rows.push_back(
             {{fsync_label, ClientsLabel(clients, kind, options.load_processes), Fmt(result.qps),
               Fmt(ratio, 3), Fmt(result.p50_ms, 2), Fmt(result.p99_ms, 2),
@@ -878,7 +894,10 @@ int Run(const Options& options) {
                   "dynamic-batching wait instead; \"off, next call first\" (with "
                   "--compare-next-call-first) is fsync off with the batcher handing the shard to "
                   "the next call before waking the finished call's requests (config "
-                  "batching.next_call_first); \"128 other "
+                  "batching.next_call_first); \"off, direct wakeups\" (with "
+                  "--compare-direct-wakeups) has each batched search wait on a signal of its own "
+                  "and return without the batcher's lock (config batching.direct_wakeups), in "
+                  "both hand-over orders; \"128 other "
                   "process\" are 128 clients in another process (search_load; its CPU time is "
                   "counted with this process's over its whole life), which do not share gRPC's "
                   "threads and polling with the server; \"128 in N other processes\" split them "
@@ -984,6 +1003,9 @@ int main(int argc, char** argv) {
   app.add_flag("--compare-next-call-first", options.compare_next_call_first,
                "also run the service at 128 clients (fsync off) with the batcher handing the "
                "shard to the next call before waking the finished call's requests");
+  app.add_flag("--compare-direct-wakeups", options.compare_direct_wakeups,
+               "also run the service at 128 clients (fsync off) with each batched search "
+               "waiting on its own signal, in both hand-over orders");
   app.add_flag("--compare-abseil-deadlock-detection", options.compare_abseil_deadlock_detection,
                "also run the service at 128 clients (fsync off) with Abseil's Mutex deadlock "
                "detection on, to show what turning it off saves");
