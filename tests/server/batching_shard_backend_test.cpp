@@ -643,21 +643,22 @@ TEST(BatchingConfig, IsOffUnlessConfiguredAndRoundTrips) {
   ASSERT_TRUE(again.ok()) << again.status();
   EXPECT_EQ(ConfigToJson(*again), ConfigToJson(*parsed));
 
-  parsed = ParseConfig(R"({"batching": {"next_call_first": true}})", "/data");
-  ASSERT_TRUE(parsed.ok()) << parsed.status();
-  EXPECT_TRUE(parsed->batching.next_call_first);
-  again = ParseConfig(ConfigToJson(*parsed), "/data");
-  ASSERT_TRUE(again.ok()) << again.status();
-  EXPECT_TRUE(again->batching.next_call_first);
-  EXPECT_FALSE(ParseConfig(R"({"batching": {"next_call_first": 1}})", "/data").ok());
-
-  parsed = ParseConfig(R"({"batching": {"direct_wakeups": true}})", "/data");
-  ASSERT_TRUE(parsed.ok()) << parsed.status();
-  EXPECT_TRUE(parsed->batching.direct_wakeups);
-  again = ParseConfig(ConfigToJson(*parsed), "/data");
-  ASSERT_TRUE(again.ok()) << again.status();
-  EXPECT_TRUE(again->batching.direct_wakeups);
-  EXPECT_FALSE(ParseConfig(R"({"batching": {"direct_wakeups": "yes"}})", "/data").ok());
+  // The wake-mode switches: true is read and written back; anything but a boolean is refused.
+  for (const auto& [key, field] : {std::pair{"next_call_first", &BatchingConfig::next_call_first},
+                                   std::pair{"direct_wakeups", &BatchingConfig::direct_wakeups}}) {
+    SCOPED_TRACE(key);
+    const auto with = [key = std::string(key)](const std::string& value) {
+      return ParseConfig(R"({"batching": {")" + key + R"(": )" + value + "}}", "/data");
+    };
+    parsed = with("true");
+    ASSERT_TRUE(parsed.ok()) << parsed.status();
+    EXPECT_TRUE((*parsed).batching.*field);
+    again = ParseConfig(ConfigToJson(*parsed), "/data");
+    ASSERT_TRUE(again.ok()) << again.status();
+    EXPECT_TRUE((*again).batching.*field);
+    EXPECT_FALSE(with("1").ok());
+    EXPECT_FALSE(with(R"("yes")").ok());
+  }
 
   parsed = ParseConfig(R"({"batching": {"enabled": false, "max_wait_us": 200}})", "/data");
   ASSERT_TRUE(parsed.ok()) << parsed.status();
