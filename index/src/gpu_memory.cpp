@@ -74,6 +74,11 @@ absl::Status ValidateGpuOptions(const GpuOptions& options) {
   if (options.temp_memory_mb < -1) {
     return absl::InvalidArgumentError("gpu: temp_memory_mb must be -1 (FAISS's default) or >= 0");
   }
+  if (options.copies_per_shard < 1 || options.copies_per_shard > kMaxGpuCopiesPerShard) {
+    return absl::InvalidArgumentError(absl::StrCat("gpu: copies_per_shard must be 1 to ",
+                                                   kMaxGpuCopiesPerShard, ", not ",
+                                                   options.copies_per_shard));
+  }
   return absl::OkStatus();
 }
 
@@ -181,6 +186,24 @@ std::vector<int> PlanGpuPlacement(const std::vector<int>& shards, const std::vec
   return placement;
 }
 
+GpuDeviceNeed NeedOnDevice(int device, const std::vector<GpuMemoryEstimate>& estimates,
+                           const GpuOptions& options, int64_t free_bytes, int64_t total_bytes,
+                           bool in_use) {
+  GpuDeviceNeed need;
+  need.device = device;
+  need.num_shards = static_cast<int>(estimates.size());
+  need.copies_per_shard = options.copies_per_shard;
+  need.free_bytes = free_bytes;
+  for (const GpuMemoryEstimate& estimate : estimates) {
+    need.shard_bytes += estimate.total() * options.copies_per_shard;
+  }
+  if (!in_use) {
+    need.temp_bytes = GpuTempMemoryBytes(options, total_bytes) * options.copies_per_shard;
+    need.reserve_bytes = kGpuReservePerDevice;
+  }
+  return need;
+}
+
 absl::Status CheckGpuMemory(const std::vector<GpuDeviceNeed>& needs) {
   bool short_of_memory = false;
   std::vector<std::string> lines;
@@ -189,9 +212,11 @@ absl::Status CheckGpuMemory(const std::vector<GpuDeviceNeed>& needs) {
     short_of_memory |= !fits;
     lines.push_back(absl::StrCat(
         "GPU ", need.device, fits ? "" : " (short)", ": needs ", FormatBytes(need.needed()), " (",
-        need.num_shards, " shard(s) ", FormatBytes(need.shard_bytes), " + FAISS temporary memory ",
-        FormatBytes(need.temp_bytes), " + reserve ", FormatBytes(need.reserve_bytes), "), ",
-        FormatBytes(need.free_bytes), " free"));
+        need.num_shards, " shard(s)",
+        need.copies_per_shard > 1 ? absl::StrCat(" x ", need.copies_per_shard, " copies") : "", " ",
+        FormatBytes(need.shard_bytes), " + FAISS temporary memory ", FormatBytes(need.temp_bytes),
+        " + reserve ", FormatBytes(need.reserve_bytes), "), ", FormatBytes(need.free_bytes),
+        " free"));
   }
   if (!short_of_memory) return absl::OkStatus();
   return absl::ResourceExhaustedError(absl::StrCat(

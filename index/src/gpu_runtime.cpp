@@ -15,6 +15,7 @@
 #include <faiss/impl/FaissException.h>
 
 #include <algorithm>
+#include <atomic>
 #include <map>
 #include <mutex>
 
@@ -50,14 +51,20 @@ int LowestBuiltArchitecture() {
   return lowest;
 }
 
+// One FAISS resources object (its CUDA stream, cuBLAS handle and scratch memory) and the mutex
+// that serializes every use of it: searches, adds, clones and frees. Copy i of every shard on a
+// device goes through that device's context i, so copies of one shard never wait for each other.
+struct GpuContext {
+  faiss::gpu::StandardGpuResources resources;
+  std::mutex mutex;
+};
+
 struct Device {
   int ordinal = 0;
   int64_t total_bytes = 0;
-  faiss::gpu::StandardGpuResources resources;
-  // Serializes every FAISS call on this device: searches, adds, clones and frees.
-  std::mutex mutex;
-  // Set once something has been cloned here: FAISS's temporary memory is allocated then.
-  bool in_use = false;
+  std::vector<std::unique_ptr<GpuContext>> contexts;  // GpuOptions::copies_per_shard of them
+  // Set once something has been cloned here: FAISS's scratch memory is allocated then.
+  std::atomic<bool> in_use{false};
 };
 
 class CudaGpuRuntime : public GpuRuntime, public std::enable_shared_from_this<CudaGpuRuntime> {
@@ -71,8 +78,12 @@ class CudaGpuRuntime : public GpuRuntime, public std::enable_shared_from_this<Cu
       try {
         device->total_bytes =
             static_cast<int64_t>(faiss::gpu::getDeviceProperties(ordinal).totalGlobalMem);
-        if (options().temp_memory_mb >= 0) {
-          device->resources.setTempMemory(static_cast<size_t>(options().temp_memory_mb) << 20);
+        for (int c = 0; c < options().copies_per_shard; ++c) {
+          auto context = std::make_unique<GpuContext>();
+          if (options().temp_memory_mb >= 0) {
+            context->resources.setTempMemory(static_cast<size_t>(options().temp_memory_mb) << 20);
+          }
+          device->contexts.push_back(std::move(context));
         }
       } catch (const std::exception& e) {
         return absl::FailedPreconditionError(absl::StrCat("GPU ", ordinal, ": ", e.what()));
@@ -142,13 +153,14 @@ void KeepCoarseQuantizerOnCpu(const faiss::Index& cpu, faiss::Index& gpu) {
   gpu_ivf->own_fields = true;
 }
 
-// Clones `cpu` onto `device`; the caller holds the device's mutex.
+// Clones `cpu` onto `device` through `context`; the caller holds the context's mutex.
 absl::StatusOr<std::unique_ptr<faiss::Index>> CloneTo(CudaGpuRuntime& runtime, Device& device,
+                                                      GpuContext& context,
                                                       const faiss::Index& cpu) {
   try {
     const faiss::gpu::GpuClonerOptions options = runtime.ClonerOptions();
     std::unique_ptr<faiss::Index> gpu(
-        faiss::gpu::index_cpu_to_gpu(&device.resources, device.ordinal, &cpu, &options));
+        faiss::gpu::index_cpu_to_gpu(&context.resources, device.ordinal, &cpu, &options));
     device.in_use = true;
     KeepCoarseQuantizerOnCpu(cpu, *gpu);
     return gpu;
@@ -165,49 +177,136 @@ absl::StatusOr<std::unique_ptr<faiss::Index>> CloneTo(CudaGpuRuntime& runtime, D
   }
 }
 
+// The GPU copies of one shard (GpuOptions::copies_per_shard), copy i on the device's context i.
+// A search takes a free copy, or waits for one; an add or re-clone changes every copy.
 class CudaGpuShard : public internal::GpuShard {
  public:
+  struct Copy {
+    GpuContext* context = nullptr;
+    std::unique_ptr<faiss::Index> index;  // null once a re-clone failed
+  };
+
   // `bytes_per_vector`: GPU bytes one more stored vector takes (code, and id when on the GPU).
-  CudaGpuShard(std::shared_ptr<CudaGpuRuntime> runtime, int device,
-               std::unique_ptr<faiss::Index> index, int64_t bytes_per_vector)
+  CudaGpuShard(std::shared_ptr<CudaGpuRuntime> runtime, int device, std::vector<Copy> copies,
+               int64_t bytes_per_vector)
       : runtime_(std::move(runtime)),
         device_(runtime_->device(device)),
-        index_(std::move(index)),
+        copies_(std::move(copies)),
         bytes_per_vector_(bytes_per_vector) {}
 
   ~CudaGpuShard() override {
-    // Freeing GPU memory goes through the device's StandardGpuResources (not thread-safe).
-    std::lock_guard lock(device_.mutex);
-    index_.reset();
+    // Freeing GPU memory goes through the copy's StandardGpuResources (not thread-safe).
+    for (Copy& copy : copies_) {
+      std::lock_guard lock(copy.context->mutex);
+      copy.index.reset();
+    }
   }
 
   int device() const override { return device_.ordinal; }
 
   absl::Status Search(int64_t num_queries, const float* queries, int k, int nprobe,
                       float* distances, int64_t* labels) const override {
-    std::lock_guard lock(device_.mutex);
-    if (index_ == nullptr) return Lost();
+    // The first free copy from a rotating start, so that concurrent searches spread over the
+    // copies; when every copy is busy, wait for the one at the start.
+    const size_t count = copies_.size();
+    const size_t start =
+        count == 1 ? 0 : next_copy_.fetch_add(1, std::memory_order_relaxed) % count;
+    for (size_t i = 0; i < count; ++i) {
+      const Copy& copy = copies_[(start + i) % count];
+      std::unique_lock lock(copy.context->mutex, std::try_to_lock);
+      if (lock.owns_lock())
+        return SearchCopy(copy, num_queries, queries, k, nprobe, distances, labels);
+    }
+    const Copy& copy = copies_[start];
+    std::lock_guard lock(copy.context->mutex);
+    return SearchCopy(copy, num_queries, queries, k, nprobe, distances, labels);
+  }
+
+  absl::Status CheckRoomToAdd(int64_t n) const override {
+    absl::StatusOr<std::pair<int64_t, int64_t>> memory = runtime_->MemoryInfo(device_.ordinal);
+    if (!memory.ok()) return memory.status();
+    // Appending grows each touched list to the next power of two, so up to twice the payload
+    // may be allocated while the old list is copied over; every copy grows.
+    const int64_t needed =
+        2 * n * bytes_per_vector_ * static_cast<int64_t>(copies_.size()) + kGpuReservePerDevice;
+    if (needed > memory->first) {
+      return absl::ResourceExhaustedError(
+          absl::StrCat("GPU ", device_.ordinal, ": adding ", n, " vectors to ", copies_.size(),
+                       " cop", copies_.size() == 1 ? "y" : "ies", " needs up to ", needed,
+                       " bytes, ", memory->first, " free; nothing was added"));
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status Add(int64_t n, const float* vectors, const int64_t* ids) override {
+    if (absl::Status room = CheckRoomToAdd(n); !room.ok()) return room;
+    for (Copy& copy : copies_) {
+      std::lock_guard lock(copy.context->mutex);
+      if (copy.index == nullptr) return Lost();
+      try {
+        copy.index->add_with_ids(n, vectors, ids);
+      } catch (const std::exception& e) {
+        return absl::ResourceExhaustedError(
+            absl::StrCat("GPU ", device_.ordinal, ": adding vectors: ", e.what()));
+      }
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status Reclone(const faiss::Index& cpu) override {
+    // Free every copy first: the new clones need the room the old ones held.
+    for (Copy& copy : copies_) {
+      std::lock_guard lock(copy.context->mutex);
+      copy.index.reset();
+    }
+    for (Copy& copy : copies_) {
+      std::unique_lock lock(copy.context->mutex);
+      absl::StatusOr<std::unique_ptr<faiss::Index>> clone =
+          CloneTo(*runtime_, device_, *copy.context, cpu);
+      lock.unlock();
+      if (!clone.ok()) {
+        // All or nothing: a shard with some copies would answer from some and not others.
+        for (Copy& done : copies_) {
+          std::lock_guard free(done.context->mutex);
+          done.index.reset();
+        }
+        return clone.status();
+      }
+      lock.lock();
+      copy.index = *std::move(clone);
+    }
+    return absl::OkStatus();
+  }
+
+ private:
+  // One copy's search; the caller holds the copy's context mutex.
+  absl::Status SearchCopy(const Copy& copy, int64_t num_queries, const float* queries, int k,
+                          int nprobe, float* distances, int64_t* labels) const {
+    faiss::Index* index = copy.index.get();
+    if (index == nullptr) return Lost();
     try {
       // nprobe goes with the call (SearchParametersIVF), never onto the shared index. FAISS's
       // GPU IVF searches a CPU coarse quantizer without the call's parameters, so an HNSW one
-      // gets the CPU shard's efSearch for this nprobe here, under the device's lock.
-      if (faiss::gpu::GpuIndexIVF* ivf = FindGpuIvf(*index_); ivf != nullptr) {
+      // (each copy has its own) gets the CPU shard's efSearch for this nprobe here, under the
+      // copy's lock.
+      faiss::gpu::GpuIndexIVF* ivf = FindGpuIvf(*index);
+      if (ivf != nullptr) {
         if (auto* hnsw = dynamic_cast<faiss::IndexHNSW*>(ivf->quantizer); hnsw != nullptr) {
           hnsw->hnsw.efSearch = internal::HnswEfSearch(nprobe);
         }
       }
-      if (FindGpuIvf(*index_) == nullptr) {
-        index_->search(num_queries, queries, k, distances, labels);
-      } else if (index_.get() == static_cast<const faiss::Index*>(FindGpuIvf(*index_))) {
+      if (ivf == nullptr) {
+        index->search(num_queries, queries, k, distances, labels);
+      } else if (index == static_cast<faiss::Index*>(ivf)) {
         faiss::SearchParametersIVF ivf_params;
         ivf_params.nprobe = nprobe;
-        index_->search(num_queries, queries, k, distances, labels, &ivf_params);
+        index->search(num_queries, queries, k, distances, labels, &ivf_params);
       } else {
         faiss::SearchParametersIVF ivf_params;
         ivf_params.nprobe = nprobe;
         faiss::SearchParametersPreTransform pre_params;
         pre_params.index_params = &ivf_params;
-        index_->search(num_queries, queries, k, distances, labels, &pre_params);
+        index->search(num_queries, queries, k, distances, labels, &pre_params);
       }
     } catch (const std::exception& e) {
       return absl::InternalError(
@@ -216,38 +315,6 @@ class CudaGpuShard : public internal::GpuShard {
     return absl::OkStatus();
   }
 
-  absl::Status Add(int64_t n, const float* vectors, const int64_t* ids) override {
-    std::lock_guard lock(device_.mutex);
-    if (index_ == nullptr) return Lost();
-    absl::StatusOr<std::pair<int64_t, int64_t>> memory = runtime_->MemoryInfo(device_.ordinal);
-    if (!memory.ok()) return memory.status();
-    // Appending grows each touched list to the next power of two, so up to twice the payload
-    // may be allocated while the old list is copied over.
-    const int64_t needed = 2 * n * bytes_per_vector_ + kGpuReservePerDevice;
-    if (needed > memory->first) {
-      return absl::ResourceExhaustedError(absl::StrCat("GPU ", device_.ordinal, ": adding ", n,
-                                                       " vectors needs up to ", needed, " bytes, ",
-                                                       memory->first, " free; nothing was added"));
-    }
-    try {
-      index_->add_with_ids(n, vectors, ids);
-    } catch (const std::exception& e) {
-      return absl::ResourceExhaustedError(
-          absl::StrCat("GPU ", device_.ordinal, ": adding vectors: ", e.what()));
-    }
-    return absl::OkStatus();
-  }
-
-  absl::Status Reclone(const faiss::Index& cpu) override {
-    std::lock_guard lock(device_.mutex);
-    index_.reset();  // free first: the new clone needs the room the old one held
-    absl::StatusOr<std::unique_ptr<faiss::Index>> clone = CloneTo(*runtime_, device_, cpu);
-    if (!clone.ok()) return clone.status();
-    index_ = *std::move(clone);
-    return absl::OkStatus();
-  }
-
- private:
   absl::Status Lost() const {
     return absl::UnavailableError(
         absl::StrCat("this shard lost its copy on GPU ", device_.ordinal,
@@ -256,8 +323,9 @@ class CudaGpuShard : public internal::GpuShard {
 
   std::shared_ptr<CudaGpuRuntime> runtime_;
   Device& device_;
-  std::unique_ptr<faiss::Index> index_;
+  std::vector<Copy> copies_;
   const int64_t bytes_per_vector_;
+  mutable std::atomic<size_t> next_copy_{0};
 };
 
 }  // namespace
@@ -333,26 +401,14 @@ absl::StatusOr<std::vector<std::unique_ptr<GpuShard>>> PlaceShardsOnGpus(
 
   // Needed vs free per GPU. Free memory is measured now, so generations and collections
   // already on a GPU (e.g. the old generation during a swap) are accounted for.
-  std::map<int, GpuDeviceNeed> needs;
-  for (int device : runtime.options().devices) {
+  std::map<int, std::vector<GpuMemoryEstimate>> estimates_on;
+  for (size_t i = 0; i < held.size(); ++i) estimates_on[placement[i]].push_back(estimates[held[i]]);
+  std::vector<GpuDeviceNeed> per_device;
+  for (const auto& [device, estimates_here] : estimates_on) {
     absl::StatusOr<std::pair<int64_t, int64_t>> memory = runtime.MemoryInfo(device);
     if (!memory.ok()) return memory.status();
-    GpuDeviceNeed& need = needs[device];
-    need.device = device;
-    need.free_bytes = memory->first;
-    if (!runtime.device(device).in_use) {
-      need.temp_bytes = GpuTempMemoryBytes(runtime.options(), memory->second);
-      need.reserve_bytes = kGpuReservePerDevice;
-    }
-  }
-  for (size_t i = 0; i < held.size(); ++i) {
-    GpuDeviceNeed& need = needs[placement[i]];
-    need.num_shards += 1;
-    need.shard_bytes += estimates[held[i]].total();
-  }
-  std::vector<GpuDeviceNeed> per_device;
-  for (const auto& [device, need] : needs) {
-    if (need.num_shards > 0) per_device.push_back(need);
+    per_device.push_back(NeedOnDevice(device, estimates_here, runtime.options(), memory->first,
+                                      memory->second, runtime.device(device).in_use));
   }
   if (absl::Status s = CheckGpuMemory(per_device); !s.ok()) return s;
 
@@ -362,15 +418,25 @@ absl::StatusOr<std::vector<std::unique_ptr<GpuShard>>> PlaceShardsOnGpus(
   for (size_t i = 0; i < held.size(); ++i) {
     const int s = held[i];
     Device& device = runtime.device(placement[i]);
-    std::unique_lock lock(device.mutex);
-    absl::StatusOr<std::unique_ptr<faiss::Index>> clone = CloneTo(runtime, device, *shards[s]);
-    lock.unlock();
-    if (!clone.ok()) {
-      // All or nothing: the shards cloned so far are freed as `placed` goes out of scope.
-      return absl::Status(clone.status().code(),
-                          absl::StrCat("shard ", s, ": ", clone.status().message()));
+    std::vector<CudaGpuShard::Copy> copies;
+    for (const std::unique_ptr<GpuContext>& context : device.contexts) {
+      std::unique_lock lock(context->mutex);
+      absl::StatusOr<std::unique_ptr<faiss::Index>> clone =
+          CloneTo(runtime, device, *context, *shards[s]);
+      if (!clone.ok()) {
+        lock.unlock();
+        // All or nothing: the copies and shards cloned so far are freed, each under its own
+        // context's mutex, as `copies` and `placed` go out of scope.
+        for (CudaGpuShard::Copy& done : copies) {
+          std::lock_guard free(done.context->mutex);
+          done.index.reset();
+        }
+        return absl::Status(clone.status().code(),
+                            absl::StrCat("shard ", s, ": ", clone.status().message()));
+      }
+      copies.push_back({context.get(), *std::move(clone)});
     }
-    placed[s] = std::make_unique<CudaGpuShard>(owner, device.ordinal, *std::move(clone),
+    placed[s] = std::make_unique<CudaGpuShard>(owner, device.ordinal, std::move(copies),
                                                bytes_per_vector[s]);
   }
   return placed;

@@ -23,25 +23,33 @@ namespace probity::index::internal {
 // refused before the search instead of failing inside FAISS.
 inline constexpr int kGpuMaxSelection = 2048;
 
-// The GPU copy of one shard. Every call holds the device's mutex (FAISS GPU indexes and
-// StandardGpuResources are not thread-safe); the destructor frees the GPU memory under it too.
+// The GPU copies of one shard (GpuOptions::copies_per_shard). Every use of a copy holds the
+// mutex of the FAISS resources it was cloned with (FAISS GPU indexes and StandardGpuResources
+// are not thread-safe); the destructor frees the GPU memory under it too.
 class GpuShard {
  public:
   virtual ~GpuShard() = default;
   virtual int device() const = 0;
-  // A search with this call's nprobe (per-call parameters, never the index's own nprobe).
+  // A search with this call's nprobe (per-call parameters, never the index's own nprobe), on
+  // whichever copy is free. Safe to call concurrently: up to copies_per_shard searches run at
+  // once, the others wait for a copy.
   virtual absl::Status Search(int64_t num_queries, const float* queries, int k, int nprobe,
                               float* distances, int64_t* labels) const = 0;
-  // Adds vectors to the GPU copy after checking the device has room for them.
+  // RESOURCE_EXHAUSTED when the device has no room for `n` more vectors in every copy.
+  virtual absl::Status CheckRoomToAdd(int64_t n) const = 0;
+  // Adds vectors to every GPU copy after CheckRoomToAdd. Not concurrent with searches of this
+  // shard (ShardedIndex holds its lock exclusively). On an error past the room check, some
+  // copies may hold the vectors and others not: the caller re-clones the shard.
   virtual absl::Status Add(int64_t n, const float* vectors, const int64_t* ids) = 0;
-  // Drops the GPU copy and clones `cpu` again (after the CPU copy changed in a way the GPU
+  // Drops the GPU copies and clones `cpu` again (after the CPU copy changed in a way the GPU
   // index cannot follow, e.g. removed ids). On error the shard has no GPU copy: Search then
   // answers UNAVAILABLE until the collection is reloaded.
   virtual absl::Status Reclone(const faiss::Index& cpu) = 0;
 };
 
 // Clones shards onto the runtime's GPUs, round-robin over its devices in the order of `shards`
-// (null entries are placeholders and get no GPU copy), after comparing the estimate of every
+// (null entries are placeholders and get no GPU copy), copies_per_shard times each, after
+// comparing the estimate of every
 // GPU's share with its free memory. All or nothing: on error no GPU copy is kept.
 absl::StatusOr<std::vector<std::unique_ptr<GpuShard>>> PlaceShardsOnGpus(
     GpuRuntime& runtime, const std::vector<const faiss::Index*>& shards);

@@ -223,10 +223,14 @@ absl::Status ShardedIndex::Add(std::span<const float> vectors, std::span<const i
     if (shard_ids[s].empty()) continue;
     const int64_t n = static_cast<int64_t>(shard_ids[s].size());
     internal::GpuShard* gpu = state_->gpu_shards.empty() ? nullptr : state_->gpu_shards[s].get();
-    // GPU copy first: if it refuses (no room), the CPU copy is unchanged and both still agree.
+    // GPU copies first: if the device has no room, nothing has changed anywhere. If an add
+    // fails after that, the GPU copies may disagree with each other and with the CPU copy,
+    // which is unchanged: clone it again so that they all agree.
     if (gpu != nullptr) {
+      if (absl::Status room = gpu->CheckRoomToAdd(n); !room.ok()) return room;
       if (absl::Status status = gpu->Add(n, shard_vectors[s].data(), shard_ids[s].data());
           !status.ok()) {
+        gpu->Reclone(*state_->shards[s]).IgnoreError();
         return status;
       }
     }

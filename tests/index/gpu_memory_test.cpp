@@ -215,6 +215,42 @@ TEST(GpuMemoryCheckTest, NamesNeededAndFreeForEveryGpuWhenOneIsShort) {
   EXPECT_NE(message.find("nothing was loaded"), std::string::npos) << message;
 }
 
+TEST(GpuMemoryCheckTest, EveryCopyOfAShardNeedsItsMemoryAndItsOwnScratch) {
+  GpuMemoryEstimate a;
+  a.codes = 3 * kGiB;
+  a.ids = kGiB;
+  GpuMemoryEstimate b;
+  b.codes = kGiB;
+  GpuOptions options;
+  options.devices = {0};
+  const GpuDeviceNeed one = NeedOnDevice(0, {a, b}, options, 70 * kGiB, 80 * kGiB, false);
+  EXPECT_EQ(one.num_shards, 2);
+  EXPECT_EQ(one.shard_bytes, 5 * kGiB);
+  EXPECT_EQ(one.temp_bytes, 1536 * kMiB);
+  EXPECT_EQ(one.reserve_bytes, kGpuReservePerDevice);
+  EXPECT_EQ(one.free_bytes, 70 * kGiB);
+
+  options.copies_per_shard = 3;
+  const GpuDeviceNeed three = NeedOnDevice(0, {a, b}, options, 70 * kGiB, 80 * kGiB, false);
+  EXPECT_EQ(three.shard_bytes, 15 * kGiB);
+  EXPECT_EQ(three.temp_bytes, 3 * 1536 * kMiB);
+  EXPECT_EQ(three.reserve_bytes, kGpuReservePerDevice);
+
+  // A device already in use has its scratch and reserve: only the shards are new.
+  const GpuDeviceNeed in_use = NeedOnDevice(0, {a, b}, options, 70 * kGiB, 80 * kGiB, true);
+  EXPECT_EQ(in_use.shard_bytes, 15 * kGiB);
+  EXPECT_EQ(in_use.temp_bytes, 0);
+  EXPECT_EQ(in_use.reserve_bytes, 0);
+
+  // The refusal says how many copies the shards were counted with.
+  const GpuDeviceNeed short_of_memory =
+      NeedOnDevice(0, {a, b}, options, 16 * kGiB, 80 * kGiB, false);
+  const absl::Status status = CheckGpuMemory({short_of_memory});
+  EXPECT_EQ(status.code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_NE(status.message().find("2 shard(s) x 3 copies 15.00 GiB"), absl::string_view::npos)
+      << status;
+}
+
 TEST(GpuOptionsTest, RefusesBadDeviceListsAndTempMemory) {
   GpuOptions options;
   EXPECT_FALSE(ValidateGpuOptions(options).ok());  // no devices
@@ -227,6 +263,17 @@ TEST(GpuOptionsTest, RefusesBadDeviceListsAndTempMemory) {
   options.devices = {0};
   options.temp_memory_mb = -2;
   EXPECT_FALSE(ValidateGpuOptions(options).ok());
+  options.temp_memory_mb = -1;
+  for (int copies : {1, 2, kMaxGpuCopiesPerShard}) {
+    options.copies_per_shard = copies;
+    EXPECT_TRUE(ValidateGpuOptions(options).ok()) << copies;
+  }
+  for (int copies : {0, -1, kMaxGpuCopiesPerShard + 1}) {
+    options.copies_per_shard = copies;
+    const absl::Status status = ValidateGpuOptions(options);
+    EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << copies;
+    EXPECT_NE(status.message().find("copies_per_shard"), absl::string_view::npos) << status;
+  }
   EXPECT_EQ(*ParseGpuIdPlacement("gpu"), GpuIdPlacement::kGpu);
   EXPECT_EQ(*ParseGpuIdPlacement("cpu"), GpuIdPlacement::kCpu);
   EXPECT_FALSE(ParseGpuIdPlacement("host").ok());

@@ -35,11 +35,13 @@ fs::path SiftDir() {
 }
 
 std::shared_ptr<GpuRuntime> Runtime(bool float16_lookup_tables,
-                                    GpuIdPlacement ids = GpuIdPlacement::kGpu) {
+                                    GpuIdPlacement ids = GpuIdPlacement::kGpu,
+                                    int copies_per_shard = 1) {
   GpuOptions options;
   options.devices = {0};
   options.float16_lookup_tables = float16_lookup_tables;
   options.ids = ids;
+  options.copies_per_shard = copies_per_shard;
   auto runtime = GpuRuntime::Create(options);
   EXPECT_TRUE(runtime.ok()) << runtime.status();
   return runtime.ok() ? *runtime : nullptr;
@@ -262,6 +264,65 @@ TEST(GpuShardTest, ConcurrentSearchesWithDifferentNprobeMatchSerialOnes) {
   }
   for (std::thread& t : threads) t.join();
   for (int m : mismatches) EXPECT_EQ(m, 0);
+}
+
+// gpu.copies_per_shard: searches take whichever copy is free (a rotating start, so that even
+// serial searches go through every copy), and every copy gives the same answer.
+TEST(GpuShardTest, SeveralCopiesOfAShardAnswerConcurrentSearchesAlike) {
+  SKIP_WITHOUT_GPU();
+  std::unique_ptr<ShardedIndex> index = RandomCollection("IVF64,PQ16", 2, 5);
+  ASSERT_NE(index, nullptr);
+  ASSERT_TRUE(index->PlaceOnGpus(Runtime(false, GpuIdPlacement::kGpu, 3)).ok());
+  const int dim = 64;
+  const std::vector<float> queries = testing::RandomRows(30, dim, 6, false);
+  auto first = index->Search(queries, Params(10, 16));
+  ASSERT_TRUE(first.ok()) << first.status();
+  for (int round = 0; round < 6; ++round) {  // through each copy of each shard, twice
+    auto again = index->Search(queries, Params(10, 16));
+    ASSERT_TRUE(again.ok()) << again.status();
+    EXPECT_EQ(Overlap(*first, *again), 1.0) << "round " << round;
+  }
+  std::vector<std::thread> threads;
+  std::vector<int> mismatches(6, 0);
+  for (size_t i = 0; i < mismatches.size(); ++i) {
+    threads.emplace_back([&, i] {
+      for (int round = 0; round < 20; ++round) {
+        auto hits = index->Search(queries, Params(10, 16));
+        if (!hits.ok() || Overlap(*first, *hits) != 1.0) ++mismatches[i];
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  for (int m : mismatches) EXPECT_EQ(m, 0);
+}
+
+TEST(GpuShardTest, AddAndEraseReachEveryCopyOfAShard) {
+  SKIP_WITHOUT_GPU();
+  const int dim = 64;
+  const std::vector<float> base = testing::RandomRows(4000, dim, 3);
+  auto index = ShardedIndex::Train({"IVF32,PQ16", Metric::kInnerProduct, dim}, base, 1);
+  ASSERT_TRUE(index.ok());
+  ASSERT_TRUE((*index)->Add(base, testing::SequentialIds(4000)).ok());
+  ASSERT_TRUE((*index)->PlaceOnGpus(Runtime(false, GpuIdPlacement::kGpu, 2)).ok());
+  const SearchParams params = Params(10, 32);
+  const std::vector<float> added = testing::RandomRows(10, dim, 4);
+  ASSERT_TRUE((*index)->Add(added, testing::SequentialIds(10, 100000)).ok());
+  // Serial searches alternate between the two copies: both hold the added vectors.
+  for (int round = 0; round < 4; ++round) {
+    auto found = (*index)->Search(added, params);
+    ASSERT_TRUE(found.ok()) << found.status();
+    for (int q = 0; q < 10; ++q) EXPECT_EQ((*found)[q][0].id, 100000 + q) << "round " << round;
+  }
+  auto removed = (*index)->Remove(testing::SequentialIds(10, 100000));
+  ASSERT_TRUE(removed.ok()) << removed.status();
+  EXPECT_EQ(*removed, 10);
+  for (int round = 0; round < 4; ++round) {
+    auto after = (*index)->Search(added, params);
+    ASSERT_TRUE(after.ok()) << after.status();
+    for (const HitList& hits : *after) {
+      for (const Hit& hit : hits) EXPECT_LT(hit.id, 100000) << "round " << round;
+    }
+  }
 }
 
 TEST(GpuShardTest, RefusesToLoadWhenAGpuLacksMemoryAndSaysNeededVersusFree) {

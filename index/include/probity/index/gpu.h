@@ -5,7 +5,8 @@
 // A CPU-only build refuses a GPU configuration instead of silently searching on the CPU.
 //
 // Placement: every held shard of a collection is cloned onto one GPU, round-robin over
-// GpuOptions::devices in shard order (several shards per GPU are fine). The CPU copy of each
+// GpuOptions::devices in shard order (several shards per GPU are fine), copies_per_shard times
+// so that as many searches of one shard can run on its GPU at once. The CPU copy of each
 // shard stays in host memory as the authoritative copy: generations are written from it, and
 // erasure removes from it and re-clones the shard (GpuIndexIVFPQ cannot remove ids in 1.7.3).
 
@@ -42,9 +43,18 @@ struct GpuOptions {
   // FAISS's scratch memory per GPU (StandardGpuResources::setTempMemory), in MiB; -1 keeps
   // FAISS's default. FAISS caps it at 1536 MiB (512 MiB on <= 4 GiB GPUs, 1 GiB on <= 8 GiB).
   int64_t temp_memory_mb = -1;
+  // GPU copies of each shard, each searched through a FAISS resources object of its own (its
+  // own CUDA stream and scratch memory), so that this many searches of one shard run on its GPU
+  // at once instead of queueing for one copy. Why: a search of a few dozen queries leaves most
+  // of a large GPU idle for most of its time (kernel launches, copies, synchronisation), which
+  // a second search can fill. Costs this many times the shard's GPU memory and scratch memory.
+  int copies_per_shard = 1;
 };
 
-// Checks devices (non-empty, no duplicates, not negative) and temp_memory_mb (>= -1).
+inline constexpr int kMaxGpuCopiesPerShard = 16;
+
+// Checks devices (non-empty, no duplicates, not negative), temp_memory_mb (>= -1) and
+// copies_per_shard (1 to kMaxGpuCopiesPerShard).
 absl::Status ValidateGpuOptions(const GpuOptions& options);
 
 // True when this binary was built with -DPROBITY_GPU=ON.
@@ -102,12 +112,20 @@ std::vector<int> PlanGpuPlacement(const std::vector<int>& shards, const std::vec
 struct GpuDeviceNeed {
   int device = 0;
   int num_shards = 0;
-  int64_t shard_bytes = 0;    // sum of the estimates of the shards placed here
-  int64_t temp_bytes = 0;     // FAISS scratch, when its resources are not allocated yet
+  int copies_per_shard = 1;
+  int64_t shard_bytes = 0;    // the estimates of the shards placed here, times their copies
+  int64_t temp_bytes = 0;     // FAISS scratch of every copy, when not allocated yet
   int64_t reserve_bytes = 0;  // kGpuReservePerDevice, when the device is not in use yet
   int64_t free_bytes = 0;     // cudaMemGetInfo's free memory now
   int64_t needed() const { return shard_bytes + temp_bytes + reserve_bytes; }
 };
+
+// What `device` must hold for the shards placed on it (`estimates`, one per shard), with
+// options.copies_per_shard copies of each; scratch and reserve only when the device holds
+// nothing yet (`in_use` false), as FAISS allocates its scratch once per resources object.
+GpuDeviceNeed NeedOnDevice(int device, const std::vector<GpuMemoryEstimate>& estimates,
+                           const GpuOptions& options, int64_t free_bytes, int64_t total_bytes,
+                           bool in_use);
 
 // OK when every GPU has room; otherwise RESOURCE_EXHAUSTED naming, for every GPU short of
 // memory, what it needs and what it has free.
@@ -115,10 +133,11 @@ absl::Status CheckGpuMemory(const std::vector<GpuDeviceNeed>& needs);
 
 // ---- Runtime (needs a GPU build and GPUs) ----
 
-// The GPUs of one process: one faiss::gpu::StandardGpuResources and one mutex per device,
-// shared by every collection and generation placed on it. FAISS's GPU indexes and resources
-// are not safe for concurrent use, so every search, add and clone on a device holds that
-// device's mutex. Loads are serialized so that two loads cannot both pass the memory check.
+// The GPUs of one process: per device, copies_per_shard faiss::gpu::StandardGpuResources, each
+// with a mutex, shared by every collection and generation placed on it (copy i of every shard
+// on a device uses that device's resources i). FAISS's GPU indexes and resources are not safe
+// for concurrent use, so every search, add and clone of a copy holds its resources' mutex.
+// Loads are serialized so that two loads cannot both pass the memory check.
 class GpuRuntime {
  public:
   // Refuses (FAILED_PRECONDITION) in a CPU-only build, when CUDA finds no GPU, when a
