@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <condition_variable>
 #include <functional>
 #include <map>
@@ -43,9 +44,18 @@ class IndexBackend : public ShardBackend {
       std::unique_lock lock(mutex_);
       calls_.push_back({static_cast<int>(query.queries.size() / query.dim), query.params.nprobe});
       ++entered_;
+      in_call_ += 1;
+      most_in_call_ = std::max(most_in_call_, in_call_);
       changed_.notify_all();
       changed_.wait(lock, [&] { return open_; });
     }
+    struct Leave {
+      IndexBackend* backend;
+      ~Leave() {
+        std::lock_guard lock(backend->mutex_);
+        backend->in_call_ -= 1;
+      }
+    } leave{this};
     if (fail_with_) return *fail_with_;
     if (throw_) throw std::runtime_error("injected");
     auto hits = index_.SearchShard(query.shard, query.queries, query.params);
@@ -63,9 +73,12 @@ class IndexBackend : public ShardBackend {
     open_ = true;
     changed_.notify_all();
   }
+  // Fails the test (instead of hanging it) when that many calls do not arrive in a minute.
   void WaitEntered(int calls) {
     std::unique_lock lock(mutex_);
-    changed_.wait(lock, [&] { return entered_ >= calls; });
+    if (!changed_.wait_for(lock, std::chrono::minutes(1), [&] { return entered_ >= calls; })) {
+      ADD_FAILURE() << "only " << entered_ << " of " << calls << " calls reached the backend";
+    }
   }
   struct Call {
     int queries;
@@ -80,6 +93,11 @@ class IndexBackend : public ShardBackend {
     calls_.clear();
     entered_ = 0;
   }
+  // The most calls that were in this backend at once.
+  int most_in_call() {
+    std::lock_guard lock(mutex_);
+    return most_in_call_;
+  }
   std::optional<absl::Status> fail_with_;
   bool throw_ = false;
 
@@ -89,6 +107,8 @@ class IndexBackend : public ShardBackend {
   std::condition_variable changed_;
   bool open_ = true;
   int entered_ = 0;
+  int in_call_ = 0;
+  int most_in_call_ = 0;
   std::vector<Call> calls_;
 };
 
@@ -611,6 +631,132 @@ TEST_P(BatchingModeTest, ABoundedWaitNeverCostsARequestItsDeadline) {
   ASSERT_TRUE(answer.ok()) << answer.status();
   ExpectSameHits(answer->hits, Alone(index, r), "lone request");
   EXPECT_EQ(inner.calls().size(), 1u);
+}
+
+// calls_in_flight > 1 (a GPU shard with as many copies): that many calls of one shard run at
+// once, the next searches queue behind them and share the next free call.
+TEST_P(BatchingModeTest, UpToCallsInFlightCallsOfOneShardRunAtOnce) {
+  const Index& index = MakeIndex(index::Metric::kInnerProduct);
+  IndexBackend inner(*index.index);
+  ShardCounters counters;
+  BatchingOptions options;
+  options.calls_in_flight = 2;
+  BatchingShardBackend batching(std::shared_ptr<ShardBackend>(&inner, [](ShardBackend*) {}),
+                                Options(options), counters);
+  std::vector<Request> requests;
+  for (int i = 0; i < 8; ++i) {
+    requests.push_back(
+        MakeRequest(index, i * 2, 1 + i % 2, 3 + i, std::nullopt, 4, index::Metric::kInnerProduct));
+  }
+  inner.Close();
+  std::vector<std::thread> threads;
+  std::vector<absl::StatusOr<ShardAnswer>> answers(requests.size(), absl::UnknownError(""));
+  auto launch = [&](size_t i) {
+    threads.emplace_back([&, i] {
+      requests[i].query.queries = requests[i].vectors;
+      answers[i] = batching.Search(requests[i].query, absl::InfiniteFuture());
+    });
+  };
+  // The first two searches each start a call at once; the six after them queue.
+  launch(0);
+  inner.WaitEntered(1);
+  launch(1);
+  inner.WaitEntered(2);
+  for (size_t i = 2; i < requests.size(); ++i) launch(i);
+  WaitQueued(batching, requests.size() - 2);
+  EXPECT_EQ(inner.calls().size(), 2u) << "no third call while two run";
+  inner.Open();
+  for (std::thread& t : threads) t.join();
+
+  const auto calls = inner.calls();
+  ASSERT_GE(calls.size(), 3u);
+  EXPECT_EQ(calls[0].queries, 1);
+  EXPECT_EQ(calls[1].queries, 2);
+  int queued_queries = 0;
+  for (size_t i = 2; i < requests.size(); ++i) queued_queries += 1 + static_cast<int>(i) % 2;
+  EXPECT_EQ(calls[2].queries, queued_queries) << "the queued searches share the next call";
+  for (size_t c = 3; c < calls.size(); ++c) {
+    EXPECT_LT(calls[c].queries, queued_queries) << "only tie re-runs may follow";
+  }
+  EXPECT_EQ(inner.most_in_call(), 2);
+  for (size_t i = 0; i < requests.size(); ++i) {
+    ASSERT_TRUE(answers[i].ok()) << answers[i].status();
+    ExpectSameHits(answers[i]->hits, Alone(index, requests[i]), "request " + std::to_string(i));
+  }
+  EXPECT_EQ(batching.queued(), 0u);
+}
+
+// The search leading the next call while every call is taken can still leave at its deadline;
+// the lead passes on, and the searches behind it are answered once a call is free.
+TEST_P(BatchingModeTest, ALeaderWaitingForAFreeCallLeavesAtItsDeadline) {
+  const Index& index = MakeIndex(index::Metric::kInnerProduct);
+  IndexBackend inner(*index.index);
+  ShardCounters counters;
+  BatchingOptions options;
+  options.calls_in_flight = 2;
+  BatchingShardBackend batching(std::shared_ptr<ShardBackend>(&inner, [](ShardBackend*) {}),
+                                Options(options), counters);
+  std::vector<Request> requests;
+  for (int i = 0; i < 5; ++i) {
+    requests.push_back(MakeRequest(index, i, 1, 10, std::nullopt, 4, index::Metric::kInnerProduct));
+  }
+  inner.Close();
+  std::vector<std::thread> threads;
+  std::vector<absl::StatusOr<ShardAnswer>> answers(requests.size(), absl::UnknownError(""));
+  auto launch = [&](size_t i, absl::Time deadline) {
+    threads.emplace_back([&, i, deadline] {
+      requests[i].query.queries = requests[i].vectors;
+      answers[i] = batching.Search(requests[i].query, deadline);
+    });
+  };
+  launch(0, absl::InfiniteFuture());
+  launch(1, absl::InfiniteFuture());
+  inner.WaitEntered(2);
+  launch(2, absl::Now() + absl::Milliseconds(50));  // the leader of the next call
+  WaitQueued(batching, 1);
+  launch(3, absl::InfiniteFuture());
+  launch(4, absl::InfiniteFuture());
+  WaitQueued(batching, 3);
+  threads[2].join();  // its deadline passes while both calls are held
+  EXPECT_EQ(answers[2].status().code(), absl::StatusCode::kDeadlineExceeded);
+  EXPECT_EQ(batching.queued(), 2u);
+  inner.Open();
+  for (size_t t = 0; t < threads.size(); ++t) {
+    if (t != 2) threads[t].join();
+  }
+  for (size_t i : {0, 1, 3, 4}) {
+    ASSERT_TRUE(answers[i].ok()) << i << ": " << answers[i].status();
+    ExpectSameHits(answers[i]->hits, Alone(index, requests[i]), "request " + std::to_string(i));
+  }
+  const auto calls = inner.calls();
+  ASSERT_GE(calls.size(), 3u);
+  EXPECT_EQ(calls[2].queries, 2) << "the two left behind share a call";
+  EXPECT_EQ(inner.most_in_call(), 2);
+}
+
+TEST_P(BatchingTest, ManyConcurrentClientsWithSeveralCallsInFlightGetTheirAnswersAlone) {
+  const Index& index = MakeIndex(Metric());
+  IndexBackend inner(*index.index);
+  ShardCounters counters;
+  BatchingOptions options = Options(8, absl::ZeroDuration());
+  options.calls_in_flight = 3;
+  BatchingShardBackend batching(std::shared_ptr<ShardBackend>(&inner, [](ShardBackend*) {}),
+                                options, counters);
+  std::mt19937 random(7);
+  std::vector<Request> requests;
+  for (int i = 0; i < 96; ++i) {
+    std::optional<float> min_score;
+    if (random() % 3 == 0) min_score = Metric() == index::Metric::kL2 ? 40.0f : 0.5f;
+    requests.push_back(MakeRequest(index, static_cast<int>(random() % 38), 1 + random() % 3,
+                                   1 + static_cast<int>(random() % 30), min_score,
+                                   random() % 2 ? 2 : 6, Metric(), static_cast<int>(i % kShards)));
+  }
+  const auto answers = RunConcurrently(batching, requests);
+  for (size_t i = 0; i < requests.size(); ++i) {
+    ASSERT_TRUE(answers[i].ok()) << answers[i].status();
+    ExpectSameHits(answers[i]->hits, Alone(index, requests[i]), "request " + std::to_string(i));
+  }
+  EXPECT_EQ(batching.queued(), 0u);
 }
 
 TEST(Batching, MalformedSearchesGoStraightToTheInnerBackend) {

@@ -2,6 +2,7 @@
 // this build or machine cannot honour (it must not quietly serve from the CPU).
 #include <gtest/gtest.h>
 
+#include "absl/strings/str_cat.h"
 #include "probity/index/gpu.h"
 #include "probity/service/config.h"
 #include "probity/service/server.h"
@@ -12,7 +13,7 @@ namespace {
 TEST(GpuConfigTest, ParsesEveryKeyAndRoundTrips) {
   auto config = ParseConfig(
       R"({"gpu": {"devices": [0, 1], "float16_lookup_tables": false, "ids": "cpu",
-                  "temp_memory_mb": 512}})",
+                  "temp_memory_mb": 512, "copies_per_shard": 3}})",
       "/data");
   ASSERT_TRUE(config.ok()) << config.status();
   ASSERT_TRUE(config->gpu.has_value());
@@ -20,6 +21,7 @@ TEST(GpuConfigTest, ParsesEveryKeyAndRoundTrips) {
   EXPECT_FALSE(config->gpu->float16_lookup_tables);
   EXPECT_EQ(config->gpu->ids, index::GpuIdPlacement::kCpu);
   EXPECT_EQ(config->gpu->temp_memory_mb, 512);
+  EXPECT_EQ(config->gpu->copies_per_shard, 3);
   auto again = ParseConfig(ConfigToJson(*config), "/data");
   ASSERT_TRUE(again.ok());
   EXPECT_EQ(ConfigToJson(*again), ConfigToJson(*config));
@@ -31,9 +33,27 @@ TEST(GpuConfigTest, DefaultsAreFloat16TablesIdsOnTheGpuAndFaissTempMemory) {
   EXPECT_TRUE(config->gpu->float16_lookup_tables);
   EXPECT_EQ(config->gpu->ids, index::GpuIdPlacement::kGpu);
   EXPECT_EQ(config->gpu->temp_memory_mb, -1);
+  EXPECT_EQ(config->gpu->copies_per_shard, 1);
   auto cpu = ParseConfig("{}", "/data");
   ASSERT_TRUE(cpu.ok());
   EXPECT_FALSE(cpu->gpu.has_value());  // CPU-only stays the default
+}
+
+// Every copy of a GPU shard can take a call of its own: the batcher lets that many run at once.
+TEST(GpuConfigTest, TheBatcherRunsAsManyCallsOfAShardAsItHasGpuCopies) {
+  auto config = ParseConfig(
+      R"({"batching": {"max_batch_queries": 64, "max_wait_us": 200, "next_call_first": true},
+          "gpu": {"devices": [0], "copies_per_shard": 2}})",
+      "/data");
+  ASSERT_TRUE(config.ok()) << config.status();
+  BatchingOptions options = BatchingOptionsFor(*config);
+  EXPECT_EQ(options.calls_in_flight, 2);
+  EXPECT_EQ(options.max_batch_queries, 64);
+  EXPECT_EQ(options.max_wait, absl::Microseconds(200));
+  EXPECT_TRUE(options.next_call_first);
+  EXPECT_FALSE(options.direct_wakeups);
+  config->gpu.reset();  // CPU shards: one call at a time
+  EXPECT_EQ(BatchingOptionsFor(*config).calls_in_flight, 1);
 }
 
 TEST(GpuConfigTest, RefusesBadGpuSections) {
@@ -42,6 +62,15 @@ TEST(GpuConfigTest, RefusesBadGpuSections) {
   auto duplicate = ParseConfig(R"({"gpu": {"devices": [1, 1]}, "plaintext": true})", "/");
   ASSERT_TRUE(duplicate.ok());
   EXPECT_FALSE(ValidateConfig(*duplicate).ok());
+  for (const char* copies : {"0", "17", "-1"}) {
+    auto bad = ParseConfig(absl::StrCat(R"({"plaintext": true, "gpu": {"devices": [0], )",
+                                        R"("copies_per_shard": )", copies, "}}"),
+                           "/");
+    ASSERT_TRUE(bad.ok()) << bad.status();
+    const absl::Status status = ValidateConfig(*bad);
+    EXPECT_FALSE(status.ok()) << copies;
+    EXPECT_NE(status.message().find("copies_per_shard"), absl::string_view::npos) << status;
+  }
 }
 
 TEST(GpuConfigTest, AServerConfiguredForGpusItCannotUseRefusesToStart) {

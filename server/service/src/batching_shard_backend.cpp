@@ -76,9 +76,10 @@ struct BatchingShardBackend::Waiter {
 };
 
 struct BatchingShardBackend::Lane {
-  std::deque<std::shared_ptr<Waiter>> queue;  // arrival order; the leader, if waiting, first
+  std::deque<std::shared_ptr<Waiter>> queue;  // arrival order
   int64_t queued_queries = 0;
-  bool has_leader = false;  // invariant: a non-empty queue has a leader
+  int running = 0;          // calls in progress, at most options_.calls_in_flight
+  bool has_leader = false;  // invariant: a non-empty queue has a leader, its front
 };
 
 BatchingShardBackend::BatchingShardBackend(std::shared_ptr<ShardBackend> inner,
@@ -86,6 +87,7 @@ BatchingShardBackend::BatchingShardBackend(std::shared_ptr<ShardBackend> inner,
     : inner_(std::move(inner)), options_(options), counters_(counters) {
   options_.max_batch_queries = std::max(1, options_.max_batch_queries);
   options_.max_wait = std::max(absl::ZeroDuration(), options_.max_wait);
+  options_.calls_in_flight = std::max(1, options_.calls_in_flight);
 }
 
 // Every waiter blocks in Search on a caller's thread and every call runs on one of them, so
@@ -116,16 +118,18 @@ absl::StatusOr<ShardAnswer> BatchingShardBackend::Search(const ShardQuery& query
   std::unique_ptr<Lane>& slot = lanes_[key];
   if (slot == nullptr) slot = std::make_unique<Lane>();
   Lane& lane = *slot;
-  if (!lane.has_leader && options_.max_wait == absl::ZeroDuration()) {
-    // An idle shard searches at once, on the caller's own queries: a lone request never waits.
-    lane.has_leader = true;
+  if (!lane.has_leader && lane.running < options_.calls_in_flight &&
+      options_.max_wait == absl::ZeroDuration()) {
+    // A shard with nobody queued and a call free searches at once, on the caller's own
+    // queries: a lone request never waits.
+    lane.running += 1;
     waiter->leader = waiter->taken = true;
     lock.unlock();
     const std::vector<std::shared_ptr<Waiter>> alone = {waiter};
     BatchResults results = RunBatch(alone);
     lock.lock();
     Publish(alone, results, /*wake=*/false);
-    HandOver(key, lane);
+    CallOver(key, lane);
     lock.unlock();
     return Finish(*waiter);
   }
@@ -151,11 +155,13 @@ absl::StatusOr<ShardAnswer> BatchingShardBackend::Search(const ShardQuery& query
       if (!waiter->taken) {
         lane.queue.erase(std::find(lane.queue.begin(), lane.queue.end(), waiter));
         lane.queued_queries -= NumQueries(waiter->query);
-        if (waiter->leader) HandOver(key, lane);
+        if (waiter->leader) PassTheLead(key, lane);
       }
       return DeadlinePassed();
     }
-    if (waiter->leader && !waiter->taken) {
+    // A leader whose lane runs as many calls as it may waits for one of them to end.
+    const bool may_call = lane.running < options_.calls_in_flight;
+    if (waiter->leader && !waiter->taken && may_call) {
       // Waiting to fill up must not cost the request its deadline: then it goes at once.
       const absl::Time fill_until = waiter->arrived + options_.max_wait < waiter->deadline
                                         ? waiter->arrived + options_.max_wait
@@ -169,12 +175,14 @@ absl::StatusOr<ShardAnswer> BatchingShardBackend::Search(const ShardQuery& query
         continue;
       }
       std::vector<std::shared_ptr<Waiter>> batch = TakeBatch(lane);
+      lane.running += 1;
+      PassTheLead(key, lane);  // to whoever is left queued, for the next call
       lock.unlock();
       BatchResults results = RunBatch(batch);
       lock.lock();
       if (options_.next_call_first) {
         Publish(batch, results, /*wake=*/false);
-        HandOver(key, lane);
+        CallOver(key, lane);
         lock.unlock();
         for (const auto& member : batch) {
           if (member != waiter) Wake(*member);
@@ -189,7 +197,7 @@ absl::StatusOr<ShardAnswer> BatchingShardBackend::Search(const ShardQuery& query
           if (member != waiter) Wake(*member);
         }
         lock.lock();
-        HandOver(key, lane);
+        CallOver(key, lane);
         lock.unlock();
         return Finish(*waiter);
       }
@@ -198,7 +206,7 @@ absl::StatusOr<ShardAnswer> BatchingShardBackend::Search(const ShardQuery& query
       Publish(batch, results, /*wake=*/true);
       lock.unlock();
       lock.lock();
-      HandOver(key, lane);
+      CallOver(key, lane);
       continue;
     }
     if (!options_.direct_wakeups) {
@@ -243,15 +251,26 @@ std::vector<std::shared_ptr<BatchingShardBackend::Waiter>> BatchingShardBackend:
   return batch;
 }
 
-void BatchingShardBackend::HandOver(const LaneKey& key, Lane& lane) {
+void BatchingShardBackend::PassTheLead(const LaneKey& key, Lane& lane) {
   lane.has_leader = false;
   if (lane.queue.empty()) {
-    lanes_.erase(key);  // lanes are keyed by caller-chosen nprobe: never keep idle ones
+    // Lanes are keyed by caller-chosen nprobe: never keep idle ones.
+    if (lane.running == 0) lanes_.erase(key);
     return;
   }
   lane.has_leader = true;
   lane.queue.front()->leader = true;
-  Wake(*lane.queue.front());
+  // A leader that may not call yet is woken when a call ends (CallOver) instead.
+  if (lane.running < options_.calls_in_flight) Wake(*lane.queue.front());
+}
+
+void BatchingShardBackend::CallOver(const LaneKey& key, Lane& lane) {
+  lane.running -= 1;
+  if (lane.has_leader) {
+    Wake(*lane.queue.front());  // it may call now
+  } else if (lane.running == 0) {
+    lanes_.erase(key);  // no call, nobody queued (a queue always has a leader)
+  }
 }
 
 BatchingShardBackend::BatchResults BatchingShardBackend::RunBatch(

@@ -289,6 +289,7 @@ absl::StatusOr<ServerConfig> ParseConfig(const std::string& json_text,
       g.Optional("float16_lookup_tables", &gpu.float16_lookup_tables);
       g.Optional("ids", &gpu_ids);
       g.Optional("temp_memory_mb", &gpu.temp_memory_mb);
+      g.Optional("copies_per_shard", &gpu.copies_per_shard);
     });
     r.Object("metrics", [&](ObjectReader& m) {
       m.Required("address", &c.metrics.emplace().address);
@@ -374,7 +375,8 @@ std::string ConfigToJson(const ServerConfig& c) {
     j["gpu"] = {{"devices", c.gpu->devices},
                 {"float16_lookup_tables", c.gpu->float16_lookup_tables},
                 {"ids", index::GpuIdPlacementName(c.gpu->ids)},
-                {"temp_memory_mb", c.gpu->temp_memory_mb}};
+                {"temp_memory_mb", c.gpu->temp_memory_mb},
+                {"copies_per_shard", c.gpu->copies_per_shard}};
   }
   if (c.report_http) j["report_http"] = {{"address", c.report_http->address}};
   if (c.metrics) {
@@ -419,6 +421,15 @@ absl::Status ValidateMetricsConfig(const MetricsConfig& metrics) {
         "system can reach that address"));
   }
   return absl::OkStatus();
+}
+
+BatchingOptions BatchingOptionsFor(const ServerConfig& config) {
+  BatchingOptions options{config.batching.max_batch_queries,
+                          absl::Microseconds(config.batching.max_wait_us)};
+  options.next_call_first = config.batching.next_call_first;
+  options.direct_wakeups = config.batching.direct_wakeups;
+  options.calls_in_flight = config.gpu ? config.gpu->copies_per_shard : 1;
+  return options;
 }
 
 absl::Status ValidateConfig(const ServerConfig& c) {

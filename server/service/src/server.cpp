@@ -200,11 +200,7 @@ std::shared_ptr<ShardBackend> MakeLocalShards(const ServerConfig& config, const 
   std::shared_ptr<ShardBackend> local =
       MakeLocalShardBackend(catalog, config.omp_threads_per_search, counters);
   if (!config.batching.enabled) return local;
-  BatchingOptions options{config.batching.max_batch_queries,
-                          absl::Microseconds(config.batching.max_wait_us)};
-  options.next_call_first = config.batching.next_call_first;
-  options.direct_wakeups = config.batching.direct_wakeups;
-  return MakeBatchingShardBackend(std::move(local), options, counters);
+  return MakeBatchingShardBackend(std::move(local), BatchingOptionsFor(config), counters);
 }
 
 class ServerImpl : public Server {

@@ -6,9 +6,10 @@
 // throughput only on batches; on CPU shards it saves FAISS calls but no measurable time.
 //
 // Leader/follower, no timer thread: the first search of an idle shard runs at once (unless a
-// bounded wait is configured); searches arriving while a call runs queue up, and when the call
-// returns the oldest of them becomes the leader of the next call, taking the queue in arrival
-// order up to `max_batch_queries` queries. A request larger than that runs alone.
+// bounded wait is configured); searches arriving while a call runs queue up, and the oldest of
+// them leads the next call: when a call ends (or at once, while fewer than `calls_in_flight`
+// calls run) it takes the queue in arrival order up to `max_batch_queries` queries. A request
+// larger than that runs alone.
 //
 // Each request keeps its own deadline (one that passes while waiting gets DEADLINE_EXCEEDED,
 // the others are unaffected), gets its own k and min_score, and gets the batch's error when
@@ -50,6 +51,11 @@ struct BatchingOptions {
   // leader queues behind them. Measured on an H200: a shorter shard phase, not more searches
   // per second (bench/RESULTS.md), so off by default.
   bool direct_wakeups = false;
+  // Calls of one shard that may run at once. More than 1 only helps where the shard can search
+  // that many calls at once without them slowing each other down: a GPU shard with as many
+  // copies (GpuOptions::copies_per_shard), whose calls of a few dozen queries each leave most
+  // of the GPU idle. The server sets it from gpu.copies_per_shard.
+  int calls_in_flight = 1;
 };
 
 // How a request's own answer is cut from an answer computed with a larger k: its first `k`
@@ -104,8 +110,11 @@ class BatchingShardBackend : public ShardBackend {
   absl::StatusOr<ShardAnswer> Finish(Waiter& waiter);
   // Takes the next batch off the lane's queue (the caller is its oldest waiter, the leader).
   std::vector<std::shared_ptr<Waiter>> TakeBatch(Lane& lane);
-  // The lane's call is over: make its oldest waiter the next leader, or retire the lane.
-  void HandOver(const LaneKey& key, Lane& lane);
+  // The lane's leader took a batch or left the queue: its oldest waiter leads next (woken if it
+  // may call now), or the lane is retired when nothing is queued or running.
+  void PassTheLead(const LaneKey& key, Lane& lane);
+  // One of the lane's calls is over: wake its leader, who may call now, or retire the lane.
+  void CallOver(const LaneKey& key, Lane& lane);
 
   std::shared_ptr<ShardBackend> inner_;
   BatchingOptions options_;

@@ -14,6 +14,7 @@
 
 #include "absl/status/statusor.h"
 #include "probity/index/gpu.h"
+#include "probity/service/batching_shard_backend.h"
 
 namespace probity::service {
 
@@ -59,6 +60,7 @@ struct BatchingConfig {
   // Each search waits on a signal of its own and an answered one returns without the batcher's
   // lock (BatchingOptions::direct_wakeups).
   bool direct_wakeups = false;
+  // (Calls of one shard in flight at once follow gpu.copies_per_shard: BatchingOptionsFor.)
 };
 
 // "report_http": the oversight report over HTTPS for auditors (absent: off). The listener uses
@@ -159,6 +161,10 @@ std::string ConfigToJson(const ServerConfig& config);
 // Checks the transport rules: TLS unless plaintext on loopback or under --demo (config.demo);
 // roles never share a credential.
 absl::Status ValidateConfig(const ServerConfig& config);
+// The batcher's options for this config's "batching" section. A GPU shard with several copies
+// (gpu.copies_per_shard) runs that many calls at once, one per copy.
+BatchingOptions BatchingOptionsFor(const ServerConfig& config);
+
 // "metrics": a literal IP address and port, on loopback unless allow_non_loopback says so.
 absl::Status ValidateMetricsConfig(const MetricsConfig& metrics);
 
