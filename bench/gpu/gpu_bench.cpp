@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -28,6 +29,7 @@
 #include <optional>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -98,6 +100,12 @@ struct Options {
   // Also the service with each batched search waiting on its own signal, in both hand-over
   // orders (config batching.direct_wakeups).
   bool compare_direct_wakeups = false;
+  // The service's GPU copies of each shard (config gpu.copies_per_shard), and the batcher's calls
+  // of one shard at once with them.
+  int gpu_copies_per_shard = 1;
+  // Also, for each N: N GPU copies of the shard searched by N threads at once against one copy
+  // searched by one thread, at small batches; and the service with N copies.
+  std::vector<int> compare_gpu_copies;
 };
 
 void Log(const std::string& line) {
@@ -145,6 +153,30 @@ double MeasureQps(int64_t num_queries, int64_t batch, double seconds,
     done += batch;
   }
   return static_cast<double>(done) / Seconds(begin);
+}
+
+// `threads` threads each calling `search(first_row, batch)` over consecutive batches for at
+// least `seconds` (after one warm-up call each); returns the queries per second of all of them.
+double MeasureConcurrentQps(int threads, int64_t num_queries, int64_t batch, double seconds,
+                            const std::function<void(int64_t, int64_t)>& search) {
+  batch = std::min(batch, num_queries);
+  for (int t = 0; t < threads; ++t) search(0, batch);  // serial: each GPU copy once
+  std::atomic<int64_t> done{0};
+  const auto begin = Clock::now();
+  std::vector<std::thread> pool;
+  for (int t = 0; t < threads; ++t) {
+    pool.emplace_back([&, t] {
+      int64_t row = (static_cast<int64_t>(t) * 7919 * batch) % num_queries;
+      while (Seconds(begin) < seconds) {
+        if (row + batch > num_queries) row = 0;
+        search(row, batch);
+        row += batch;
+        done += batch;
+      }
+    });
+  }
+  for (std::thread& thread : pool) thread.join();
+  return static_cast<double>(done.load()) / Seconds(begin);
 }
 
 // Fraction of queries with at least one of their top-k hits from the query's own identity.
@@ -354,9 +386,11 @@ void ConfigureServiceForBench(service::ServerConfig& config, const Options& opti
   config.batching.max_wait_us = options.batch_max_wait_us;
   config.grpc_completion_queues = options.service_completion_queues;
   if (use_gpu) {
-    // The same placement as the benchmark's own GPU shard: index::GpuOptions' defaults.
+    // The same placement as the benchmark's own GPU shard: index::GpuOptions' defaults, with
+    // --gpu-copies-per-shard copies.
     index::GpuOptions gpu;
     gpu.devices = {options.device};
+    gpu.copies_per_shard = options.gpu_copies_per_shard;
     config.gpu = gpu;
   }
 }
@@ -504,6 +538,71 @@ int Run(const Options& options) {
     write_report("(unfinished)");
   }
 
+  // ---- 2b. Several GPU copies of the shard searched at once against one copy ----
+  if (use_gpu && !options.compare_gpu_copies.empty()) {
+    const int nprobe = options.service_nprobe;
+    Log(
+        absl::StrFormat("GPU copies searched by as many threads vs one copy by one thread "
+                        "(nprobe %d)",
+                        nprobe));
+    struct Copies {
+      int copies;
+      std::unique_ptr<index::ShardedIndex> index;
+    };
+    std::vector<Copies> placed;
+    for (int copies : options.compare_gpu_copies) {
+      auto several = Must(index::LoadGeneration(generation), "load the generation (GPU copies)");
+      index::GpuOptions gpu_options;
+      gpu_options.devices = {options.device};
+      gpu_options.copies_per_shard = copies;
+      Must(several->PlaceOnGpus(Must(index::GpuRuntime::Create(gpu_options), "GPU runtime")),
+           absl::StrCat("place ", copies, " copies of the shard on the GPU"));
+      placed.push_back({copies, std::move(several)});
+    }
+    auto measure = [&](const index::ShardedIndex& searched, int threads, int batch) {
+      return MeasureConcurrentQps(
+          threads, num_queries, batch, options.seconds_per_point, [&](int64_t f, int64_t n) {
+            Must(searched.Search(query_rows(f, n), params_for(nprobe)).status(), "GPU copies");
+          });
+    };
+    std::vector<Row> rows;
+    for (int batch : {8, 16, 32, 64, 128, 256}) {
+      double one = 0;
+      std::vector<double> many(placed.size(), 0);
+      for (int repeat = 0; repeat < 2; ++repeat) {  // interleaved; the better of each counts
+        one = std::max(one, measure(*gpu_index, 1, batch));
+        for (size_t c = 0; c < placed.size(); ++c) {
+          many[c] = std::max(many[c], measure(*placed[c].index, placed[c].copies, batch));
+        }
+      }
+      Row row{{std::to_string(batch), Fmt(one)}};
+      std::string line = absl::StrFormat("  batch %d: one copy %.0f q/s", batch, one);
+      for (size_t c = 0; c < placed.size(); ++c) {
+        row.cells.push_back(Fmt(many[c]));
+        row.cells.push_back(Fmt(many[c] / one, 2));
+        line += absl::StrFormat(", %d copies %.0f q/s (%.2fx)", placed[c].copies, many[c],
+                                many[c] / one);
+      }
+      rows.push_back(row);
+      Log(line);
+    }
+    std::vector<std::string> header = {"batch", "1 copy, 1 thread q/s"};
+    for (const Copies& c : placed) {
+      header.push_back(absl::StrCat(c.copies, " copies, ", c.copies, " threads q/s"));
+      header.push_back("ratio");
+    }
+    report << absl::StrFormat(
+                  "#### GPU copies of the shard searched at once (nprobe %d)\n\n"
+                  "One copy searched by one thread (one call at a time, as the batcher runs a "
+                  "shard by default) against N copies (config gpu.copies_per_shard), each with "
+                  "its own FAISS resources, searched by N threads at once, at the batch sizes "
+                  "the service's dynamic batching forms; the better of two interleaved "
+                  "measurements each.\n\n",
+                  nprobe)
+           << Table(header, rows) << "\n";
+    write_report("(unfinished)");
+  }
+
   // ---- 3. GPU against every CPU core, and identity hit@10 of both on the same files ----
   {
     Log(absl::StrFormat("GPU vs CPU (%d threads); identity hit@%d", cpu_threads, kK));
@@ -639,6 +738,7 @@ int Run(const Options& options) {
       std::optional<int> batch_wait_us = std::nullopt;  // instead of --batch-max-wait-us
       bool next_call_first = false;                     // batching.next_call_first
       bool direct_wakeups = false;                      // batching.direct_wakeups
+      std::optional<int> gpu_copies = std::nullopt;     // instead of --gpu-copies-per-shard
     };
     std::vector<Pass> passes = {{.fsync = false}, {.fsync = true}};
     if (options.compare_abseil_deadlock_detection) {
@@ -654,11 +754,16 @@ int Run(const Options& options) {
       passes.push_back({.fsync = false, .direct_wakeups = true});
       passes.push_back({.fsync = false, .next_call_first = true, .direct_wakeups = true});
     }
-    for (const auto& [fsync, deadlock_detection, batch_wait_us, next_call_first, direct_wakeups] :
-         passes) {
+    if (use_gpu) {
+      for (int copies : options.compare_gpu_copies) {
+        passes.push_back({.fsync = false, .gpu_copies = copies});
+      }
+    }
+    for (const auto& [fsync, deadlock_detection, batch_wait_us, next_call_first, direct_wakeups,
+                      gpu_copies] : passes) {
       // A comparison pass: only the target's clients, fsync off.
-      const bool comparison =
-          deadlock_detection || batch_wait_us.has_value() || next_call_first || direct_wakeups;
+      const bool comparison = deadlock_detection || batch_wait_us.has_value() || next_call_first ||
+                              direct_wakeups || gpu_copies.has_value();
       if (deadlock_detection) common::TurnOnAbseilDeadlockDetection();
       service::ServerConfig config;
       config.data_dir = work;
@@ -666,6 +771,7 @@ int Run(const Options& options) {
       config.deployment = "bench";
       config.jwks_file = "jwks.json";
       config.ledger.dir = fsync                ? "ledger-fsync"
+                          : gpu_copies         ? "ledger-no-fsync-gpu-copies"
                           : deadlock_detection ? "ledger-no-fsync-detection"
                           : batch_wait_us      ? "ledger-no-fsync-batch-wait"
                           : direct_wakeups     ? (next_call_first ? "ledger-no-fsync-direct-next"
@@ -683,6 +789,7 @@ int Run(const Options& options) {
       if (batch_wait_us) config.batching.max_wait_us = *batch_wait_us;
       if (next_call_first) config.batching.next_call_first = true;
       if (direct_wakeups) config.batching.direct_wakeups = true;
+      if (gpu_copies) config.gpu->copies_per_shard = *gpu_copies;
       std::filesystem::remove_all(work / config.ledger.dir);
       ledger::Options ledger_options;
       ledger_options.dir = work / config.ledger.dir;
@@ -836,6 +943,7 @@ int Run(const Options& options) {
         const double floor = floor_qps[{kind, clients}];
         const std::string fsync_label =
             fsync                ? "on"
+            : gpu_copies         ? absl::StrCat("off, ", *gpu_copies, " GPU copies")
             : deadlock_detection ? "off, Abseil deadlock detection"
             : batch_wait_us      ? absl::StrCat("off, batch wait ", *batch_wait_us, " us")
             : direct_wakeups
@@ -897,7 +1005,10 @@ int Run(const Options& options) {
                   "batching.next_call_first); \"off, direct wakeups\" (with "
                   "--compare-direct-wakeups) has each batched search wait on a signal of its own "
                   "and return without the batcher's lock (config batching.direct_wakeups), in "
-                  "both hand-over orders; \"128 other "
+                  "both hand-over orders; \"off, N GPU copies\" (with --compare-gpu-copies N) "
+                  "places N copies of the shard on the GPU (config gpu.copies_per_shard) and lets "
+                  "the batcher run N calls at once, one per copy (its \"shard busy\" adds the "
+                  "calls' times, so it can pass 1); \"128 other "
                   "process\" are 128 clients in another process (search_load; its CPU time is "
                   "counted with this process's over its whole life), which do not share gRPC's "
                   "threads and polling with the server; \"128 in N other processes\" split them "
@@ -1003,6 +1114,14 @@ int main(int argc, char** argv) {
   app.add_flag("--compare-next-call-first", options.compare_next_call_first,
                "also run the service at 128 clients (fsync off) with the batcher handing the "
                "shard to the next call before waking the finished call's requests");
+  app.add_option("--gpu-copies-per-shard", options.gpu_copies_per_shard,
+                 "the service's GPU copies of the shard (config gpu.copies_per_shard)")
+      ->check(CLI::Range(1, probity::index::kMaxGpuCopiesPerShard));
+  app.add_option("--compare-gpu-copies", options.compare_gpu_copies,
+                 "also, for each N: N GPU copies searched at once against one, and the service "
+                 "with N copies")
+      ->delimiter(',')
+      ->check(CLI::Range(2, probity::index::kMaxGpuCopiesPerShard));
   app.add_flag("--compare-direct-wakeups", options.compare_direct_wakeups,
                "also run the service at 128 clients (fsync off) with each batched search "
                "waiting on its own signal, in both hand-over orders");
