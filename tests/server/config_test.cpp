@@ -387,5 +387,30 @@ TEST(ConfigFilesTest, KubernetesRouterDeclaresEveryListenerOfItsConfig) {
       << "metrics are for the scraper on the pod IP, never a Service";
 }
 
+// Each shard server's config uses what its pod requests: as many GPUs (nvidia.com/gpu) as the
+// StatefulSet asks for, with dynamic batching, which a GPU needs to reach its throughput.
+TEST(ConfigFilesTest, KubernetesShardServersServeFromTheGpusTheirPodsRequest) {
+  const char* source = std::getenv("PROBITY_SOURCE_DIR");
+  ASSERT_NE(source, nullptr) << "PROBITY_SOURCE_DIR is set by the test main";
+  const std::filesystem::path k8s = std::filesystem::path(source) / "deploy/k8s";
+  const std::string statefulset = ManifestOfKind(k8s / "shard-statefulset.yaml", "StatefulSet");
+  ASSERT_FALSE(statefulset.empty());
+  const std::string key = "nvidia.com/gpu: ";
+  const size_t request = statefulset.find(key);
+  ASSERT_NE(request, std::string::npos) << "the shard pods request GPUs";
+  const int gpus = std::stoi(statefulset.substr(request + key.size()));
+  int shard_configs = 0;
+  for (const auto& [name, json] : ConfigMapJson(k8s / "configmap.yaml")) {
+    if (!absl::StartsWith(name, "shard-")) continue;
+    ++shard_configs;
+    const auto config = ParseConfig(json, "/var/lib/probity");
+    ASSERT_TRUE(config.ok()) << name << ": " << config.status();
+    ASSERT_TRUE(config->gpu.has_value()) << name << " leaves its pod's GPU idle";
+    EXPECT_EQ(config->gpu->devices.size(), static_cast<size_t>(gpus)) << name;
+    EXPECT_TRUE(config->batching.enabled) << name;
+  }
+  EXPECT_EQ(shard_configs, 4);
+}
+
 }  // namespace
 }  // namespace probity::service::testing
