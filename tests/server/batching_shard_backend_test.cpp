@@ -201,20 +201,48 @@ void ExpectSameHits(const std::vector<index::HitList>& got,
   }
 }
 
+// Starts each request's search on a thread of its own when the test says (so that it can fix
+// which searches run, queue or wait) and keeps the answers, by request.
+class ConcurrentSearches {
+ public:
+  ConcurrentSearches(ShardBackend& backend, std::vector<Request>& requests)
+      : backend_(backend),
+        requests_(requests),
+        answers_(requests.size(), absl::UnknownError("not run")),
+        threads_(requests.size()) {}
+  ~ConcurrentSearches() { JoinAll(); }
+
+  void Launch(size_t i, absl::Time deadline = absl::InfiniteFuture()) {
+    threads_[i] = std::thread([this, i, deadline] {
+      requests_[i].query.queries = requests_[i].vectors;
+      answers_[i] = backend_.Search(requests_[i].query, deadline);
+    });
+  }
+  // Waits for request i's search to return.
+  void Join(size_t i) {
+    if (threads_[i].joinable()) threads_[i].join();
+  }
+  void JoinAll() {
+    for (size_t i = 0; i < threads_.size(); ++i) Join(i);
+  }
+  const absl::StatusOr<ShardAnswer>& answer(size_t i) const { return answers_[i]; }
+  const std::vector<absl::StatusOr<ShardAnswer>>& answers() const { return answers_; }
+
+ private:
+  ShardBackend& backend_;
+  std::vector<Request>& requests_;
+  std::vector<absl::StatusOr<ShardAnswer>> answers_;
+  std::vector<std::thread> threads_;
+};
+
 // Runs every request on its own thread, returning their answers in order.
 std::vector<absl::StatusOr<ShardAnswer>> RunConcurrently(
     ShardBackend& backend, std::vector<Request>& requests,
     std::function<absl::Time(size_t)> deadline = [](size_t) { return absl::InfiniteFuture(); }) {
-  std::vector<absl::StatusOr<ShardAnswer>> answers(requests.size(), absl::UnknownError("not run"));
-  std::vector<std::thread> threads;
-  for (size_t i = 0; i < requests.size(); ++i) {
-    threads.emplace_back([&, i] {
-      requests[i].query.queries = requests[i].vectors;
-      answers[i] = backend.Search(requests[i].query, deadline(i));
-    });
-  }
-  for (std::thread& t : threads) t.join();
-  return answers;
+  ConcurrentSearches searches(backend, requests);
+  for (size_t i = 0; i < requests.size(); ++i) searches.Launch(i, deadline(i));
+  searches.JoinAll();
+  return searches.answers();
 }
 
 // Fails the test (instead of hanging it) when that many requests do not queue in a minute.
@@ -310,20 +338,13 @@ TEST_P(BatchingTest, QueuedSearchesShareOneCallAndEachGetsItsAnswerAlone) {
         MakeRequest(index, i * 2, 1 + i % 2, 1 + (i * 7) % 25, min_score, 4, Metric()));
   }
   inner.Close();
-  std::vector<absl::StatusOr<ShardAnswer>> answers(requests.size(), absl::UnknownError("not run"));
-  std::vector<std::thread> threads;
-  auto launch = [&](size_t i) {
-    threads.emplace_back([&, i] {
-      requests[i].query.queries = requests[i].vectors;
-      answers[i] = batching.Search(requests[i].query, absl::InfiniteFuture());
-    });
-  };
-  launch(0);
+  ConcurrentSearches searches(batching, requests);
+  searches.Launch(0);
   inner.WaitEntered(1);
-  for (size_t i = 1; i < requests.size(); ++i) launch(i);
+  for (size_t i = 1; i < requests.size(); ++i) searches.Launch(i);
   WaitQueued(batching, requests.size() - 1);
   inner.Open();
-  for (std::thread& t : threads) t.join();
+  searches.JoinAll();
 
   int queued_queries = 0;
   for (size_t i = 1; i < requests.size(); ++i) queued_queries += 1 + static_cast<int>(i) % 2;
@@ -336,9 +357,10 @@ TEST_P(BatchingTest, QueuedSearchesShareOneCallAndEachGetsItsAnswerAlone) {
   }
   EXPECT_EQ(counters.searches_coalesced.load(), requests.size() - 1);
   for (size_t i = 0; i < requests.size(); ++i) {
-    ASSERT_TRUE(answers[i].ok()) << answers[i].status();
-    EXPECT_EQ(answers[i]->generation, "gen-1");
-    ExpectSameHits(answers[i]->hits, Alone(index, requests[i]), "request " + std::to_string(i));
+    ASSERT_TRUE(searches.answer(i).ok()) << searches.answer(i).status();
+    EXPECT_EQ(searches.answer(i)->generation, "gen-1");
+    ExpectSameHits(searches.answer(i)->hits, Alone(index, requests[i]),
+                   "request " + std::to_string(i));
   }
 }
 
@@ -412,29 +434,23 @@ TEST_P(BatchingModeTest, DifferentNprobeNeverShareACall) {
         MakeRequest(index, i, 1, 10, std::nullopt, i % 2 ? 2 : 6, index::Metric::kInnerProduct));
   }
   inner.Close();
-  std::vector<std::thread> threads;
-  std::vector<absl::StatusOr<ShardAnswer>> answers(requests.size(), absl::UnknownError(""));
-  auto launch = [&](size_t i) {
-    threads.emplace_back([&, i] {
-      requests[i].query.queries = requests[i].vectors;
-      answers[i] = batching.Search(requests[i].query, absl::InfiniteFuture());
-    });
-  };
-  launch(0);
-  launch(1);
+  ConcurrentSearches searches(batching, requests);
+  searches.Launch(0);
+  searches.Launch(1);
   inner.WaitEntered(2);  // one call per nprobe holds the gate
-  for (size_t i = 2; i < requests.size(); ++i) launch(i);
+  for (size_t i = 2; i < requests.size(); ++i) searches.Launch(i);
   WaitQueued(batching, requests.size() - 2);
   inner.Open();
-  for (std::thread& t : threads) t.join();
+  searches.JoinAll();
   const auto calls = inner.calls();
   ASSERT_EQ(calls.size(), 4u);
   EXPECT_EQ(calls[2].queries, 3);
   EXPECT_EQ(calls[3].queries, 3);
   EXPECT_NE(calls[2].nprobe, calls[3].nprobe);
   for (size_t i = 0; i < requests.size(); ++i) {
-    ASSERT_TRUE(answers[i].ok()) << answers[i].status();
-    ExpectSameHits(answers[i]->hits, Alone(index, requests[i]), "request " + std::to_string(i));
+    ASSERT_TRUE(searches.answer(i).ok()) << searches.answer(i).status();
+    ExpectSameHits(searches.answer(i)->hits, Alone(index, requests[i]),
+                   "request " + std::to_string(i));
   }
 }
 
@@ -453,22 +469,15 @@ TEST_P(BatchingModeTest, TheMaximumBatchSplitsTheQueueInArrivalOrder) {
                                    index::Metric::kInnerProduct));
   }
   inner.Close();
-  std::vector<std::thread> threads;
-  std::vector<absl::StatusOr<ShardAnswer>> answers(requests.size(), absl::UnknownError(""));
-  auto launch = [&](size_t i) {
-    threads.emplace_back([&, i] {
-      requests[i].query.queries = requests[i].vectors;
-      answers[i] = batching.Search(requests[i].query, absl::InfiniteFuture());
-    });
-  };
-  launch(0);
+  ConcurrentSearches searches(batching, requests);
+  searches.Launch(0);
   inner.WaitEntered(1);
   for (size_t i = 1; i < requests.size(); ++i) {  // one at a time, to fix the arrival order
-    launch(i);
+    searches.Launch(i);
     WaitQueued(batching, i);
   }
   inner.Open();
-  for (std::thread& t : threads) t.join();
+  searches.JoinAll();
   const auto calls = inner.calls();
   ASSERT_EQ(calls.size(), 4u);
   EXPECT_EQ(calls[0].queries, 1);
@@ -476,8 +485,9 @@ TEST_P(BatchingModeTest, TheMaximumBatchSplitsTheQueueInArrivalOrder) {
   EXPECT_EQ(calls[2].queries, 6);
   EXPECT_EQ(calls[3].queries, 2);
   for (size_t i = 0; i < requests.size(); ++i) {
-    ASSERT_TRUE(answers[i].ok()) << answers[i].status();
-    ExpectSameHits(answers[i]->hits, Alone(index, requests[i]), "request " + std::to_string(i));
+    ASSERT_TRUE(searches.answer(i).ok()) << searches.answer(i).status();
+    ExpectSameHits(searches.answer(i)->hits, Alone(index, requests[i]),
+                   "request " + std::to_string(i));
   }
 }
 
@@ -512,24 +522,18 @@ TEST_P(BatchingModeTest, ScoreTiesAtTheCutAreAnsweredExactlyByARunAlone) {
   BatchingShardBackend batching(std::shared_ptr<ShardBackend>(&inner, [](ShardBackend*) {}),
                                 Options(), counters);
   inner.Close();
-  std::vector<std::thread> threads;
-  std::vector<absl::StatusOr<ShardAnswer>> answers(requests.size(), absl::UnknownError(""));
-  auto launch = [&](size_t i) {
-    threads.emplace_back([&, i] {
-      requests[i].query.queries = requests[i].vectors;
-      answers[i] = batching.Search(requests[i].query, absl::InfiniteFuture());
-    });
-  };
-  launch(0);
+  ConcurrentSearches searches(batching, requests);
+  searches.Launch(0);
   inner.WaitEntered(1);
-  for (size_t i = 1; i < requests.size(); ++i) launch(i);
+  for (size_t i = 1; i < requests.size(); ++i) searches.Launch(i);
   WaitQueued(batching, requests.size() - 1);
   inner.Open();
-  for (std::thread& t : threads) t.join();
+  searches.JoinAll();
   EXPECT_GT(inner.calls().size(), 2u) << "some request re-ran alone";
   for (size_t i = 0; i < requests.size(); ++i) {
-    ASSERT_TRUE(answers[i].ok()) << answers[i].status();
-    ExpectSameHits(answers[i]->hits, Alone(index, requests[i]), "request " + std::to_string(i));
+    ASSERT_TRUE(searches.answer(i).ok()) << searches.answer(i).status();
+    ExpectSameHits(searches.answer(i)->hits, Alone(index, requests[i]),
+                   "request " + std::to_string(i));
   }
 }
 
@@ -550,29 +554,21 @@ TEST_P(BatchingModeTest, ADeadlinePassingInTheQueueFailsOnlyThatRequest) {
   EXPECT_TRUE(inner.calls().empty());
 
   inner.Close();
-  std::vector<std::thread> threads;
-  std::vector<absl::StatusOr<ShardAnswer>> answers(requests.size(), absl::UnknownError(""));
-  auto launch = [&](size_t i, absl::Time deadline) {
-    threads.emplace_back([&, i, deadline] {
-      requests[i].query.queries = requests[i].vectors;
-      answers[i] = batching.Search(requests[i].query, deadline);
-    });
-  };
-  launch(0, absl::InfiniteFuture());
+  ConcurrentSearches searches(batching, requests);
+  searches.Launch(0, absl::InfiniteFuture());
   inner.WaitEntered(1);
-  launch(1, absl::InfiniteFuture());
+  searches.Launch(1, absl::InfiniteFuture());
   WaitQueued(batching, 1);
-  launch(2, absl::Now() + absl::Milliseconds(50));  // the gate stays shut until it gave up
-  launch(3, absl::InfiniteFuture());
-  threads[2].join();
-  EXPECT_EQ(answers[2].status().code(), absl::StatusCode::kDeadlineExceeded);
+  searches.Launch(2, absl::Now() + absl::Milliseconds(50));  // the gate stays shut until it gave up
+  searches.Launch(3, absl::InfiniteFuture());
+  searches.Join(2);
+  EXPECT_EQ(searches.answer(2).status().code(), absl::StatusCode::kDeadlineExceeded);
   inner.Open();
-  for (size_t t = 0; t < threads.size(); ++t) {
-    if (t != 2) threads[t].join();
-  }
+  searches.JoinAll();
   for (size_t i : {0, 1, 3}) {
-    ASSERT_TRUE(answers[i].ok()) << answers[i].status();
-    ExpectSameHits(answers[i]->hits, Alone(index, requests[i]), "request " + std::to_string(i));
+    ASSERT_TRUE(searches.answer(i).ok()) << searches.answer(i).status();
+    ExpectSameHits(searches.answer(i)->hits, Alone(index, requests[i]),
+                   "request " + std::to_string(i));
   }
   EXPECT_EQ(batching.queued(), 0u);
 }
@@ -592,17 +588,10 @@ TEST_P(BatchingModeTest, AFailedCallFailsEveryRequestInItAndTheShardKeepsServing
     }
     inner.Reset();
     inner.Close();
-    std::vector<std::thread> threads;
-    std::vector<absl::StatusOr<ShardAnswer>> answers(requests.size(), absl::UnknownError(""));
-    auto launch = [&](size_t i) {
-      threads.emplace_back([&, i] {
-        requests[i].query.queries = requests[i].vectors;
-        answers[i] = batching.Search(requests[i].query, absl::InfiniteFuture());
-      });
-    };
-    launch(0);
+    ConcurrentSearches searches(batching, requests);
+    searches.Launch(0);
     inner.WaitEntered(1);
-    for (size_t i = 1; i < requests.size(); ++i) launch(i);
+    for (size_t i = 1; i < requests.size(); ++i) searches.Launch(i);
     WaitQueued(batching, requests.size() - 1);
     if (throws) {
       inner.throw_ = true;
@@ -610,9 +599,9 @@ TEST_P(BatchingModeTest, AFailedCallFailsEveryRequestInItAndTheShardKeepsServing
       inner.fail_with_ = absl::UnavailableError("disk on fire (injected)");
     }
     inner.Open();
-    for (std::thread& t : threads) t.join();
+    searches.JoinAll();
     ASSERT_EQ(inner.calls().size(), 2u);
-    for (const auto& answer : answers) {
+    for (const auto& answer : searches.answers()) {
       EXPECT_EQ(answer.status().code(),
                 throws ? absl::StatusCode::kInternal : absl::StatusCode::kUnavailable);
     }
@@ -679,24 +668,17 @@ TEST_P(BatchingModeTest, UpToCallsInFlightCallsOfOneShardRunAtOnce) {
         MakeRequest(index, i * 2, 1 + i % 2, 3 + i, std::nullopt, 4, index::Metric::kInnerProduct));
   }
   inner.Close();
-  std::vector<std::thread> threads;
-  std::vector<absl::StatusOr<ShardAnswer>> answers(requests.size(), absl::UnknownError(""));
-  auto launch = [&](size_t i) {
-    threads.emplace_back([&, i] {
-      requests[i].query.queries = requests[i].vectors;
-      answers[i] = batching.Search(requests[i].query, absl::InfiniteFuture());
-    });
-  };
+  ConcurrentSearches searches(batching, requests);
   // The first two searches each start a call at once; the six after them queue.
-  launch(0);
+  searches.Launch(0);
   inner.WaitEntered(1);
-  launch(1);
+  searches.Launch(1);
   inner.WaitEntered(2);
-  for (size_t i = 2; i < requests.size(); ++i) launch(i);
+  for (size_t i = 2; i < requests.size(); ++i) searches.Launch(i);
   WaitQueued(batching, requests.size() - 2);
   EXPECT_EQ(inner.calls().size(), 2u) << "no third call while two run";
   inner.Open();
-  for (std::thread& t : threads) t.join();
+  searches.JoinAll();
 
   const auto calls = inner.calls();
   ASSERT_GE(calls.size(), 3u);
@@ -710,8 +692,9 @@ TEST_P(BatchingModeTest, UpToCallsInFlightCallsOfOneShardRunAtOnce) {
   }
   EXPECT_EQ(inner.most_in_call(), 2);
   for (size_t i = 0; i < requests.size(); ++i) {
-    ASSERT_TRUE(answers[i].ok()) << answers[i].status();
-    ExpectSameHits(answers[i]->hits, Alone(index, requests[i]), "request " + std::to_string(i));
+    ASSERT_TRUE(searches.answer(i).ok()) << searches.answer(i).status();
+    ExpectSameHits(searches.answer(i)->hits, Alone(index, requests[i]),
+                   "request " + std::to_string(i));
   }
   EXPECT_EQ(batching.queued(), 0u);
 }
@@ -731,33 +714,25 @@ TEST_P(BatchingModeTest, ALeaderWaitingForAFreeCallLeavesAtItsDeadline) {
     requests.push_back(MakeRequest(index, i, 1, 10, std::nullopt, 4, index::Metric::kInnerProduct));
   }
   inner.Close();
-  std::vector<std::thread> threads;
-  std::vector<absl::StatusOr<ShardAnswer>> answers(requests.size(), absl::UnknownError(""));
-  auto launch = [&](size_t i, absl::Time deadline) {
-    threads.emplace_back([&, i, deadline] {
-      requests[i].query.queries = requests[i].vectors;
-      answers[i] = batching.Search(requests[i].query, deadline);
-    });
-  };
-  launch(0, absl::InfiniteFuture());
-  launch(1, absl::InfiniteFuture());
+  ConcurrentSearches searches(batching, requests);
+  searches.Launch(0, absl::InfiniteFuture());
+  searches.Launch(1, absl::InfiniteFuture());
   inner.WaitEntered(2);
-  launch(2, absl::Now() + absl::Milliseconds(200));  // the leader of the next call
+  searches.Launch(2, absl::Now() + absl::Milliseconds(200));  // the leader of the next call
   WaitQueued(batching, 1);
   // Queued behind it (unless a very slow machine starts them only after it left, when the
   // first of them leads instead: the outcome below is the same).
-  launch(3, absl::InfiniteFuture());
-  launch(4, absl::InfiniteFuture());
-  threads[2].join();  // its deadline passes while both calls are held
-  EXPECT_EQ(answers[2].status().code(), absl::StatusCode::kDeadlineExceeded);
+  searches.Launch(3, absl::InfiniteFuture());
+  searches.Launch(4, absl::InfiniteFuture());
+  searches.Join(2);  // its deadline passes while both calls are held
+  EXPECT_EQ(searches.answer(2).status().code(), absl::StatusCode::kDeadlineExceeded);
   WaitQueued(batching, 2);
   inner.Open();
-  for (size_t t = 0; t < threads.size(); ++t) {
-    if (t != 2) threads[t].join();
-  }
+  searches.JoinAll();
   for (size_t i : {0, 1, 3, 4}) {
-    ASSERT_TRUE(answers[i].ok()) << i << ": " << answers[i].status();
-    ExpectSameHits(answers[i]->hits, Alone(index, requests[i]), "request " + std::to_string(i));
+    ASSERT_TRUE(searches.answer(i).ok()) << i << ": " << searches.answer(i).status();
+    ExpectSameHits(searches.answer(i)->hits, Alone(index, requests[i]),
+                   "request " + std::to_string(i));
   }
   const auto calls = inner.calls();
   ASSERT_GE(calls.size(), 3u);
