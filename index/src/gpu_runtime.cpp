@@ -177,30 +177,34 @@ absl::StatusOr<std::unique_ptr<faiss::Index>> CloneTo(CudaGpuRuntime& runtime, D
   }
 }
 
+// One GPU copy of a shard and the context it was cloned with.
+struct ShardCopy {
+  GpuContext* context = nullptr;
+  std::unique_ptr<faiss::Index> index;  // null once freed (a re-clone failed)
+};
+
+// Frees every copy's GPU memory, each under its context's mutex (StandardGpuResources is not
+// thread-safe).
+void FreeCopies(std::vector<ShardCopy>& copies) {
+  for (ShardCopy& copy : copies) {
+    std::lock_guard lock(copy.context->mutex);
+    copy.index.reset();
+  }
+}
+
 // The GPU copies of one shard (GpuOptions::copies_per_shard), copy i on the device's context i.
 // A search takes a free copy, or waits for one; an add or re-clone changes every copy.
 class CudaGpuShard : public internal::GpuShard {
  public:
-  struct Copy {
-    GpuContext* context = nullptr;
-    std::unique_ptr<faiss::Index> index;  // null once a re-clone failed
-  };
-
   // `bytes_per_vector`: GPU bytes one more stored vector takes (code, and id when on the GPU).
-  CudaGpuShard(std::shared_ptr<CudaGpuRuntime> runtime, int device, std::vector<Copy> copies,
+  CudaGpuShard(std::shared_ptr<CudaGpuRuntime> runtime, int device, std::vector<ShardCopy> copies,
                int64_t bytes_per_vector)
       : runtime_(std::move(runtime)),
         device_(runtime_->device(device)),
         copies_(std::move(copies)),
         bytes_per_vector_(bytes_per_vector) {}
 
-  ~CudaGpuShard() override {
-    // Freeing GPU memory goes through the copy's StandardGpuResources (not thread-safe).
-    for (Copy& copy : copies_) {
-      std::lock_guard lock(copy.context->mutex);
-      copy.index.reset();
-    }
-  }
+  ~CudaGpuShard() override { FreeCopies(copies_); }
 
   int device() const override { return device_.ordinal; }
 
@@ -212,12 +216,12 @@ class CudaGpuShard : public internal::GpuShard {
     const size_t start =
         count == 1 ? 0 : next_copy_.fetch_add(1, std::memory_order_relaxed) % count;
     for (size_t i = 0; i < count; ++i) {
-      const Copy& copy = copies_[(start + i) % count];
+      const ShardCopy& copy = copies_[(start + i) % count];
       std::unique_lock lock(copy.context->mutex, std::try_to_lock);
       if (lock.owns_lock())
         return SearchCopy(copy, num_queries, queries, k, nprobe, distances, labels);
     }
-    const Copy& copy = copies_[start];
+    const ShardCopy& copy = copies_[start];
     std::lock_guard lock(copy.context->mutex);
     return SearchCopy(copy, num_queries, queries, k, nprobe, distances, labels);
   }
@@ -239,8 +243,7 @@ class CudaGpuShard : public internal::GpuShard {
   }
 
   absl::Status Add(int64_t n, const float* vectors, const int64_t* ids) override {
-    if (absl::Status room = CheckRoomToAdd(n); !room.ok()) return room;
-    for (Copy& copy : copies_) {
+    for (ShardCopy& copy : copies_) {
       std::lock_guard lock(copy.context->mutex);
       if (copy.index == nullptr) return Lost();
       try {
@@ -254,22 +257,15 @@ class CudaGpuShard : public internal::GpuShard {
   }
 
   absl::Status Reclone(const faiss::Index& cpu) override {
-    // Free every copy first: the new clones need the room the old ones held.
-    for (Copy& copy : copies_) {
-      std::lock_guard lock(copy.context->mutex);
-      copy.index.reset();
-    }
-    for (Copy& copy : copies_) {
+    FreeCopies(copies_);  // first: the new clones need the room the old ones held
+    for (ShardCopy& copy : copies_) {
       std::unique_lock lock(copy.context->mutex);
       absl::StatusOr<std::unique_ptr<faiss::Index>> clone =
           CloneTo(*runtime_, device_, *copy.context, cpu);
       lock.unlock();
       if (!clone.ok()) {
         // All or nothing: a shard with some copies would answer from some and not others.
-        for (Copy& done : copies_) {
-          std::lock_guard free(done.context->mutex);
-          done.index.reset();
-        }
+        FreeCopies(copies_);
         return clone.status();
       }
       lock.lock();
@@ -280,7 +276,7 @@ class CudaGpuShard : public internal::GpuShard {
 
  private:
   // One copy's search; the caller holds the copy's context mutex.
-  absl::Status SearchCopy(const Copy& copy, int64_t num_queries, const float* queries, int k,
+  absl::Status SearchCopy(const ShardCopy& copy, int64_t num_queries, const float* queries, int k,
                           int nprobe, float* distances, int64_t* labels) const {
     faiss::Index* index = copy.index.get();
     if (index == nullptr) return Lost();
@@ -323,7 +319,7 @@ class CudaGpuShard : public internal::GpuShard {
 
   std::shared_ptr<CudaGpuRuntime> runtime_;
   Device& device_;
-  std::vector<Copy> copies_;
+  std::vector<ShardCopy> copies_;
   const int64_t bytes_per_vector_;
   mutable std::atomic<size_t> next_copy_{0};
 };
@@ -418,19 +414,16 @@ absl::StatusOr<std::vector<std::unique_ptr<GpuShard>>> PlaceShardsOnGpus(
   for (size_t i = 0; i < held.size(); ++i) {
     const int s = held[i];
     Device& device = runtime.device(placement[i]);
-    std::vector<CudaGpuShard::Copy> copies;
+    std::vector<ShardCopy> copies;
     for (const std::unique_ptr<GpuContext>& context : device.contexts) {
       std::unique_lock lock(context->mutex);
       absl::StatusOr<std::unique_ptr<faiss::Index>> clone =
           CloneTo(runtime, device, *context, *shards[s]);
       if (!clone.ok()) {
         lock.unlock();
-        // All or nothing: the copies and shards cloned so far are freed, each under its own
-        // context's mutex, as `copies` and `placed` go out of scope.
-        for (CudaGpuShard::Copy& done : copies) {
-          std::lock_guard free(done.context->mutex);
-          done.index.reset();
-        }
+        // All or nothing: this shard's copies are freed here, the shards placed so far as
+        // `placed` goes out of scope.
+        FreeCopies(copies);
         return absl::Status(clone.status().code(),
                             absl::StrCat("shard ", s, ": ", clone.status().message()));
       }

@@ -37,7 +37,7 @@ class GpuShard {
                               float* distances, int64_t* labels) const = 0;
   // RESOURCE_EXHAUSTED when the device has no room for `n` more vectors in every copy.
   virtual absl::Status CheckRoomToAdd(int64_t n) const = 0;
-  // Adds vectors to every GPU copy after CheckRoomToAdd. Not concurrent with searches of this
+  // Adds vectors to every GPU copy; call CheckRoomToAdd first. Not concurrent with searches of this
   // shard (ShardedIndex holds its lock exclusively). On an error past the room check, some
   // copies may hold the vectors and others not: the caller re-clones the shard.
   virtual absl::Status Add(int64_t n, const float* vectors, const int64_t* ids) = 0;
