@@ -40,6 +40,10 @@ class CannedSearchServer {
   CannedSearchServer& operator=(const CannedSearchServer&) = delete;
 
   int port() const { return port_; }
+  // A channel to this server that never leaves the process (gRPC's in-process transport).
+  std::shared_ptr<grpc::Channel> InProcessChannel(const grpc::ChannelArguments& args) {
+    return server_->InProcessChannel(args);
+  }
 
  private:
   class Service;

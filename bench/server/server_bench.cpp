@@ -8,8 +8,9 @@
 // core against gRPC's one (the default), at 1 and 64 clients; and the floor and the service (no
 // fsync) with clients on gRPC's callback API instead of a thread each; and the floor with the
 // search (a server that runs the same FAISS search as the in-process reference, then answers
-// with a canned response): the ceiling for any gRPC service that searches this index. Each
-// client sends one query per call.
+// with a canned response): the ceiling for any gRPC service that searches this index; and the
+// floor, the floor with the search and the service again on gRPC's in-process transport, which
+// takes the loopback TCP transport's cost out of each. Each client sends one query per call.
 //
 // Google Benchmark reports queries per second (items_per_second, real time) and the whole
 // process's CPU time per query (cpu_us_per_query: clients, server and FAISS together, every
@@ -27,6 +28,7 @@
 #include <chrono>
 #include <cstdio>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -202,16 +204,24 @@ v1::SearchRequest OneQueryRequest() {
   return request;
 }
 
-// Single-query clients against `server`, recorded under `name`.
-void RunClients(benchmark::State& state, int port, const std::string& name) {
+// How a client reaches a server: a new channel with the given arguments.
+using ChannelTo = std::function<std::shared_ptr<grpc::Channel>(const grpc::ChannelArguments&)>;
+
+// Over loopback TCP to `port`, as a client on the same machine would.
+ChannelTo Loopback(int port) {
+  return [port](const grpc::ChannelArguments& args) {
+    return grpc::CreateCustomChannel("127.0.0.1:" + std::to_string(port),
+                                     grpc::InsecureChannelCredentials(), args);
+  };
+}
+
+// Single-query clients, each on a channel of its own from `channel_to`, recorded under `name`.
+void RunClients(benchmark::State& state, const ChannelTo& channel_to, const std::string& name) {
   Bench& b = World();
   // One channel per client: separate HTTP/2 connections, as separate investigators would have.
-  auto stub = v1::Search::NewStub(grpc::CreateCustomChannel(
-      "127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials(), [&] {
-        grpc::ChannelArguments args;
-        args.SetInt("probity_client", state.thread_index());
-        return args;
-      }()));
+  grpc::ChannelArguments args;
+  args.SetInt("probity_client", state.thread_index());
+  auto stub = v1::Search::NewStub(channel_to(args));
   v1::SearchRequest request = OneQueryRequest();
   auto* values = request.mutable_queries(0)->mutable_values();
   std::vector<double> samples;
@@ -236,6 +246,10 @@ void RunClients(benchmark::State& state, int port, const std::string& name) {
   cpu.reset();
   state.SetItemsProcessed(state.iterations());
   Record(RunName(name.c_str(), state.threads()), samples);
+}
+
+void RunClients(benchmark::State& state, int port, const std::string& name) {
+  RunClients(state, Loopback(port), name);
 }
 
 void BM_ServiceEndToEnd(benchmark::State& state) {
@@ -321,12 +335,42 @@ void BM_GrpcFloorCallbackServer(benchmark::State& state) {
   RunClients(state, CallbackFloor().port(), "grpc_floor_callback_server");
 }
 
-void BM_GrpcFloorWithSearch(benchmark::State& state) {
+void RunFloorWithSearch(benchmark::State& state, const ChannelTo& channel_to,
+                        const std::string& name) {
   const int64_t failures_before = floor_search_failures.load();
-  RunClients(state, FloorWithSearch().port(), "grpc_floor_with_search");
+  RunClients(state, channel_to, name);
   if (state.thread_index() == 0 && floor_search_failures.load() != failures_before) {
     state.SkipWithError("the floor's searches failed: its rate is not a ceiling");
   }
+}
+
+void BM_GrpcFloorWithSearch(benchmark::State& state) {
+  RunFloorWithSearch(state, Loopback(FloorWithSearch().port()), "grpc_floor_with_search");
+}
+
+// The same servers and clients on gRPC's in-process transport instead of loopback TCP: no
+// sockets, no HTTP/2 framing, no poller wake-ups, but the same stubs, serialization, server
+// threads and handlers. The service against the floor with the search on this transport is what
+// Probity's own work costs; each against its loopback run is what the transport costs.
+// `server`: the service's Server or a canned-answer server.
+template <typename AnyServer>
+ChannelTo InProcess(AnyServer& server) {
+  return [&server](const grpc::ChannelArguments& args) { return server.InProcessChannel(args); };
+}
+
+void BM_GrpcFloorInProcessChannel(benchmark::State& state) {
+  RunClients(state, InProcess(Floor()), "grpc_floor_in_process_channel");
+}
+
+void BM_GrpcFloorWithSearchInProcessChannel(benchmark::State& state) {
+  RunFloorWithSearch(state, InProcess(FloorWithSearch()),
+                     "grpc_floor_with_search_in_process_channel");
+}
+
+void BM_ServiceInProcessChannel(benchmark::State& state) {
+  const bool fsync = state.range(0) != 0;
+  RunClients(state, InProcess(*World().servers[fsync]),
+             fsync ? "service_fsync_in_process_channel" : "service_no_fsync_in_process_channel");
 }
 
 // The same single-query clients on gRPC's callback API (bench/common/callback_clients.h):
@@ -425,6 +469,20 @@ BENCHMARK(BM_GrpcFloorCallbackServer)
     ->UseRealTime()
     ->MinTime(1.0);
 BENCHMARK(BM_GrpcFloorWithSearch)->Threads(1)->Threads(8)->Threads(64)->UseRealTime()->MinTime(1.0);
+BENCHMARK(BM_GrpcFloorInProcessChannel)->Threads(1)->Threads(64)->UseRealTime()->MinTime(1.0);
+BENCHMARK(BM_GrpcFloorWithSearchInProcessChannel)
+    ->Threads(1)
+    ->Threads(64)
+    ->UseRealTime()
+    ->MinTime(1.0);
+BENCHMARK(BM_ServiceInProcessChannel)
+    ->ArgName("fsync")
+    ->Arg(0)
+    ->Arg(1)
+    ->Threads(1)
+    ->Threads(64)
+    ->UseRealTime()
+    ->MinTime(1.0);
 BENCHMARK(BM_GrpcFloorCallbackClients)
     ->ArgName("clients")
     ->Arg(1)

@@ -32,9 +32,10 @@ namespace {
 
 struct Clients {
   explicit Clients(int port)
-      : channel(grpc::CreateChannel("127.0.0.1:" + std::to_string(port),
-                                    grpc::InsecureChannelCredentials())),
-        search(channel) {
+      : Clients(grpc::CreateChannel("127.0.0.1:" + std::to_string(port),
+                                    grpc::InsecureChannelCredentials())) {}
+  explicit Clients(std::shared_ptr<grpc::Channel> over)
+      : channel(std::move(over)), search(channel) {
     admin = v1::Admin::NewStub(channel);
     ledger = v1::Ledger::NewStub(channel);
   }
@@ -421,6 +422,52 @@ TEST_F(EmbeddedServiceTest, RolesAreNeverMixed) {
     grpc::Status status = Search(credential, Request(0, 1), &response, nullptr);
     EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAUTHENTICATED);
   }
+}
+
+// The in-process channel skips the transport, not the checks: no warrant, no search; the wrong
+// role, no admin call; and every answer and refusal on it is in the ledger like any other.
+TEST_F(EmbeddedServiceTest, TheInProcessChannelPassesTheSameChecksAndLedger) {
+  Clients in_process(server_->InProcessChannel(grpc::ChannelArguments()));
+  const uint64_t size_before = Stats().ledger_size();
+  const std::string token = Issue(*world_, GoodClaims());
+
+  v1::SearchResponse answered;
+  std::optional<uint64_t> answered_index;
+  ASSERT_TRUE(SearchAsGrpcStatus(in_process.search, token, Request(0, 2), absl::InfiniteDuration(),
+                                 &answered, &answered_index)
+                  .ok());
+  ASSERT_EQ(answered.results_size(), 2);
+  EXPECT_GT(answered.results(0).candidates_size(), 0);
+  // The same answer as over the network.
+  v1::SearchResponse over_network;
+  ASSERT_TRUE(Search(token, Request(0, 2), &over_network, nullptr).ok());
+  for (int q = 0; q < 2; ++q) {
+    ASSERT_EQ(answered.results(q).candidates_size(), over_network.results(q).candidates_size());
+    for (int r = 0; r < answered.results(q).candidates_size(); ++r) {
+      EXPECT_EQ(answered.results(q).candidates(r).id(), over_network.results(q).candidates(r).id());
+    }
+  }
+
+  v1::SearchResponse refused;
+  std::optional<uint64_t> refused_index;
+  const grpc::Status no_warrant = SearchAsGrpcStatus(
+      in_process.search, "", Request(0, 1), absl::InfiniteDuration(), &refused, &refused_index);
+  EXPECT_EQ(no_warrant.error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(refused.results_size(), 0);
+
+  ASSERT_TRUE(answered_index.has_value());
+  EXPECT_EQ(Entry(*answered_index).outcome(), v1::OUTCOME_ANSWERED);
+  ASSERT_TRUE(refused_index.has_value());
+  EXPECT_EQ(Entry(*refused_index).kind(), v1::ENTRY_KIND_REFUSAL);
+  EXPECT_EQ(Entry(*refused_index).outcome(), v1::OUTCOME_REFUSED);
+  // The in-process answer, the network answer and the refusal, and nothing left out.
+  EXPECT_EQ(Stats().ledger_size(), size_before + 3);
+
+  grpc::ClientContext context;
+  Authorize(context, kAuditorToken);
+  v1::StatsResponse stats;
+  EXPECT_EQ(in_process.admin->Stats(&context, v1::StatsRequest(), &stats).error_code(),
+            grpc::StatusCode::PERMISSION_DENIED);
 }
 
 TEST_F(EmbeddedServiceTest, ErasureTakesEffectAtOnceSurvivesRestartAndIsAnAdminEntry) {

@@ -206,6 +206,9 @@ std::shared_ptr<ShardBackend> MakeLocalShards(const ServerConfig& config, const 
 class ServerImpl : public Server {
  public:
   int port() const override { return port_; }
+  std::shared_ptr<grpc::Channel> InProcessChannel(const grpc::ChannelArguments& args) override {
+    return grpc_server_->InProcessChannel(args);
+  }
   int report_http_port() const override {
     return report_http_ != nullptr ? report_http_->port() : 0;
   }

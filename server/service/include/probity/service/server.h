@@ -4,6 +4,9 @@
 // embedded mode or remote shard servers) and `probity shard` (Shard service only). Both expose
 // grpc.health.v1.Health and server reflection.
 
+#include <grpcpp/channel.h>
+#include <grpcpp/support/channel_arguments.h>
+
 #include <memory>
 #include <string>
 
@@ -30,6 +33,12 @@ class Server {
 
   virtual ~Server() = default;
   virtual int port() const = 0;
+  // A channel to this server that never leaves the process: the same services, checks, ledger
+  // and handlers as a call on `port()`, without the network transport, and so without a client
+  // certificate (roles granted to a certificate cannot be used on it; bearer credentials can).
+  // For benchmarks that separate what the transport costs from what the service does, and for
+  // programs that embed the server.
+  virtual std::shared_ptr<grpc::Channel> InProcessChannel(const grpc::ChannelArguments& args) = 0;
   // The HTTPS report listener's port (`report_http`); 0 when it is off.
   virtual int report_http_port() const { return 0; }
   // Stops taking calls (health goes NOT_SERVING), lets calls in flight finish until `drain`
