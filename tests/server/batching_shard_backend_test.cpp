@@ -201,6 +201,20 @@ void ExpectSameHits(const std::vector<index::HitList>& got,
   }
 }
 
+// Checks that each answer of `which` (every one when it is empty) succeeded with the hits its
+// request gets when searched alone.
+void ExpectAnsweredAsAlone(const Index& index, const std::vector<Request>& requests,
+                           const std::vector<absl::StatusOr<ShardAnswer>>& answers,
+                           std::vector<size_t> which = {}) {
+  if (which.empty()) {
+    for (size_t i = 0; i < requests.size(); ++i) which.push_back(i);
+  }
+  for (size_t i : which) {
+    ASSERT_TRUE(answers[i].ok()) << "request " << i << ": " << answers[i].status();
+    ExpectSameHits(answers[i]->hits, Alone(index, requests[i]), "request " + std::to_string(i));
+  }
+}
+
 // Starts each request's search on a thread of its own when the test says (so that it can fix
 // which searches run, queue or wait) and keeps the answers, by request.
 class ConcurrentSearches {
@@ -378,10 +392,7 @@ void ExpectManyConcurrentClientsAnsweredAlone(const Index& index, index::Metric 
                                    random() % 2 ? 2 : 6, metric, static_cast<int>(i % kShards)));
   }
   const auto answers = RunConcurrently(batching, requests);
-  for (size_t i = 0; i < requests.size(); ++i) {
-    ASSERT_TRUE(answers[i].ok()) << answers[i].status();
-    ExpectSameHits(answers[i]->hits, Alone(index, requests[i]), "request " + std::to_string(i));
-  }
+  ExpectAnsweredAsAlone(index, requests, answers);
 }
 
 TEST_P(BatchingTest, ManyConcurrentClientsGetTheirAnswersAlone) {
@@ -447,11 +458,7 @@ TEST_P(BatchingModeTest, DifferentNprobeNeverShareACall) {
   EXPECT_EQ(calls[2].queries, 3);
   EXPECT_EQ(calls[3].queries, 3);
   EXPECT_NE(calls[2].nprobe, calls[3].nprobe);
-  for (size_t i = 0; i < requests.size(); ++i) {
-    ASSERT_TRUE(searches.answer(i).ok()) << searches.answer(i).status();
-    ExpectSameHits(searches.answer(i)->hits, Alone(index, requests[i]),
-                   "request " + std::to_string(i));
-  }
+  ExpectAnsweredAsAlone(index, requests, searches.answers());
 }
 
 TEST_P(BatchingModeTest, TheMaximumBatchSplitsTheQueueInArrivalOrder) {
@@ -484,11 +491,7 @@ TEST_P(BatchingModeTest, TheMaximumBatchSplitsTheQueueInArrivalOrder) {
   EXPECT_EQ(calls[1].queries, 3);
   EXPECT_EQ(calls[2].queries, 6);
   EXPECT_EQ(calls[3].queries, 2);
-  for (size_t i = 0; i < requests.size(); ++i) {
-    ASSERT_TRUE(searches.answer(i).ok()) << searches.answer(i).status();
-    ExpectSameHits(searches.answer(i)->hits, Alone(index, requests[i]),
-                   "request " + std::to_string(i));
-  }
+  ExpectAnsweredAsAlone(index, requests, searches.answers());
 }
 
 TEST_P(BatchingModeTest, ScoreTiesAtTheCutAreAnsweredExactlyByARunAlone) {
@@ -530,11 +533,7 @@ TEST_P(BatchingModeTest, ScoreTiesAtTheCutAreAnsweredExactlyByARunAlone) {
   inner.Open();
   searches.JoinAll();
   EXPECT_GT(inner.calls().size(), 2u) << "some request re-ran alone";
-  for (size_t i = 0; i < requests.size(); ++i) {
-    ASSERT_TRUE(searches.answer(i).ok()) << searches.answer(i).status();
-    ExpectSameHits(searches.answer(i)->hits, Alone(index, requests[i]),
-                   "request " + std::to_string(i));
-  }
+  ExpectAnsweredAsAlone(index, requests, searches.answers());
 }
 
 TEST_P(BatchingModeTest, ADeadlinePassingInTheQueueFailsOnlyThatRequest) {
@@ -565,11 +564,7 @@ TEST_P(BatchingModeTest, ADeadlinePassingInTheQueueFailsOnlyThatRequest) {
   EXPECT_EQ(searches.answer(2).status().code(), absl::StatusCode::kDeadlineExceeded);
   inner.Open();
   searches.JoinAll();
-  for (size_t i : {0, 1, 3}) {
-    ASSERT_TRUE(searches.answer(i).ok()) << searches.answer(i).status();
-    ExpectSameHits(searches.answer(i)->hits, Alone(index, requests[i]),
-                   "request " + std::to_string(i));
-  }
+  ExpectAnsweredAsAlone(index, requests, searches.answers(), {0, 1, 3});
   EXPECT_EQ(batching.queued(), 0u);
 }
 
@@ -630,10 +625,7 @@ TEST_P(BatchingModeTest, ABoundedWaitLetsABatchFillBeforeTheFirstCall) {
   const auto calls = inner.calls();
   ASSERT_EQ(calls.size(), 1u);
   EXPECT_EQ(calls[0].queries, 3);
-  for (size_t i = 0; i < requests.size(); ++i) {
-    ASSERT_TRUE(answers[i].ok()) << answers[i].status();
-    ExpectSameHits(answers[i]->hits, Alone(index, requests[i]), "request " + std::to_string(i));
-  }
+  ExpectAnsweredAsAlone(index, requests, answers);
 }
 
 TEST_P(BatchingModeTest, ABoundedWaitNeverCostsARequestItsDeadline) {
@@ -691,11 +683,7 @@ TEST_P(BatchingModeTest, UpToCallsInFlightCallsOfOneShardRunAtOnce) {
     EXPECT_LT(calls[c].queries, queued_queries) << "only tie re-runs may follow";
   }
   EXPECT_EQ(inner.most_in_call(), 2);
-  for (size_t i = 0; i < requests.size(); ++i) {
-    ASSERT_TRUE(searches.answer(i).ok()) << searches.answer(i).status();
-    ExpectSameHits(searches.answer(i)->hits, Alone(index, requests[i]),
-                   "request " + std::to_string(i));
-  }
+  ExpectAnsweredAsAlone(index, requests, searches.answers());
   EXPECT_EQ(batching.queued(), 0u);
 }
 
@@ -729,11 +717,7 @@ TEST_P(BatchingModeTest, ALeaderWaitingForAFreeCallLeavesAtItsDeadline) {
   WaitQueued(batching, 2);
   inner.Open();
   searches.JoinAll();
-  for (size_t i : {0, 1, 3, 4}) {
-    ASSERT_TRUE(searches.answer(i).ok()) << i << ": " << searches.answer(i).status();
-    ExpectSameHits(searches.answer(i)->hits, Alone(index, requests[i]),
-                   "request " + std::to_string(i));
-  }
+  ExpectAnsweredAsAlone(index, requests, searches.answers(), {0, 1, 3, 4});
   const auto calls = inner.calls();
   ASSERT_GE(calls.size(), 3u);
   EXPECT_EQ(calls[2].queries, 2) << "the two left behind share a call";
