@@ -107,6 +107,11 @@ absl::StatusOr<CapacityPlan> PlanCapacity(const PlanRequest& request) {
   if (request.gpu_headroom < 0 || request.gpu_headroom >= 1) {
     return absl::InvalidArgumentError("GPU headroom must be in [0, 1)");
   }
+  if (request.gpu_copies_per_shard < 1 || request.gpu_copies_per_shard > kMaxGpuCopiesPerShard) {
+    return absl::InvalidArgumentError(absl::StrCat("GPU copies per shard must be 1 to ",
+                                                   kMaxGpuCopiesPerShard, ", not ",
+                                                   request.gpu_copies_per_shard));
+  }
   absl::StatusOr<ParsedSpec> spec = ParseSpec(request.factory, request.dim);
   if (!spec.ok()) return spec.status();
   const double d = request.dim;
@@ -133,17 +138,29 @@ absl::StatusOr<CapacityPlan> PlanCapacity(const PlanRequest& request) {
   plan.host_bytes_per_vector = spec->code_size + 8;
   plan.disk_bytes_per_vector = spec->code_size + 8;
 
+  // As the server's memory check (NeedOnDevice) counts a GPU: every copy holds the whole shard
+  // and has FAISS's scratch of its own; the reserve is once per GPU.
   GpuOptions gpu_options;
+  gpu_options.copies_per_shard = request.gpu_copies_per_shard;
+  const int copies = request.gpu_copies_per_shard;
   const int64_t gpu_total = static_cast<int64_t>(request.gpu_memory_gib * kGiB);
-  const int64_t scratch = GpuTempMemoryBytes(gpu_options, gpu_total);
+  const int64_t scratch = GpuTempMemoryBytes(gpu_options, gpu_total) * copies;
   plan.usable_gpu_bytes = static_cast<int64_t>((gpu_total - scratch - kGpuReservePerDevice) *
-                                               (1 - request.gpu_headroom)) -
+                                               (1 - request.gpu_headroom) / copies) -
                           plan.gpu_fixed_bytes_per_shard;
   if (plan.usable_gpu_bytes <= plan.gpu_bytes_per_vector) {
+    if (copies == 1) {
+      return absl::InvalidArgumentError(absl::StrFormat(
+          "a %.0f GiB GPU cannot hold one shard of %s at %d dimensions: the coarse quantizer, "
+          "codebooks and list overhead alone take %s",
+          request.gpu_memory_gib, request.factory, request.dim,
+          Bytes(plan.gpu_fixed_bytes_per_shard)));
+    }
     return absl::InvalidArgumentError(absl::StrFormat(
-        "a %.0f GiB GPU cannot hold one shard of %s at %d dimensions: the coarse quantizer, "
-        "codebooks and list overhead alone take %s",
-        request.gpu_memory_gib, request.factory, request.dim,
+        "a %.0f GiB GPU cannot hold %d copies of one shard of %s at %d dimensions: each copy "
+        "takes %s of FAISS scratch and %s of coarse quantizer, codebooks and list overhead "
+        "before any vector",
+        request.gpu_memory_gib, copies, request.factory, request.dim, Bytes(scratch / copies),
         Bytes(plan.gpu_fixed_bytes_per_shard)));
   }
   const int64_t max_per_shard =
@@ -194,6 +211,10 @@ absl::StatusOr<CapacityPlan> PlanCapacity(const PlanRequest& request) {
       "code %d + id 8 + %.0f overhead: FAISS GPU reference measured on an H200, IVF16384,PQ64 "
       "512-d, 95-99 bytes/vector (bench/RESULTS.md)",
       spec->code_size, m::kGpuOverheadBytesPerVector);
+  const std::string one_per_gpu =
+      copies == 1
+          ? "one shard per GPU"
+          : absl::StrFormat("one shard per GPU, %d copies of it (gpu.copies_per_shard)", copies);
   plan.figures = {
       {"coarse quantizer in every shard", static_cast<double>(plan.coarse_quantizer_bytes), "bytes",
        absl::StrFormat("nlist %d x d %d x 4 bytes, repeated by every shard file and GPU",
@@ -202,12 +223,16 @@ absl::StatusOr<CapacityPlan> PlanCapacity(const PlanRequest& request) {
       {"GPU fixed per shard", static_cast<double>(plan.gpu_fixed_bytes_per_shard), "bytes",
        "coarse quantizer + norms + PQ codebooks twice + 532 bytes per list (index/README.md)"},
       {"usable GPU memory per shard", static_cast<double>(plan.usable_gpu_bytes), "bytes",
-       absl::StrFormat("%.0f GiB - FAISS scratch - 256 MiB reserve, %.0f%% headroom, - fixed",
-                       request.gpu_memory_gib, request.gpu_headroom * 100)},
+       copies == 1
+           ? absl::StrFormat("%.0f GiB - FAISS scratch - 256 MiB reserve, %.0f%% headroom, - fixed",
+                             request.gpu_memory_gib, request.gpu_headroom * 100)
+           : absl::StrFormat("(%.0f GiB - FAISS scratch x %d copies - 256 MiB reserve, %.0f%% "
+                             "headroom) / %d copies, - fixed",
+                             request.gpu_memory_gib, copies, request.gpu_headroom * 100, copies)},
       {"vectors per shard", static_cast<double>(plan.vectors_per_shard), "",
        "N / shards, at most usable / GPU bytes per vector"},
-      {"shards", static_cast<double>(plan.shards), "", "one shard per GPU"},
-      {"GPUs", static_cast<double>(plan.gpus), "", "one shard per GPU, no replicas"},
+      {"shards", static_cast<double>(plan.shards), "", one_per_gpu},
+      {"GPUs", static_cast<double>(plan.gpus), "", absl::StrCat(one_per_gpu, ", no replicas")},
       {"servers", static_cast<double>(plan.servers), "",
        absl::StrCat(request.gpus_per_server, " GPUs per server")},
       {"host RAM per server", static_cast<double>(plan.host_ram_bytes_per_server), "bytes",
@@ -241,16 +266,23 @@ absl::StatusOr<CapacityPlan> PlanCapacity(const PlanRequest& request) {
 
 std::string FormatPlanText(const PlanRequest& request, const CapacityPlan& plan) {
   std::string text = absl::StrFormat(
-      "plan: %d vectors x %d dims, %s, %.0f GiB GPUs, %d GPUs and %.0f GiB RAM per server\n\n",
+      "plan: %d vectors x %d dims, %s, %.0f GiB GPUs, %d GPUs and %.0f GiB RAM per server%s\n\n",
       request.vectors, request.dim, request.factory, request.gpu_memory_gib,
-      request.gpus_per_server, request.host_ram_gib_per_server);
+      request.gpus_per_server, request.host_ram_gib_per_server,
+      request.gpu_copies_per_shard == 1
+          ? ""
+          : absl::StrFormat(", %d GPU copies of each shard", request.gpu_copies_per_shard));
   for (const PlanFigure& figure : plan.figures) {
     absl::StrAppendFormat(&text, "%-46s %14s   %s\n", figure.name, Value(figure), figure.basis);
   }
   absl::StrAppend(&text,
                   "\nsearch, batch 1024, every query visits every shard (FAISS GPU reference "
                   "measured on an H200, IVF16384,PQ64 512-d, 20 M vectors; scaled by codes "
-                  "scanned; coarse quantizer search not included):\n");
+                  "scanned; coarse quantizer search not included",
+                  request.gpu_copies_per_shard == 1
+                      ? ""
+                      : "; one copy of each shard: what more copies add is not measured",
+                  "):\n");
   absl::StrAppendFormat(&text, "%8s %22s %16s\n", "nprobe", "codes/query/shard", "queries/s");
   for (const PlanSearchRow& row : plan.search) {
     absl::StrAppendFormat(&text, "%8d %22.0f %16.0f\n", row.nprobe, row.codes_per_query_per_shard,
@@ -279,7 +311,8 @@ std::string FormatPlanJson(const PlanRequest& request, const CapacityPlan& plan)
                                 {"spec", request.factory},
                                 {"gpu_memory_gib", request.gpu_memory_gib},
                                 {"gpus_per_server", request.gpus_per_server},
-                                {"host_ram_gib_per_server", request.host_ram_gib_per_server}}},
+                                {"host_ram_gib_per_server", request.host_ram_gib_per_server},
+                                {"gpu_copies_per_shard", request.gpu_copies_per_shard}}},
                               {"shards", plan.shards},
                               {"gpus", plan.gpus},
                               {"servers", plan.servers},

@@ -363,6 +363,10 @@ void AddPlan(CLI::App& root) {
   app->add_option("--gpu-headroom", request.gpu_headroom,
                   "share of each GPU left free for adds and fragmentation")
       ->capture_default_str();
+  app->add_option("--gpu-copies-per-shard", request.gpu_copies_per_shard,
+                  "copies of each shard on its GPU (the server's gpu.copies_per_shard): each "
+                  "holds the whole shard and scratch of its own")
+      ->capture_default_str();
   app->add_option("--build-cores", request.build_cores_per_shard, "CPU cores of each shard build")
       ->capture_default_str();
   app->add_option("--ledger-searches", request.ledger_searches,

@@ -13,6 +13,7 @@ namespace probity::index {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 PlanRequest ThreeBillion() {
   PlanRequest request;
@@ -64,6 +65,41 @@ TEST(CapacityPlanTest, ShardsAreTheFewestThatFitTheGpus) {
   auto more = PlanCapacity(smaller);
   ASSERT_TRUE(more.ok());
   EXPECT_GT(more->shards, plan->shards);
+}
+
+// As the server's memory check counts it: every copy holds the whole shard and FAISS's scratch
+// of its own, the reserve is once per GPU.
+TEST(CapacityPlanTest, GpuCopiesOfAShardShareItsGpu) {
+  const PlanRequest one_copy = ThreeBillion();
+  auto single = PlanCapacity(one_copy);
+  ASSERT_TRUE(single.ok()) << single.status();
+  PlanRequest request = one_copy;
+  request.gpu_copies_per_shard = 2;
+  auto plan = PlanCapacity(request);
+  ASSERT_TRUE(plan.ok()) << plan.status();
+  const int64_t gpu_bytes = int64_t{80} << 30;
+  GpuOptions options;
+  options.copies_per_shard = 2;
+  const int64_t expected_usable =
+      static_cast<int64_t>(
+          (gpu_bytes - 2 * GpuTempMemoryBytes(options, gpu_bytes) - kGpuReservePerDevice) * 0.9 /
+          2) -
+      plan->gpu_fixed_bytes_per_shard;
+  EXPECT_EQ(plan->usable_gpu_bytes, expected_usable);
+  EXPECT_LT(plan->usable_gpu_bytes, single->usable_gpu_bytes / 2);
+  EXPECT_LE(plan->vectors_per_shard, plan->usable_gpu_bytes / plan->gpu_bytes_per_vector);
+  EXPECT_GE(plan->shards, 2 * single->shards - 1);
+  EXPECT_EQ(plan->gpus, plan->shards);
+
+  const std::string text = FormatPlanText(request, *plan);
+  EXPECT_THAT(text, HasSubstr("2 GPU copies of each shard"));
+  EXPECT_THAT(text, HasSubstr("what more copies add is not measured"));
+  EXPECT_EQ(nlohmann::json::parse(FormatPlanJson(request, *plan))
+                .at("request")
+                .at("gpu_copies_per_shard")
+                .get<int>(),
+            2);
+  EXPECT_THAT(FormatPlanText(one_copy, *single), Not(HasSubstr("copies")));
 }
 
 TEST(CapacityPlanTest, HostRamAndDiskFollowTheShards) {
@@ -131,6 +167,16 @@ TEST(CapacityPlanTest, BadRequestsAreRefusedWithAReason) {
   request = ThreeBillion();
   request.vectors = 0;
   EXPECT_FALSE(PlanCapacity(request).ok());
+  for (int copies : {0, kMaxGpuCopiesPerShard + 1}) {
+    request = ThreeBillion();
+    request.gpu_copies_per_shard = copies;
+    EXPECT_THAT(PlanCapacity(request).status().message(), HasSubstr("GPU copies per shard"))
+        << copies;
+  }
+  request = ThreeBillion();
+  request.gpu_memory_gib = 12;
+  request.gpu_copies_per_shard = 16;
+  EXPECT_THAT(PlanCapacity(request).status().message(), HasSubstr("16 copies of one shard"));
 }
 
 TEST(CapacityPlanTest, TextAndJsonNameTheBasisOfEveryFigure) {

@@ -23,6 +23,10 @@ struct PlanRequest {
   double host_ram_gib_per_server = 1024;
   // Share of each GPU's memory left free after the shard is placed (adds, fragmentation).
   double gpu_headroom = 0.10;
+  // Copies of each shard on its GPU (the server's gpu.copies_per_shard, 1 to
+  // kMaxGpuCopiesPerShard): each copy holds the whole shard and FAISS's scratch of its own, so a
+  // GPU holds that many times fewer vectors.
+  int gpu_copies_per_shard = 1;
   // CPU cores of each shard build (one build per shard runs at once on the cluster).
   int build_cores_per_shard = 16;
   // Searches recorded in the ledger over its retention, and the bytes of one search entry.
