@@ -451,67 +451,32 @@ void BM_ServiceBatching(benchmark::State& state) {
   }
 }
 
-BENCHMARK(BM_FaissInProcess)->Threads(1)->Threads(8)->Threads(64)->UseRealTime()->MinTime(1.0);
-BENCHMARK(BM_ServiceEndToEnd)
-    ->ArgName("fsync")
-    ->Arg(1)
-    ->Arg(0)
-    ->Threads(1)
-    ->Threads(8)
-    ->Threads(64)
-    ->UseRealTime()
-    ->MinTime(1.0);
-BENCHMARK(BM_GrpcFloor)->Threads(1)->Threads(8)->Threads(64)->UseRealTime()->MinTime(1.0);
-BENCHMARK(BM_GrpcFloorCallbackServer)
-    ->Threads(1)
-    ->Threads(8)
-    ->Threads(64)
-    ->UseRealTime()
-    ->MinTime(1.0);
-BENCHMARK(BM_GrpcFloorWithSearch)->Threads(1)->Threads(8)->Threads(64)->UseRealTime()->MinTime(1.0);
-BENCHMARK(BM_GrpcFloorInProcessChannel)->Threads(1)->Threads(64)->UseRealTime()->MinTime(1.0);
-BENCHMARK(BM_GrpcFloorWithSearchInProcessChannel)
-    ->Threads(1)
-    ->Threads(64)
-    ->UseRealTime()
-    ->MinTime(1.0);
-BENCHMARK(BM_ServiceInProcessChannel)
-    ->ArgName("fsync")
-    ->Arg(0)
-    ->Arg(1)
-    ->Threads(1)
-    ->Threads(64)
-    ->UseRealTime()
-    ->MinTime(1.0);
-BENCHMARK(BM_GrpcFloorCallbackClients)
-    ->ArgName("clients")
-    ->Arg(1)
-    ->Arg(64)
-    ->UseRealTime()
-    ->MinTime(1.0);
-BENCHMARK(BM_ServiceCallbackClients)
-    ->ArgName("clients")
-    ->Arg(1)
-    ->Arg(64)
-    ->UseRealTime()
-    ->MinTime(1.0);
+// Every run: wall-clock rates (the clients' threads block), at least a second each.
+void Timed(benchmark::internal::Benchmark* b) { b->UseRealTime()->MinTime(1.0); }
+void OneEightAnd64Clients(benchmark::internal::Benchmark* b) {
+  b->Threads(1)->Threads(8)->Threads(64)->Apply(Timed);
+}
+void OneAnd64Clients(benchmark::internal::Benchmark* b) {
+  b->Threads(1)->Threads(64)->Apply(Timed);
+}
+
+BENCHMARK(BM_FaissInProcess)->Apply(OneEightAnd64Clients);
+BENCHMARK(BM_ServiceEndToEnd)->ArgName("fsync")->Arg(1)->Arg(0)->Apply(OneEightAnd64Clients);
+BENCHMARK(BM_GrpcFloor)->Apply(OneEightAnd64Clients);
+BENCHMARK(BM_GrpcFloorCallbackServer)->Apply(OneEightAnd64Clients);
+BENCHMARK(BM_GrpcFloorWithSearch)->Apply(OneEightAnd64Clients);
+BENCHMARK(BM_GrpcFloorInProcessChannel)->Apply(OneAnd64Clients);
+BENCHMARK(BM_GrpcFloorWithSearchInProcessChannel)->Apply(OneAnd64Clients);
+BENCHMARK(BM_ServiceInProcessChannel)->ArgName("fsync")->Arg(0)->Arg(1)->Apply(OneAnd64Clients);
+BENCHMARK(BM_GrpcFloorCallbackClients)->ArgName("clients")->Arg(1)->Arg(64)->Apply(Timed);
+BENCHMARK(BM_ServiceCallbackClients)->ArgName("clients")->Arg(1)->Arg(64)->Apply(Timed);
 BENCHMARK(BM_ServiceShardsTogether)
     ->ArgName("together")
     ->Arg(0)
     ->Arg(1)
     ->Arg(2)
-    ->Threads(1)
-    ->Threads(64)
-    ->UseRealTime()
-    ->MinTime(1.0);
-BENCHMARK(BM_ServiceCompletionQueues)
-    ->ArgName("per_core")
-    ->Arg(0)
-    ->Arg(1)
-    ->Threads(1)
-    ->Threads(64)
-    ->UseRealTime()
-    ->MinTime(1.0);
+    ->Apply(OneAnd64Clients);
+BENCHMARK(BM_ServiceCompletionQueues)->ArgName("per_core")->Arg(0)->Arg(1)->Apply(OneAnd64Clients);
 BENCHMARK(BM_ServiceBatching)
     ->ArgName("batching")
     ->Arg(0)
@@ -519,8 +484,7 @@ BENCHMARK(BM_ServiceBatching)
     ->Threads(1)
     ->Threads(16)
     ->Threads(64)
-    ->UseRealTime()
-    ->MinTime(1.0);
+    ->Apply(Timed);
 
 double Percentile(std::vector<double> samples, double p) {
   if (samples.empty()) return 0;
