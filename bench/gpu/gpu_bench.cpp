@@ -757,6 +757,11 @@ int Run(const Options& options) {
     if (use_gpu) {
       for (int copies : options.compare_gpu_copies) {
         passes.push_back({.fsync = false, .gpu_copies = copies});
+        // Both together when both are compared: calls that overlap on the GPU and the
+        // hand-over that kept the shard busiest with one copy.
+        if (options.compare_next_call_first) {
+          passes.push_back({.fsync = false, .next_call_first = true, .gpu_copies = copies});
+        }
       }
     }
     for (const auto& [fsync, deadlock_detection, batch_wait_us, next_call_first, direct_wakeups,
@@ -943,7 +948,8 @@ int Run(const Options& options) {
         const double floor = floor_qps[{kind, clients}];
         const std::string fsync_label =
             fsync                ? "on"
-            : gpu_copies         ? absl::StrCat("off, ", *gpu_copies, " GPU copies")
+            : gpu_copies         ? absl::StrCat("off, ", *gpu_copies, " GPU copies",
+                                        next_call_first ? ", next call first" : "")
             : deadlock_detection ? "off, Abseil deadlock detection"
             : batch_wait_us      ? absl::StrCat("off, batch wait ", *batch_wait_us, " us")
             : direct_wakeups
@@ -1008,7 +1014,8 @@ int Run(const Options& options) {
                   "both hand-over orders; \"off, N GPU copies\" (with --compare-gpu-copies N) "
                   "places N copies of the shard on the GPU (config gpu.copies_per_shard) and lets "
                   "the batcher run N calls at once, one per copy (its \"shard busy\" adds the "
-                  "calls' times, so it can pass 1); \"128 other "
+                  "calls' times, so it can pass 1), and with --compare-next-call-first also "
+                  "with next call first; \"128 other "
                   "process\" are 128 clients in another process (search_load; its CPU time is "
                   "counted with this process's over its whole life), which do not share gRPC's "
                   "threads and polling with the server; \"128 in N other processes\" split them "
@@ -1119,7 +1126,7 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, probity::index::kMaxGpuCopiesPerShard));
   app.add_option("--compare-gpu-copies", options.compare_gpu_copies,
                  "also, for each N: N GPU copies searched at once against one, and the service "
-                 "with N copies")
+                 "with N copies (and with next call first too, with --compare-next-call-first)")
       ->delimiter(',')
       ->check(CLI::Range(2, probity::index::kMaxGpuCopiesPerShard));
   app.add_flag("--compare-direct-wakeups", options.compare_direct_wakeups,
