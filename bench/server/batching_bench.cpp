@@ -64,8 +64,11 @@ class FixedTimeShard : public ShardBackend {
   std::atomic<uint64_t> calls_{0};
 };
 
-// Arguments: concurrent clients, the shard's time per call in µs and per query in ns, and the
-// batcher's wait for a call to fill (max_wait) in µs.
+// Arguments: concurrent clients, the shard's time per call in µs and per query in ns, the
+// batcher's wait for a call to fill (max_wait) in µs, and the calls of the shard it may run at
+// once (calls_in_flight: gpu.copies_per_shard). The stand-in's calls overlap perfectly, which
+// GPU calls need not: with two in flight it shows what the batcher makes of two copies whose
+// calls do not slow each other, the most that copies can give.
 void BM_BatchedSingleQuerySearches(benchmark::State& state) {
   const int clients = static_cast<int>(state.range(0));
   const auto call_time = std::chrono::microseconds(state.range(1));
@@ -74,6 +77,7 @@ void BM_BatchedSingleQuerySearches(benchmark::State& state) {
   ShardCounters counters;
   BatchingOptions options;  // up to 256 queries per call, as the service's default
   options.max_wait = absl::Microseconds(wait_us);
+  options.calls_in_flight = static_cast<int>(state.range(4));
   auto shard = std::make_shared<FixedTimeShard>(call_time, query_time);
   BatchingShardBackend batcher(shard, options, counters);
   const std::vector<float> query(kDim, 0.5f);
@@ -107,8 +111,8 @@ void BM_BatchedSingleQuerySearches(benchmark::State& state) {
           : static_cast<double>(answered.load()) / static_cast<double>(shard->calls());
 }
 BENCHMARK(BM_BatchedSingleQuerySearches)
-    ->ArgNames({"clients", "call_us", "query_ns", "wait_us"})
-    ->ArgsProduct({{16, 128}, {280}, {3500}, {0, 200}})
+    ->ArgNames({"clients", "call_us", "query_ns", "wait_us", "calls"})
+    ->ArgsProduct({{16, 128}, {280}, {3500}, {0, 200}, {1, 2}})
     ->Iterations(5)
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);
