@@ -107,6 +107,11 @@ struct Options {
   // Also, for each N: N GPU copies of the shard searched by N threads at once against one copy
   // searched by one thread, at small batches; and the service with N copies.
   std::vector<int> compare_gpu_copies;
+  // How the service's threads wait for the GPU (config gpu.host_wait).
+  index::GpuHostWait gpu_host_wait = index::GpuHostWait::kAuto;
+  // Also the service with each of these, alone and with each of compare_gpu_copies; run last,
+  // because CUDA keeps a device's scheduling flags for the rest of the process.
+  std::vector<index::GpuHostWait> compare_gpu_host_wait;
 };
 
 void Log(const std::string& line) {
@@ -414,6 +419,7 @@ void ConfigureServiceForBench(service::ServerConfig& config, const Options& opti
     index::GpuOptions gpu;
     gpu.devices = {options.device};
     gpu.copies_per_shard = options.gpu_copies_per_shard;
+    gpu.host_wait = options.gpu_host_wait;
     config.gpu = gpu;
   }
 }
@@ -762,6 +768,8 @@ int Run(const Options& options) {
       bool next_call_first = false;                     // batching.next_call_first
       bool direct_wakeups = false;                      // batching.direct_wakeups
       std::optional<int> gpu_copies = std::nullopt;     // instead of --gpu-copies-per-shard
+      // Instead of --gpu-host-wait.
+      std::optional<index::GpuHostWait> host_wait = std::nullopt;
     };
     std::vector<Pass> passes = {{.fsync = false}, {.fsync = true}};
     if (options.compare_abseil_deadlock_detection) {
@@ -786,12 +794,19 @@ int Run(const Options& options) {
           passes.push_back({.fsync = false, .next_call_first = true, .gpu_copies = copies});
         }
       }
+      // Last: each runtime made with a host wait other than "auto" sets it for the process.
+      for (index::GpuHostWait wait : options.compare_gpu_host_wait) {
+        passes.push_back({.fsync = false, .host_wait = wait});
+        for (int copies : options.compare_gpu_copies) {
+          passes.push_back({.fsync = false, .gpu_copies = copies, .host_wait = wait});
+        }
+      }
     }
     for (const auto& [fsync, deadlock_detection, batch_wait_us, next_call_first, direct_wakeups,
-                      gpu_copies] : passes) {
+                      gpu_copies, host_wait] : passes) {
       // A comparison pass: only the target's clients, fsync off.
       const bool comparison = deadlock_detection || batch_wait_us.has_value() || next_call_first ||
-                              direct_wakeups || gpu_copies.has_value();
+                              direct_wakeups || gpu_copies.has_value() || host_wait.has_value();
       if (deadlock_detection) common::TurnOnAbseilDeadlockDetection();
       service::ServerConfig config;
       config.data_dir = work;
@@ -799,6 +814,7 @@ int Run(const Options& options) {
       config.deployment = "bench";
       config.jwks_file = "jwks.json";
       config.ledger.dir = fsync                ? "ledger-fsync"
+                          : host_wait          ? "ledger-no-fsync-host-wait"
                           : gpu_copies         ? "ledger-no-fsync-gpu-copies"
                           : deadlock_detection ? "ledger-no-fsync-detection"
                           : batch_wait_us      ? "ledger-no-fsync-batch-wait"
@@ -818,6 +834,7 @@ int Run(const Options& options) {
       if (next_call_first) config.batching.next_call_first = true;
       if (direct_wakeups) config.batching.direct_wakeups = true;
       if (gpu_copies) config.gpu->copies_per_shard = *gpu_copies;
+      if (host_wait) config.gpu->host_wait = *host_wait;
       std::filesystem::remove_all(work / config.ledger.dir);
       ledger::Options ledger_options;
       ledger_options.dir = work / config.ledger.dir;
@@ -971,6 +988,9 @@ int Run(const Options& options) {
         const double floor = floor_qps[{kind, clients}];
         const std::string fsync_label =
             fsync                ? "on"
+            : host_wait          ? absl::StrCat("off, ",
+                                       gpu_copies ? absl::StrCat(*gpu_copies, " GPU copies, ") : "",
+                                                "host wait ", index::GpuHostWaitName(*host_wait))
             : gpu_copies         ? absl::StrCat("off, ", *gpu_copies, " GPU copies",
                                         next_call_first ? ", next call first" : "")
             : deadlock_detection ? "off, Abseil deadlock detection"
@@ -1038,7 +1058,10 @@ int Run(const Options& options) {
                   "places N copies of the shard on the GPU (config gpu.copies_per_shard) and lets "
                   "the batcher run N calls at once, one per copy (its \"shard busy\" adds the "
                   "calls' times, so it can pass 1), and with --compare-next-call-first also "
-                  "with next call first; \"128 other "
+                  "with next call first; \"off, host wait W\" (with --compare-gpu-host-wait W) "
+                  "has the service's threads wait for the GPU that way (config gpu.host_wait: "
+                  "spin, yield, or block, which sleeps instead of keeping a core busy), also "
+                  "with each N of --compare-gpu-copies; \"128 other "
                   "process\" are 128 clients in another process (search_load; its CPU time is "
                   "counted with this process's over its whole life), which do not share gRPC's "
                   "threads and polling with the server; \"128 in N other processes\" split them "
@@ -1152,6 +1175,19 @@ int main(int argc, char** argv) {
                  "with N copies (and with next call first too, with --compare-next-call-first)")
       ->delimiter(',')
       ->check(CLI::Range(2, probity::index::kMaxGpuCopiesPerShard));
+  const std::map<std::string, probity::index::GpuHostWait> host_waits = {
+      {"auto", probity::index::GpuHostWait::kAuto},
+      {"spin", probity::index::GpuHostWait::kSpin},
+      {"yield", probity::index::GpuHostWait::kYield},
+      {"block", probity::index::GpuHostWait::kBlock}};
+  app.add_option("--gpu-host-wait", options.gpu_host_wait,
+                 "how the service's threads wait for the GPU (config gpu.host_wait)")
+      ->transform(CLI::CheckedTransformer(host_waits));
+  app.add_option("--compare-gpu-host-wait", options.compare_gpu_host_wait,
+                 "also run the service at 128 clients (fsync off) with each of these host waits "
+                 "(spin, yield, block), alone and with each --compare-gpu-copies N; last")
+      ->delimiter(',')
+      ->transform(CLI::CheckedTransformer(host_waits));
   app.add_flag("--compare-direct-wakeups", options.compare_direct_wakeups,
                "also run the service at 128 clients (fsync off) with each batched search "
                "waiting on its own signal, in both hand-over orders");

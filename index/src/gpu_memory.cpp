@@ -60,6 +60,29 @@ absl::StatusOr<GpuIdPlacement> ParseGpuIdPlacement(const std::string& name) {
       absl::StrCat("gpu ids must be \"gpu\" or \"cpu\", not \"", name, "\""));
 }
 
+std::string GpuHostWaitName(GpuHostWait wait) {
+  switch (wait) {
+    case GpuHostWait::kAuto:
+      return "auto";
+    case GpuHostWait::kSpin:
+      return "spin";
+    case GpuHostWait::kYield:
+      return "yield";
+    case GpuHostWait::kBlock:
+      return "block";
+  }
+  return "auto";
+}
+
+absl::StatusOr<GpuHostWait> ParseGpuHostWait(const std::string& name) {
+  for (GpuHostWait wait :
+       {GpuHostWait::kAuto, GpuHostWait::kSpin, GpuHostWait::kYield, GpuHostWait::kBlock}) {
+    if (name == GpuHostWaitName(wait)) return wait;
+  }
+  return absl::InvalidArgumentError(absl::StrCat(
+      "gpu host_wait must be \"auto\", \"spin\", \"yield\" or \"block\", not \"", name, "\""));
+}
+
 absl::Status ValidateGpuOptions(const GpuOptions& options) {
   if (options.devices.empty()) return absl::InvalidArgumentError("gpu: no devices configured");
   std::set<int> seen;

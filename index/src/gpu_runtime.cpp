@@ -51,6 +51,47 @@ int LowestBuiltArchitecture() {
   return lowest;
 }
 
+unsigned ScheduleFlag(GpuHostWait wait) {
+  switch (wait) {
+    case GpuHostWait::kAuto:
+      return cudaDeviceScheduleAuto;
+    case GpuHostWait::kSpin:
+      return cudaDeviceScheduleSpin;
+    case GpuHostWait::kYield:
+      return cudaDeviceScheduleYield;
+    case GpuHostWait::kBlock:
+      return cudaDeviceScheduleBlockingSync;
+  }
+  return cudaDeviceScheduleAuto;
+}
+
+// Makes threads wait for GPU `ordinal` as `wait` says, and checks that CUDA took it. The flags
+// belong to the device's one context in this process, and CUDA 13 overwrites them even once the
+// device is in use: the last runtime created with a host_wait other than "auto" decides for the
+// whole process ("auto" leaves the flags as they are, CUDA's own default unless changed).
+absl::Status SetHostWait(int ordinal, GpuHostWait wait) {
+  if (wait == GpuHostWait::kAuto) return absl::OkStatus();
+  int previous = 0;
+  if (cudaError_t e = cudaGetDevice(&previous); e != cudaSuccess) {
+    return CudaError(e, "cudaGetDevice");
+  }
+  unsigned flags = 0;
+  cudaError_t e = cudaSetDevice(ordinal);
+  if (e == cudaSuccess) e = cudaSetDeviceFlags(ScheduleFlag(wait));
+  if (e == cudaSuccess) e = cudaGetDeviceFlags(&flags);
+  cudaSetDevice(previous);
+  if (e != cudaSuccess) {
+    return CudaError(e, absl::StrCat("GPU ", ordinal, ": setting host_wait \"",
+                                     GpuHostWaitName(wait), "\" (cudaSetDeviceFlags)"));
+  }
+  if ((flags & cudaDeviceScheduleMask) != ScheduleFlag(wait)) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "GPU ", ordinal, ": CUDA kept scheduling flags ", flags & cudaDeviceScheduleMask,
+        " instead of host_wait \"", GpuHostWaitName(wait), "\""));
+  }
+  return absl::OkStatus();
+}
+
 // One FAISS resources object (its CUDA stream, cuBLAS handle and scratch memory) and the mutex
 // that serializes every use of it: searches, adds, clones and frees. Copy i of every shard on a
 // device goes through that device's context i, so copies of one shard never wait for each other.
@@ -73,6 +114,7 @@ class CudaGpuRuntime : public GpuRuntime, public std::enable_shared_from_this<Cu
 
   absl::Status Init() {
     for (int ordinal : options().devices) {
+      if (absl::Status s = SetHostWait(ordinal, options().host_wait); !s.ok()) return s;
       auto device = std::make_unique<Device>();
       device->ordinal = ordinal;
       try {

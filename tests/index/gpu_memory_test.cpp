@@ -277,6 +277,15 @@ TEST(GpuOptionsTest, RefusesBadDeviceListsAndTempMemory) {
   EXPECT_EQ(*ParseGpuIdPlacement("gpu"), GpuIdPlacement::kGpu);
   EXPECT_EQ(*ParseGpuIdPlacement("cpu"), GpuIdPlacement::kCpu);
   EXPECT_FALSE(ParseGpuIdPlacement("host").ok());
+  for (GpuHostWait wait :
+       {GpuHostWait::kAuto, GpuHostWait::kSpin, GpuHostWait::kYield, GpuHostWait::kBlock}) {
+    auto parsed = ParseGpuHostWait(GpuHostWaitName(wait));
+    ASSERT_TRUE(parsed.ok()) << GpuHostWaitName(wait);
+    EXPECT_EQ(*parsed, wait);
+  }
+  EXPECT_EQ(GpuHostWaitName(GpuHostWait::kBlock), "block");
+  EXPECT_FALSE(ParseGpuHostWait("blocking").ok());
+  EXPECT_FALSE(ParseGpuHostWait("").ok());
 }
 
 TEST(GpuRefusalTest, ConfiguredGpusAreRefusedByABuildOrMachineWithoutThem) {

@@ -175,6 +175,39 @@ TEST(GpuShardTest, IdsKeptOnTheCpuGiveTheSameAnswers) {
   EXPECT_GE(Overlap(*cpu, *gpu), 0.99);
 }
 
+// gpu.host_wait sets CUDA's scheduling flags of the device, and searches answer alike however
+// their threads wait. Spin last: the flags stay with the process.
+TEST(GpuShardTest, HostWaitSetsHowThreadsWaitForTheGpu) {
+  SKIP_WITHOUT_GPU();
+  const int dim = 64;
+  const std::vector<float> queries = testing::RandomRows(50, dim, 2, false);
+  const SearchParams params = Params(10, 8);
+  const std::pair<GpuHostWait, unsigned> waits[] = {
+      {GpuHostWait::kBlock, cudaDeviceScheduleBlockingSync},
+      {GpuHostWait::kYield, cudaDeviceScheduleYield},
+      {GpuHostWait::kSpin, cudaDeviceScheduleSpin}};
+  for (const auto& [wait, flag] : waits) {
+    std::unique_ptr<ShardedIndex> index = RandomCollection("IVF32,PQ16", 2, 1);
+    ASSERT_NE(index, nullptr);
+    auto cpu = index->Search(queries, params);
+    ASSERT_TRUE(cpu.ok()) << cpu.status();
+    GpuOptions options;
+    options.devices = {0};
+    options.float16_lookup_tables = false;
+    options.host_wait = wait;
+    auto runtime = GpuRuntime::Create(options);
+    ASSERT_TRUE(runtime.ok()) << GpuHostWaitName(wait) << ": " << runtime.status();
+    unsigned flags = 0;
+    ASSERT_EQ(cudaSetDevice(0), cudaSuccess);
+    ASSERT_EQ(cudaGetDeviceFlags(&flags), cudaSuccess);
+    EXPECT_EQ(flags & cudaDeviceScheduleMask, flag) << GpuHostWaitName(wait);
+    ASSERT_TRUE(index->PlaceOnGpus(*runtime).ok()) << GpuHostWaitName(wait);
+    auto gpu = index->Search(queries, params);
+    ASSERT_TRUE(gpu.ok()) << GpuHostWaitName(wait) << ": " << gpu.status();
+    EXPECT_GE(Overlap(*cpu, *gpu), 0.99) << GpuHostWaitName(wait);
+  }
+}
+
 TEST(GpuShardTest, SearchShardsAnswersEachGpuShardAsSearchShardDoes) {
   SKIP_WITHOUT_GPU();
   std::unique_ptr<ShardedIndex> index = RandomCollection("IVF32,PQ16", 3, 1);

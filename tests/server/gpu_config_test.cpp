@@ -13,7 +13,7 @@ namespace {
 TEST(GpuConfigTest, ParsesEveryKeyAndRoundTrips) {
   auto config = ParseConfig(
       R"({"gpu": {"devices": [0, 1], "float16_lookup_tables": false, "ids": "cpu",
-                  "temp_memory_mb": 512, "copies_per_shard": 3}})",
+                  "temp_memory_mb": 512, "copies_per_shard": 3, "host_wait": "block"}})",
       "/data");
   ASSERT_TRUE(config.ok()) << config.status();
   ASSERT_TRUE(config->gpu.has_value());
@@ -22,6 +22,7 @@ TEST(GpuConfigTest, ParsesEveryKeyAndRoundTrips) {
   EXPECT_EQ(config->gpu->ids, index::GpuIdPlacement::kCpu);
   EXPECT_EQ(config->gpu->temp_memory_mb, 512);
   EXPECT_EQ(config->gpu->copies_per_shard, 3);
+  EXPECT_EQ(config->gpu->host_wait, index::GpuHostWait::kBlock);
   auto again = ParseConfig(ConfigToJson(*config), "/data");
   ASSERT_TRUE(again.ok());
   EXPECT_EQ(ConfigToJson(*again), ConfigToJson(*config));
@@ -34,6 +35,7 @@ TEST(GpuConfigTest, DefaultsAreFloat16TablesIdsOnTheGpuAndFaissTempMemory) {
   EXPECT_EQ(config->gpu->ids, index::GpuIdPlacement::kGpu);
   EXPECT_EQ(config->gpu->temp_memory_mb, -1);
   EXPECT_EQ(config->gpu->copies_per_shard, 1);
+  EXPECT_EQ(config->gpu->host_wait, index::GpuHostWait::kAuto);  // CUDA's own choice
   auto cpu = ParseConfig("{}", "/data");
   ASSERT_TRUE(cpu.ok());
   EXPECT_FALSE(cpu->gpu.has_value());  // CPU-only stays the default
@@ -59,6 +61,10 @@ TEST(GpuConfigTest, TheBatcherRunsAsManyCallsOfAShardAsItHasGpuCopies) {
 TEST(GpuConfigTest, RefusesBadGpuSections) {
   EXPECT_FALSE(ParseConfig(R"({"gpu": {"devices": [0], "ids": "host"}})", "/").ok());
   EXPECT_FALSE(ParseConfig(R"({"gpu": {"float16_lookup_tables": true}})", "/").ok());
+  auto bad_wait = ParseConfig(R"({"gpu": {"devices": [0], "host_wait": "sleep"}})", "/");
+  ASSERT_FALSE(bad_wait.ok());
+  EXPECT_NE(bad_wait.status().message().find("gpu.host_wait"), absl::string_view::npos)
+      << bad_wait.status();
   auto duplicate = ParseConfig(R"({"gpu": {"devices": [1, 1]}, "plaintext": true})", "/");
   ASSERT_TRUE(duplicate.ok());
   EXPECT_FALSE(ValidateConfig(*duplicate).ok());

@@ -218,6 +218,7 @@ absl::StatusOr<ServerConfig> ParseConfig(const std::string& json_text,
   ServerConfig c;
   c.data_dir = data_dir_default;
   std::string gpu_ids = "gpu";
+  std::string gpu_host_wait = "auto";
   absl::Status status;
   ObjectReader::Read(j, "", &status, [&](ObjectReader& r) {
     r.Optional("data_dir", &c.data_dir);
@@ -290,6 +291,7 @@ absl::StatusOr<ServerConfig> ParseConfig(const std::string& json_text,
       g.Optional("ids", &gpu_ids);
       g.Optional("temp_memory_mb", &gpu.temp_memory_mb);
       g.Optional("copies_per_shard", &gpu.copies_per_shard);
+      g.Optional("host_wait", &gpu_host_wait);
     });
     r.Object("metrics", [&](ObjectReader& m) {
       m.Required("address", &c.metrics.emplace().address);
@@ -303,6 +305,12 @@ absl::StatusOr<ServerConfig> ParseConfig(const std::string& json_text,
       return absl::InvalidArgumentError(absl::StrCat("config: gpu.ids: ", ids.status().message()));
     }
     c.gpu->ids = *ids;
+    auto host_wait = index::ParseGpuHostWait(gpu_host_wait);
+    if (!host_wait.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("config: gpu.host_wait: ", host_wait.status().message()));
+    }
+    c.gpu->host_wait = *host_wait;
   }
   return c;
 }
@@ -376,7 +384,8 @@ std::string ConfigToJson(const ServerConfig& c) {
                 {"float16_lookup_tables", c.gpu->float16_lookup_tables},
                 {"ids", index::GpuIdPlacementName(c.gpu->ids)},
                 {"temp_memory_mb", c.gpu->temp_memory_mb},
-                {"copies_per_shard", c.gpu->copies_per_shard}};
+                {"copies_per_shard", c.gpu->copies_per_shard},
+                {"host_wait", index::GpuHostWaitName(c.gpu->host_wait)}};
   }
   if (c.report_http) j["report_http"] = {{"address", c.report_http->address}};
   if (c.metrics) {

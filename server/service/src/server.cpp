@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "probity/common/file_read.h"
 #include "probity/index/blas_threads.h"
 #include "probity/index/private_files.h"
@@ -95,6 +96,10 @@ absl::StatusOr<std::unique_ptr<Catalog>> MakeCatalog(const ServerConfig& config)
     return absl::Status(gpu.status().code(),
                         absl::StrCat("config \"gpu\": ", gpu.status().message()));
   }
+  spdlog::info("GPUs {}: {} cop{} of each shard, threads wait for them: {}",
+               absl::StrJoin(config.gpu->devices, ", "), config.gpu->copies_per_shard,
+               config.gpu->copies_per_shard == 1 ? "y" : "ies",
+               index::GpuHostWaitName(config.gpu->host_wait));
   return std::make_unique<Catalog>(*std::move(gpu));
 }
 

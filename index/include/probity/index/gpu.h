@@ -34,6 +34,20 @@ enum class GpuIdPlacement {
 std::string GpuIdPlacementName(GpuIdPlacement placement);                     // "gpu" or "cpu"
 absl::StatusOr<GpuIdPlacement> ParseGpuIdPlacement(const std::string& name);  // "gpu", "cpu"
 
+// How a thread waits for its GPU search to finish (CUDA's device scheduling flags, set on each
+// configured device when the runtime is created). FAISS waits once or more per search, on the
+// searching thread: a spinning wait keeps a core busy for the whole search, so a server with
+// several searches in flight per GPU (copies_per_shard, several shards) spends as many cores
+// on waiting, which its gRPC threads and ledger then lack.
+enum class GpuHostWait {
+  kAuto,   // cudaDeviceScheduleAuto: CUDA's choice, which spins unless contexts outnumber cores
+  kSpin,   // cudaDeviceScheduleSpin: the lowest latency; a core per waiting search
+  kYield,  // cudaDeviceScheduleYield: spins, yielding the core to any other runnable thread
+  kBlock,  // cudaDeviceScheduleBlockingSync: sleeps until the GPU is done (no core; a wake-up)
+};
+std::string GpuHostWaitName(GpuHostWait wait);                          // "auto", "spin", ...
+absl::StatusOr<GpuHostWait> ParseGpuHostWait(const std::string& name);  // the names above
+
 struct GpuOptions {
   std::vector<int> devices;  // CUDA device ordinals; empty means the CPU path
   // IVFPQ lookup tables in float16 (GpuClonerOptions::useFloat16): needed for PQ64 and larger,
@@ -49,6 +63,7 @@ struct GpuOptions {
   // of a large GPU idle for most of its time (kernel launches, copies, synchronisation), which
   // a second search can fill. Costs this many times the shard's GPU memory and scratch memory.
   int copies_per_shard = 1;
+  GpuHostWait host_wait = GpuHostWait::kAuto;
 };
 
 inline constexpr int kMaxGpuCopiesPerShard = 16;
