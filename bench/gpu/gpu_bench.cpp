@@ -846,8 +846,14 @@ int Run(const Options& options) {
       CountingLedger* ledger = counting.get();
       service::Server::Overrides overrides;
       overrides.ledger = std::move(counting);
-      auto server =
-          Must(service::Server::StartRouter(config, std::move(overrides)), "start the service");
+      auto started = service::Server::StartRouter(config, std::move(overrides));
+      if (!started.ok() && host_wait) {
+        // Only CUDA can say whether it takes these flags: a refusal ends this pass, not the run.
+        Log(absl::StrCat("  host wait ", index::GpuHostWaitName(*host_wait),
+                         ": the service did not start: ", started.status().ToString()));
+        continue;
+      }
+      auto server = Must(std::move(started), "start the service");
       auto load_on = [&](int port, int clients) {
         ClientLoad load;
         load.port = port;
