@@ -48,6 +48,7 @@
 #include "probity/index/sharded_index.h"
 #include "probity/index/synthetic.h"
 #include "probity/ledger/checkpoint.h"
+#include "probity/service/latency_histogram.h"
 #include "probity/service/server.h"
 #include "probity/warrant/issue.h"
 #include "service_load.h"
@@ -956,6 +957,10 @@ int Run(const Options& options) {
         const uint64_t answered_before = counters.searches_answered.load();
         const uint64_t shard_phase_before = counters.shard_phase_micros.load();
         const uint64_t ledger_before = counters.ledger_append_micros.load();
+        const service::LatencyHistogram::Snapshot shard_phase_tail_before =
+            counters.shard_phase_latency.Read();
+        const service::LatencyHistogram::Snapshot ledger_tail_before =
+            counters.ledger_append_latency.Read();
         const service::ShardCounters& shard_counters = counters.shards;
         const uint64_t calls_before = shard_counters.searches_run.load();
         const uint64_t search_micros_before = shard_counters.search_micros.load();
@@ -988,6 +993,15 @@ int Run(const Options& options) {
                 ? static_cast<double>(counters.ledger_append_micros.load() - ledger_before) / 1e3 /
                       answered
                 : 0;
+        // And their tails: the p99 of each phase over the same searches, which says which
+        // phase the service's p99 comes from (percentiles do not add up).
+        const double shard_phase_p99_ms = counters.shard_phase_latency.Read()
+                                              .Since(shard_phase_tail_before)
+                                              .QuantileMicros(0.99) /
+                                          1e3;
+        const double ledger_p99_ms =
+            counters.ledger_append_latency.Read().Since(ledger_tail_before).QuantileMicros(0.99) /
+            1e3;
         const double shard_busy =
             queries_per_call > 0 ? result.qps / queries_per_call * ms_per_call / 1e3 : 0;
         const double ratio = result.qps / reference_qps;
@@ -1010,18 +1024,19 @@ int Run(const Options& options) {
               Fmt(ratio, 3), Fmt(result.p50_ms, 2), Fmt(result.p99_ms, 2),
               absl::StrFormat("%.1f / %d", stats.mean_in_flight, stats.max_in_flight),
               Fmt(queries_per_call, 1), Fmt(ms_per_call, 3), Fmt(shard_busy, 2),
-              Fmt(shard_phase_ms, 3), Fmt(ledger_ms, 3), Fmt(result.cpu_us_per_call),
-              Fmt(result.cores_busy, 1), floor > 0 ? Fmt(result.qps / floor, 2) : "-",
-              std::to_string(result.failures)}});
+              Fmt(shard_phase_ms, 3), Fmt(shard_phase_p99_ms, 2), Fmt(ledger_ms, 3),
+              Fmt(ledger_p99_ms, 2), Fmt(result.cpu_us_per_call), Fmt(result.cores_busy, 1),
+              floor > 0 ? Fmt(result.qps / floor, 2) : "-", std::to_string(result.failures)}});
         Log(absl::StrFormat(
             "  fsync %s, %s clients: %.0f q/s (%.3fx), p50 %.2f ms, p99 %.2f ms, "
             "appends in flight %.1f / %d, %.1f queries per FAISS call of %.3f ms, shard busy "
-            "%.2f, %.3f ms in the shard phase and %.3f ms in the ledger per call, CPU %.0f us per "
-            "call, %.1f cores busy, failures %d %s",
+            "%.2f, %.3f ms in the shard phase (p99 %.2f) and %.3f ms in the ledger (p99 %.2f) per "
+            "call, CPU %.0f us per call, %.1f cores busy, failures %d %s",
             fsync_label, ClientsLabel(clients, kind, options.load_processes), result.qps, ratio,
             result.p50_ms, result.p99_ms, stats.mean_in_flight, stats.max_in_flight,
-            queries_per_call, ms_per_call, shard_busy, shard_phase_ms, ledger_ms,
-            result.cpu_us_per_call, result.cores_busy, result.failures, result.first_error));
+            queries_per_call, ms_per_call, shard_busy, shard_phase_ms, shard_phase_p99_ms,
+            ledger_ms, ledger_p99_ms, result.cpu_us_per_call, result.cores_busy, result.failures,
+            result.first_error));
         if (!fsync && !comparison && clients == kTargetClients) {
           const bool met = ratio >= 0.25 && result.p99_ms < 5 && result.failures == 0;
           target_lines[kind] =
@@ -1045,7 +1060,9 @@ int Run(const Options& options) {
                   "left it idle between calls; \"ms in shard phase\" and \"ms in ledger\" "
                   "are an answered call's mean wall time in the router's shard phase (batching "
                   "and the FAISS call) and in its ledger append (the rest of its latency is "
-                  "gRPC's, the warrant check's and the answer's); \"CPU us per call\" and \"cores "
+                  "gRPC's, the warrant check's and the answer's), and the \"p99\" columns the 99th "
+                  "percentile of each phase over the same searches (from the server's latency "
+                  "histograms; percentiles do not add up); \"CPU us per call\" and \"cores "
                   "busy\" are the whole process's (clients and server) CPU "
                   "time per answered call and per second of the window; \"128 callback\" are "
                   "128 clients on gRPC's callback API, one call in flight each but no thread "
@@ -1090,11 +1107,11 @@ int Run(const Options& options) {
                       ? absl::StrFormat("; in %d other processes: %s", options.load_processes,
                                         TargetLine(target_lines, ClientKind::kOtherProcesses))
                       : "")
-           << Table(
-                  {"fsync", "clients", "q/s", "ratio", "p50 ms", "p99 ms", "appends in flight",
-                   "queries per FAISS call", "ms per FAISS call", "shard busy", "ms in shard phase",
-                   "ms in ledger", "CPU us per call", "cores busy", "of floor", "failures"},
-                  rows)
+           << Table({"fsync", "clients", "q/s", "ratio", "p50 ms", "p99 ms", "appends in flight",
+                     "queries per FAISS call", "ms per FAISS call", "shard busy",
+                     "ms in shard phase", "p99 ms in shard phase", "ms in ledger",
+                     "p99 ms in ledger", "CPU us per call", "cores busy", "of floor", "failures"},
+                    rows)
            << "\n"
            << "\"Of floor\" is the service's q/s over gRPC's floor's at the same clients (table "
               "below).\n\n"

@@ -217,6 +217,18 @@ TEST_F(MetricsServiceTest, SearchesRefusalsLedgerAndShardsMoveByExactlyWhatWasDo
   EXPECT_GT(delta("probity_search_ledger_append_seconds_total"), 0);
   EXPECT_NEAR(Value(after, "probity_search_ledger_append_seconds_total"),
               static_cast<double>(counters.ledger_append_micros.load()) / 1e6, 1e-6);
+  // And as distributions: one observation per search in each phase, summing to the counters.
+  for (const char* phase : {"probity_search_shard_phase_duration_seconds",
+                            "probity_search_ledger_append_duration_seconds"}) {
+    const std::string name(phase);
+    EXPECT_EQ(delta(name + "_count"), 2) << name;
+    EXPECT_EQ(delta(name + R"(_bucket{le="+Inf"})"), 2) << name;
+    EXPECT_LE(delta(name + R"(_bucket{le="0.0001"})"), delta(name + R"(_bucket{le="10"})")) << name;
+  }
+  EXPECT_NEAR(Value(after, "probity_search_shard_phase_duration_seconds_sum"),
+              Value(after, "probity_search_shard_phase_seconds_total"), 1e-6);
+  EXPECT_NEAR(Value(after, "probity_search_ledger_append_duration_seconds_sum"),
+              Value(after, "probity_search_ledger_append_seconds_total"), 1e-6);
   // Timed within each search's own duration.
   EXPECT_LE(delta("probity_search_shard_phase_seconds_total") +
                 delta("probity_search_ledger_append_seconds_total"),

@@ -11,6 +11,7 @@
 #include <array>
 #include <exception>
 #include <future>
+#include <limits>
 #include <map>
 #include <mutex>
 
@@ -182,6 +183,15 @@ class ScrapeTimeGauges final : public prometheus::Collectable {
       seconds("probity_search_ledger_append_seconds_total",
               "Wall time searches spent in their ledger append, summed over searches",
               sources_.counters->ledger_append_micros);
+      // The same two waits as distributions, one observation per search: which phase a slow
+      // search's time went to (the _sum is the counter above).
+      families.push_back(PhaseHistogram(
+          "probity_search_shard_phase_duration_seconds", "Wall time of each search's shard phase",
+          sources_.counters->shard_phase_latency, sources_.counters->shard_phase_micros));
+      families.push_back(PhaseHistogram("probity_search_ledger_append_duration_seconds",
+                                        "Wall time of each search's ledger append",
+                                        sources_.counters->ledger_append_latency,
+                                        sources_.counters->ledger_append_micros));
     }
     if (sources_.audit != nullptr) {
       MetricFamily not_recorded = Family(
@@ -221,6 +231,26 @@ class ScrapeTimeGauges final : public prometheus::Collectable {
   }
 
  private:
+  static MetricFamily PhaseHistogram(const char* name, const char* help,
+                                     const LatencyHistogram& latency,
+                                     const std::atomic<uint64_t>& sum_micros) {
+    MetricFamily family = Family(name, help, MetricType::Histogram);
+    const LatencyHistogram::Snapshot snapshot = latency.Read();
+    ClientMetric metric;
+    uint64_t cumulative = 0;
+    for (size_t i = 0; i < LatencyHistogram::kBuckets; ++i) {
+      cumulative += snapshot.counts[i];
+      metric.histogram.bucket.push_back(
+          {cumulative, i < LatencyHistogram::kUpperBoundsMicros.size()
+                           ? static_cast<double>(LatencyHistogram::kUpperBoundsMicros[i]) / 1e6
+                           : std::numeric_limits<double>::infinity()});
+    }
+    metric.histogram.sample_count = cumulative;
+    metric.histogram.sample_sum = static_cast<double>(sum_micros.load()) / 1e6;
+    family.metric.push_back(std::move(metric));
+    return family;
+  }
+
   MetricFamily ShardReplicas() const {
     MetricFamily family = Family("probity_shard_replicas",
                                  "Replicas the router can send each shard's searches to (0: the "

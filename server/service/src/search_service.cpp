@@ -246,7 +246,7 @@ grpc::Status SearchServiceImpl::Search(grpc::ServerContext* context,
   const absl::Time shard_phase_started = absl::Now();
   RoutedSearch routed = router_.Search(*route, queries, params, request->allow_partial(), deadline,
                                        counters_.in_flight.load());
-  AddMicrosSince(shard_phase_started, counters_.shard_phase_micros);
+  AddMicrosSince(shard_phase_started, counters_.shard_phase_micros, counters_.shard_phase_latency);
   auto count_search = [&](SearchOutcome outcome) {
     if (options_.metrics == nullptr) return;
     options_.metrics->SearchRan(outcome, absl::Now() - started, routed.shards_answered,
@@ -281,7 +281,7 @@ grpc::Status SearchServiceImpl::Search(grpc::ServerContext* context,
   // 4. The ledger entry, durable, before any answer.
   const absl::Time append_started = absl::Now();
   auto receipt = audit_.Append(entry);
-  AddMicrosSince(append_started, counters_.ledger_append_micros);
+  AddMicrosSince(append_started, counters_.ledger_append_micros, counters_.ledger_append_latency);
   if (!receipt.ok()) {
     counters_.searches_failed.fetch_add(1);
     count_search(SearchOutcome::kNotRecorded);

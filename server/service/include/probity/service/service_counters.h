@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cstdint>
 
+#include "probity/service/latency_histogram.h"
 #include "probity/service/shard_backend.h"
 
 namespace probity::service {
@@ -23,6 +24,9 @@ struct ServiceCounters {
   // left of a call's latency is the warrant check, the answer and gRPC.
   std::atomic<uint64_t> shard_phase_micros{0};
   std::atomic<uint64_t> ledger_append_micros{0};
+  // The same two waits, one observation per search: their tails (a p99 is not a mean).
+  LatencyHistogram shard_phase_latency;
+  LatencyHistogram ledger_append_latency;
   ShardCounters shards;  // searches run on the shards of this process
 };
 
