@@ -13,13 +13,17 @@
 
 namespace probity::service::internal {
 
+inline uint64_t MicrosSince(absl::Time started) {
+  return static_cast<uint64_t>(absl::ToInt64Microseconds(absl::Now() - started));
+}
+
 inline void AddMicrosSince(absl::Time started, std::atomic<uint64_t>& total) {
-  total.fetch_add(static_cast<uint64_t>(absl::ToInt64Microseconds(absl::Now() - started)));
+  total.fetch_add(MicrosSince(started));
 }
 
 inline void AddMicrosSince(absl::Time started, std::atomic<uint64_t>& total,
                            LatencyHistogram& each) {
-  const auto micros = static_cast<uint64_t>(absl::ToInt64Microseconds(absl::Now() - started));
+  const uint64_t micros = MicrosSince(started);
   total.fetch_add(micros);
   each.Observe(micros);
 }
