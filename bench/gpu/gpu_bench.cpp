@@ -1198,11 +1198,10 @@ int main(int argc, char** argv) {
                  "with N copies (and with next call first too, with --compare-next-call-first)")
       ->delimiter(',')
       ->check(CLI::Range(2, probity::index::kMaxGpuCopiesPerShard));
-  const std::map<std::string, probity::index::GpuHostWait> host_waits = {
-      {"auto", probity::index::GpuHostWait::kAuto},
-      {"spin", probity::index::GpuHostWait::kSpin},
-      {"yield", probity::index::GpuHostWait::kYield},
-      {"block", probity::index::GpuHostWait::kBlock}};
+  std::map<std::string, probity::index::GpuHostWait> host_waits;  // the config's names
+  for (probity::index::GpuHostWait wait : probity::index::kGpuHostWaits) {
+    host_waits[probity::index::GpuHostWaitName(wait)] = wait;
+  }
   app.add_option("--gpu-host-wait", options.gpu_host_wait,
                  "how the service's threads wait for the GPU (config gpu.host_wait)")
       ->transform(CLI::CheckedTransformer(host_waits));

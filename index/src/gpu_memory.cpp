@@ -75,8 +75,7 @@ std::string GpuHostWaitName(GpuHostWait wait) {
 }
 
 absl::StatusOr<GpuHostWait> ParseGpuHostWait(const std::string& name) {
-  for (GpuHostWait wait :
-       {GpuHostWait::kAuto, GpuHostWait::kSpin, GpuHostWait::kYield, GpuHostWait::kBlock}) {
+  for (GpuHostWait wait : kGpuHostWaits) {
     if (name == GpuHostWaitName(wait)) return wait;
   }
   return absl::InvalidArgumentError(absl::StrCat(

@@ -277,8 +277,7 @@ TEST(GpuOptionsTest, RefusesBadDeviceListsAndTempMemory) {
   EXPECT_EQ(*ParseGpuIdPlacement("gpu"), GpuIdPlacement::kGpu);
   EXPECT_EQ(*ParseGpuIdPlacement("cpu"), GpuIdPlacement::kCpu);
   EXPECT_FALSE(ParseGpuIdPlacement("host").ok());
-  for (GpuHostWait wait :
-       {GpuHostWait::kAuto, GpuHostWait::kSpin, GpuHostWait::kYield, GpuHostWait::kBlock}) {
+  for (GpuHostWait wait : kGpuHostWaits) {
     auto parsed = ParseGpuHostWait(GpuHostWaitName(wait));
     ASSERT_TRUE(parsed.ok()) << GpuHostWaitName(wait);
     EXPECT_EQ(*parsed, wait);

@@ -10,6 +10,7 @@
 // shard stays in host memory as the authoritative copy: generations are written from it, and
 // erasure removes from it and re-clones the shard (GpuIndexIVFPQ cannot remove ids in 1.7.3).
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -45,6 +46,8 @@ enum class GpuHostWait {
   kYield,  // cudaDeviceScheduleYield: spins, yielding the core to any other runnable thread
   kBlock,  // cudaDeviceScheduleBlockingSync: sleeps until the GPU is done (no core; a wake-up)
 };
+inline constexpr std::array<GpuHostWait, 4> kGpuHostWaits = {
+    GpuHostWait::kAuto, GpuHostWait::kSpin, GpuHostWait::kYield, GpuHostWait::kBlock};
 std::string GpuHostWaitName(GpuHostWait wait);                          // "auto", "spin", ...
 absl::StatusOr<GpuHostWait> ParseGpuHostWait(const std::string& name);  // the names above
 
